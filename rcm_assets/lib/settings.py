@@ -14,6 +14,7 @@ Embedded defaults put everything under RCM_DATA_DIR (default ./data) so a new us
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 ENVIRONMENTS = ("dev", "prod")
@@ -58,6 +59,37 @@ def mlflow_artifact_location() -> str:
 
 def logs_dir() -> Path:
     return data_dir() / "logs"
+
+
+def partitions_start() -> date:
+    """First day of the daily partitions (RCM_PARTITIONS_START, default 2025-01-01)."""
+    raw = os.environ.get("RCM_PARTITIONS_START", "2025-01-01")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"RCM_PARTITIONS_START={raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"{name}={raw!r} must be a positive whole number of days")
+    return int(raw)
+
+
+def train_window_days() -> int:
+    """Length of the rolling training window (RCM_TRAIN_WINDOW_DAYS, default 180)."""
+    return _positive_int("RCM_TRAIN_WINDOW_DAYS", 180)
+
+
+def label_horizon_days() -> int:
+    """Label-maturity horizon between the window end and the cutoff (RCM_LABEL_HORIZON_DAYS, default 60)."""
+    return _positive_int("RCM_LABEL_HORIZON_DAYS", 60)
+
+
+def min_train_days() -> int:
+    """Days of matured claims the first model needs (RCM_MIN_TRAIN_DAYS, default 56)."""
+    return _positive_int("RCM_MIN_TRAIN_DAYS", 56)
 
 
 def environment() -> str:

@@ -1,0 +1,364 @@
+"""Hive-layout Parquet lake IO manager (local folders or any fsspec URL).
+
+Layout (a pure function of asset key and partition key, see `partition_path`):
+
+    <base>/<key parts...>/dt=YYYY-MM-DD/part-0.parquet      daily (and any non-weekly partitions)
+    <base>/<key parts...>/week=YYYY-MM-DD/part-0.parquet    weekly TimeWindowPartitionsDefinition
+    <base>/<key parts...>/data.parquet                      unpartitioned
+
+Why not the stock `UPathIOManager` behaviour (../shared/DAGSTER_NOTES.md §2, §13):
+- it refuses outputs covering several partitions (single-run backfills), so `handle_output` is replaced;
+- it hands downstream a bare object, a dict or `None` depending on how many keys map, so `load_input`
+  is replaced and always returns ONE DataFrame;
+- it writes in place (a crash leaves a truncated file), so writes go to a tmp file then `fs.mv`;
+- its `storage_options` property breaks on universal-pathlib 0.3 (dagster#32637).
+The partition column is not stored in the file body (a Hive reader of the folder would see it twice,
+§2.4); it is re-added on load as `str`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+from pydantic import Field
+from upath import UPath
+
+log = logging.getLogger("rcm.io_manager")
+
+PART_FILE = "part-0.parquet"
+UNPARTITIONED_FILE = "data.parquet"
+DAILY_COLUMN = "dt"
+WEEKLY_COLUMN = "week"
+_MAX_NAMED_VALUES = 20
+_WEEKLY_CRON = re.compile(r"\d+ \d+ \* \* \d+")
+
+
+# ---------------------------------------------------------------------------------------------------
+# pure helpers
+
+
+def partition_column(partitions_def: dg.PartitionsDefinition | None) -> str:
+    """`week` for a weekly time-window definition (cron `M H * * D`), otherwise `dt`."""
+    if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition) and _WEEKLY_CRON.fullmatch(
+        partitions_def.cron_schedule.strip()
+    ):
+        return WEEKLY_COLUMN
+    return DAILY_COLUMN
+
+
+def _check_segment(value: str, what: str) -> str:
+    if not value or "/" in value or "\\" in value or value in (".", ".."):
+        raise ValueError(f"{what} {value!r} cannot be used as a path segment")
+    return value
+
+
+def asset_dir(base: UPath, asset_key_path: Sequence[str]) -> UPath:
+    """`<base>/<key parts...>` (the folder holding every partition of the asset)."""
+    parts = [_check_segment(p, "asset key part") for p in asset_key_path]
+    return base.joinpath(*parts)
+
+
+def partition_path(base: UPath, asset_key_path: Sequence[str], partition_key: str, column: str) -> UPath:
+    """`<base>/<key parts...>/<column>=<partition_key>/part-0.parquet`."""
+    _check_segment(column, "partition column")
+    folder = f"{column}={_check_segment(partition_key, 'partition key')}"
+    return asset_dir(base, asset_key_path) / folder / PART_FILE
+
+
+def unpartitioned_path(base: UPath, asset_key_path: Sequence[str]) -> UPath:
+    """`<base>/<key parts...>/data.parquet`."""
+    return asset_dir(base, asset_key_path) / UNPARTITIONED_FILE
+
+
+def table_schema(frame: pd.DataFrame) -> dg.TableSchema:
+    """Column names and pandas dtypes only (never values) for `dagster/column_schema`."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()]
+    )
+
+
+def _name_values(values: Sequence[Any]) -> str:
+    shown = sorted({repr(v) for v in values})
+    more = f" (+{len(shown) - _MAX_NAMED_VALUES} more)" if len(shown) > _MAX_NAMED_VALUES else ""
+    return ", ".join(shown[:_MAX_NAMED_VALUES]) + more
+
+
+def _arrow_table(body: pd.DataFrame) -> pa.Table:
+    """pandas -> arrow; all-null object columns become `string` so every file of a table agrees."""
+    table = pa.Table.from_pandas(body, preserve_index=False)
+    if any(pa.types.is_null(f.type) for f in table.schema):
+        fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+        table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------
+# IO manager
+
+
+class HiveParquetIOManager(dg.UPathIOManager):
+    """Parquet per partition in Hive folders; loads always return one pandas DataFrame."""
+
+    extension = ".parquet"
+
+    def __init__(self, base_path: UPath):
+        super().__init__(base_path=base_path)
+
+    # -- paths ---------------------------------------------------------------------------------------
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """upath 0.3 removed `_kwargs`, which the base property reads (dagster#32637)."""
+        return dict(getattr(self._base_path, "storage_options", None) or {})
+
+    def get_path_for_partition(
+        self, context: dg.InputContext | dg.OutputContext, path: UPath, partition: str
+    ) -> UPath:
+        # Only used by base-class helpers; the extension ".parquet" is appended by the base class.
+        column = partition_column(context.asset_partitions_def)
+        return path / f"{column}={_check_segment(partition, 'partition key')}" / "part-0"
+
+    def _get_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
+        """Unpartitioned location (`data.parquet`), also used by the base `has_output`."""
+        return self._get_path_without_extension(context) / UNPARTITIONED_FILE
+
+    def _key_parts(self, context: dg.InputContext | dg.OutputContext) -> list[str]:
+        return list(context.asset_key.path)
+
+    def _partition_paths(self, context: dg.InputContext | dg.OutputContext, column: str) -> dict[str, UPath]:
+        parts = self._key_parts(context)
+        return {
+            str(key): partition_path(self._base_path, parts, str(key), column)
+            for key in context.asset_partition_keys
+        }
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        self._write_files(context, {path: _arrow_table(obj)})
+
+    def _write_files(self, context: dg.OutputContext, tables: Mapping[UPath, pa.Table]) -> int:
+        """Write every table to a tmp file next to its target, then rename them all.
+
+        Nothing is renamed until every tmp file is complete, so a failure leaves all previous files
+        intact (and removes the tmp files). Returns the bytes written.
+        """
+        fs = self.fs
+        tmps: dict[UPath, UPath] = {}
+        total = 0
+        try:
+            for path, table in tables.items():
+                self.make_directory(path.parent)
+                tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+                tmps[path] = tmp
+                with fs.open(tmp.path, "wb") as f:
+                    pq.write_table(table, f)
+                    total += f.tell()
+            for path, tmp in list(tmps.items()):
+                fs.mv(tmp.path, path.path)
+                del tmps[path]
+        except BaseException:
+            for tmp in tmps.values():
+                try:
+                    if fs.exists(tmp.path):
+                        fs.rm(tmp.path)
+                except Exception:  # cleanup must not hide the original error
+                    log.warning("could not remove tmp file %s", tmp, exc_info=True)
+            raise
+        return total
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            context.log.info(f"{type(self).__name__}: output is None, nothing written")
+            return
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"{type(self).__name__} stores pandas DataFrames, got {type(obj).__name__}")
+
+        if not context.has_asset_key or not context.has_asset_partitions:
+            path = self._get_path(context)
+            nbytes = self._write_files(context, {path: _arrow_table(obj)})
+            self._add_metadata(context, obj, path, nbytes, 1)
+            return
+
+        column = partition_column(context.asset_partitions_def)
+        paths = self._partition_paths(context, column)
+        tables = self._split(obj, column, list(paths))
+        nbytes = self._write_files(context, {paths[key]: table for key, table in tables.items()})
+        where = next(iter(paths.values())) if len(paths) == 1 else asset_dir(
+            self._base_path, self._key_parts(context)
+        )
+        context.log.debug(f"wrote {len(paths)} partition(s) of {context.asset_key.to_user_string()} at {where}")
+        self._add_metadata(context, obj, where, nbytes, len(paths))
+
+    @staticmethod
+    def _split(obj: pd.DataFrame, column: str, keys: list[str]) -> dict[str, pa.Table]:
+        """One arrow table per run key (empty with the same schema for keys without rows)."""
+        if column not in obj.columns:
+            if len(keys) != 1:
+                raise ValueError(
+                    f"the output covers {len(keys)} partitions ({keys[0]}..{keys[-1]}) but has no "
+                    f"partition column {column!r} to split it by"
+                )
+            return {keys[0]: _arrow_table(obj)}
+
+        values = obj[column]
+        known = values.isin(keys)
+        if not bool(known.all()):
+            bad = pd.unique(values[~known])
+            raise ValueError(
+                f"partition column {column!r} holds values outside this run's partitions "
+                f"({keys[0]}..{keys[-1]}): {_name_values(list(bad))}"
+            )
+        table = _arrow_table(obj.drop(columns=[column]))
+        if len(keys) == 1:
+            return {keys[0]: table}
+        positions = obj.groupby(values.to_numpy(), sort=False).indices
+        empty = np.empty(0, dtype=np.int64)
+        return {key: table.take(pa.array(positions.get(key, empty))) for key in keys}
+
+    @staticmethod
+    def _add_metadata(
+        context: dg.OutputContext, obj: pd.DataFrame, path: UPath, nbytes: int, written: int
+    ) -> None:
+        context.add_output_metadata(
+            {
+                "path": dg.MetadataValue.path(str(path)),
+                "dagster/row_count": dg.MetadataValue.int(len(obj)),
+                "bytes": dg.MetadataValue.int(int(nbytes)),
+                "dagster/column_schema": dg.MetadataValue.table_schema(table_schema(obj)),
+                "partitions_written": dg.MetadataValue.int(written),
+            }
+        )
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def _read_table(self, path: UPath, columns: list[str] | None) -> pa.Table:
+        """One footer parse + one read per file; names missing columns (pyarrow ignores them)."""
+        fs = self.fs
+        if isinstance(fs, LocalFileSystem):
+            return self._read_parquet(pq.ParquetFile(path.path), path, columns)
+        with fs.open(path.path, "rb") as f:
+            return self._read_parquet(pq.ParquetFile(f), path, columns)
+
+    @staticmethod
+    def _read_parquet(pf: pq.ParquetFile, path: UPath, columns: list[str] | None) -> pa.Table:
+        if columns is not None:
+            missing = [c for c in columns if c not in pf.schema_arrow.names]
+            if missing:
+                raise KeyError(f"columns {missing} not found in {path} (has {pf.schema_arrow.names})")
+        return pf.read(columns=columns, use_pandas_metadata=False)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        columns = (context.definition_metadata or {}).get("columns")
+        return self._read_table(path, list(columns) if columns is not None else None).to_pandas()
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        meta = context.definition_metadata or {}
+        columns = list(meta["columns"]) if meta.get("columns") is not None else None
+
+        if not context.has_asset_key or not context.has_asset_partitions:
+            path = self._get_path(context)
+            try:
+                return self._read_table(path, columns).to_pandas()
+            except FileNotFoundError as e:
+                raise FileNotFoundError(f"no Parquet file at {path}") from e
+
+        column = partition_column(context.asset_partitions_def)
+        file_cols = [c for c in columns if c != column] if columns is not None else None
+        add_column = columns is None or column in columns
+        allow_missing = bool(meta.get("allow_missing_partitions", False))
+
+        keys, tables = [], []
+        for key, path in self._partition_paths(context, column).items():
+            try:
+                table = self._read_table(path, file_cols)
+            except FileNotFoundError as e:
+                if not allow_missing:
+                    raise FileNotFoundError(
+                        f"partition {key} of {context.asset_key.to_user_string()} is missing: no file "
+                        f"at {path} (set AssetIn(metadata={{'allow_missing_partitions': True}}) to skip)"
+                    ) from e
+                context.log.warning(f"partition {key} missing at {path}; skipped (allow_missing_partitions)")
+                continue
+            keys.append(key)
+            tables.append(table)
+
+        if not tables:
+            return self._empty_frame(context, column, file_cols, add_column, columns)
+
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+        frame = table.to_pandas()
+        if add_column:
+            counts = [t.num_rows for t in tables]
+            frame[column] = np.repeat(np.array(keys, dtype=object), counts)
+        if columns is not None:
+            frame = frame[columns]
+        context.log.debug(
+            f"loaded {len(keys)} partition(s), {len(frame)} rows of {context.asset_key.to_user_string()}"
+        )
+        return frame
+
+    def _empty_frame(
+        self,
+        context: dg.InputContext,
+        column: str,
+        file_cols: list[str] | None,
+        add_column: bool,
+        columns: list[str] | None,
+    ) -> pd.DataFrame:
+        """Zero rows, with the columns (and dtypes) of any existing partition file when there is one."""
+        schema = self._any_schema(asset_dir(self._base_path, self._key_parts(context)), column)
+        if schema is not None and (file_cols is None or all(c in schema.names for c in file_cols)):
+            frame = schema.empty_table().to_pandas()
+            if file_cols is not None:
+                frame = frame[file_cols]
+        else:
+            frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in (file_cols or [])})
+        if add_column:
+            frame[column] = pd.Series([], dtype=object)
+        if columns is not None:
+            frame = frame[columns]
+        context.log.info(f"no partitions of {context.asset_key.to_user_string()} to load; empty frame")
+        return frame
+
+    def _any_schema(self, folder: UPath, column: str) -> pa.Schema | None:
+        """Schema of the newest existing partition file (footer read only), or None."""
+        fs = self.fs
+        try:
+            entries = fs.ls(folder.path, detail=False)
+        except FileNotFoundError:
+            return None
+        prefix = f"{column}="
+        names = sorted((e.rstrip("/").rsplit("/", 1)[-1] for e in entries), reverse=True)
+        for name in names:
+            if not name.startswith(prefix):
+                continue
+            path = folder / name / PART_FILE
+            try:
+                with fs.open(path.path, "rb") as f:
+                    return pq.read_schema(f)
+            except FileNotFoundError:
+                continue
+        return None
+
+
+class ParquetLakeIOManager(dg.ConfigurableIOManagerFactory):
+    """The lake IO manager resource: `base_url` is a local folder or any fsspec URL (memory://, s3://)."""
+
+    base_url: str = Field(description="local folder or fsspec URL of the lake root, e.g. memory://lake")
+    storage_options: dict[str, Any] = Field(
+        default={}, description="fsspec storage options passed to UPath (credentials, endpoint, ...)"
+    )
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> HiveParquetIOManager:
+        return HiveParquetIOManager(UPath(self.base_url, **self.storage_options))

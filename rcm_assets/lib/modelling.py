@@ -1,0 +1,448 @@
+"""Training set, model fit and calibration, metrics, drift (PSI) and plots for the denial model.
+
+No Dagster and no MLflow here: the `model` asset wires these pure functions to the lake and to MLflow.
+
+The point-in-time rule lives in `training_frame`: a label is an outcome (remittance) whose row had
+reached the source *and* whose adjudication happened before the training cutoff. A claim without such
+an outcome is left out (counted in the stats), never labelled "paid" by default — that would teach the
+model that recent claims are rarely denied.
+
+The fitted model is a plain scikit-learn `Pipeline` (column selector → calibrated gradient boosting), so
+`mlflow.sklearn` can save it and scoring can pass a whole gold frame: the selector picks the feature
+columns it was fitted on and ignores keys and `feature_version`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
+from sklearn.pipeline import Pipeline
+
+from rcm_assets.lib.features import FEATURE_COLUMNS
+
+log = logging.getLogger("rcm.modelling")
+
+KEY_COLUMNS = ("claim_id", "claim_version", "submitted_at", "dt")
+
+# The fitted Pipeline is made of scikit-learn types only. mlflow 3.17 saves sklearn models with skops by
+# default; skops refuses to *load* types it does not trust by default. These are the non-default types a
+# fitted DenialModel contains (verified with skops.io.get_untrusted_types on a fitted model); pass them
+# as `mlflow.sklearn.log_model(..., skops_trusted_types=SKOPS_TRUSTED_TYPES)`.
+SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
+    "functools.partial",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+)
+
+# Moderate trees + strong early stopping: the signal is a handful of interacting rules (payer × CPT prior
+# auth, filing limits, eligibility), so depth matters less than not fitting noise in the base rates.
+DEFAULT_HGB_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.08,
+    "max_iter": 400,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 40,
+    "l2_regularization": 1.0,
+    "max_bins": 255,
+    "early_stopping": True,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 20,
+    "categorical_features": "from_dtype",
+}
+
+DenialModel = Pipeline
+"""A fitted `Pipeline([("select", ColumnTransformer), ("model", CalibratedClassifierCV)])`."""
+
+
+class TrainingSet(NamedTuple):
+    """Features, labels and keys of one training window, rows in submission-time order."""
+
+    X: pd.DataFrame  # feature columns only
+    y: pd.Series  # int64 0/1 (1 = denied), index aligned with X
+    claim_keys: pd.DataFrame  # claim_id, claim_version, submitted_at, dt, feature_version
+    stats: dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------------
+# Training set (point in time)
+# --------------------------------------------------------------------------------------------------
+
+
+def matured_outcomes(outcomes: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The outcome of each claim as it was known at `cutoff`: latest row that had reached the source.
+
+    A row counts only if both `updated_at` (it reached the source) and `adjudicated_at` are before the
+    cutoff; a correction or appeal that arrives later cannot change what training at `cutoff` sees.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    known = outcomes[(outcomes["updated_at"] < cutoff) & (outcomes["adjudicated_at"] < cutoff)]
+    label = _denied(known)
+    known = known.assign(_denied=label.to_numpy())
+    # stable sort on (claim_id, updated_at) then keep the last row per claim
+    known = known.sort_values(["claim_id", "updated_at"], kind="mergesort")
+    latest = known.drop_duplicates("claim_id", keep="last")
+    return latest[["claim_id", "adjudicated_at", "updated_at", "_denied"]].rename(
+        columns={"_denied": "denied", "updated_at": "outcome_updated_at"}
+    )
+
+
+def _denied(outcomes: pd.DataFrame) -> pd.Series:
+    """The label: silver remittances carry `denied`; fall back to `claim_status == 'denied'`."""
+    if "denied" in outcomes.columns:
+        return outcomes["denied"].astype(bool)
+    if "claim_status" in outcomes.columns:
+        return outcomes["claim_status"].eq("denied")
+    raise KeyError("outcomes need a 'denied' or 'claim_status' column")
+
+
+def training_frame(
+    gold: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    window_start: pd.Timestamp,
+    window_end: pd.Timestamp,
+    feature_columns: Sequence[str] = FEATURE_COLUMNS,
+) -> TrainingSet:
+    """Join gold features of one submission window to the outcomes known at `cutoff`.
+
+    - Each claim is represented by its latest version submitted before the cutoff (the remittance
+      adjudicates the latest version); earlier versions are superseded and left out.
+    - That version must be submitted in [window_start, window_end).
+    - Its label is the matured outcome (see `matured_outcomes`) adjudicated at or after the version's
+      submission; a claim without one is left out and counted as `unlabelled`.
+    Pure: the result depends only on rows visible at `cutoff`.
+    """
+    cutoff, window_start, window_end = map(pd.Timestamp, (cutoff, window_start, window_end))
+    if window_end > cutoff:
+        log.warning("training window ends %s after the cutoff %s", window_end, cutoff)
+    missing = [c for c in (*feature_columns, "claim_id", "claim_version", "submitted_at") if c not in gold]
+    if missing:
+        raise KeyError(f"gold frame lacks columns {missing}")
+
+    # one row per claim version (a version re-landing in a later partition keeps its last copy)
+    order = ["claim_id", "claim_version", "dt"] if "dt" in gold.columns else ["claim_id", "claim_version"]
+    visible = gold[gold["submitted_at"] < cutoff].sort_values(order, kind="mergesort")
+    versions = visible.drop_duplicates(["claim_id", "claim_version"], keep="last")
+    latest = versions.drop_duplicates("claim_id", keep="last")
+    in_window = latest[(latest["submitted_at"] >= window_start) & (latest["submitted_at"] < window_end)]
+
+    matured = matured_outcomes(outcomes, cutoff)
+    joined = in_window.merge(matured, on="claim_id", how="left", validate="one_to_one")
+    has_outcome = joined["denied"].notna()
+    # an outcome adjudicated before this version was submitted belongs to an earlier version
+    stale = has_outcome & (joined["adjudicated_at"] < joined["submitted_at"])
+    labelled = joined[has_outcome & ~stale].sort_values(["submitted_at", "claim_id"], kind="mergesort")
+    labelled = labelled.reset_index(drop=True)
+
+    key_cols = [c for c in (*KEY_COLUMNS, "feature_version") if c in labelled.columns]
+    X = labelled[list(feature_columns)]
+    y = labelled["denied"].astype(bool).astype("int64").rename("denied")
+    stats = {
+        "cutoff": cutoff.isoformat(),
+        "window_start": window_start.isoformat(),
+        "window_end": window_end.isoformat(),
+        "gold_rows": int(len(gold)),
+        "superseded_versions": int(len(versions) - len(latest)),
+        "claims_in_window": int(len(in_window)),
+        "outcomes_matured": int(len(matured)),
+        "labelled": int(len(labelled)),
+        "unlabelled": int((~has_outcome).sum()),
+        "outcome_before_version": int(stale.sum()),
+        "denial_rate": float(y.mean()) if len(y) else math.nan,
+        "feature_versions": sorted(labelled["feature_version"].unique().tolist())
+        if "feature_version" in labelled
+        else [],
+    }
+    return TrainingSet(X, y, labelled[key_cols], stats)
+
+
+def time_holdout_split(ts: TrainingSet, holdout_fraction: float = 0.2) -> tuple[TrainingSet, TrainingSet]:
+    """Split into (train, holdout) where the holdout is the latest `holdout_fraction` of submissions."""
+    if not 0 < holdout_fraction < 1:
+        raise ValueError("holdout_fraction must be in (0, 1)")
+    order = np.argsort(ts.claim_keys["submitted_at"].to_numpy(), kind="stable")
+    n_train = len(order) - int(round(len(order) * holdout_fraction))
+    parts = []
+    for name, idx in (("train", order[:n_train]), ("holdout", order[n_train:])):
+        keys = ts.claim_keys.iloc[idx].reset_index(drop=True)
+        y = ts.y.iloc[idx].reset_index(drop=True)
+        stats = {**ts.stats, "part": name, "rows": int(len(idx)),
+                 "denial_rate": float(y.mean()) if len(y) else math.nan}
+        if len(keys):
+            stats["submitted_from"] = keys["submitted_at"].min().isoformat()
+            stats["submitted_to"] = keys["submitted_at"].max().isoformat()
+        parts.append(TrainingSet(ts.X.iloc[idx].reset_index(drop=True), y, keys, stats))
+    return parts[0], parts[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Fit
+# --------------------------------------------------------------------------------------------------
+
+
+def fit_model(
+    X: pd.DataFrame,
+    y: pd.Series | np.ndarray,
+    seed: int = 0,
+    calibration_fraction: float = 0.2,
+    calibration: str = "isotonic",
+    params: Mapping[str, Any] | None = None,
+) -> DenialModel:
+    """Gradient boosting on the earlier rows, calibrated on the latest `calibration_fraction`.
+
+    Rows must be in submission-time order (`training_frame` guarantees it), so calibration is fitted
+    on claims newer than any the trees saw — as scoring will be. Categorical features are used natively
+    (pandas 'category' dtype with fixed category lists). Isotonic calibration falls back to sigmoid when
+    the calibration slice is small (< 1,000 rows), where isotonic overfits.
+    """
+    y = np.asarray(y).astype("int64")
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows, y has {len(y)}")
+    if len(np.unique(y)) < 2:
+        raise ValueError("y has a single class; cannot fit a denial model")
+    n_cal = int(round(len(X) * calibration_fraction))
+    n_fit = len(X) - n_cal
+    if n_cal < 100 or n_fit < 100:
+        raise ValueError(f"too few rows to fit and calibrate ({len(X)}); need at least 500")
+    if calibration == "isotonic" and n_cal < 1000:
+        calibration = "sigmoid"
+
+    select = ColumnTransformer(
+        [("features", "passthrough", list(X.columns))], remainder="drop", verbose_feature_names_out=False
+    ).set_output(transform="pandas")
+    Xs = select.fit_transform(X)
+    X_fit, y_fit = Xs.iloc[:n_fit], y[:n_fit]
+    X_cal, y_cal = Xs.iloc[n_fit:], y[n_fit:]
+    if len(np.unique(y_cal)) < 2:
+        raise ValueError("calibration slice has a single class; widen the training window")
+
+    hgb = HistGradientBoostingClassifier(**{**DEFAULT_HGB_PARAMS, **(params or {}), "random_state": seed})
+    hgb.fit(X_fit, y_fit)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(hgb), method=calibration)
+    calibrated.fit(X_cal, y_cal)
+    log.info("fitted HGB: %d iterations on %d rows; %s calibration on %d rows",
+             hgb.n_iter_, n_fit, calibration, n_cal)
+    return Pipeline([("select", select), ("model", calibrated)])
+
+
+def predict_denial(model: DenialModel, frame: pd.DataFrame) -> np.ndarray:
+    """Denial probability per row; `frame` may carry keys and other columns besides the features."""
+    return model.predict_proba(frame)[:, 1]
+
+
+def model_summary(model: DenialModel) -> dict[str, Any]:
+    """Facts about a fitted model worth logging (iterations, calibration, features)."""
+    calibrated = model.named_steps["model"]
+    hgb = calibrated.estimator.estimator
+    return {
+        "n_iter": int(hgb.n_iter_),
+        "calibration": calibrated.method,
+        "features": list(model.named_steps["select"].get_feature_names_out()),
+        "params": {k: v for k, v in hgb.get_params().items() if k in DEFAULT_HGB_PARAMS or k == "random_state"},
+    }
+
+
+def decision(p: np.ndarray | pd.Series, threshold: float) -> np.ndarray:
+    """Flag for review when the denial probability reaches the threshold."""
+    return np.asarray(p, dtype="float64") >= threshold
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------
+
+
+def reliability_table(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Equal-width probability bins: count, mean predicted, observed denial rate."""
+    y_true, p = np.asarray(y_true, dtype="float64"), np.asarray(p, dtype="float64")
+    idx = np.clip((p * bins).astype("int64"), 0, bins - 1)
+    count = np.bincount(idx, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(idx, weights=p, minlength=bins) / count
+        rate = np.bincount(idx, weights=y_true, minlength=bins) / count
+    edges = np.linspace(0, 1, bins + 1)
+    return pd.DataFrame({"bin_lo": edges[:-1], "bin_hi": edges[1:], "count": count,
+                         "mean_predicted": mean_p, "observed_rate": rate})
+
+
+def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Count-weighted mean |observed rate − mean prediction| over equal-width bins."""
+    t = reliability_table(y_true, p, bins)
+    t = t[t["count"] > 0]
+    return float((t["count"] * (t["observed_rate"] - t["mean_predicted"]).abs()).sum() / t["count"].sum())
+
+
+def evaluate(y_true: np.ndarray | pd.Series, p: np.ndarray | pd.Series, bins: int = 10) -> dict[str, Any]:
+    """Discrimination and calibration of denial probabilities.
+
+    Scalar metrics are floats (log them with `metric_values`); `reliability` is a list of per-bin dicts.
+    """
+    y_true = np.asarray(y_true).astype("int64")
+    p = np.clip(np.asarray(p, dtype="float64"), 0.0, 1.0)
+    both = len(np.unique(y_true)) == 2
+    return {
+        "n": float(len(y_true)),
+        "positive_rate": float(y_true.mean()) if len(y_true) else math.nan,
+        "mean_predicted": float(p.mean()) if len(p) else math.nan,
+        "roc_auc": float(roc_auc_score(y_true, p)) if both else math.nan,
+        "pr_auc": float(average_precision_score(y_true, p)) if both else math.nan,
+        "brier": float(brier_score_loss(y_true, p)) if len(p) else math.nan,
+        "log_loss": float(log_loss(y_true, p, labels=[0, 1])) if len(p) else math.nan,
+        "ece": expected_calibration_error(y_true, p, bins) if len(p) else math.nan,
+        "reliability": reliability_table(y_true, p, bins).to_dict(orient="records"),
+    }
+
+
+def metric_values(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The scalar entries of an `evaluate` result, finite only (for `mlflow.log_metrics`)."""
+    return {f"{prefix}{k}": float(v) for k, v in metrics.items()
+            if isinstance(v, int | float) and math.isfinite(v)}
+
+
+def bayes_auc(true_prob: np.ndarray | pd.Series, y_true: np.ndarray | pd.Series) -> float:
+    """AUC of the generator's true probabilities on the realized labels: the ceiling for any model."""
+    return float(roc_auc_score(np.asarray(y_true).astype("int64"), np.asarray(true_prob, dtype="float64")))
+
+
+PSI_EPSILON = 1e-4
+
+
+def psi(expected: Sequence | pd.Series | np.ndarray, actual: Sequence | pd.Series | np.ndarray,
+        bins: int = 10) -> float:
+    """Population stability index of `actual` against the reference `expected`.
+
+    Numeric: quantile bins of `expected` (ties merged), open-ended outer bins. Categorical / string:
+    one bin per value seen in either. Missing values form their own bin. Empty bins get `PSI_EPSILON`
+    so the index stays finite. Rule of thumb: < 0.1 stable, 0.1–0.25 moderate, > 0.25 shifted.
+    """
+    e, a = pd.Series(expected), pd.Series(actual)
+    if len(e) == 0 or len(a) == 0:
+        return math.nan
+    if _is_categorical(e) or _is_categorical(a):
+        e_counts = e.astype(object).fillna("<NA>").value_counts()
+        a_counts = a.astype(object).fillna("<NA>").value_counts()
+        labels = e_counts.index.union(a_counts.index)
+        e_frac = e_counts.reindex(labels, fill_value=0).to_numpy() / len(e)
+        a_frac = a_counts.reindex(labels, fill_value=0).to_numpy() / len(a)
+    else:
+        ev, av = e.to_numpy(dtype="float64"), a.to_numpy(dtype="float64")
+        e_ok, a_ok = ev[~np.isnan(ev)], av[~np.isnan(av)]
+        cuts = np.unique(np.quantile(e_ok, np.linspace(0, 1, bins + 1)[1:-1])) if len(e_ok) else np.array([])
+        e_hist = np.bincount(np.searchsorted(cuts, e_ok, side="right"), minlength=len(cuts) + 1)
+        a_hist = np.bincount(np.searchsorted(cuts, a_ok, side="right"), minlength=len(cuts) + 1)
+        e_frac = np.append(e_hist, len(ev) - len(e_ok)) / len(ev)
+        a_frac = np.append(a_hist, len(av) - len(a_ok)) / len(av)
+    e_frac = np.maximum(e_frac, PSI_EPSILON)
+    a_frac = np.maximum(a_frac, PSI_EPSILON)
+    return float(np.sum((a_frac - e_frac) * np.log(a_frac / e_frac)))
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s)
+
+
+def feature_psi(reference: pd.DataFrame, current: pd.DataFrame, bins: int = 10) -> dict[str, float]:
+    """PSI per column present in both frames (feature drift monitoring)."""
+    return {c: psi(reference[c], current[c], bins) for c in reference.columns if c in current.columns}
+
+
+# --------------------------------------------------------------------------------------------------
+# Plots (matplotlib Figure objects; no pyplot global state, so safe in any process and backend)
+# --------------------------------------------------------------------------------------------------
+
+
+def _axes(title: str) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(5.5, 4.5), layout="tight")
+    ax = fig.add_subplot()
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def roc_figure(y_true: np.ndarray, p: np.ndarray, bayes_prob: np.ndarray | None = None) -> Figure:
+    """ROC curve, optionally with the curve of the true probabilities (synthetic data only)."""
+    fig, ax = _axes("ROC — claim denial")
+    curves = [("model", p)] + ([("true probability", bayes_prob)] if bayes_prob is not None else [])
+    for name, prob in curves:
+        fpr, tpr, _ = roc_curve(y_true, prob)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_true, prob):.3f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def pr_figure(y_true: np.ndarray, p: np.ndarray) -> Figure:
+    """Precision–recall curve with the base rate as reference."""
+    fig, ax = _axes("Precision–recall — claim denial")
+    precision, recall, _ = precision_recall_curve(y_true, p)
+    ax.plot(recall, precision, label=f"model (AP {average_precision_score(y_true, p):.3f})")
+    ax.axhline(float(np.mean(y_true)), ls="--", color="grey", lw=1, label="denial rate")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def calibration_figure(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> Figure:
+    """Reliability diagram: observed denial rate against mean prediction per bin."""
+    fig, ax = _axes("Calibration — claim denial")
+    t = reliability_table(y_true, p, bins)
+    t = t[t["count"] > 0]
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.plot(t["mean_predicted"], t["observed_rate"], marker="o",
+            label=f"model (ECE {expected_calibration_error(y_true, p, bins):.3f})")
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed denial rate")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def permutation_importances(model: DenialModel, X: pd.DataFrame, y: np.ndarray | pd.Series,
+                            sample: int = 5000, n_repeats: int = 3, seed: int = 0) -> pd.DataFrame:
+    """Drop in ROC AUC when each feature is shuffled, on a sample of rows (mean, std), largest first."""
+    y = pd.Series(np.asarray(y).astype("int64"), index=X.index)
+    if len(X) > sample:
+        X = X.sample(sample, random_state=seed)
+        y = y.loc[X.index]
+    result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats, random_state=seed)
+    return (pd.DataFrame({"feature": X.columns, "importance": result.importances_mean,
+                          "std": result.importances_std})
+            .sort_values("importance", ascending=False, kind="mergesort").reset_index(drop=True))
+
+
+def importance_figure(importances: pd.DataFrame, top: int = 20) -> Figure:
+    """Horizontal bars of `permutation_importances` output."""
+    t = importances.head(top).iloc[::-1]
+    fig = Figure(figsize=(6, 0.3 * len(t) + 1.5), layout="tight")
+    ax = fig.add_subplot()
+    ax.barh(t["feature"], t["importance"], xerr=t["std"], color="#4C72B0")
+    ax.set_title("Permutation importance (drop in ROC AUC)")
+    ax.set_xlabel("mean AUC decrease")
+    ax.grid(axis="x", alpha=0.3)
+    return fig

@@ -1,0 +1,62 @@
+"""Partitions and partition mappings, defined once and imported by every layer.
+
+Daily partitions are UTC days; the model is weekly (weeks start on Monday). The start date and the
+training window are read from the environment when the code location loads (see `lib.settings`), because
+partition definitions and mappings are fixed at definition time.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import dagster as dg
+
+from rcm_assets.lib import settings
+
+PARTITIONS_START: date = settings.partitions_start()
+TRAIN_WINDOW_DAYS: int = settings.train_window_days()
+LABEL_HORIZON_DAYS: int = settings.label_horizon_days()
+MIN_TRAIN_DAYS: int = settings.min_train_days()
+
+
+def first_model_week(start: date, horizon_days: int, min_train_days: int) -> date:
+    """The first Monday whose training window holds at least `min_train_days` of matured claims."""
+    earliest = start + timedelta(days=horizon_days + min_train_days)
+    return earliest + timedelta(days=(7 - earliest.weekday()) % 7)
+
+
+MODEL_START: date = first_model_week(PARTITIONS_START, LABEL_HORIZON_DAYS, MIN_TRAIN_DAYS)
+
+daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START.isoformat(), timezone="UTC")
+weekly_partitions = dg.WeeklyPartitionsDefinition(
+    start_date=MODEL_START.isoformat(), day_offset=1, timezone="UTC"
+)
+# Scoring needs a champion, so prediction days start with the first model week.
+scoring_partitions = dg.DailyPartitionsDefinition(start_date=MODEL_START.isoformat(), timezone="UTC")
+
+
+def training_features_mapping(window_days: int, horizon_days: int) -> dg.TimeWindowPartitionMapping:
+    """Gold days a model week W may read: [W - horizon - window, W - horizon), widened to whole weeks.
+
+    Offsets are in weeks of the downstream (model) partition; the asset trims the loaded days exactly.
+    """
+    start_weeks = math.ceil((window_days + horizon_days) / 7)
+    end_weeks = horizon_days // 7  # end = W + 7 - 7 * (end_weeks + 1) >= W - horizon
+    return dg.TimeWindowPartitionMapping(
+        start_offset=-start_weeks, end_offset=-(end_weeks + 1)
+    )
+
+
+def training_outcomes_mapping(window_days: int, horizon_days: int) -> dg.TimeWindowPartitionMapping:
+    """Outcome days a model week W may read: everything that reached the source before W starts."""
+    start_weeks = math.ceil((window_days + horizon_days) / 7)
+    return dg.TimeWindowPartitionMapping(
+        start_offset=-start_weeks, end_offset=-1
+    )
+
+
+TRAINING_FEATURES_MAPPING = training_features_mapping(TRAIN_WINDOW_DAYS, LABEL_HORIZON_DAYS)
+TRAINING_OUTCOMES_MAPPING = training_outcomes_mapping(TRAIN_WINDOW_DAYS, LABEL_HORIZON_DAYS)
+# Day D is scored by the champion recorded by the model week that contains D (cutoff W <= D).
+SCORING_MODEL_MAPPING = dg.TimeWindowPartitionMapping()
