@@ -5,7 +5,6 @@ with `_ingested_at`, `_source` and `_run_id` added. Re-running a partition reads
 a backfill of many days is one run reading the whole range in one query (BackfillPolicy.single_run).
 """
 
-from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path

@@ -145,17 +145,17 @@ class HiveParquetIOManager(dg.UPathIOManager):
     # -- writing -------------------------------------------------------------------------------------
 
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
-        self._write_files(context, {path: _arrow_table(obj)})
+        self._write_files({path: _arrow_table(obj)})
 
-    def _write_files(self, context: dg.OutputContext, tables: Mapping[UPath, pa.Table]) -> int:
+    def _write_files(self, tables: Mapping[UPath, pa.Table]) -> dict[UPath, int]:
         """Write every table to a tmp file next to its target, then rename them all.
 
         Nothing is renamed until every tmp file is complete, so a failure leaves all previous files
-        intact (and removes the tmp files). Returns the bytes written.
+        intact (and removes the tmp files). Returns the bytes written per path.
         """
         fs = self.fs
         tmps: dict[UPath, UPath] = {}
-        total = 0
+        sizes: dict[UPath, int] = {}
         try:
             for path, table in tables.items():
                 self.make_directory(path.parent)
@@ -163,7 +163,7 @@ class HiveParquetIOManager(dg.UPathIOManager):
                 tmps[path] = tmp
                 with fs.open(tmp.path, "wb") as f:
                     pq.write_table(table, f)
-                    total += f.tell()
+                    sizes[path] = int(f.tell())
             for path, tmp in list(tmps.items()):
                 fs.mv(tmp.path, path.path)
                 del tmps[path]
@@ -175,7 +175,7 @@ class HiveParquetIOManager(dg.UPathIOManager):
                 except Exception:  # cleanup must not hide the original error
                     log.warning("could not remove tmp file %s", tmp, exc_info=True)
             raise
-        return total
+        return sizes
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
@@ -186,19 +186,23 @@ class HiveParquetIOManager(dg.UPathIOManager):
 
         if not context.has_asset_key or not context.has_asset_partitions:
             path = self._get_path(context)
-            nbytes = self._write_files(context, {path: _arrow_table(obj)})
-            self._add_metadata(context, obj, path, nbytes, 1)
+            sizes = self._write_files({path: _arrow_table(obj)})
+            self._add_metadata(context, obj, path, sum(sizes.values()), 1)
             return
 
         column = partition_column(context.asset_partitions_def)
         paths = self._partition_paths(context, column)
         tables = self._split(obj, column, list(paths))
-        nbytes = self._write_files(context, {paths[key]: table for key, table in tables.items()})
-        where = next(iter(paths.values())) if len(paths) == 1 else asset_dir(
-            self._base_path, self._key_parts(context)
+        sizes = self._write_files({paths[key]: table for key, table in tables.items()})
+        if len(paths) == 1:
+            where = next(iter(paths.values()))
+        else:
+            where = asset_dir(self._base_path, self._key_parts(context))
+            self._add_partition_metadata(context, tables, paths, sizes)
+        context.log.debug(
+            f"wrote {len(paths)} partition(s) of {context.asset_key.to_user_string()} at {where}"
         )
-        context.log.debug(f"wrote {len(paths)} partition(s) of {context.asset_key.to_user_string()} at {where}")
-        self._add_metadata(context, obj, where, nbytes, len(paths))
+        self._add_metadata(context, obj, where, sum(sizes.values()), len(paths))
 
     @staticmethod
     def _split(obj: pd.DataFrame, column: str, keys: list[str]) -> dict[str, pa.Table]:
@@ -225,6 +229,33 @@ class HiveParquetIOManager(dg.UPathIOManager):
         positions = obj.groupby(values.to_numpy(), sort=False).indices
         empty = np.empty(0, dtype=np.int64)
         return {key: table.take(pa.array(positions.get(key, empty))) for key in keys}
+
+    @staticmethod
+    def _add_partition_metadata(
+        context: dg.OutputContext,
+        tables: Mapping[str, pa.Table],
+        paths: Mapping[str, UPath],
+        sizes: Mapping[UPath, int],
+    ) -> None:
+        """Range runs: give each partition's materialization its own row count and bytes.
+
+        Output metadata is copied onto every partition's event, so without this each day of a
+        backfill would show the whole range's row count. Partition-scoped asset metadata (set on the
+        step context) overrides it per event. Skipped when there is no step context (unit contexts).
+        """
+        try:
+            step_context = context.step_context
+        except dg.DagsterInvariantViolationError:
+            return
+        for key, table in tables.items():
+            step_context.add_asset_metadata(
+                {
+                    "dagster/row_count": dg.MetadataValue.int(table.num_rows),
+                    "bytes": dg.MetadataValue.int(sizes[paths[key]]),
+                },
+                asset_key=context.asset_key,
+                partition_key=key,
+            )
 
     @staticmethod
     def _add_metadata(

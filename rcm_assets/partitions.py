@@ -28,12 +28,19 @@ def first_model_week(start: date, horizon_days: int, min_train_days: int) -> dat
 
 MODEL_START: date = first_model_week(PARTITIONS_START, LABEL_HORIZON_DAYS, MIN_TRAIN_DAYS)
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START.isoformat(), timezone="UTC")
-weekly_partitions = dg.WeeklyPartitionsDefinition(
-    start_date=MODEL_START.isoformat(), day_offset=1, timezone="UTC"
+# Today's partition exists (end_offset=1) so files landing today and `rcm predict --window today` are
+# handled at once; re-running a day later replaces it with the full day (bronze is idempotent).
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=PARTITIONS_START.isoformat(), timezone="UTC", end_offset=1
 )
+weekly_partitions = dg.WeeklyPartitionsDefinition(
+    start_date=MODEL_START.isoformat(), day_offset=1, timezone="UTC", end_offset=1
+)
+# The current week exists (end_offset=1): model W uses only data before W, so it can train on W's Monday.
 # Scoring needs a champion, so prediction days start with the first model week.
-scoring_partitions = dg.DailyPartitionsDefinition(start_date=MODEL_START.isoformat(), timezone="UTC")
+scoring_partitions = dg.DailyPartitionsDefinition(
+    start_date=MODEL_START.isoformat(), timezone="UTC", end_offset=1
+)
 
 
 def training_features_mapping(window_days: int, horizon_days: int) -> dg.TimeWindowPartitionMapping:

@@ -51,7 +51,10 @@ class PhiKeyResource(dg.ConfigurableResource):
 
     def key_bytes(self) -> bytes:
         if self.key:
-            return self.key.encode()
+            key = self.key.encode()
+            if self.env == "prod" and len(key) < 16:
+                raise ValueError("RCM_PHI_KEY must be at least 16 bytes in prod")
+            return key
         return load_phi_key(self.env)
 
 
@@ -66,10 +69,17 @@ class LandingResource(dg.ConfigurableResource):
 class FeatureResource(dg.ConfigurableResource):
     """The one place features are computed: gold, training and scoring all call `compute`."""
 
-    charge_ratio_cap: float = 20.0
+    charge_ratio_cap: float = 100.0
+    age_band_edges: list[int] = [18, 35, 50, 65, 75]
+    # The silver columns features may read; None = the feature module's defaults. A post-outcome or
+    # bookkeeping column here is refused with a LeakageError naming it.
+    source_columns: list[str] | None = None
 
     def config(self) -> feature_lib.FeatureConfig:
-        return feature_lib.FeatureConfig(charge_ratio_cap=self.charge_ratio_cap)
+        extra = {"source_columns": tuple(self.source_columns)} if self.source_columns is not None else {}
+        return feature_lib.FeatureConfig(
+            charge_ratio_cap=self.charge_ratio_cap, age_band_edges=tuple(self.age_band_edges), **extra
+        )
 
     @property
     def version(self) -> str:
@@ -77,7 +87,8 @@ class FeatureResource(dg.ConfigurableResource):
 
     def compute(self, silver_claims: pd.DataFrame) -> pd.DataFrame:
         """Features of the decision-time view of silver claims (post-outcome columns never get in)."""
-        return feature_lib.compute_features(feature_lib.decision_time_view(silver_claims), self.config())
+        config = self.config()
+        return feature_lib.compute_features(feature_lib.decision_time_view(silver_claims, config), config)
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -129,7 +140,7 @@ def build_resources(env: str | None = None) -> dict[str, Any]:
             first_day=settings.partitions_start().isoformat(),
         ),
         "features": FeatureResource(),
-        "mlflow": MlflowResource(
+        "mlflow_tracking": MlflowResource(
             tracking_uri=_setting("MLFLOW_TRACKING_URI", env, settings.mlflow_tracking_uri()),
             artifact_location=_setting("RCM_MLFLOW_ARTIFACTS", env, settings.mlflow_artifact_location()),
         ),

@@ -45,6 +45,17 @@ class Column:
 D, P, B = Availability.DECISION_TIME, Availability.POST_OUTCOME, Availability.BOOKKEEPING
 PLAN_TYPES = ("commercial", "medicare", "medicaid", "self_pay")
 CLAIM_STATUSES = ("paid", "denied", "partial")
+# CARC (X12 835 claim adjustment reason code) -> reason group of a denial; unmapped codes are "other".
+CARC_CATEGORIES: dict[str, str] = {
+    "197": "authorization", "198": "authorization", "15": "authorization",
+    "27": "eligibility", "26": "eligibility", "31": "eligibility",
+    "29": "timely_filing",
+    "11": "coding", "167": "coding",
+    "45": "pricing", "42": "pricing",
+    "16": "administrative", "18": "administrative",
+}
+CARC_CATEGORY_VALUES = ("authorization", "eligibility", "timely_filing", "coding", "pricing",
+                        "administrative", "other")
 BRONZE_ONLY = ("bronze",)
 SILVER_ONLY = ("silver",)
 
@@ -110,6 +121,7 @@ DERIVED_COLUMNS: tuple[Column, ...] = (
     Column("denied", "remittances", "bool", P, layers=SILVER_ONLY,
            description="Outcome label: the payer denied the claim"),
     Column("carc_category", "remittances", "string", P, nullable=True, layers=SILVER_ONLY,
+           isin=CARC_CATEGORY_VALUES,
            description="Reason group derived from the CARC code"),
 )
 
@@ -148,3 +160,8 @@ def phi_column_names() -> frozenset[str]:
 
 def decision_time_column_names(table: str = "claims") -> frozenset[str]:
     return frozenset(c.name for c in REGISTRY if c.table == table and c.availability is D)
+
+
+def registry_regex(name: str) -> str | None:
+    """The format (regex) registered for a column name in any table, None when it has none or is unknown."""
+    return next((c.regex for c in REGISTRY if c.name == name and c.regex is not None), None)

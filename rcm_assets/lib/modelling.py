@@ -36,6 +36,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
 
 from rcm_assets.lib.features import FEATURE_COLUMNS
 
@@ -48,15 +49,11 @@ KEY_COLUMNS = ("claim_id", "claim_version", "submitted_at", "dt")
 # fitted DenialModel contains (verified with skops.io.get_untrusted_types on a fitted model); pass them
 # as `mlflow.sklearn.log_model(..., skops_trusted_types=SKOPS_TRUSTED_TYPES)`.
 SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
-    "functools.partial",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "functools.partial",  # HGB's internal numeric preprocessor: partial(check_array, dtype=float64)
     "sklearn.utils.validation.check_array",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",  # only with calibration="sigmoid"
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 
 # Moderate trees + strong early stopping: the signal is a handful of interacting rules (payer × CPT prior
@@ -71,7 +68,6 @@ DEFAULT_HGB_PARAMS: dict[str, Any] = {
     "early_stopping": True,
     "validation_fraction": 0.1,
     "n_iter_no_change": 20,
-    "categorical_features": "from_dtype",
 }
 
 DenialModel = Pipeline
@@ -215,8 +211,9 @@ def fit_model(
     """Gradient boosting on the earlier rows, calibrated on the latest `calibration_fraction`.
 
     Rows must be in submission-time order (`training_frame` guarantees it), so calibration is fitted
-    on claims newer than any the trees saw — as scoring will be. Categorical features are used natively
-    (pandas 'category' dtype with fixed category lists). Isotonic calibration falls back to sigmoid when
+    on claims newer than any the trees saw — as scoring will be. Columns of pandas 'category' dtype
+    (fixed category lists from the features) are encoded in the pipeline and split natively as
+    categories by the trees (HGB categorical support). Isotonic calibration falls back to sigmoid when
     the calibration slice is small (< 1,000 rows), where isotonic overfits.
     """
     y = np.asarray(y).astype("int64")
@@ -231,22 +228,40 @@ def fit_model(
     if calibration == "isotonic" and n_cal < 1000:
         calibration = "sigmoid"
 
-    select = ColumnTransformer(
-        [("features", "passthrough", list(X.columns))], remainder="drop", verbose_feature_names_out=False
-    ).set_output(transform="pandas")
+    select = _column_selector(X)
     Xs = select.fit_transform(X)
     X_fit, y_fit = Xs.iloc[:n_fit], y[:n_fit]
     X_cal, y_cal = Xs.iloc[n_fit:], y[n_fit:]
     if len(np.unique(y_cal)) < 2:
         raise ValueError("calibration slice has a single class; widen the training window")
 
-    hgb = HistGradientBoostingClassifier(**{**DEFAULT_HGB_PARAMS, **(params or {}), "random_state": seed})
+    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    hgb = HistGradientBoostingClassifier(**{**DEFAULT_HGB_PARAMS, **(params or {}), "random_state": seed,
+                                            "categorical_features": categorical or None})
     hgb.fit(X_fit, y_fit)
     calibrated = CalibratedClassifierCV(FrozenEstimator(hgb), method=calibration)
     calibrated.fit(X_cal, y_cal)
     log.info("fitted HGB: %d iterations on %d rows; %s calibration on %d rows",
              hgb.n_iter_, n_fit, calibration, n_cal)
     return Pipeline([("select", select), ("model", calibrated)])
+
+
+def _column_selector(X: pd.DataFrame) -> ColumnTransformer:
+    """Pick the feature columns (keys and extras are dropped) and encode categoricals as codes.
+
+    Category lists come from the features' fixed categorical dtypes, so codes mean the same in every
+    training run; the encoder accepts 'category' or plain string columns, so the model also scores
+    frames whose dtypes were lost on the way (pyfunc, REST, CSV). Unknown values become missing.
+    """
+    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    numeric = [c for c in X.columns if c not in categorical]
+    encoder = OrdinalEncoder(categories=[list(X[c].cat.categories) for c in categorical],
+                             handle_unknown="use_encoded_value", unknown_value=np.nan,
+                             encoded_missing_value=np.nan, dtype=np.float64)
+    return ColumnTransformer(
+        [("categorical", encoder, categorical), ("numeric", "passthrough", numeric)],
+        remainder="drop", verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
 
 
 def predict_denial(model: DenialModel, frame: pd.DataFrame) -> np.ndarray:

@@ -27,7 +27,7 @@ class Payer:
     payer_id: str
     name: str
     plan_type: str  # one of columns.PLAN_TYPES
-    base_denial_rate: float  # denial probability of a clean claim (no risk factor present)
+    base_denial_rate: float  # denial probability of a clean claim (no named risk factor present)
     filing_limit_days: int  # timely filing limit: days from service date to receipt
 
     @property
@@ -36,14 +36,14 @@ class Payer:
 
 
 PAYER_LIST: tuple[Payer, ...] = (
-    Payer("AETNA", "Aetna", "commercial", 0.075, 180),
-    Payer("BCBS", "Blue Cross Blue Shield", "commercial", 0.065, 365),
-    Payer("CIGNA", "Cigna", "commercial", 0.095, 90),
-    Payer("UHC", "UnitedHealthcare", "commercial", 0.110, 90),
-    Payer("HUMANA", "Humana Medicare Advantage", "medicare", 0.100, 365),
-    Payer("MEDICARE", "Medicare Part B (MAC)", "medicare", 0.055, 365),
-    Payer("MEDICAID_TX", "Texas Medicaid", "medicaid", 0.150, 95),
-    Payer("SELF", "Self-pay", "self_pay", 0.040, 365),
+    Payer("AETNA", "Aetna", "commercial", 0.065, 180),
+    Payer("BCBS", "Blue Cross Blue Shield", "commercial", 0.055, 365),
+    Payer("CIGNA", "Cigna", "commercial", 0.080, 90),
+    Payer("UHC", "UnitedHealthcare", "commercial", 0.090, 90),
+    Payer("HUMANA", "Humana Medicare Advantage", "medicare", 0.080, 365),
+    Payer("MEDICARE", "Medicare Part B (MAC)", "medicare", 0.050, 365),
+    Payer("MEDICAID_TX", "Texas Medicaid", "medicaid", 0.110, 95),
+    Payer("SELF", "Self-pay", "self_pay", 0.035, 365),
 )
 
 PAYERS: dict[str, Payer] = {p.payer_id: p for p in PAYER_LIST}

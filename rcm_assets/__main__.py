@@ -1,0 +1,7 @@
+"""`python -m rcm_assets` is the `rcm` command."""
+
+import sys
+
+from rcm_assets.cli import main
+
+sys.exit(main())

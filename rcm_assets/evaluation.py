@@ -1,0 +1,61 @@
+"""Evaluation against the synthetic ground truth: how close a model comes to the Bayes-optimal AUC.
+
+Only the demo summary, the benchmarks and the tests use this; the pipeline never reads ground truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import mlflow
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from upath import UPath
+
+from rcm_assets.io_manager import partition_path
+from rcm_assets.lib import modelling
+from rcm_assets.model import training_window
+
+
+def read_lake(lake_url: str, key: Sequence[str], keys: Sequence[str], column: str = "dt",
+              columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Partitions of a lake table (missing ones skipped), with the partition column added."""
+    tables, names = [], []
+    for k in keys:
+        path = partition_path(UPath(lake_url), list(key), k, column)
+        if path.exists():
+            with path.open("rb") as f:
+                tables.append(pq.read_table(f, columns=list(columns) if columns else None))
+            names.append(k)
+    if not tables:
+        return pd.DataFrame()
+    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    frame[column] = [n for n, t in zip(names, tables, strict=True) for _ in range(t.num_rows)]
+    return frame
+
+
+def days(first: date, last: date) -> list[str]:
+    return [d.date().isoformat() for d in pd.date_range(first, last, freq="D")]
+
+
+def model_vs_bayes(lake_url: str, week: date, model_uri: str, truth: pd.DataFrame,
+                   holdout_fraction: float = 0.2) -> dict[str, float]:
+    """Holdout AUC of the model of `week` and the Bayes-optimal AUC of the same holdout claims."""
+    start, end, cutoff = training_window(week)
+    gold = read_lake(lake_url, ["gold", "claim_features"], days(start.date(), end.date()))
+    outcomes = read_lake(lake_url, ["silver", "remittances"], days(start.date(), (cutoff - pd.Timedelta(days=1)).date()),
+                         columns=["claim_id", "adjudicated_at", "updated_at", "denied"])
+    ts = modelling.training_frame(gold, outcomes, cutoff, start, end)
+    _, holdout = modelling.time_holdout_split(ts, holdout_fraction)
+    model = mlflow.sklearn.load_model(model_uri)
+    p = modelling.predict_denial(model, holdout.X)
+    keyed = holdout.claim_keys[["claim_id", "claim_version"]].merge(
+        truth[["claim_id", "claim_version", "true_denial_probability"]], how="left",
+        on=["claim_id", "claim_version"], validate="one_to_one")
+    return {
+        "holdout_rows": float(len(holdout.y)),
+        "model_auc": float(modelling.evaluate(holdout.y, p)["roc_auc"]),
+        "bayes_auc": float(modelling.bayes_auc(keyed["true_denial_probability"].to_numpy(), holdout.y.to_numpy())),
+    }

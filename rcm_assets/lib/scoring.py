@@ -1,0 +1,53 @@
+"""The serving path: from claims as they are at submission to denial scores.
+
+Scoring validates its input against the scoring contract (decision-time columns only), computes features
+with the same code as gold, and refuses a model whose feature_version differs from the features'.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from rcm_assets.lib import features as feature_lib
+from rcm_assets.lib.modelling import DenialModel, decision, predict_denial
+
+
+class FeatureVersionMismatch(ValueError):
+    """A model may only score features built by the feature code it was trained on."""
+
+
+def scoring_features(claims: pd.DataFrame, config: feature_lib.FeatureConfig) -> pd.DataFrame:
+    """Features for scoring: only decision-time columns get in (LeakageError names any other)."""
+    view = feature_lib.decision_time_view(claims, config)
+    return feature_lib.compute_features(view, config)
+
+
+def score(
+    model: DenialModel,
+    features: pd.DataFrame,
+    *,
+    model_feature_version: str,
+    threshold: float,
+    stamp: dict[str, object],
+) -> pd.DataFrame:
+    """One row per claim: probability, decision at `threshold`, and the lineage in `stamp`."""
+    versions = set(features["feature_version"].unique()) if not features.empty else set()
+    foreign = sorted(v for v in versions if v != model_feature_version)
+    if foreign:
+        raise FeatureVersionMismatch(
+            f"model was trained on feature_version {model_feature_version}; "
+            f"refusing to score features of version(s) {', '.join(foreign)} — rebuild gold or retrain"
+        )
+    probability = predict_denial(model, features) if len(features) else np.array([], dtype=float)
+    out = features[["claim_id", "claim_version", "dt"]].copy()
+    out["denial_probability"] = probability.astype("float64")
+    out["decision"] = np.where(decision(probability, threshold), "review", "submit") if len(out) else []
+    out["threshold"] = float(threshold)
+    out["feature_version"] = model_feature_version
+    for name, value in stamp.items():
+        out[name] = value
+    out["scored_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    return out

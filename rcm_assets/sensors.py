@@ -1,0 +1,77 @@
+"""Sensors: the landing folder watcher (more sensors join this module later).
+
+`landing_file_sensor` turns each new or changed landing file into one run of that day's bronze
+partition; declarative automation carries the change on to silver, gold and predictions. Bad files are
+quarantined with a reason file. The logic lives in `rcm_assets.lib.landing.scan_landing`; this module
+only maps its result onto Dagster run requests and logs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from rcm_assets.lib import landing as landing_lib
+from rcm_assets.resources import LandingResource
+
+# The bronze asset each landing table feeds (keys as defined by `rcm_assets.bronze`).
+LANDING_TARGETS: dict[str, dg.AssetKey] = {
+    table: dg.AssetKey(["bronze", table]) for table in landing_lib.TABLES
+}
+# Work per tick: a sensor evaluation times out after 60 s (DAGSTER_NOTES §13.7), so a large backlog is
+# validated a page at a time, the cursor resuming after the last file handled.
+MAX_FILES_PER_TICK = 500
+TICK_BUDGET_SECONDS = 40.0
+# A file is picked up once unchanged for this long: never half-uploaded, and no listing race.
+SETTLE_SECONDS = 10.0
+TRIGGER_TAG = "rcm/trigger"
+FILE_TAG = "rcm/landing_file"
+
+
+@dg.sensor(
+    name="landing_file_sensor",
+    description=(
+        "Requests the bronze partition of the day a landing file (claims_/remittances_YYYY-MM-DD*.csv|"
+        "parquet) describes, once per file version; quarantines files that cannot be used."
+    ),
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    target=list(LANDING_TARGETS.values()),
+)
+def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
+    landing_dir = Path(landing.landing_dir)
+    if not landing_dir.is_dir():
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"landing folder {landing_dir} does not exist"), cursor=context.cursor
+        )
+    scan = landing_lib.scan_landing(
+        landing_dir,
+        Path(landing.quarantine_dir),
+        context.cursor,
+        first_day=date.fromisoformat(landing.first_day),
+        max_files=MAX_FILES_PER_TICK,
+        settle_seconds=SETTLE_SECONDS,
+        time_budget_seconds=TICK_BUDGET_SECONDS,
+    )
+    for refused in scan.refused:
+        context.log.warning(
+            f"quarantined landing file {refused.quarantined_as.name} [{refused.error.reason}]: {refused.error}"
+        )
+    for problem in scan.failed:
+        context.log.error(f"landing file left in place, retried next tick: {problem}")
+    requests = [
+        dg.RunRequest(
+            run_key=item.version,
+            partition_key=item.landing.partition_key,
+            asset_selection=[LANDING_TARGETS[item.landing.table]],
+            tags={FILE_TAG: item.path.name, TRIGGER_TAG: "landing_file_sensor"},
+        )
+        for item in scan.accepted
+    ]
+    context.log.info(f"landing scan: {scan.summary()}")
+    if requests:
+        return dg.SensorResult(run_requests=requests, cursor=scan.cursor)
+    return dg.SensorResult(skip_reason=dg.SkipReason(f"no new landing files: {scan.summary()}"),
+                           cursor=scan.cursor)
