@@ -106,7 +106,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         landed = read_landing_rows(Path(landing.landing_dir), table, keys)
         frame, redelivered = combine_rows(rows, landed)
         frame["_ingested_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
-        frame["_run_id"] = context.run_id
+        frame["_run_id"] = context.run.run_id
         frame = frame[source_column_names(table) + INGEST_COLUMNS + ["dt"]]
         frame = frame.sort_values(["dt", "updated_at", "claim_id"], kind="stable", ignore_index=True)
         context.log.info(

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-from rcm_assets.partitions import daily_partitions, scoring_partitions, weekly_partitions
 
 # Bronze → silver → gold for a day (or a range, as one run: every asset has a single-run backfill policy).
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest_job",
     selection=dg.AssetSelection.groups("bronze", "silver", "gold"),
-    partitions_def=daily_partitions,
     description="Extract, validate and featurize the claims and remittances that arrived on a day",
 )
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.groups("model"),
-    partitions_def=weekly_partitions,
     description="Train, register and gate the denial model of a week",
 )
 scoring_job = dg.define_asset_job(
     "scoring_job",
     selection=dg.AssetSelection.groups("predictions"),
-    partitions_def=scoring_partitions,
     description="Score a day's claims with the champion serving on that day",
 )

@@ -18,7 +18,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from rcm_assets.lib import champion as champion_lib
-from rcm_assets.lib import modelling
+from rcm_assets.lib import modelling, quality
 from rcm_assets.partitions import (
     LABEL_HORIZON_DAYS,
     TRAIN_WINDOW_DAYS,
@@ -50,8 +50,8 @@ def training_window(week: date, window_days: int = TRAIN_WINDOW_DAYS,
 
 
 def score_reference(p: np.ndarray) -> str:
-    """101 quantiles of the holdout scores: the reference distribution for score drift (PSI)."""
-    return json.dumps([round(float(q), 6) for q in np.quantile(p, np.linspace(0, 1, 101))])
+    """Histogram of the holdout scores: the reference distribution for score drift (PSI)."""
+    return json.dumps(quality.score_histogram(p))
 
 
 def train_week(
@@ -97,7 +97,8 @@ def train_week(
         mlflow.log_figure(modelling.roc_figure(holdout.y.to_numpy(), p), "plots/roc.png")
         mlflow.log_figure(modelling.pr_figure(holdout.y.to_numpy(), p), "plots/precision_recall.png")
         mlflow.log_figure(modelling.calibration_figure(holdout.y.to_numpy(), p), "plots/calibration.png")
-        importances = modelling.permutation_importances(model, holdout.X, holdout.y, seed=config.seed)
+        importances = modelling.permutation_importances(model, holdout.X, holdout.y, sample=2000, n_repeats=2,
+                                                       seed=config.seed)
         mlflow.log_figure(modelling.importance_figure(importances), "plots/feature_importance.png")
         mlflow.log_dict(modelling.reliability_table(holdout.y.to_numpy(), p).to_dict("list"),
                         "calibration/reliability.json")
@@ -173,7 +174,7 @@ def denial_model(
     rows, decisions = [], []
     for key in context.partition_keys:  # one run may train several weeks, oldest first
         row, decision = train_week(date.fromisoformat(key), gold, outcomes, config, features,
-                                   mlflow_tracking, context.run_id, context.log)
+                                   mlflow_tracking, context.run.run_id, context.log)
         rows.append(row)
         decisions.append((key, decision))
     frame = pd.DataFrame(rows)

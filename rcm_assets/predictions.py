@@ -18,7 +18,7 @@ import pandas as pd
 from rcm_assets import checks
 from rcm_assets.automation import follow_upstream
 from rcm_assets.lib import champion as champion_lib
-from rcm_assets.lib import modelling
+from rcm_assets.lib import quality
 from rcm_assets.lib.scoring import score
 from rcm_assets.model import MODEL_KEY
 from rcm_assets.partitions import SCORING_MODEL_MAPPING, scoring_partitions
@@ -81,7 +81,7 @@ def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict[str
     extra = int((~scored.index.isin(expected.index)).sum())
     mismatched = sorted({v for v in gold.get("feature_version", pd.Series(dtype=str)).unique()}
                         - {m.feature_version for m in loaded.values()})
-    psis = {v: modelling.psi(m.reference, scores.loc[scores["model_version"] == v, "denial_probability"])
+    psis = {v: quality.score_psi(m.reference, scores.loc[scores["model_version"] == v, "denial_probability"])
             for v, m in loaded.items() if len(m.reference)}
     worst_psi = max(psis.values(), default=0.0)
     return [
@@ -127,7 +127,7 @@ def claim_denial_scores(
     mlflow_tracking: MlflowResource,
 ) -> Iterator:
     """Denial probability and review decision for every claim of day D, with model lineage."""
-    scores, loaded = score_days(gold, mlflow_tracking, config.decision_threshold, context.run_id, context.log)
+    scores, loaded = score_days(gold, mlflow_tracking, config.decision_threshold, context.run.run_id, context.log)
     if scores.empty:
         scores = pd.DataFrame({"dt": pd.Series(dtype=object), "claim_id": pd.Series(dtype=object)})
     results = prediction_checks(scores, gold, loaded, config.psi_warn_threshold)

@@ -79,3 +79,27 @@ def parity_differences(
         if not bool(np.all(same)):
             diffs.append(f"{name}: {int((~same).sum())} of {len(a)} values differ")
     return diffs
+
+
+SCORE_BINS = 20
+PSI_EPSILON = 1e-4
+
+
+def score_histogram(p: np.ndarray | pd.Series, bins: int = SCORE_BINS) -> list[float]:
+    """Share of scores in equal-width bins over [0, 1]: the reference stored with each model.
+
+    Fixed bins (not quantiles) because calibrated scores are step-valued: many ties would collapse
+    quantile bins.
+    """
+    values = np.clip(np.asarray(p, dtype="float64"), 0.0, 1.0)
+    if not len(values):
+        return [0.0] * bins
+    index = np.minimum((values * bins).astype("int64"), bins - 1)
+    return (np.bincount(index, minlength=bins) / len(values)).round(6).tolist()
+
+
+def score_psi(reference: list[float] | np.ndarray, p: np.ndarray | pd.Series) -> float:
+    """Population stability index of scores `p` against a reference histogram from `score_histogram`."""
+    expected = np.maximum(np.asarray(reference, dtype="float64"), PSI_EPSILON)
+    actual = np.maximum(np.asarray(score_histogram(p, len(expected))), PSI_EPSILON)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))

@@ -1,0 +1,124 @@
+"""Shared fixtures: an isolated data folder per test, and a seeded synthetic source written once per session.
+
+The synthetic window starts at the partitions start (2025-01-01) and is long enough for the first model
+week (2025-04-28) to have matured labels, so model and prediction tests run on real generated data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from rcm_assets.lib import settings
+
+SYNTH_START = date(2025, 1, 1)
+SYNTH_DAYS = 135  # through 2025-05-15: model weeks 2025-04-28, 2025-05-05 and 2025-05-12 can train
+SYNTH_CLAIMS_PER_DAY = 150
+SYNTH_SEED = 11
+ENV_VARS = ("RCM_DATA_DIR", "RCM_SOURCE_URL", "RCM_LAKE_URL", "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR",
+            "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS", "RCM_PHI_KEY", "RCM_ENV", "DAGSTER_HOME")
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    data: object  # rcm_assets.synthetic.SyntheticData
+    source_db: Path  # a pristine SQLite file: copy it, never write to it
+    truth: Path
+    start: date
+    end: date  # last day with data (inclusive)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own RCM_DATA_DIR; no setting leaks in from the developer's shell."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    monkeypatch.setenv("RCM_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("RCM_PHI_KEY", "test-phi-key-0123456789abcdef")
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def synthetic_source(tmp_path_factory: pytest.TempPathFactory) -> SyntheticSource:
+    from rcm_assets.synthetic import generate, write_ground_truth, write_source
+
+    folder = tmp_path_factory.mktemp("synthetic")
+    data = generate(start=SYNTH_START, days=SYNTH_DAYS, claims_per_day=SYNTH_CLAIMS_PER_DAY, seed=SYNTH_SEED)
+    source_db = folder / "source.db"
+    write_source(data, settings.sqlite_url(source_db))
+    truth = write_ground_truth(data, folder / "claims_truth.parquet")
+    return SyntheticSource(data, source_db, truth, SYNTH_START, SYNTH_START + timedelta(days=SYNTH_DAYS - 1))
+
+
+@pytest.fixture()
+def source_in_data_dir(synthetic_source: SyntheticSource, isolated_env: Path) -> SyntheticSource:
+    """The session's synthetic source copied to this test's RCM_DATA_DIR (the default source location)."""
+    shutil.copyfile(synthetic_source.source_db, isolated_env / "source.db")
+    (isolated_env / "ground_truth").mkdir(exist_ok=True)
+    shutil.copyfile(synthetic_source.truth, settings.ground_truth_path())
+    assert os.environ["RCM_DATA_DIR"] == str(isolated_env)
+    return synthetic_source
+
+
+@dataclass
+class PipelineRun:
+    """The whole graph materialized once over the synthetic source (read-only for tests)."""
+
+    data_dir: Path
+    env: dict[str, str]
+    instance: object  # dagster.DagsterInstance
+    resources: dict
+    results: dict  # label -> dagster ExecuteInProcessResult
+    source: SyntheticSource
+    weeks: list[str]
+
+
+def materialize_range(assets_to_run, first: str, last: str, instance, resources, **kwargs):
+    """Materialize `assets_to_run` for first..last as one run (range tags), raising nothing."""
+    import dagster as dg
+
+    from rcm_assets.definitions import defs
+
+    tags = ({"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+            if first != last else {})
+    extra = {"partition_key": first} if first == last else {}
+    return dg.materialize([*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.assets(*assets_to_run),
+                          instance=instance, resources=resources, tags=tags, raise_on_error=False,
+                          **extra, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
+    import dagster as dg
+
+    from rcm_assets import bronze, gold, model, partitions, predictions, silver
+    from rcm_assets.resources import build_resources
+
+    data_dir = tmp_path_factory.mktemp("pipeline") / "data"
+    data_dir.mkdir()
+    shutil.copyfile(synthetic_source.source_db, data_dir / "source.db")
+    env = {"RCM_DATA_DIR": str(data_dir), "RCM_PHI_KEY": "test-phi-key-0123456789abcdef"}
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ENV_VARS:
+            mp.delenv(name, raising=False)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        resources = build_resources("dev")
+        instance = dg.DagsterInstance.ephemeral()
+        first, last = synthetic_source.start.isoformat(), synthetic_source.end.isoformat()
+        weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if k <= last]
+        results = {
+            "ingest": materialize_range([bronze.claims, bronze.remittances, silver.claims, silver.remittances,
+                                         gold.claim_features], first, last, instance, resources),
+        }
+        results["model"] = materialize_range([model.denial_model], weeks[0], weeks[-1], instance, resources)
+        results["predictions"] = materialize_range([predictions.claim_denial_scores],
+                                                   partitions.MODEL_START.isoformat(), last, instance, resources)
+    return PipelineRun(data_dir, env, instance, resources, results, synthetic_source, weeks)
