@@ -6,9 +6,11 @@ import dagster as dg
 
 from rcm_assets import bronze, gold, model, predictions, silver
 from rcm_assets.automation import automation_sensor
+from rcm_assets.freshness import freshness_checks, freshness_sensor
 from rcm_assets.jobs import daily_ingest_job, scoring_job, training_job
 from rcm_assets.resources import build_resources
 from rcm_assets.schedules import daily_ingest_schedule, weekly_training_schedule
+from rcm_assets.sensors import landing_file_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -18,10 +20,10 @@ defs = dg.Definitions(
         model.denial_model,
         predictions.claim_denial_scores,
     ],
-    asset_checks=gold.gold_asset_checks,
+    asset_checks=[*gold.gold_asset_checks, *freshness_checks],
     jobs=[daily_ingest_job, training_job, scoring_job],
     schedules=[daily_ingest_schedule, weekly_training_schedule],
-    sensors=[automation_sensor()],
+    sensors=[landing_file_sensor, freshness_sensor, automation_sensor()],
     resources=build_resources(),
     # Small daily steps: one process per run, not one per step (≈2 s import each; DAGSTER_NOTES §12).
     executor=dg.in_process_executor,
