@@ -15,6 +15,7 @@ import pandas as pd
 from rcm_assets import checks
 from rcm_assets.lib import landing as landing_files
 from rcm_assets.lib.columns import source_column_names
+from rcm_assets.lib.source import SourceError, SourceSchemaError
 from rcm_assets.partitions import daily_partitions
 from rcm_assets.resources import LandingResource, SourceResource
 
@@ -96,7 +97,14 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         window = context.partition_time_window
         keys = context.partition_keys
         reader = source.reader(logger=context.log)
-        rows = reader.read_changed(table, window.start, window.end)
+        try:
+            rows = reader.read_changed(table, window.start, window.end)
+        except SourceError as err:
+            # Only transient trouble that outlived the reader's own attempts is worth the RetryPolicy;
+            # a missing column, bad SQL or refused login fails at once instead of minutes later.
+            if isinstance(err, SourceSchemaError) or reader.last_attempts < reader.max_attempts:
+                raise dg.Failure(description=f"bronze/{table}: {err}", allow_retries=False) from err
+            raise
         if reader.last_unknown_columns:
             context.log.warning(
                 f"{table}: ignoring unknown source column(s): {', '.join(reader.last_unknown_columns)}"
@@ -105,7 +113,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         rows["_source"] = f"source:{table}"
         landed = read_landing_rows(Path(landing.landing_dir), table, keys)
         frame, redelivered = combine_rows(rows, landed)
-        frame["_ingested_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+        frame["_ingested_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None)).as_unit("ns")
         frame["_run_id"] = context.run.run_id
         frame = frame[source_column_names(table) + INGEST_COLUMNS + ["dt"]]
         frame = frame.sort_values(["dt", "updated_at", "claim_id"], kind="stable", ignore_index=True)
@@ -119,11 +127,15 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             "landing_rows_redelivered": redelivered,
             "unknown_source_columns": ", ".join(reader.last_unknown_columns) or "none",
         }
-        yield from checks.publish(
-            [dg.Output(frame, metadata=metadata)],
-            bronze_checks(frame, table, keys),
-            what=f"bronze/{table} {keys[0]}..{keys[-1]}",
-        )
+        try:
+            yield from checks.publish(
+                [dg.Output(frame, metadata=metadata)],
+                bronze_checks(frame, table, keys),
+                what=f"bronze/{table} {keys[0]}..{keys[-1]}",
+            )
+        except dg.Failure as failure:  # a failed blocking check is about the data: a retry reads it again
+            raise dg.Failure(description=failure.description, metadata=failure.metadata,
+                             allow_retries=False) from None
 
     return _bronze
 

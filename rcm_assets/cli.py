@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     when = extract.add_mutually_exclusive_group(required=True)
     when.add_argument("--since", type=parse_day, help="every day from this one to today")
     when.add_argument("--date", type=parse_day, help="this day (or the range up to --until)")
-    extract.add_argument("--until", type=parse_day)
-    extract.add_argument("--input", type=Path, help="a landing file to ingest (claims_YYYY-MM-DD*.csv|parquet)")
+    when.add_argument("--input", type=Path, help="a landing file to ingest (claims_YYYY-MM-DD*.csv|parquet)")
+    extract.add_argument("--until", type=parse_day, help="with --date: the last day of the range")
 
     train = writer("train", "train and gate the model of the week containing --date")
     train.add_argument("--date", type=parse_day, required=True)

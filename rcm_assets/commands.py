@@ -99,7 +99,7 @@ class Runner:
         outcome.failures = failures_of(result, first, last)
         partitions_written: dict[str, int] = {}
         for event in result.get_asset_materialization_events():
-            mat = event.asset_materialization
+            mat = event.step_materialization_data.materialization
             name = mat.asset_key.to_user_string()
             count = mat.metadata.get("dagster/row_count")
             outcome.rows[name] = outcome.rows.get(name, 0) + int(count.value if count is not None else 0)
@@ -216,6 +216,8 @@ def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: da
 
 def cmd_extract(args: Namespace, runner: Runner) -> int:
     today = utc_today()
+    if args.until is not None and args.date is None:
+        raise UsageError("--until goes with --date")
     if args.input is not None:
         day = stage_input_file(args.input, args.dry_run)
         first = last = day

@@ -8,18 +8,18 @@ only maps its result onto Dagster run requests and logs.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 
+from rcm_assets import bronze
 from rcm_assets.lib import landing as landing_lib
+from rcm_assets.partitions import daily_partitions
 from rcm_assets.resources import LandingResource
 
-# The bronze asset each landing table feeds (keys as defined by `rcm_assets.bronze`).
-LANDING_TARGETS: dict[str, dg.AssetKey] = {
-    table: dg.AssetKey(["bronze", table]) for table in landing_lib.TABLES
-}
+# The bronze asset each landing table feeds.
+LANDING_TARGETS: dict[str, dg.AssetKey] = {"claims": bronze.claims.key, "remittances": bronze.remittances.key}
 # Work per tick: a sensor evaluation times out after 60 s (DAGSTER_NOTES §13.7), so a large backlog is
 # validated a page at a time, the cursor resuming after the last file handled.
 MAX_FILES_PER_TICK = 500
@@ -28,6 +28,13 @@ TICK_BUDGET_SECONDS = 40.0
 SETTLE_SECONDS = 10.0
 TRIGGER_TAG = "rcm/trigger"
 FILE_TAG = "rcm/landing_file"
+
+
+def newest_partition_day(first_day: date) -> date:
+    """The newest day whose bronze partition exists now (today, while `daily_partitions` has
+    end_offset=1); a file for a later day is `future_date`."""
+    key = daily_partitions.get_last_partition_key()
+    return date.fromisoformat(key) if key else first_day - timedelta(days=1)
 
 
 @dg.sensor(
@@ -46,18 +53,21 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingRes
         return dg.SensorResult(
             skip_reason=dg.SkipReason(f"landing folder {landing_dir} does not exist"), cursor=context.cursor
         )
+    first_day = date.fromisoformat(landing.first_day)
     scan = landing_lib.scan_landing(
         landing_dir,
         Path(landing.quarantine_dir),
         context.cursor,
-        first_day=date.fromisoformat(landing.first_day),
+        first_day=first_day,
+        last_day=newest_partition_day(first_day),
         max_files=MAX_FILES_PER_TICK,
         settle_seconds=SETTLE_SECONDS,
         time_budget_seconds=TICK_BUDGET_SECONDS,
     )
     for refused in scan.refused:
         context.log.warning(
-            f"quarantined landing file {refused.quarantined_as.name} [{refused.error.reason}]: {refused.error}"
+            f"landing file quarantined as {refused.quarantined_as.name} [{refused.error.reason}]: "
+            f"{refused.error}"
         )
     for problem in scan.failed:
         context.log.error(f"landing file left in place, retried next tick: {problem}")
@@ -75,3 +85,4 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingRes
         return dg.SensorResult(run_requests=requests, cursor=scan.cursor)
     return dg.SensorResult(skip_reason=dg.SkipReason(f"no new landing files: {scan.summary()}"),
                            cursor=scan.cursor)
+

@@ -9,20 +9,20 @@ import pytest
 
 from rcm_assets import sensors
 from rcm_assets.lib import landing as lnd
+from rcm_assets.partitions import daily_partitions
 from rcm_assets.resources import LandingResource
 from rcm_assets.sensors import LANDING_TARGETS, landing_file_sensor
 from rcm_assets.synthetic import generate, write_landing_file
 
 DAY = date(2025, 1, 2)
 REMIT_DAY = date(2025, 1, 25)
-DAILY = dg.DailyPartitionsDefinition(start_date="2025-01-01", timezone="UTC")
 
 
-@dg.asset(key=LANDING_TARGETS["claims"], partitions_def=DAILY)
+@dg.asset(key=LANDING_TARGETS["claims"], partitions_def=daily_partitions)
 def bronze_claims_stub() -> None: ...
 
 
-@dg.asset(key=LANDING_TARGETS["remittances"], partitions_def=DAILY)
+@dg.asset(key=LANDING_TARGETS["remittances"], partitions_def=daily_partitions)
 def bronze_remittances_stub() -> None: ...
 
 
@@ -117,7 +117,7 @@ def test_requests_resolve_against_the_partitioned_bronze_assets(instance, landin
     assert request.tags["dagster/partition"] == "2025-01-02"
     assert request.tags["dagster/sensor_name"] == "landing_file_sensor"
     assert request.asset_selection == [dg.AssetKey(["bronze", "claims"])]
-    assert defs.resolve_job_def(landing_file_sensor.job_name).partitions_def == DAILY
+    assert defs.resolve_job_def(landing_file_sensor.job_name).partitions_def == daily_partitions
 
 
 def test_a_thousand_files_keep_the_cursor_small_and_are_paged(instance, landing, data, monkeypatch):
@@ -146,8 +146,8 @@ def test_a_thousand_files_keep_the_cursor_small_and_are_paged(instance, landing,
         assert result.cursor is not None and len(result.cursor) < 200
         cursor = result.cursor
         requested += result.run_requests or []
-        left.append(len(list(folder.iterdir())) - len(good))  # refused files still waiting
-    assert left == [600, 200, 0, 0]
+        left.append(len(list(folder.iterdir())) - len(good))  # bad files not reached yet
+    assert left == [750 - 300, 750 - 600, 0, 0]  # each page of 400 holds 300 bad files
     assert result.run_requests == [] and "0 accepted, 0 quarantined" in result.skip_reason.skip_message
     assert sorted(r.tags["rcm/landing_file"] for r in requested) == sorted(good)
     assert len({r.run_key for r in requested}) == len(good) == 250
@@ -159,11 +159,12 @@ def test_a_thousand_files_keep_the_cursor_small_and_are_paged(instance, landing,
 def test_future_and_bad_files_are_quarantined_and_logged(instance, landing, data, capfd):
     folder = Path(landing.landing_dir)
     good = write_landing_file(data, DAY, folder)
-    today = datetime.now(UTC).date()
-    future = folder / f"claims_{today.isoformat()}.csv"
-    future.write_bytes(good.read_bytes())
-    tomorrow = folder / f"claims_{(today + timedelta(days=1)).isoformat()}.csv"
+    newest = sensors.newest_partition_day(date(2025, 1, 1))
+    assert newest == datetime.now(UTC).date()  # daily partitions include today (end_offset=1)
+    tomorrow = folder / f"claims_{(newest + timedelta(days=1)).isoformat()}.csv"
     tomorrow.write_bytes(good.read_bytes())
+    far = folder / "claims_2999-01-01.csv"
+    far.write_bytes(good.read_bytes())
     early = folder / "claims_2024-12-31.csv"
     early.write_bytes(good.read_bytes())
     (folder / "claims_2025-01-03.csv").write_bytes(b"")
@@ -179,8 +180,8 @@ def test_future_and_bad_files_are_quarantined_and_logged(instance, landing, data
         for p in quarantine.glob(f"*{lnd.REASON_SUFFIX}")
     }
     assert reasons == {
-        future.name: "future_date",
         tomorrow.name: "future_date",
+        far.name: "future_date",
         early.name: "out_of_range_date",
         "claims_2025-01-03.csv": "empty",
         "weekly_report.xlsx": "bad_name",
@@ -189,9 +190,19 @@ def test_future_and_bad_files_are_quarantined_and_logged(instance, landing, data
     assert [p.name for p in folder.iterdir()] == [good.name]
     logged = capfd.readouterr().err
     warnings = [line for line in logged.splitlines() if "WARNING" in line]
-    assert any("future_date" in m and future.name in m for m in warnings), logged
+    assert any("future_date" in m and tomorrow.name in m for m in warnings), logged
     assert "Jane Doe" not in logged
     assert tick(instance, landing, result.cursor).run_requests == []
+
+
+def test_a_file_for_today_is_accepted_while_its_partition_exists(instance, landing, data):
+    """Today's rows (updated_at today) land in today's partition, which exists with end_offset=1."""
+    today = datetime.now(UTC).date()
+    text = write_landing_file(data, DAY, Path(landing.landing_dir).parent / "src").read_text()
+    shifted = text.replace(f"{DAY} ", f"{today} ")  # timestamps (updated_at too) move to today
+    (Path(landing.landing_dir) / f"claims_{today}.csv").write_text(shifted)
+    [request] = tick(instance, landing, None).run_requests
+    assert request.partition_key == today.isoformat()
 
 
 def test_path_traversal_names_and_symlinks_are_quarantined(instance, landing, data, tmp_path):

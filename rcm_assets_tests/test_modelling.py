@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -10,9 +11,14 @@ import pytest
 
 from rcm_assets.lib import features as F
 from rcm_assets.lib import modelling as M
+from rcm_assets.lib import transforms as T
+from rcm_assets.synthetic import generate
 from rcm_assets_tests.test_features import silver_claims
 
 CUTOFF = pd.Timestamp("2025-04-15")
+# One OpenMP thread keeps the suite fast on shared CI hosts, where spinning threads of two concurrent
+# processes can slow a fit tenfold (see modelling.limit_threads).
+THREADS = 1
 WINDOW = (pd.Timestamp("2025-03-01"), pd.Timestamp("2025-03-11"))
 
 
@@ -151,13 +157,23 @@ def test_time_holdout_split_puts_latest_submissions_in_holdout(gold: pd.DataFram
 
 @pytest.fixture(scope="module")
 def fitted() -> tuple[M.DenialModel, M.TrainingSet, np.ndarray]:
-    g = gold_days(days=30, per_day=800, start="2025-01-01", seed=100)
-    truth = pd.Series(true_probability(g), index=g["claim_id"])
-    ts = M.training_frame(g, outcomes_for(g, seed=3), pd.Timestamp("2025-06-01"),
-                          pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01"))
+    """The real path on generator data: silver transforms → features → point-in-time set → fit."""
+    data = generate(start=date(2025, 1, 1), days=75, claims_per_day=500, seed=11)
+
+    def bronze(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(_ingested_at=frame["updated_at"], _source="test", _run_id="test",
+                            dt=frame["updated_at"].dt.strftime("%Y-%m-%d"))
+
+    silver = T.build_silver_claims(bronze(data.claims), T.DEV_PHI_KEY).good
+    outcomes = T.build_silver_remittances(bronze(data.remittances)).good
+    gold = F.compute_features(F.decision_time_view(silver))
+    ts = M.training_frame(gold, outcomes, pd.Timestamp(data.end), pd.Timestamp("2025-01-01"),
+                          pd.Timestamp("2025-02-15"))
     train, holdout = M.time_holdout_split(ts)
-    model = M.fit_model(train.X, train.y, seed=0)
-    return model, holdout, truth.loc[holdout.claim_keys["claim_id"]].to_numpy()
+    model = M.fit_model(train.X, train.y, seed=0, n_threads=THREADS)
+    truth = data.ground_truth.set_index(["claim_id", "claim_version"])["true_denial_probability"]
+    keys = pd.MultiIndex.from_frame(holdout.claim_keys[["claim_id", "claim_version"]])
+    return model, holdout, truth.loc[keys].to_numpy()
 
 
 def test_fit_reaches_the_bayes_ceiling(fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray]) -> None:
@@ -165,7 +181,7 @@ def test_fit_reaches_the_bayes_ceiling(fitted: tuple[M.DenialModel, M.TrainingSe
     p = M.predict_denial(model, holdout.X)
     metrics = M.evaluate(holdout.y, p)
     ceiling = M.bayes_auc(truth, holdout.y)
-    assert metrics["roc_auc"] > 0.7
+    assert metrics["roc_auc"] > 0.65
     assert ceiling - metrics["roc_auc"] < 0.03, (metrics["roc_auc"], ceiling)
     assert metrics["ece"] < 0.03
     assert abs(metrics["mean_predicted"] - metrics["positive_rate"]) < 0.02
@@ -185,8 +201,8 @@ def test_model_scores_gold_frames_and_string_columns_alike(
 
 def test_fit_is_deterministic_for_a_seed(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
     ts = training(gold, outcomes)
-    a = M.predict_denial(M.fit_model(ts.X, ts.y, seed=7), ts.X)
-    b = M.predict_denial(M.fit_model(ts.X, ts.y, seed=7), ts.X)
+    a = M.predict_denial(M.fit_model(ts.X, ts.y, seed=7, n_threads=THREADS), ts.X)
+    b = M.predict_denial(M.fit_model(ts.X, ts.y, seed=7, n_threads=THREADS), ts.X)
     np.testing.assert_array_equal(a, b)
 
 
@@ -209,7 +225,8 @@ def test_model_saves_with_skops_trusting_only_the_documented_types(
 
 def test_importances_and_plots(fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray]) -> None:
     model, holdout, truth = fitted
-    imp = M.permutation_importances(model, holdout.X, holdout.y, sample=2000, n_repeats=2)
+    imp = M.permutation_importances(model, holdout.X, holdout.y, sample=2000, n_repeats=2,
+                                     n_threads=THREADS)
     assert set(imp["feature"]) == set(F.FEATURE_COLUMNS)
     assert "prior_auth_missing" in imp["feature"].head(5).tolist()
     p = M.predict_denial(model, holdout.X)

@@ -10,6 +10,7 @@ rollback is just one more event.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
@@ -33,9 +34,15 @@ def gate(candidate_auc: float, floor: float, champion_auc: float | None, margin:
     """Promote when the candidate's holdout AUC clears the floor and is within `margin` of the champion's
     AUC on the same holdout. Below the floor is an error (a broken model); merely worse than the champion
     is a warning (the champion keeps serving)."""
+    keeps = f"v{champion_version} stays champion" if champion_version else "no version is champion yet"
+    if math.isnan(candidate_auc):  # a single-class holdout: fail closed (NaN compares False)
+        return GateDecision(False, "error",
+                            f"Not promoted: holdout ROC AUC is undefined (the holdout has a single class), "
+                            f"so it cannot clear the floor {floor:.4f}; {keeps}.")
     if candidate_auc < floor:
         return GateDecision(False, "error",
-                            f"Not promoted: holdout ROC AUC {candidate_auc:.4f} is below the floor {floor:.4f}.")
+                            f"Not promoted: holdout ROC AUC {candidate_auc:.4f} is below the floor {floor:.4f}; "
+                            f"{keeps}.")
     if champion_auc is None:
         return GateDecision(True, "pass",
                             f"Promoted: holdout ROC AUC {candidate_auc:.4f} clears the floor {floor:.4f} "

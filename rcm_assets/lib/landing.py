@@ -590,6 +590,7 @@ def scan_landing(
     cursor: str | None,
     *,
     first_day: date,
+    last_day: date | None = None,
     now: datetime | None = None,
     max_files: int = 500,
     settle_seconds: float = 10.0,
@@ -598,13 +599,15 @@ def scan_landing(
     """One sensor tick: validate the files that arrived after the cursor, oldest first.
 
     Good files are returned (the caller requests their bronze partition); bad files are quarantined.
+    Days must lie in [first_day, last_day]; `last_day` defaults to yesterday (UTC), the newest complete
+    day; pass the newest existing partition instead when today's partition exists too.
     At most `max_files` files, and about `time_budget_seconds` of work, per call; the returned cursor
     resumes after the last file handled, so a large backlog is covered over several ticks.
     """
     landing_dir = Path(landing_dir)
     now = now or _utc_now()
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    last_day = last_completed_day(now)
+    last_day = last_day or last_completed_day(now)
     quiet_before = int(now.timestamp() * 1e9) - int(settle_seconds * 1e9)
     mark = Watermark.decode(cursor)
     result = ScanResult(cursor=mark.encode())

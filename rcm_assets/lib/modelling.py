@@ -7,13 +7,14 @@ reached the source *and* whose adjudication happened before the training cutoff.
 an outcome is left out (counted in the stats), never labelled "paid" by default — that would teach the
 model that recent claims are rarely denied.
 
-The fitted model is a plain scikit-learn `Pipeline` (column selector → calibrated gradient boosting), so
-`mlflow.sklearn` can save it and scoring can pass a whole gold frame: the selector picks the feature
-columns it was fitted on and ignores keys and `feature_version`.
+The fitted model is a scikit-learn `Pipeline` (column selector → category codes → calibrated gradient
+boosting), so `mlflow.sklearn` can save it (see `SKOPS_TRUSTED_TYPES`) and scoring can pass a whole gold
+frame: the selector picks the feature columns it was fitted on and ignores keys and `feature_version`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
 
 from rcm_assets.lib.features import FEATURE_COLUMNS
 
@@ -44,11 +46,14 @@ log = logging.getLogger("rcm.modelling")
 
 KEY_COLUMNS = ("claim_id", "claim_version", "submitted_at", "dt")
 
-# The fitted Pipeline is made of scikit-learn types only. mlflow 3.17 saves sklearn models with skops by
-# default; skops refuses to *load* types it does not trust by default. These are the non-default types a
-# fitted DenialModel contains (verified with skops.io.get_untrusted_types on a fitted model); pass them
-# as `mlflow.sklearn.log_model(..., skops_trusted_types=SKOPS_TRUSTED_TYPES)`.
+# The fitted Pipeline is made of scikit-learn types plus one function of this module (`category_codes`).
+# mlflow 3.17 saves sklearn models with skops by default; skops refuses to *load* types it does not trust
+# by default. These are the non-default types a fitted DenialModel contains (checked by a test with
+# skops.io.get_untrusted_types); pass them as
+# `mlflow.sklearn.log_model(..., skops_trusted_types=list(SKOPS_TRUSTED_TYPES))`. Loading needs
+# rcm_assets importable, as scoring does anyway.
 SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
+    "rcm_assets.lib.modelling.category_codes",
     "functools.partial",  # HGB's internal numeric preprocessor: partial(check_array, dtype=float64)
     "sklearn.utils.validation.check_array",
     "sklearn.calibration._CalibratedClassifier",
@@ -56,22 +61,25 @@ SKOPS_TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 
-# Moderate trees + strong early stopping: the signal is a handful of interacting rules (payer × CPT prior
-# auth, filing limits, eligibility), so depth matters less than not fitting noise in the base rates.
+# Shallow trees, a brisk learning rate and early stopping: the denial process is close to additive on the
+# logit scale once the features encode the payer rules (prior auth missing, filing margin), so depth buys
+# little, while scoring cost grows with the number of trees (~35–50 here; benchmarks/bench_model.py).
 DEFAULT_HGB_PARAMS: dict[str, Any] = {
-    "learning_rate": 0.08,
-    "max_iter": 400,
+    "learning_rate": 0.2,
+    "max_iter": 200,
+    "max_depth": 4,
     "max_leaf_nodes": 15,
     "min_samples_leaf": 40,
     "l2_regularization": 1.0,
     "max_bins": 255,
     "early_stopping": True,
     "validation_fraction": 0.1,
-    "n_iter_no_change": 20,
+    "n_iter_no_change": 10,
 }
 
+
 DenialModel = Pipeline
-"""A fitted `Pipeline([("select", ColumnTransformer), ("model", CalibratedClassifierCV)])`."""
+"""A fitted `Pipeline([("prepare", Pipeline([select, encode])), ("model", CalibratedClassifierCV)])`."""
 
 
 class TrainingSet(NamedTuple):
@@ -207,6 +215,7 @@ def fit_model(
     calibration_fraction: float = 0.2,
     calibration: str = "isotonic",
     params: Mapping[str, Any] | None = None,
+    n_threads: int | None = None,
 ) -> DenialModel:
     """Gradient boosting on the earlier rows, calibrated on the latest `calibration_fraction`.
 
@@ -214,7 +223,8 @@ def fit_model(
     on claims newer than any the trees saw — as scoring will be. Columns of pandas 'category' dtype
     (fixed category lists from the features) are encoded in the pipeline and split natively as
     categories by the trees (HGB categorical support). Isotonic calibration falls back to sigmoid when
-    the calibration slice is small (< 1,000 rows), where isotonic overfits.
+    the calibration slice is small (< 1,000 rows), where isotonic overfits. `n_threads` caps OpenMP
+    threads for the fit (see `limit_threads`).
     """
     y = np.asarray(y).astype("int64")
     if len(X) != len(y):
@@ -228,8 +238,8 @@ def fit_model(
     if calibration == "isotonic" and n_cal < 1000:
         calibration = "sigmoid"
 
-    select = _column_selector(X)
-    Xs = select.fit_transform(X)
+    prepare = _preprocessor(X)
+    Xs = prepare.fit_transform(X)
     X_fit, y_fit = Xs.iloc[:n_fit], y[:n_fit]
     X_cal, y_cal = Xs.iloc[n_fit:], y[n_fit:]
     if len(np.unique(y_cal)) < 2:
@@ -238,35 +248,69 @@ def fit_model(
     categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
     hgb = HistGradientBoostingClassifier(**{**DEFAULT_HGB_PARAMS, **(params or {}), "random_state": seed,
                                             "categorical_features": categorical or None})
-    hgb.fit(X_fit, y_fit)
     calibrated = CalibratedClassifierCV(FrozenEstimator(hgb), method=calibration)
-    calibrated.fit(X_cal, y_cal)
+    with limit_threads(n_threads):
+        hgb.fit(X_fit, y_fit)
+        calibrated.fit(X_cal, y_cal)
     log.info("fitted HGB: %d iterations on %d rows; %s calibration on %d rows",
              hgb.n_iter_, n_fit, calibration, n_cal)
-    return Pipeline([("select", select), ("model", calibrated)])
+    return Pipeline([("prepare", prepare), ("model", calibrated)])
 
 
-def _column_selector(X: pd.DataFrame) -> ColumnTransformer:
-    """Pick the feature columns (keys and extras are dropped) and encode categoricals as codes.
+def category_codes(X: pd.DataFrame, categories: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Replace each categorical column by its float code in the fixed `categories` (unknown/missing → NaN).
 
-    Category lists come from the features' fixed categorical dtypes, so codes mean the same in every
-    training run; the encoder accepts 'category' or plain string columns, so the model also scores
-    frames whose dtypes were lost on the way (pyfunc, REST, CSV). Unknown values become missing.
+    Works on 'category' columns (a cheap recode) and on plain strings alike, so the model also scores
+    frames whose dtypes were lost on the way (pyfunc, REST, CSV). Much faster than OrdinalEncoder, which
+    maps object values one by one; it is the one non-sklearn callable inside the model pipeline.
+    """
+    coded = {}
+    for name, cats in categories.items():
+        codes = pd.Categorical(X[name], categories=list(cats)).codes.astype("float64")
+        codes[codes < 0] = np.nan
+        coded[name] = codes
+    return X.assign(**coded)
+
+
+def _preprocessor(X: pd.DataFrame) -> Pipeline:
+    """Pick the feature columns it was fitted on (keys and extras are dropped), categoricals as codes.
+
+    Category lists come from the features' fixed categorical dtypes, so a code means the same value in
+    every training run and at scoring time.
     """
     categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    numeric = [c for c in X.columns if c not in categorical]
-    encoder = OrdinalEncoder(categories=[list(X[c].cat.categories) for c in categorical],
-                             handle_unknown="use_encoded_value", unknown_value=np.nan,
-                             encoded_missing_value=np.nan, dtype=np.float64)
-    return ColumnTransformer(
-        [("categorical", encoder, categorical), ("numeric", "passthrough", numeric)],
-        remainder="drop", verbose_feature_names_out=False,
-    ).set_output(transform="pandas")
+    select = ColumnTransformer([("features", "passthrough", list(X.columns))], remainder="drop",
+                               verbose_feature_names_out=False)
+    encode = FunctionTransformer(category_codes, kw_args={"categories": {c: list(X[c].cat.categories)
+                                                                          for c in categorical}},
+                                 feature_names_out="one-to-one")
+    return Pipeline([("select", select), ("encode", encode)]).set_output(transform="pandas")
 
 
-def predict_denial(model: DenialModel, frame: pd.DataFrame) -> np.ndarray:
+def limit_threads(n_threads: int | None) -> contextlib.AbstractContextManager[Any]:
+    """Cap OpenMP threads of the gradient boosting for a block (None: library default, all CPUs).
+
+    On a host shared with other busy processes OpenMP's spinning threads can make a fit ~10x slower
+    than one thread (measured on a loaded 2-CPU machine); dedicated workers leave this at None.
+    """
+    if n_threads is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n_threads, user_api="openmp")
+
+
+def predict_denial(model: DenialModel, frame: pd.DataFrame, n_threads: int | None = None) -> np.ndarray:
     """Denial probability per row; `frame` may carry keys and other columns besides the features."""
-    return model.predict_proba(frame)[:, 1]
+    with limit_threads(n_threads):
+        return model.predict_proba(frame)[:, 1]
+
+
+def input_example(X: pd.DataFrame, rows: int = 5) -> pd.DataFrame:
+    """A few rows with categoricals as plain strings, for `mlflow.sklearn.log_model(input_example=...)`.
+
+    MLflow cannot infer a signature from pandas 'category' columns; the model accepts either form.
+    """
+    categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    return X.head(rows).astype({c: object for c in categorical})
 
 
 def model_summary(model: DenialModel) -> dict[str, Any]:
@@ -276,7 +320,7 @@ def model_summary(model: DenialModel) -> dict[str, Any]:
     return {
         "n_iter": int(hgb.n_iter_),
         "calibration": calibrated.method,
-        "features": list(model.named_steps["select"].get_feature_names_out()),
+        "features": list(model.named_steps["prepare"].get_feature_names_out()),
         "params": {k: v for k, v in hgb.get_params().items() if k in DEFAULT_HGB_PARAMS or k == "random_state"},
     }
 
@@ -299,7 +343,7 @@ def reliability_table(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.D
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.bincount(idx, weights=p, minlength=bins) / count
         rate = np.bincount(idx, weights=y_true, minlength=bins) / count
-    edges = np.linspace(0, 1, bins + 1)
+    edges = np.round(np.linspace(0, 1, bins + 1), 6)
     return pd.DataFrame({"bin_lo": edges[:-1], "bin_hi": edges[1:], "count": count,
                          "mean_predicted": mean_p, "observed_rate": rate})
 
@@ -439,13 +483,16 @@ def calibration_figure(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> Fig
 
 
 def permutation_importances(model: DenialModel, X: pd.DataFrame, y: np.ndarray | pd.Series,
-                            sample: int = 5000, n_repeats: int = 3, seed: int = 0) -> pd.DataFrame:
+                            sample: int = 5000, n_repeats: int = 3, seed: int = 0,
+                            n_threads: int | None = None) -> pd.DataFrame:
     """Drop in ROC AUC when each feature is shuffled, on a sample of rows (mean, std), largest first."""
     y = pd.Series(np.asarray(y).astype("int64"), index=X.index)
     if len(X) > sample:
         X = X.sample(sample, random_state=seed)
         y = y.loc[X.index]
-    result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats, random_state=seed)
+    with limit_threads(n_threads):
+        result = permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats,
+                                        random_state=seed)
     return (pd.DataFrame({"feature": X.columns, "importance": result.importances_mean,
                           "std": result.importances_std})
             .sort_values("importance", ascending=False, kind="mergesort").reset_index(drop=True))

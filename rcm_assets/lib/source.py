@@ -111,7 +111,9 @@ _PERMANENT_PATTERNS = (
     "no such column",
     "does not exist",
     "authentication failed",
-    "password",
+    "no password supplied",
+    "password required",
+    "password is required",
     "no pg_hba.conf entry",
     "permission denied",
     "access denied",
@@ -278,25 +280,20 @@ def _require_no_nulls(nulls: int, col: Column, table: str, source: str) -> None:
         raise _fail(table, source, col, f"{nulls} null value(s) in a non-nullable column")
 
 
-def _numeric(s: pd.Series, col: Column, table: str, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values and the null mask of the original; raises on values that are not numbers."""
+def _numeric(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float64 values, the null mask and the mask of present values that are not numbers."""
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
         nulls = s.isna().to_numpy()
-        return s.to_numpy(dtype="float64", na_value=np.nan), nulls
+        return s.to_numpy(dtype="float64", na_value=np.nan), nulls, np.zeros(len(s), dtype=bool)
     if pd.api.types.is_datetime64_any_dtype(s.dtype) or isinstance(s.dtype, pd.PeriodDtype):
         nulls = s.isna().to_numpy()
-        if (~nulls).any():
-            raise _fail(table, source, col, f"{int((~nulls).sum())} value(s) cannot be cast (temporal)")
-        return np.full(len(s), np.nan), nulls
+        return np.full(len(s), np.nan), nulls, ~nulls
     obj = s.astype(object)
     nulls = obj.isna().to_numpy()
     # booleans inside an object column are not numbers for the registry's purposes
     is_bool = obj.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
     num = pd.to_numeric(obj.where(~is_bool, None), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    bad = int((np.isnan(num) & ~nulls).sum())
-    if bad:
-        raise _fail(table, source, col, f"{bad} value(s) cannot be cast")
-    return num, nulls
+    return num, nulls, np.isnan(num) & ~nulls
 
 
 def _cast_int(s: pd.Series, col: Column, table: str, source: str) -> np.ndarray:
@@ -307,9 +304,9 @@ def _cast_int(s: pd.Series, col: Column, table: str, source: str) -> np.ndarray:
             return s.to_numpy(dtype="int64")
         except OverflowError:
             pass
-    num, nulls = _numeric(s, col, table, source)
-    present = ~nulls
-    bad = present & (~np.isfinite(num) | (np.mod(num, 1) != 0) | (np.abs(num) > 2**63 - 1))
+    num, nulls, bad = _numeric(s)
+    with np.errstate(invalid="ignore"):
+        bad = bad | (~nulls & (~np.isfinite(num) | (np.mod(num, 1) != 0) | (np.abs(num) > 2**63 - 1)))
     if bad.any():
         raise _fail(table, source, col, f"{int(bad.sum())} value(s) cannot be cast (not whole numbers)")
     _require_no_nulls(int(nulls.sum()), col, table, source)
@@ -319,7 +316,9 @@ def _cast_int(s: pd.Series, col: Column, table: str, source: str) -> np.ndarray:
 def _cast_float(s: pd.Series, col: Column, table: str, source: str) -> np.ndarray:
     if pd.api.types.is_float_dtype(s.dtype) and s.dtype == "float64":
         return s.to_numpy()
-    num, _ = _numeric(s, col, table, source)
+    num, _, bad = _numeric(s)
+    if bad.any():
+        raise _fail(table, source, col, f"{int(bad.sum())} value(s) cannot be cast (not numbers)")
     return num
 
 
@@ -471,6 +470,8 @@ def _arrow_to_frame(tbl: pa.Table, table: str, source: str) -> pd.DataFrame:
 # The reader
 
 def _utc_naive(value: datetime | date) -> datetime:
+    if not isinstance(value, date):
+        raise TypeError(f"window bounds must be datetime or date, not {type(value).__name__}")
     if not isinstance(value, datetime):
         return datetime(value.year, value.month, value.day)
     if value.tzinfo is not None:

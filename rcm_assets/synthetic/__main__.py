@@ -1,0 +1,129 @@
+"""Generate a synthetic source: `python -m rcm_assets.synthetic --start 2025-01-01 --days 30 ...`.
+
+Writes the source database (default: settings.source_url()), the ground truth Parquet (default:
+settings.ground_truth_path()) and optionally landing files. Exit code 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from rcm_assets.lib import reference, settings
+from rcm_assets.synthetic.generator import (
+    Drift,
+    SyntheticData,
+    generate,
+    landing_rows,
+    write_ground_truth,
+    write_landing_file,
+    write_source,
+)
+
+log = logging.getLogger("rcm.synthetic")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rcm_assets.synthetic", description=__doc__.splitlines()[0])
+    p.add_argument("--start", type=_iso_date, required=True, help="first submission day (UTC), YYYY-MM-DD")
+    p.add_argument("--days", type=_positive, required=True, help="number of submission days")
+    p.add_argument("--claims-per-day", type=_positive, required=True, help="claims submitted per day")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
+    p.add_argument("--source-url", default=None, help="SQLAlchemy URL (default: settings.source_url())")
+    p.add_argument("--ground-truth", type=Path, default=None,
+                   help="ground truth Parquet path (default: settings.ground_truth_path())")
+    p.add_argument("--append", action="store_true", help="append to existing source tables instead of replacing")
+    p.add_argument("--landing-dir", type=Path, default=None, help="also write landing files into this folder")
+    p.add_argument("--landing-days", type=_iso_date, nargs="+", default=None,
+                   help="days to write landing files for (default with --landing-dir: the last day)")
+    p.add_argument("--landing-format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--landing-tables", choices=("claims", "remittances"), nargs="+", default=["claims"])
+    p.add_argument("--landing-only", action="store_true",
+                   help="rows written to landing files are left out of the source (they arrive only by file)")
+    p.add_argument("--drift-start", type=_iso_date, default=None)
+    p.add_argument("--drift-payer", choices=reference.PAYER_IDS, default=None)
+    p.add_argument("--drift-cpt-family", choices=reference.CPT_FAMILIES, default=None)
+    return p
+
+
+def _without_landing_rows(data: SyntheticData, days: list[date], tables: list[str]) -> SyntheticData:
+    """A copy of `data` whose source tables omit the rows that go to landing files instead."""
+    frames = {"claims": data.claims, "remittances": data.remittances}
+    for table in tables:
+        frame = frames[table]
+        day = frame["updated_at"].dt.normalize().dt.date
+        frames[table] = frame[~day.isin(set(days))].reset_index(drop=True)
+    return SyntheticData(claims=frames["claims"], remittances=frames["remittances"],
+                         ground_truth=data.ground_truth, start=data.start, days=data.days, seed=data.seed,
+                         drift=data.drift, summary=data.summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on bad arguments
+    drift_args = (args.drift_start, args.drift_payer, args.drift_cpt_family)
+    if any(a is not None for a in drift_args) and not all(a is not None for a in drift_args):
+        parser.error("--drift-start, --drift-payer and --drift-cpt-family go together")
+    if (args.landing_days or args.landing_only) and args.landing_dir is None:
+        parser.error("--landing-days/--landing-only need --landing-dir")
+    if args.claims_per_day > 99_999:
+        parser.error("--claims-per-day must be at most 99999")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    try:
+        drift = Drift(*drift_args) if args.drift_start is not None else None
+        data = generate(args.start, args.days, args.claims_per_day, args.seed, drift=drift)
+    except ValueError as exc:  # arguments argparse could not judge alone (e.g. a start before 2000)
+        parser.error(str(exc))
+    end = data.end
+    landing_days = args.landing_days or ([date.fromordinal(end.toordinal() - 1)] if args.landing_dir else [])
+    for day in landing_days:
+        for table in args.landing_tables:
+            if len(landing_rows(data, day, table)):
+                write_landing_file(data, day, args.landing_dir, fmt=args.landing_format, table=table)
+    source = data
+    if args.landing_only and landing_days:
+        source = _without_landing_rows(data, landing_days, args.landing_tables)
+
+    url = args.source_url or settings.source_url()
+    if url.startswith("sqlite:///"):
+        Path(sa.make_url(url).database or ".").parent.mkdir(parents=True, exist_ok=True)
+    write_source(source, url, replace=not args.append)
+    truth_path = write_ground_truth(data, args.ground_truth or settings.ground_truth_path())
+    s = data.summary
+    log.info(
+        "synthetic source ready: %d claims (%d rows, %d corrected, %d late) %s..%s seed=%d, %d remittance rows, "
+        "denial rate %.3f, drift=%s, source=%s, ground_truth=%s",
+        s["claims"], s["claim_rows"], s["corrected_claims"], s["late_claim_rows"], args.start.isoformat(),
+        end.isoformat(), args.seed, s["remittance_rows"], s["denial_rate"],
+        f"{drift.payer_id}/{drift.cpt_family}@{drift.start}" if drift else "none",
+        sa.make_url(url).render_as_string(hide_password=True), truth_path,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The code location: it loads (in process, in a fresh interpreter with no secrets, and through the
+`dagster` CLI), and it holds exactly the assets, checks, jobs, schedules and sensors the design names."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from rcm_assets import partitions
+from rcm_assets.definitions import defs
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+SECRET_VARS = ("RCM_PHI_KEY", "RCM_SOURCE_URL", "RCM_LAKE_URL", "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS",
+               "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR", "RCM_ENV", "DAGSTER_HOME")
+
+EXPECTED_ASSETS = {
+    "bronze/claims", "bronze/remittances",
+    "silver/claims", "silver/claims_rejects", "silver/remittances", "silver/remittances_rejects",
+    "gold/claim_features", "model/denial_model", "predictions/claim_denial_scores",
+}
+# asset -> {check name: blocking}
+EXPECTED_CHECKS = {
+    "bronze/claims": {"required_columns_present": True, "claim_id_updated_at_unique": True,
+                      "row_count_recorded": False, "freshness_check": False},
+    "bronze/remittances": {"required_columns_present": True, "claim_id_updated_at_unique": True,
+                           "row_count_recorded": False, "freshness_check": False},
+    "silver/claims": {"reject_rate_within_threshold": True, "no_phi_in_silver": True,
+                      "claim_id_unique_per_day": True},
+    "silver/remittances": {"reject_rate_within_threshold": True, "no_phi_in_silver": True,
+                           "claim_id_unique_per_day": True},
+    "gold/claim_features": {"one_row_per_claim": True, "feature_null_rates_within_bounds": True,
+                            "numeric_features_within_ranges": True, "decision_time_columns_only": True,
+                            "train_serve_parity": True},
+    "model/denial_model": {"holdout_auc_passes_gate": True},
+    "predictions/claim_denial_scores": {"probabilities_in_unit_interval": True, "every_gold_claim_scored_once": True,
+                                        "feature_version_matches_model": True,
+                                        "score_drift_psi_below_threshold": False, "freshness_check": False},
+}
+EXPECTED_JOBS = {"daily_ingest_job", "training_job", "scoring_job"}
+EXPECTED_SCHEDULES = {"daily_ingest_schedule", "weekly_training_schedule"}
+EXPECTED_SENSORS = {"landing_file_sensor", "freshness_checks_sensor", "rcm_automation_sensor"}
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+    env.update(extra)
+    return env
+
+
+def test_definitions_are_loadable():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_exact_asset_inventory_with_groups_and_partitions():
+    graph = defs.resolve_asset_graph()
+    nodes = {node.key.to_user_string(): node for node in graph.asset_nodes}
+    assert set(nodes) == EXPECTED_ASSETS
+    for name, node in nodes.items():
+        assert node.group_name == name.split("/")[0], name
+    for name in EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores"}:
+        assert nodes[name].partitions_def == partitions.daily_partitions, name
+    assert nodes["model/denial_model"].partitions_def == partitions.weekly_partitions
+    assert nodes["predictions/claim_denial_scores"].partitions_def == partitions.scoring_partitions
+
+
+def test_exact_asset_check_inventory_per_asset_with_blocking_flags():
+    graph = defs.resolve_asset_graph()
+    found: dict[str, dict[str, bool]] = {}
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        found.setdefault(key.asset_key.to_user_string(), {})[key.name] = spec.blocking
+    assert found == EXPECTED_CHECKS
+
+
+def test_exact_jobs_schedules_and_sensors():
+    repo = defs.get_repository_def()
+    assert {job.name for job in defs.jobs} == EXPECTED_JOBS
+    # Dagster adds its implicit asset job and the landing sensor's anonymous job; nothing else.
+    assert {job.name for job in repo.get_all_jobs() if not job.name.startswith("__")} == EXPECTED_JOBS
+    assert {s.name for s in repo.schedule_defs} == EXPECTED_SCHEDULES
+    assert {s.name for s in repo.sensor_defs} == EXPECTED_SENSORS
+
+
+def test_schedules_and_sensors_start_running():
+    """Unattended operation: nothing has to be switched on in the UI (the default automation sensor is off)."""
+    repo = defs.get_repository_def()
+    for schedule in repo.schedule_defs:
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING, schedule.name
+    for sensor in repo.sensor_defs:
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
+
+
+def test_jobs_select_their_layers():
+    graph = defs.resolve_asset_graph()
+    selected = {job.name: {k.to_user_string() for k in job.selection.resolve(graph)} for job in defs.jobs}
+    assert selected == {
+        "daily_ingest_job": {a for a in EXPECTED_ASSETS if a.split("/")[0] in ("bronze", "silver", "gold")},
+        "training_job": {"model/denial_model"},
+        "scoring_job": {"predictions/claim_denial_scores"},
+    }
+
+
+def test_workspace_and_pyproject_name_the_same_module():
+    workspace = yaml.safe_load((REPO / "workspace.yaml").read_text())
+    targets = [entry["python_module"] for entry in workspace["load_from"]]
+    assert len(targets) == 1
+    tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["dagster"]
+    assert targets[0]["module_name"] == tool["module_name"]
+    assert targets[0]["location_name"] == tool["code_location_name"]
+    assert importlib.import_module(tool["module_name"]).defs is defs
+
+
+def test_definitions_import_in_prod_with_no_secrets_set(tmp_path: Path):
+    """Secrets are EnvVars resolved when a run starts, so a fresh interpreter loads prod with none set."""
+    code = (
+        "import json, dagster as dg\n"
+        "from rcm_assets.definitions import defs\n"
+        "dg.Definitions.validate_loadable(defs)\n"
+        "r = defs.resources\n"
+        "def var(v): return [type(v).__name__, getattr(v, 'env_var_name', None)]\n"
+        "print(json.dumps({'phi_key': var(r['phi'].key), 'source_url': var(r['source'].url),\n"
+        "                  'lake_url': var(r['lake'].base_url),\n"
+        "                  'assets': len(list(defs.resolve_asset_graph().asset_nodes))}))\n"
+    )
+    env = _clean_env(RCM_ENV="prod", RCM_DATA_DIR=str(tmp_path / "prod_data"))
+    assert not {"RCM_PHI_KEY", "RCM_SOURCE_URL"} & set(env)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    # prod reads its settings from the environment at run time: the resources hold the variable names only
+    assert loaded["phi_key"] == ["EnvVar", "RCM_PHI_KEY"]
+    assert loaded["source_url"] == ["EnvVar", "RCM_SOURCE_URL"]
+    assert loaded["lake_url"] == ["EnvVar", "RCM_LAKE_URL"]
+    assert loaded["assets"] == len(EXPECTED_ASSETS)
+    assert not (tmp_path / "prod_data").exists(), "loading the definitions must not create the data folder"
+
+
+def test_dagster_definitions_validate_cli_exits_zero(tmp_path: Path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = _clean_env(DAGSTER_HOME=str(home), RCM_DATA_DIR=str(tmp_path / "data"))
+    assert not {"RCM_PHI_KEY", "RCM_SOURCE_URL"} & set(env)
+    done = subprocess.run([str(VENV_BIN / "dagster"), "definitions", "validate"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "Validation successful for code location rcm_assets" in output
