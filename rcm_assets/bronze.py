@@ -111,7 +111,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             )
         rows["dt"] = rows["updated_at"].dt.strftime("%Y-%m-%d")
         rows["_source"] = f"source:{table}"
-        landed = read_landing_rows(Path(landing.landing_dir), table, keys)
+        landed = read_landing_rows(Path(landing.landing_dir), table, keys, context.log)
         frame, redelivered = combine_rows(rows, landed)
         frame["_ingested_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None)).as_unit("ns")
         frame["_run_id"] = context.run.run_id
@@ -140,12 +140,23 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
     return _bronze
 
 
-def read_landing_rows(landing_dir: Path, table: str, keys: list[str]) -> pd.DataFrame:
-    """Rows of the accepted landing files for the given days, tagged with their file and day."""
+def read_landing_rows(
+    landing_dir: Path, table: str, keys: list[str], log: dg.DagsterLogManager | None = None
+) -> pd.DataFrame:
+    """Rows of the usable landing files for the given days, tagged with their file and day.
+
+    A bad file the sensor has not quarantined yet is skipped (named in a warning), so it neither reaches
+    bronze nor fails the other files' day.
+    """
     frames = []
     for key in keys:
         for path in landing_files.files_for_day(landing_dir, table, date.fromisoformat(key)):
-            rows = landing_files.read_landing_file(path, table)
+            try:
+                rows = landing_files.read_landing_file(path, table)
+            except landing_files.LandingError as exc:
+                if log is not None:
+                    log.warning(f"skipping landing file {path.name} [{exc.reason}]: {exc}")
+                continue
             frames.append(rows.assign(dt=key, _source=f"landing:{path.name}"))
     if not frames:
         return pd.DataFrame(columns=source_column_names(table) + ["dt", "_source"])

@@ -39,6 +39,8 @@ class ModelConfig(dg.Config):
     auc_floor: float = 0.70  # below this a candidate is broken, not just worse
     max_auc_drop: float = 0.01  # tolerated AUC loss against the champion on the same holdout
     min_labelled_rows: int = 2_000
+    # OpenMP's default thread count makes fits 10x slower on a shared 2-core machine; raise on big boxes.
+    threads: int = 1
 
 
 def training_window(week: date, window_days: int = TRAIN_WINDOW_DAYS,
@@ -71,7 +73,7 @@ def train_week(
             metadata={"labelled": ts.stats["labelled"], "unlabelled": ts.stats["unlabelled"]},
         )
     train, holdout = modelling.time_holdout_split(ts, config.holdout_fraction)
-    model = modelling.fit_model(train.X, train.y, seed=config.seed)
+    model = modelling.fit_model(train.X, train.y, seed=config.seed, n_threads=config.threads)
     p = modelling.predict_denial(model, holdout.X)
     metrics = modelling.evaluate(holdout.y, p)
 

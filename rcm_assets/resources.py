@@ -69,17 +69,20 @@ class LandingResource(dg.ConfigurableResource):
 class FeatureResource(dg.ConfigurableResource):
     """The one place features are computed: gold, training and scoring all call `compute`."""
 
-    charge_ratio_cap: float = 100.0
-    age_band_edges: list[int] = [18, 35, 50, 65, 75]
+    # None = the feature module's own defaults (kept in one place: lib/features.FeatureConfig).
+    charge_ratio_cap: float | None = None
+    age_band_edges: list[int] | None = None
     # The silver columns features may read; None = the feature module's defaults. A post-outcome or
     # bookkeeping column here is refused with a LeakageError naming it.
     source_columns: list[str] | None = None
 
     def config(self) -> feature_lib.FeatureConfig:
-        extra = {"source_columns": tuple(self.source_columns)} if self.source_columns is not None else {}
-        return feature_lib.FeatureConfig(
-            charge_ratio_cap=self.charge_ratio_cap, age_band_edges=tuple(self.age_band_edges), **extra
-        )
+        overrides = {
+            "source_columns": tuple(self.source_columns) if self.source_columns is not None else None,
+            "age_band_edges": tuple(self.age_band_edges) if self.age_band_edges is not None else None,
+            "charge_ratio_cap": self.charge_ratio_cap,
+        }
+        return feature_lib.FeatureConfig(**{k: v for k, v in overrides.items() if v is not None})
 
     @property
     def version(self) -> str:

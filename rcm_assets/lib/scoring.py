@@ -41,7 +41,7 @@ def score(
             f"model was trained on feature_version {model_feature_version}; "
             f"refusing to score features of version(s) {', '.join(foreign)} — rebuild gold or retrain"
         )
-    probability = predict_denial(model, features) if len(features) else np.array([], dtype=float)
+    probability = predict_denial(model, features, n_threads=1) if len(features) else np.array([], dtype=float)
     out = features[["claim_id", "claim_version", "dt"]].copy()
     out["denial_probability"] = probability.astype("float64")
     out["decision"] = np.where(decision(probability, threshold), "review", "submit") if len(out) else []

@@ -5,7 +5,7 @@ Embedded defaults put everything under RCM_DATA_DIR (default ./data) so a new us
     <data>/source.db            SQLite source database (RCM_SOURCE_URL overrides)
     <data>/lake/                Hive-layout Parquet lake (RCM_LAKE_URL overrides; any fsspec URL)
     <data>/landing/             landing folder watched by the file sensor (RCM_LANDING_DIR)
-    <data>/quarantine/          files the sensor refused, each with a .reason.txt
+    <data>/quarantine/          files the sensor refused, each with a .reason.json
     <data>/ground_truth/        true denial probabilities (evaluation only; never read by the pipeline)
     <data>/mlflow/              MLflow tracking database and artifacts (MLFLOW_TRACKING_URI overrides)
     <data>/logs/                JSON-lines run logs
