@@ -48,6 +48,7 @@ def publish(
         raise dg.Failure(
             description=f"{what} not written: blocking check(s) failed — {reasons}",
             metadata={"failed_checks": ", ".join(c.check_name or "" for c in failed)},
+            allow_retries=False,  # bad data stays bad: retrying would only delay the failure
         )
     yield from outputs
     yield from checks

@@ -12,8 +12,8 @@ import pandas as pd
 
 from rcm_assets import checks
 from rcm_assets.automation import follow_upstream
+from rcm_assets.lib import contracts, quality
 from rcm_assets.lib import features as feature_lib
-from rcm_assets.lib import quality
 from rcm_assets.lib.scoring import scoring_features
 from rcm_assets.partitions import daily_partitions
 from rcm_assets.resources import FeatureResource
@@ -103,7 +103,9 @@ def train_serve_parity(
     sample = claim_features.sample(n=min(PARITY_SAMPLE_ROWS, len(claim_features)), random_state=0)
     source = silver_claims[silver_claims.set_index(["dt", "claim_id"]).index.isin(
         sample.set_index(["dt", "claim_id"]).index)]
-    recomputed = scoring_features(source, features.config())
+    # the scoring path receives claims as they are at submission: the scoring-input columns of silver
+    scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in source.columns]
+    recomputed = scoring_features(source[scoring_input], features.config())
     diffs = quality.parity_differences(sample, recomputed)
     return checks.result(
         "train_serve_parity", not diffs,

@@ -24,6 +24,7 @@ from rcm_assets.partitions import (
     TRAIN_WINDOW_DAYS,
     TRAINING_FEATURES_MAPPING,
     TRAINING_OUTCOMES_MAPPING,
+    daily_partitions,
     weekly_partitions,
 )
 from rcm_assets.resources import FeatureResource, MlflowResource
@@ -51,6 +52,19 @@ def training_window(week: date, window_days: int = TRAIN_WINDOW_DAYS,
     return end - pd.Timedelta(days=window_days), end, cutoff
 
 
+def week_gold_days(week: date) -> set[str]:
+    """The gold days week W's own partition mapping loads.
+
+    A multi-week run loads the union of its weeks' days; trimming to W's own days makes W train on the
+    same rows whether it runs alone or inside a range (the mapping's whole-week slack near the window
+    end would otherwise depend on the other weeks of the run).
+    """
+    subset = weekly_partitions.empty_subset().with_partition_keys([week.isoformat()])
+    mapped = TRAINING_FEATURES_MAPPING.get_upstream_mapped_partitions_result_for_partitions(
+        subset, weekly_partitions, daily_partitions)
+    return set(mapped.partitions_subset.get_partition_keys())
+
+
 def score_reference(p: np.ndarray) -> str:
     """Histogram of the holdout scores: the reference distribution for score drift (PSI)."""
     return json.dumps(quality.score_histogram(p))
@@ -62,9 +76,10 @@ def train_week(
 ) -> tuple[dict, champion_lib.GateDecision]:
     """Train, log, register and gate one week's model; returns its row and the gate decision."""
     start, end, cutoff = training_window(week)
-    current = gold[gold["feature_version"] == features.version]
-    if len(current) < len(gold):
-        log.warning(f"{len(gold) - len(current)} gold rows of another feature_version left out of training")
+    own = gold[gold["dt"].isin(week_gold_days(week))] if "dt" in gold.columns else gold
+    current = own[own["feature_version"] == features.version]
+    if len(current) < len(own):
+        log.warning(f"{len(own) - len(current)} gold rows of another feature_version left out of training")
     ts = modelling.training_frame(current, outcomes, cutoff, start, end)
     if ts.stats["labelled"] < config.min_labelled_rows:
         raise dg.Failure(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -64,7 +64,7 @@ def promote(client: MlflowClient, name: str, version: str, effective: date, reas
 
     Backfilling an old week records its event without moving the alias off a newer week's champion.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     event = {"effective": effective.isoformat(), "reason": reason, "by": by, "at": now.isoformat()}
     client.set_model_version_tag(name, version, f"{EVENT_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}",
                                  json.dumps(event))
@@ -113,4 +113,4 @@ def current_champion(client: MlflowClient, name: str) -> str | None:
 def rollback(client: MlflowClient, name: str, version: str, by: str, today: date | None = None) -> None:
     """Make `version` the champion again from today on, recording who did it."""
     client.get_model_version(name, version)  # raises a clear MlflowException for an unknown version
-    promote(client, name, version, today or datetime.now(timezone.utc).date(), "rollback", by)
+    promote(client, name, version, today or datetime.now(UTC).date(), "rollback", by)

@@ -6,7 +6,7 @@ with the same code as gold, and refuses a model whose feature_version differs fr
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ class FeatureVersionMismatch(ValueError):
 
 def scoring_features(claims: pd.DataFrame, config: feature_lib.FeatureConfig) -> pd.DataFrame:
     """Features for scoring: only decision-time columns get in (LeakageError names any other)."""
+    feature_lib.check_decision_time(claims.columns)  # a post-outcome column is an error, not dropped
     view = feature_lib.decision_time_view(claims, config)
     return feature_lib.compute_features(view, config)
 
@@ -49,5 +50,5 @@ def score(
     out["feature_version"] = model_feature_version
     for name, value in stamp.items():
         out[name] = value
-    out["scored_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
+    out["scored_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")
     return out
