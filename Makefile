@@ -21,8 +21,10 @@ test: install
 lint: install
 	$(BIN)/ruff check rcm_assets rcm_assets_tests benchmarks
 
+# The UI and daemon on the CLI's instance (./.dagster_home unless DAGSTER_HOME is set).
 dev: install
-	$(BIN)/rcm dev
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/python -c "from rcm_assets.instance import prepare_instance; prepare_instance()"
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

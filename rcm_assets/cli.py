@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = writer("demo", "generate a synthetic source and run the whole graph over it")
     demo.add_argument("--start", type=parse_day, default=date(2025, 1, 1))
-    demo.add_argument("--days", type=int, default=240)
+    demo.add_argument("--days", type=int, default=200)
     demo.add_argument("--claims-per-day", type=int, default=400)
     demo.add_argument("--seed", type=int, default=7)
 

@@ -93,7 +93,9 @@ class Runner:
         say(f"  {label}: {first}{'' if first == last else ' .. ' + last} ...")
         result = dg.materialize(
             all_assets(), selection=dg.AssetSelection.assets(*keys), instance=self.instance,
-            resources=self.resources, tags=tags, raise_on_error=False, **kwargs,
+            resources=self.resources, tags=tags, raise_on_error=False,
+            # the instance's JSON handler logs the run; keep Dagster's coloured console to warnings
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}, **kwargs,
         )
         outcome = Outcome(label=label, success=result.success, run_id=result.run_id)
         outcome.failures = failures_of(result, first, last)

@@ -8,6 +8,7 @@ candidate version, the gate decision and which version serves from W.
 
 
 import json
+from importlib import metadata
 from collections.abc import Iterator
 from datetime import date
 
@@ -63,6 +64,12 @@ def week_gold_days(week: date) -> set[str]:
     mapped = TRAINING_FEATURES_MAPPING.get_upstream_mapped_partitions_result_for_partitions(
         subset, weekly_partitions, daily_partitions)
     return set(mapped.partitions_subset.get_partition_keys())
+
+
+def model_requirements() -> list[str]:
+    """The packages a loaded model needs, pinned to what trained it (rcm_assets for category_codes)."""
+    names = ("scikit-learn", "skops", "pandas", "numpy", "rcm_assets")
+    return [f"{name}=={metadata.version(name)}" for name in names]
 
 
 def score_reference(p: np.ndarray) -> str:
@@ -123,6 +130,8 @@ def train_week(
             model, name="model", signature=infer_signature(holdout.X.head(0), p[:0]),
             registered_model_name=mlf.model_name,
             skops_trusted_types=list(modelling.SKOPS_TRUSTED_TYPES),
+            # Stated, not inferred: inference loads the model in a subprocess (~7 s per training).
+            pip_requirements=model_requirements(),
         )
     version = str(info.registered_model_version)
     for tag, value in {

@@ -5,8 +5,8 @@ gate and the point-in-time retraining need their own registry, so `gated` copies
 silver remittances into a fresh data folder with an empty MLflow store and runs, in order:
 
   A. week W1 with ModelConfig(auc_floor=0.99)       -> blocking gate fails (ERROR), nothing promoted
-  -- a remittance correction is appended to the source, updated after W1, flipping two W1 labels,
-     and that later day is extracted (bronze + silver remittances) --
+  -- remittance corrections reaching the source on W1's first day flip two W1 training labels, and
+     that day is extracted (bronze + silver remittances) --
   B. week W1 with the default config                  -> promoted (first week, no champion); its training
                                                          data and metrics equal A's (point in time)
   C. week W2 with ModelConfig(max_auc_drop=-1.0)     -> must beat the champion by 1.0: WARN, not promoted
@@ -116,7 +116,7 @@ def test_outcome_mapping_stops_the_day_before_the_week(week):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_every_pipeline_week_is_logged_registered_and_tagged(pipeline):
+def test_every_pipeline_week_is_logged_registered_and_tagged(pipeline, tmp_path):
     import mlflow
     from mlflow.models import get_model_info
 
@@ -148,7 +148,7 @@ def test_every_pipeline_week_is_logged_registered_and_tagged(pipeline):
         plots = sorted(a.path for a in client.list_artifacts(run.info.run_id, "plots"))
         assert plots == ["plots/calibration.png", "plots/feature_importance.png",
                          "plots/precision_recall.png", "plots/roc.png"]
-        local = Path(client.download_artifacts(run.info.run_id, "plots", str(pipeline.data_dir / ".." / week)))
+        local = Path(client.download_artifacts(run.info.run_id, "plots", str(tmp_path)))
         assert all((local / Path(p).name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in plots)
         # the registered model: signature, source run, Dagster lineage tags
         version = client.get_model_version(row["model_name"], row["model_version"])
@@ -196,8 +196,8 @@ class Gated:
 def append_corrections(source_db: Path, lake: Path, week: str, late_day: date) -> dict[str, str]:
     """Flip the outcome of two paid W1 training claims with rows that reach the source on `late_day`.
 
-    One correction is adjudicated on `late_day` (after W1); the other was adjudicated the day before W1
-    but reached the source only on `late_day` (a late-arriving correction). Neither was known at W1.
+    One correction is adjudicated on `late_day` (at or after W1); the other was adjudicated hours before
+    W1 but reached the source only on `late_day` (a late-arriving correction). Neither was known at W1.
     """
     W = date.fromisoformat(week)
     start, end, cutoff = training_window(W)
@@ -241,7 +241,9 @@ def gated(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Gated:
                     data_dir / "lake" / "silver" / "remittances")
     shutil.copyfile(pipeline.source.source_db, data_dir / "source.db")
     w1, w2 = pipeline.weeks[0], pipeline.weeks[1]
-    late_day = date.fromisoformat(w1) + timedelta(days=8)
+    # the cutoff day itself: the first day W1 must not see, and inside W1's own week, so even an outcome
+    # mapping that wrongly reached into W1 would load it and leave only the cut in `training_frame`
+    late_day = date.fromisoformat(w1)
     assert late_day <= pipeline.source.end
 
     results, rows, champions, histories = {}, {}, {}, {}
@@ -250,10 +252,6 @@ def gated(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Gated:
             mp.delenv(name, raising=False)
         mp.setenv("RCM_DATA_DIR", str(data_dir))
         mp.setenv("RCM_PHI_KEY", PHI_KEY)
-        # MLflow infers a model's pip requirements by re-importing it in a subprocess (~8 s per training);
-        # nothing here depends on them, so take its fallback (the flavor's default requirements).
-        mp.setattr("mlflow.models.infer_pip_requirements",
-                   lambda model_uri, flavor, fallback=None, **_: list(fallback or []))
         resources = build_resources("dev")
         instance = dg.DagsterInstance.ephemeral()
         client = mlflow_client(data_dir)
