@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -80,6 +81,14 @@ def test_extract_lands_the_day_and_records_the_run_in_the_instance(source_in_dat
     runs = runs_in(home)
     assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
     assert runs[0].tags.get("rcm/command") == "extract"
+    assert (isolated_env / "logs" / f"{runs[0].run_id}.jsonl").is_file()
+
+    status = rcm("status", "--json")
+    assert status.returncode == 0, status.stderr
+    by_asset = {row["asset"]: row for row in json.loads(status.stdout)}
+    assert by_asset["gold/claim_features"]["latest_partition"] == "2025-02-03"
+    assert by_asset["silver/claims"]["checks"]["no_phi_in_silver"]["passed"] is True
+    assert by_asset["model/denial_model"]["latest_partition"] is None
 
 
 def test_a_failed_run_exits_1_naming_asset_partition_and_reason(source_in_data_dir, isolated_env, home):

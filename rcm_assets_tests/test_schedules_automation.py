@@ -1,0 +1,32 @@
+"""Schedules ask for the right partitions; automation carries late data of old days downstream."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from rcm_assets import bronze
+from rcm_assets.definitions import defs
+from rcm_assets.schedules import daily_ingest_schedule, weekly_training_schedule
+
+
+def test_daily_schedule_extracts_yesterday_and_weekly_trains_the_week_that_starts():
+    daily = daily_ingest_schedule(dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 6, 10, 2, 0, tzinfo=timezone.utc)))
+    assert daily.partition_key == "2025-06-09" and daily.run_key == "2025-06-09"
+    weekly = weekly_training_schedule(dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 6, 9, 3, 0, tzinfo=timezone.utc)))
+    assert weekly.partition_key == "2025-06-09"
+    assert daily_ingest_schedule.cron_schedule == "0 2 * * *"
+    assert weekly_training_schedule.cron_schedule == "0 3 * * 1"
+
+
+def test_late_bronze_of_an_old_day_requests_that_days_silver():
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    old_day = "2025-02-03"
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=bronze.claims.key, partition=old_day))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    requested = result.get_requested_partitions(dg.AssetKey(["silver", "claims"]))
+    assert requested == {old_day}
