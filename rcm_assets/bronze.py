@@ -6,7 +6,7 @@ a backfill of many days is one run reading the whole range in one query (Backfil
 """
 
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -113,7 +113,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         rows["_source"] = f"source:{table}"
         landed = read_landing_rows(Path(landing.landing_dir), table, keys, context.log)
         frame, redelivered = combine_rows(rows, landed)
-        frame["_ingested_at"] = pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None)).as_unit("ns")
+        frame["_ingested_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")
         frame["_run_id"] = context.run.run_id
         frame = frame[source_column_names(table) + INGEST_COLUMNS + ["dt"]]
         frame = frame.sort_values(["dt", "updated_at", "claim_id"], kind="stable", ignore_index=True)

@@ -8,9 +8,9 @@ candidate version, the gate decision and which version serves from W.
 
 
 import json
-from importlib import metadata
 from collections.abc import Iterator
 from datetime import date
+from importlib import metadata
 
 import dagster as dg
 import mlflow
@@ -33,6 +33,7 @@ from rcm_assets.resources import FeatureResource, MlflowResource
 MODEL_KEY = dg.AssetKey(["model", "denial_model"])
 GATE_CHECK = "holdout_auc_passes_gate"
 OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied"]
+MIN_COMPARISON_ROWS = 500  # fewer unseen holdout claims than this make the champion comparison noise
 
 
 class ModelConfig(dg.Config):
@@ -101,7 +102,8 @@ def train_week(
 
     client = mlf.client()
     champion_version = champion_lib.champion_as_of(client, mlf.model_name, week)
-    champion_auc = _champion_auc(mlf, champion_version, holdout, features.version, log)
+    champion_auc, candidate_auc_unseen = _champion_comparison(
+        mlf, champion_version, holdout, p, features.version, log)
     with mlflow.start_run(
         experiment_id=mlf.experiment_id(), run_name=f"denial_model-{week}",
         tags={"dagster_run_id": run_id, "dagster_partition": week.isoformat(),
@@ -143,7 +145,7 @@ def train_week(
         client.set_model_version_tag(mlf.model_name, version, tag, value)
 
     decision = champion_lib.gate(metrics["roc_auc"], config.auc_floor, champion_auc, config.max_auc_drop,
-                                 champion_version)
+                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
     if decision.promote:
         champion_lib.promote(client, mlf.model_name, version, week, reason=f"gate week {week}", by=run_id)
     log.info(f"model week {week}: v{version} — {decision.sentence}")
@@ -154,24 +156,38 @@ def train_week(
         "train_rows": len(train.X), "holdout_rows": len(holdout.X), "labelled": ts.stats["labelled"],
         "unlabelled": ts.stats["unlabelled"], "holdout_roc_auc": float(metrics["roc_auc"]),
         "holdout_pr_auc": float(metrics["pr_auc"]), "holdout_brier": float(metrics["brier"]),
-        "champion_version_before": champion_version, "champion_auc_on_holdout": champion_auc,
+        "champion_version_before": champion_version, "champion_auc_on_holdout": champion_auc, "candidate_auc_vs_champion": candidate_auc_unseen,
         "promoted": decision.promote, "gate": decision.severity, "gate_sentence": decision.sentence,
         "serving_version": version if decision.promote else champion_version,
     }
     return row, decision
 
 
-def _champion_auc(mlf: MlflowResource, version: str | None, holdout: modelling.TrainingSet,
-                  feature_version: str, log: dg.DagsterLogManager) -> float | None:
-    """The champion's AUC on the candidate's holdout, or None when it cannot score these features."""
+def _champion_comparison(
+    mlf: MlflowResource, version: str | None, holdout: modelling.TrainingSet, candidate_p: np.ndarray,
+    feature_version: str, log: dg.DagsterLogManager,
+) -> tuple[float | None, float | None]:
+    """(champion AUC, candidate AUC) on the holdout claims the champion did not train on.
+
+    Holdout claims submitted before the champion's window end may be in its training set, which would
+    flatter it; both models are compared on the rest. None when no fair comparison is possible.
+    """
     if version is None:
-        return None
+        return None, None
     mv = mlf.client().get_model_version(mlf.model_name, version)
     if mv.tags.get("feature_version") != feature_version:
         log.warning(f"champion v{version} was trained on other features; comparing against the floor only")
-        return None
+        return None, None
+    unseen = (holdout.claim_keys["submitted_at"] >= pd.Timestamp(mv.tags["window_end"])).to_numpy()
+    y = holdout.y.to_numpy()[unseen]
+    if unseen.sum() < MIN_COMPARISON_ROWS or len(np.unique(y)) < 2:
+        log.warning(f"only {int(unseen.sum())} holdout claims are unseen by champion v{version}; "
+                    "comparing against the floor only")
+        return None, None
     champion = mlflow.sklearn.load_model(f"models:/{mlf.model_name}/{version}")
-    return float(modelling.evaluate(holdout.y, modelling.predict_denial(champion, holdout.X))["roc_auc"])
+    champion_p = modelling.predict_denial(champion, holdout.X[unseen])
+    return (float(modelling.evaluate(y, champion_p)["roc_auc"]),
+            float(modelling.evaluate(y, candidate_p[unseen])["roc_auc"]))
 
 
 @dg.asset(

@@ -44,15 +44,15 @@ scoring_partitions = dg.DailyPartitionsDefinition(
 
 
 def training_features_mapping(window_days: int, horizon_days: int) -> dg.TimeWindowPartitionMapping:
-    """Gold days a model week W may read: [W - horizon - window, W - horizon), widened to whole weeks.
+    """Gold days a model week W may read: from W - horizon - window (widened to whole weeks) to W - 1.
 
-    Offsets are in weeks of the downstream (model) partition; the asset trims the loaded days exactly.
+    The window's claims were submitted before W - horizon, but a corrected version of one may land any
+    day up to the cutoff, and the outcome adjudicates the latest version; so gold is read up to the day
+    before W, and `modelling.training_frame` keeps the latest version submitted before the cutoff.
+    Offsets are in weeks of the downstream (model) partition.
     """
     start_weeks = math.ceil((window_days + horizon_days) / 7)
-    end_weeks = horizon_days // 7  # end = W + 7 - 7 * (end_weeks + 1) >= W - horizon
-    return dg.TimeWindowPartitionMapping(
-        start_offset=-start_weeks, end_offset=-(end_weeks + 1)
-    )
+    return dg.TimeWindowPartitionMapping(start_offset=-start_weeks, end_offset=-1)
 
 
 def training_outcomes_mapping(window_days: int, horizon_days: int) -> dg.TimeWindowPartitionMapping:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -13,7 +13,7 @@ FRESHNESS_LAG_DAYS = {"bronze": 1, "silver": 1, "gold": 1, "predictions": 1, "mo
 
 def collect(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[dict[str, Any]]:
     graph = defs.resolve_asset_graph()
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     rows = []
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
@@ -40,14 +40,14 @@ def collect(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[dict[str
             "group": node.group_name,
             "latest_partition": latest,
             "partitions_materialized": len(materialized),
-            "last_materialized_at": datetime.fromtimestamp(latest_event.timestamp, timezone.utc).isoformat()
+            "last_materialized_at": datetime.fromtimestamp(latest_event.timestamp, UTC).isoformat()
             if latest_event else None,
             "freshness": "unknown" if lag is None else ("fresh" if lag <= allowed - 1 else f"stale ({lag} days behind)"),
             "checks": checks,
             "last_failure": {
                 "run_id": failed[0].run_id,
                 "partition": failed[0].partition_key,
-                "at": datetime.fromtimestamp(failed[0].timestamp, timezone.utc).isoformat(),
+                "at": datetime.fromtimestamp(failed[0].timestamp, UTC).isoformat(),
             } if failed else None,
         })
     return rows

@@ -92,12 +92,11 @@ def test_feature_mapping_covers_the_training_window_and_nothing_near_the_cutoff(
               if d >= partitions.PARTITIONS_START.isoformat()]
     assert set(wanted) <= set(loaded)
     assert loaded == day_range(date.fromisoformat(loaded[0]), date.fromisoformat(loaded[-1]))
-    # Weekly offsets cannot express 240/60 days exactly: the mapping is the tightest whole-week cover
-    # (less than a week of slack either side); `training_frame` trims to the exact window.
+    # Weekly offsets cannot express 240 days exactly: the start is the tightest whole-week cover. Gold is
+    # read up to the day before W (corrected versions of window claims land later); never day W or after.
     first, last = date.fromisoformat(loaded[0]), date.fromisoformat(loaded[-1])
     assert first >= max(start.date() - timedelta(days=6), partitions.PARTITIONS_START)
-    assert last < end.date() + timedelta(days=6)
-    assert last < W - timedelta(days=partitions.LABEL_HORIZON_DAYS - 7)  # never claims of the last ~8 weeks
+    assert last == W - timedelta(days=1)
 
 
 @pytest.mark.parametrize("week", model_weeks_to_check())

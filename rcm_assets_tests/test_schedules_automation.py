@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -13,10 +13,10 @@ from rcm_assets.schedules import daily_ingest_schedule, weekly_training_schedule
 
 def test_daily_schedule_extracts_yesterday_and_weekly_trains_the_week_that_starts():
     daily = daily_ingest_schedule(dg.build_schedule_context(
-        scheduled_execution_time=datetime(2025, 6, 10, 2, 0, tzinfo=timezone.utc)))
+        scheduled_execution_time=datetime(2025, 6, 10, 2, 0, tzinfo=UTC)))
     assert daily.partition_key == "2025-06-09" and daily.run_key == "2025-06-09"
     weekly = weekly_training_schedule(dg.build_schedule_context(
-        scheduled_execution_time=datetime(2025, 6, 9, 3, 0, tzinfo=timezone.utc)))
+        scheduled_execution_time=datetime(2025, 6, 9, 3, 0, tzinfo=UTC)))
     assert weekly.partition_key == "2025-06-09"
     assert daily_ingest_schedule.cron_schedule == "0 2 * * *"
     assert weekly_training_schedule.cron_schedule == "0 3 * * 1"

@@ -30,10 +30,14 @@ class GateDecision:
 
 
 def gate(candidate_auc: float, floor: float, champion_auc: float | None, margin: float,
-         champion_version: str | None = None) -> GateDecision:
+         champion_version: str | None = None, candidate_auc_vs_champion: float | None = None) -> GateDecision:
     """Promote when the candidate's holdout AUC clears the floor and is within `margin` of the champion's
-    AUC on the same holdout. Below the floor is an error (a broken model); merely worse than the champion
-    is a warning (the champion keeps serving)."""
+    AUC on the same holdout claims. Below the floor is an error (a broken model); merely worse than the
+    champion is a warning (the champion keeps serving).
+
+    `candidate_auc_vs_champion` is the candidate's AUC on the holdout claims the champion never trained on
+    (where the champion is scored too); it defaults to `candidate_auc`.
+    """
     keeps = f"v{champion_version} stays champion" if champion_version else "no version is champion yet"
     if math.isnan(candidate_auc):  # a single-class holdout: fail closed (NaN compares False)
         return GateDecision(False, "error",
@@ -48,14 +52,17 @@ def gate(candidate_auc: float, floor: float, champion_auc: float | None, margin:
                             f"Promoted: holdout ROC AUC {candidate_auc:.4f} clears the floor {floor:.4f} "
                             f"and there is no comparable champion.")
     needed = champion_auc - margin
-    if candidate_auc < needed:
+    compared = candidate_auc if candidate_auc_vs_champion is None else candidate_auc_vs_champion
+    where = ("on the same holdout" if candidate_auc_vs_champion is None
+             else f"on the holdout claims v{champion_version} never trained on (there it scores {compared:.4f})")
+    if compared < needed:
         return GateDecision(False, "warn",
-                            f"Not promoted: holdout ROC AUC {candidate_auc:.4f} is worse than champion "
-                            f"v{champion_version}'s {champion_auc:.4f} on the same holdout by more than "
-                            f"the margin {margin:.4f}; v{champion_version} stays champion.")
+                            f"Not promoted: holdout ROC AUC {candidate_auc:.4f} clears the floor {floor:.4f} but "
+                            f"is worse than champion v{champion_version}'s {champion_auc:.4f} {where} by more "
+                            f"than the margin {margin:.4f}; v{champion_version} stays champion.")
     return GateDecision(True, "pass",
                         f"Promoted: holdout ROC AUC {candidate_auc:.4f} clears the floor {floor:.4f} and is "
-                        f"within {margin:.4f} of champion v{champion_version}'s {champion_auc:.4f} "
+                        f"within {margin:.4f} of champion v{champion_version}'s {champion_auc:.4f} {where} "
                         f"(needed at least {needed:.4f}).")
 
 

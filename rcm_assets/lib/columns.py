@@ -8,10 +8,10 @@ PHI guard are all derived from this one table, so adding a column means adding o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Availability(str, Enum):
+class Availability(StrEnum):
     """When a column's value is known, relative to the submission decision."""
 
     DECISION_TIME = "decision_time"  # known when the claim is ready to submit
@@ -19,7 +19,7 @@ class Availability(str, Enum):
     BOOKKEEPING = "bookkeeping"  # pipeline / source mechanics: never a feature
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     KEY = "key"
     ATTRIBUTE = "attribute"
     BOOKKEEPING = "bookkeeping"

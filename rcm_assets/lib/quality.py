@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from rcm_assets.lib.columns import Availability, availability_of
-from rcm_assets.lib.features import KEY_COLUMNS, FEATURE_COLUMNS
+from rcm_assets.lib.features import FEATURE_COLUMNS, KEY_COLUMNS
 
 GOLD_EXTRA_COLUMNS = ("feature_version",)
 
