@@ -64,21 +64,21 @@ class Runner:
         self.dry_run = dry_run
         self.command = command
         self.resources = build_resources()
-        self._tmp: Path | None = None
+        self.scratch_dir: Path | None = None  # dry runs only: throwaway source and MLflow
         if dry_run:
             self.instance = dg.DagsterInstance.ephemeral()
-            self._tmp = Path(tempfile.mkdtemp(prefix="rcm-dry-run-"))
+            self.scratch_dir = Path(tempfile.mkdtemp(prefix="rcm-dry-run-"))
             self.resources["lake"] = DryRunLakeIOManager(base_url=settings.lake_url())
             self.resources["mlflow_tracking"] = MlflowResource(
-                tracking_uri=settings.sqlite_url(self._tmp / "mlflow.db"),
-                artifact_location=(self._tmp / "artifacts").as_uri(),
+                tracking_uri=settings.sqlite_url(self.scratch_dir / "mlflow.db"),
+                artifact_location=(self.scratch_dir / "artifacts").as_uri(),
             )
         else:
             self.instance = get_instance()
 
     def close(self) -> None:
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+        if self.scratch_dir is not None:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
 
     def run(self, keys: list[dg.AssetKey], first: str, last: str, label: str) -> Outcome:
         """One run materializing `keys` for partitions first..last (their checks included)."""

@@ -33,7 +33,7 @@ def run(args: Namespace, runner: Runner) -> int:
     settings.data_dir().mkdir(parents=True, exist_ok=True)
     source_url, truth_path = settings.source_url(), settings.ground_truth_path()
     if args.dry_run:  # the synthetic source goes to a throwaway folder; nothing under RCM_DATA_DIR changes
-        tmp = Path(runner._tmp or ".")
+        tmp = Path(runner.scratch_dir or ".")
         source_url, truth_path = settings.sqlite_url(tmp / "source.db"), tmp / "claims_truth.parquet"
         runner.resources["source"] = SourceResource(url=source_url)
     write_source(data, source_url)
