@@ -127,15 +127,12 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             "landing_rows_redelivered": redelivered,
             "unknown_source_columns": ", ".join(reader.last_unknown_columns) or "none",
         }
-        try:
-            yield from checks.publish(
-                [dg.Output(frame, metadata=metadata)],
-                bronze_checks(frame, table, keys),
-                what=f"bronze/{table} {keys[0]}..{keys[-1]}",
-            )
-        except dg.Failure as failure:  # a failed blocking check is about the data: a retry reads it again
-            raise dg.Failure(description=failure.description, metadata=failure.metadata,
-                             allow_retries=False) from None
+        # publish raises a non-retryable Failure when a blocking check fails: nothing is written
+        yield from checks.publish(
+            [dg.Output(frame, metadata=metadata)],
+            bronze_checks(frame, table, keys),
+            what=f"bronze/{table} {keys[0]}..{keys[-1]}",
+        )
 
     return _bronze
 
