@@ -30,12 +30,13 @@ def run(args: Namespace, runner: Runner) -> int:
     started = time.monotonic()
     say(f"[1/3] generating {args.days} days x {args.claims_per_day} claims (seed {args.seed}) ...")
     data = generate(start=first, days=args.days, claims_per_day=args.claims_per_day, seed=args.seed)
-    settings.data_dir().mkdir(parents=True, exist_ok=True)
     source_url, truth_path = settings.source_url(), settings.ground_truth_path()
     if args.dry_run:  # the synthetic source goes to a throwaway folder; nothing under RCM_DATA_DIR changes
         tmp = Path(runner.scratch_dir or ".")
         source_url, truth_path = settings.sqlite_url(tmp / "source.db"), tmp / "claims_truth.parquet"
         runner.resources["source"] = SourceResource(url=source_url)
+    else:
+        settings.data_dir().mkdir(parents=True, exist_ok=True)
     write_source(data, source_url)
     write_ground_truth(data, truth_path)
     say(f"      {len(data.claims):,} claim rows, {len(data.remittances):,} remittance rows "
