@@ -6,7 +6,7 @@ import dagster as dg
 
 from rcm_assets import bronze, gold, model, predictions, silver
 from rcm_assets.automation import automation_sensor
-from rcm_assets.freshness import freshness_checks, freshness_sensor
+from rcm_assets.freshness import freshness_checks, freshness_job, freshness_sensor
 from rcm_assets.jobs import daily_ingest_job, scoring_job, training_job
 from rcm_assets.resources import build_resources
 from rcm_assets.schedules import daily_ingest_schedule, weekly_training_schedule
@@ -20,8 +20,8 @@ defs = dg.Definitions(
         model.denial_model,
         predictions.claim_denial_scores,
     ],
-    asset_checks=[*gold.gold_asset_checks, *freshness_checks],
-    jobs=[daily_ingest_job, training_job, scoring_job],
+    asset_checks=[*gold.gold_asset_checks, freshness_checks],
+    jobs=[daily_ingest_job, training_job, scoring_job, freshness_job],
     schedules=[daily_ingest_schedule, weekly_training_schedule],
     sensors=[landing_file_sensor, freshness_sensor, automation_sensor()],
     resources=build_resources(),

@@ -53,10 +53,15 @@ def collect(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[dict[str
     return rows
 
 
+def shorten(text: str, limit: int = 160) -> str:
+    """Range runs put one sentence per week in a description; the table shows the start (--json has all)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def render(rows: list[dict[str, Any]]) -> str:
     lines = []
     for row in rows:
-        bad = [f"{name} ({c['description'] or c['status']})" for name, c in row["checks"].items()
+        bad = [f"{name} ({shorten(c['description'] or c['status'])})" for name, c in row["checks"].items()
                if c["passed"] is False]
         lines.append(f"{row['asset']:<36} latest {row['latest_partition'] or '-':<10} "
                      f"{row['freshness']:<24} checks {len(row['checks']) - len(bad)}/{len(row['checks'])} ok")

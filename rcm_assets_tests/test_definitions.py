@@ -45,7 +45,7 @@ EXPECTED_CHECKS = {
                                         "feature_version_matches_model": True,
                                         "score_drift_psi_below_threshold": False, "freshness_check": False},
 }
-EXPECTED_JOBS = {"daily_ingest_job", "training_job", "scoring_job"}
+EXPECTED_JOBS = {"daily_ingest_job", "training_job", "scoring_job", "freshness_check_job"}
 EXPECTED_SCHEDULES = {"daily_ingest_schedule", "weekly_training_schedule"}
 EXPECTED_SENSORS = {"landing_file_sensor", "freshness_checks_sensor", "rcm_automation_sensor"}
 
@@ -106,6 +106,7 @@ def test_jobs_select_their_layers():
         "daily_ingest_job": {a for a in EXPECTED_ASSETS if a.split("/")[0] in ("bronze", "silver", "gold")},
         "training_job": {"model/denial_model"},
         "scoring_job": {"predictions/claim_denial_scores"},
+        "freshness_check_job": set(),  # checks only
     }
 
 
