@@ -6,7 +6,7 @@ a backfill of many days is one run reading the whole range in one query (Backfil
 """
 
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -24,12 +24,6 @@ SOURCE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 INGEST_COLUMNS = ["_ingested_at", "_source", "_run_id"]
-
-
-def day_keys(start: datetime, end: datetime) -> list[str]:
-    """ISO keys of the UTC days in [start, end)."""
-    first, last = start.date(), (end - timedelta(microseconds=1)).date()
-    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
 def combine_rows(source_rows: pd.DataFrame, landing_rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -40,9 +40,8 @@ class Outcome:
     label: str
     success: bool = True
     failures: list[tuple[str, str, str]] = field(default_factory=list)
-    written: list[str] = field(default_factory=list)
-    rows: dict[str, int] = field(default_factory=dict)  # asset -> rows materialized
-    run_id: str | None = None
+    rows: dict[str, int] = field(default_factory=dict)  # asset -> rows materialized (or that would be)
+    partitions: dict[str, int] = field(default_factory=dict)  # asset -> partitions materialized
 
 
 def all_assets() -> list:
@@ -97,18 +96,13 @@ class Runner:
             # the instance's JSON handler logs the run; keep Dagster's coloured console to warnings
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}, **kwargs,
         )
-        outcome = Outcome(label=label, success=result.success, run_id=result.run_id)
-        outcome.failures = failures_of(result, first, last)
-        partitions_written: dict[str, int] = {}
+        outcome = Outcome(label=label, success=result.success, failures=failures_of(result, first, last))
         for event in result.get_asset_materialization_events():
             mat = event.step_materialization_data.materialization
             name = mat.asset_key.to_user_string()
             count = mat.metadata.get("dagster/row_count")
             outcome.rows[name] = outcome.rows.get(name, 0) + int(count.value if count is not None else 0)
-            partitions_written[name] = partitions_written.get(name, 0) + 1
-        if self.dry_run:
-            outcome.written = [f"{name}: {outcome.rows[name]} rows in {n} partition(s) under "
-                               f"{settings.lake_url()}" for name, n in sorted(partitions_written.items())]
+            outcome.partitions[name] = outcome.partitions.get(name, 0) + 1
         state = "ok" if result.success else "FAILED"
         say(f"  {label}: {state} in {elapsed(started)} (run {result.run_id[:8]})")
         return outcome
@@ -141,8 +135,8 @@ def report(outcomes: list[Outcome], dry_run: bool) -> int:
     if dry_run:
         say("dry run: nothing was written. It would have written:")
         for outcome in outcomes:
-            for line in outcome.written:
-                say(f"  {line}")
+            for name, count in sorted(outcome.partitions.items()):
+                say(f"  {name}: {outcome.rows[name]} rows in {count} partition(s) under {settings.lake_url()}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -227,7 +221,6 @@ def cmd_extract(args: Namespace, runner: Runner) -> int:
         first, last = args.since, today
     else:
         first, last = args.date, args.until or args.date
-    check_days(first, last, partitions.daily_partitions, "daily")
     selection = {"daily": asset_keys_in_groups(GROUPS["daily"])}
     return report(run_range(runner, selection, first, last), args.dry_run)
 
@@ -263,14 +256,10 @@ def cmd_train(args: Namespace, runner: Runner) -> int:
 def cmd_predict(args: Namespace, runner: Runner) -> int:
     day = utc_today() if args.window == "today" else args.date
     check_days(day, day, partitions.scoring_partitions, "prediction")
-    outcomes = []
+    selection = {"scoring": asset_keys_in_groups(GROUPS["scoring"])}
     if args.window == "today":  # today's claims so far: extract them first, then score
-        outcomes.append(runner.run(asset_keys_in_groups(GROUPS["daily"]), day.isoformat(), day.isoformat(),
-                                   "bronze → silver → gold"))
-    if all(o.success for o in outcomes):
-        outcomes.append(runner.run(asset_keys_in_groups(GROUPS["scoring"]), day.isoformat(), day.isoformat(),
-                                   "predictions"))
-    return report(outcomes, args.dry_run)
+        selection["daily"] = asset_keys_in_groups(GROUPS["daily"])
+    return report(run_range(runner, selection, day, day), args.dry_run)
 
 
 def cmd_backfill(args: Namespace, runner: Runner) -> int:

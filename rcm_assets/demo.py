@@ -77,7 +77,8 @@ def summarize_models(first: date, last: date, truth_path: Path) -> None:
     truth = pd.read_parquet(truth_path)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
     result = model_vs_bayes(settings.lake_url(), date.fromisoformat(latest["week"]),
-                            f"models:/{latest['model_name']}/{latest['model_version']}", truth)
+                            f"models:/{latest['model_name']}/{latest['model_version']}",
+                            latest["feature_version"], truth)
     say(f"  latest model vs Bayes-optimal on its holdout ({int(result['holdout_rows']):,} claims): "
         f"AUC {result['model_auc']:.4f} vs {result['bayes_auc']:.4f} "
         f"(gap {result['bayes_auc'] - result['model_auc']:.4f})")

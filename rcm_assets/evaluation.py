@@ -16,7 +16,7 @@ from upath import UPath
 
 from rcm_assets.io_manager import partition_path
 from rcm_assets.lib import modelling
-from rcm_assets.model import training_window
+from rcm_assets.model import OUTCOME_COLUMNS, training_window, week_gold_days, week_training_set
 
 
 def read_lake(lake_url: str, key: Sequence[str], keys: Sequence[str], column: str = "dt",
@@ -40,14 +40,14 @@ def days(first: date, last: date) -> list[str]:
     return [d.date().isoformat() for d in pd.date_range(first, last, freq="D")]
 
 
-def model_vs_bayes(lake_url: str, week: date, model_uri: str, truth: pd.DataFrame,
+def model_vs_bayes(lake_url: str, week: date, model_uri: str, feature_version: str, truth: pd.DataFrame,
                    holdout_fraction: float = 0.2) -> dict[str, float]:
     """Holdout AUC of the model of `week` and the Bayes-optimal AUC of the same holdout claims."""
-    start, end, cutoff = training_window(week)
-    gold = read_lake(lake_url, ["gold", "claim_features"], days(start.date(), end.date()))
+    start, _, cutoff = training_window(week)
+    gold = read_lake(lake_url, ["gold", "claim_features"], sorted(week_gold_days(week)))
     outcomes = read_lake(lake_url, ["silver", "remittances"], days(start.date(), (cutoff - pd.Timedelta(days=1)).date()),
-                         columns=["claim_id", "adjudicated_at", "updated_at", "denied"])
-    ts = modelling.training_frame(gold, outcomes, cutoff, start, end)
+                         columns=OUTCOME_COLUMNS)
+    ts = week_training_set(week, gold, outcomes, feature_version)  # the rows the model trained on
     _, holdout = modelling.time_holdout_split(ts, holdout_fraction)
     model = mlflow.sklearn.load_model(model_uri)
     p = modelling.predict_denial(model, holdout.X)

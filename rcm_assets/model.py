@@ -78,17 +78,26 @@ def score_reference(p: np.ndarray) -> str:
     return json.dumps(quality.score_histogram(p))
 
 
+def week_training_set(
+    week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, feature_version: str,
+    log: dg.DagsterLogManager | None = None,
+) -> modelling.TrainingSet:
+    """Week W's labelled claims: W's own gold days, current feature_version, outcomes known before W."""
+    start, end, cutoff = training_window(week)
+    own = gold[gold["dt"].isin(week_gold_days(week))] if "dt" in gold.columns else gold
+    current = own[own["feature_version"] == feature_version]
+    if len(current) < len(own) and log is not None:
+        log.warning(f"{len(own) - len(current)} gold rows of another feature_version left out of training")
+    return modelling.training_frame(current, outcomes, cutoff, start, end)
+
+
 def train_week(
     week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, config: ModelConfig, features: FeatureResource,
     mlf: MlflowResource, run_id: str, log: dg.DagsterLogManager,
 ) -> tuple[dict, champion_lib.GateDecision]:
     """Train, log, register and gate one week's model; returns its row and the gate decision."""
     start, end, cutoff = training_window(week)
-    own = gold[gold["dt"].isin(week_gold_days(week))] if "dt" in gold.columns else gold
-    current = own[own["feature_version"] == features.version]
-    if len(current) < len(own):
-        log.warning(f"{len(own) - len(current)} gold rows of another feature_version left out of training")
-    ts = modelling.training_frame(current, outcomes, cutoff, start, end)
+    ts = week_training_set(week, gold, outcomes, features.version, log)
     if ts.stats["labelled"] < config.min_labelled_rows:
         raise dg.Failure(
             f"model week {week}: only {ts.stats['labelled']} labelled claims in [{start.date()}, {end.date()}) "

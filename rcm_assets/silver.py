@@ -13,7 +13,7 @@ import pandas as pd
 
 from rcm_assets import bronze, checks
 from rcm_assets.automation import follow_upstream
-from rcm_assets.lib import transforms
+from rcm_assets.lib import quality, transforms
 from rcm_assets.partitions import daily_partitions
 from rcm_assets.resources import PhiKeyResource
 from rcm_assets.types import rejects_dagster_type, silver_dagster_type
@@ -68,7 +68,7 @@ def phi_check(frames: dict[str, pd.DataFrame], raw: pd.DataFrame, key: dg.AssetK
 
 
 def unique_check(good: pd.DataFrame, key: dg.AssetKey) -> dg.AssetCheckResult:
-    duplicated = int(good.duplicated(["dt", "claim_id"]).sum()) if not good.empty else 0
+    duplicated = quality.duplicate_claims(good)
     return checks.result(
         "claim_id_unique_per_day", duplicated == 0, asset_key=key,
         description=f"{duplicated} duplicate claim_id rows" if duplicated else None, duplicate_rows=duplicated,

@@ -12,6 +12,7 @@ import pandas as pd
 
 from rcm_assets.lib.columns import Availability, availability_of
 from rcm_assets.lib.features import FEATURE_COLUMNS, KEY_COLUMNS
+from rcm_assets.lib.modelling import PSI_EPSILON
 
 GOLD_EXTRA_COLUMNS = ("feature_version",)
 
@@ -82,7 +83,6 @@ def parity_differences(
 
 
 SCORE_BINS = 20
-PSI_EPSILON = 1e-4
 
 
 def score_histogram(p: np.ndarray | pd.Series, bins: int = SCORE_BINS) -> list[float]:

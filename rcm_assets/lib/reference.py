@@ -290,21 +290,6 @@ MODIFIERS: dict[str, str] = {
 # Modifiers that unbundle edits; payers scrutinise them, so they carry a small extra denial risk.
 AUDITED_MODIFIERS: frozenset[str] = frozenset({"25", "59"})
 
-# CARC (X12 835 claim adjustment reason codes) used by the source, with a reason category.
-CARC: dict[str, tuple[str, str]] = {
-    "197": ("prior_auth", "Precertification/authorization/notification absent"),
-    "27": ("eligibility", "Expenses incurred after coverage terminated"),
-    "29": ("timely_filing", "The time limit for filing has expired"),
-    "11": ("coding", "The diagnosis is inconsistent with the procedure"),
-    "45": ("pricing", "Charge exceeds fee schedule/maximum allowable"),
-    "16": ("missing_info", "Claim/service lacks information needed for adjudication"),
-    "18": ("duplicate", "Exact duplicate claim/service"),
-    "50": ("medical_necessity", "Non-covered: not deemed a medical necessity by the payer"),
-    "1": ("patient_responsibility", "Deductible amount"),
-    "2": ("patient_responsibility", "Coinsurance amount"),
-}
-CARC_CATEGORY: dict[str, str] = {code: cat for code, (cat, _) in CARC.items()}
-DENIAL_CARCS: frozenset[str] = frozenset({"197", "27", "29", "11", "45", "16", "18", "50"})
 
 # ---------------------------------------------------------------------------------------------------
 # Lookups
@@ -352,10 +337,3 @@ def typical_charge(cpt: str) -> float:
 def is_consistent(cpt_family: str, icd_chapter: str) -> bool:
     """Does a diagnosis of this chapter support a procedure of this family?"""
     return (cpt_family, icd_chapter) in CONSISTENT_PAIRS
-
-
-def carc_category(carc_code: str | None) -> str | None:
-    """Reason category of a CARC code; "other" for codes outside the table, None for None."""
-    if carc_code is None:
-        return None
-    return CARC_CATEGORY.get(carc_code, "other")
