@@ -23,7 +23,7 @@ lint: install
 
 # The UI and daemon on the CLI's instance (./.dagster_home unless DAGSTER_HOME is set).
 dev: install
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/python -c "from rcm_assets.instance import prepare_instance; prepare_instance()"
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/python -c "from rcm_assets.platform.instance import prepare_instance; prepare_instance()"
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 bench: install

@@ -2,6 +2,6 @@
 
 import sys
 
-from rcm_assets.cli import main
+from rcm_assets.cli.main import main
 
 sys.exit(main())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from rcm_assets import bronze, gold, model, predictions, silver
-from rcm_assets.automation import automation_sensor
-from rcm_assets.freshness import freshness_checks, freshness_job, freshness_sensor
-from rcm_assets.jobs import daily_ingest_job, scoring_job, training_job
-from rcm_assets.resources import build_resources
-from rcm_assets.schedules import daily_ingest_schedule, weekly_training_schedule
-from rcm_assets.sensors import landing_file_sensor
+from rcm_assets.defs import bronze, gold, model, predictions, silver
+from rcm_assets.defs.automation import automation_sensor
+from rcm_assets.defs.freshness import freshness_checks, freshness_job, freshness_sensor
+from rcm_assets.defs.jobs import daily_ingest_job, scoring_job, training_job
+from rcm_assets.defs.schedules import daily_ingest_schedule, weekly_training_schedule
+from rcm_assets.defs.sensors import landing_file_sensor
+from rcm_assets.platform.resources import build_resources
 
 defs = dg.Definitions(
     assets=[

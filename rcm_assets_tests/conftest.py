@@ -12,14 +12,19 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from rcm_assets.lib import reference as ref
 from rcm_assets.lib import settings
+from rcm_assets.lib.columns import columns
 
 SYNTH_START = date(2025, 1, 1)
 SYNTH_DAYS = 135  # through 2025-05-15: model weeks 2025-04-28, 2025-05-05 and 2025-05-12 can train
 SYNTH_CLAIMS_PER_DAY = 150
 SYNTH_SEED = 11
+PHI_TEST_KEY = b"test-phi-key-0123456789abcdef"
 ENV_VARS = ("RCM_DATA_DIR", "RCM_SOURCE_URL", "RCM_LAKE_URL", "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR",
             "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS", "RCM_PHI_KEY", "RCM_ENV", "DAGSTER_HOME")
 
@@ -98,8 +103,8 @@ def materialize_range(assets_to_run, first: str, last: str, instance, resources,
 def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     import dagster as dg
 
-    from rcm_assets import bronze, gold, model, partitions, predictions, silver
-    from rcm_assets.resources import build_resources
+    from rcm_assets.defs import bronze, gold, model, partitions, predictions, silver
+    from rcm_assets.platform.resources import build_resources
 
     data_dir = tmp_path_factory.mktemp("pipeline") / "data"
     data_dir.mkdir()
@@ -122,3 +127,56 @@ def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPat
         results["predictions"] = materialize_range([predictions.claim_denial_scores],
                                                    partitions.MODEL_START.isoformat(), last, instance, resources)
     return PipelineRun(data_dir, env, instance, resources, results, synthetic_source, weeks)
+
+
+# --------------------------------------------------------------------------------------------------
+# frame builders shared by the pure-logic tests
+
+
+def to_bronze(source: pd.DataFrame, run_id: str = "run-test") -> pd.DataFrame:
+    """Source rows as the bronze asset shapes them: ingest columns and dt (UTC day of updated_at)."""
+    out = source.copy()
+    out["_ingested_at"] = pd.Timestamp("2026-01-01 00:00:00")
+    out["_source"] = "source:test"
+    out["_run_id"] = run_id
+    out["dt"] = out["updated_at"].dt.strftime("%Y-%m-%d")
+    return out.reset_index(drop=True)
+
+
+def silver_claims(n: int = 500, seed: int = 0, day: str = "2025-03-01") -> pd.DataFrame:
+    """A silver-shaped claims frame (registry silver columns + dt) drawn from the reference tables."""
+    rng = np.random.default_rng(seed)
+    submitted = pd.Timestamp(day) + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s")
+    service = submitted.normalize() - pd.to_timedelta(rng.integers(0, 200, n), unit="D")
+    def strings(values: list, size: int) -> pd.Series:
+        return pd.Series(rng.choice(np.array(values, dtype=object), size), dtype=object)
+    frame = pd.DataFrame({
+        "claim_id": [f"C{i:010d}" for i in range(n)],
+        "claim_version": np.ones(n, dtype="int64"),
+        "patient_sex": strings(["F", "M", "U"], n),
+        "payer_id": strings(list(ref.PAYER_IDS), n),
+        "plan_type": strings(["commercial", "medicare", "medicaid", "self_pay"], n),
+        "billing_npi": "1234567893",
+        "rendering_npi": "1234567893",
+        "place_of_service": strings(list(ref.PLACE_OF_SERVICE), n),
+        "cpt_code": strings(list(ref.CPT_CODES), n),
+        "modifiers": strings(["25", "59", "25,59", None, "LT"], n),
+        "icd10_primary": strings(list(ref.ICD10_CODES), n),
+        "icd10_count": rng.integers(1, 13, n).astype("int64"),
+        "units": rng.integers(1, 5, n).astype("int64"),
+        "billed_amount": rng.uniform(10, 5000, n).round(2),
+        "service_date": service.to_numpy(dtype="datetime64[ns]"),
+        "submitted_at": submitted.to_numpy(dtype="datetime64[ns]"),
+        "prior_auth_number": strings(["PA123", None], n),
+        "eligibility_verified": rng.random(n) < 0.9,
+        "updated_at": submitted.to_numpy(dtype="datetime64[ns]"),
+        "_ingested_at": submitted.to_numpy(dtype="datetime64[ns]"),
+        "_source": "source",
+        "_run_id": "run",
+        "member_token": "0" * 32,
+        "patient_age": rng.integers(0, 91, n).astype("int64"),
+        "patient_zip3": "123",
+        "dt": day,
+    })
+    assert set(frame.columns) == {c.name for c in columns("claims", "silver")} | {"dt"}
+    return frame

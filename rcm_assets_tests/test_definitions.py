@@ -14,8 +14,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from rcm_assets import partitions
 from rcm_assets.definitions import defs
+from rcm_assets.defs import partitions
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

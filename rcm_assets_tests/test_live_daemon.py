@@ -234,8 +234,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    from rcm_assets.instance import prepare_instance
     from rcm_assets.lib import settings
+    from rcm_assets.platform.instance import prepare_instance
     from rcm_assets.synthetic import generate, write_landing_file, write_source
 
     root = tmp_path_factory.mktemp("live")

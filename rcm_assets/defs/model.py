@@ -1,0 +1,247 @@
+"""Model: one denial model per week, trained point-in-time, tracked in MLflow, promoted through a gate.
+
+Week W trains on gold claims submitted in [W - horizon - window, W - horizon), labelled with the outcomes
+that had reached the source and been adjudicated before W. The partition mappings load exactly the days
+that may matter; `modelling.training_frame` applies the exact cut. The stored row per week records the
+candidate version, the gate decision and which version serves from W.
+"""
+
+
+import json
+from collections.abc import Iterator
+from datetime import date
+from importlib import metadata
+
+import dagster as dg
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+from rcm_assets.defs.partitions import (
+    LABEL_HORIZON_DAYS,
+    TRAIN_WINDOW_DAYS,
+    TRAINING_FEATURES_MAPPING,
+    TRAINING_OUTCOMES_MAPPING,
+    daily_partitions,
+    weekly_partitions,
+)
+from rcm_assets.lib import champion as champion_lib
+from rcm_assets.lib import modelling, quality
+from rcm_assets.platform.resources import FeatureResource, MlflowResource
+
+MODEL_KEY = dg.AssetKey(["model", "denial_model"])
+GATE_CHECK = "holdout_auc_passes_gate"
+OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied"]
+MIN_COMPARISON_ROWS = 500  # fewer unseen holdout claims than this make the champion comparison noise
+
+
+class ModelConfig(dg.Config):
+    seed: int = 0
+    holdout_fraction: float = 0.2
+    auc_floor: float = 0.70  # below this a candidate is broken, not just worse
+    max_auc_drop: float = 0.01  # tolerated AUC loss against the champion on the same holdout
+    min_labelled_rows: int = 2_000
+    # OpenMP's default thread count makes fits 10x slower on a shared 2-core machine; raise on big boxes.
+    threads: int = 1
+
+
+def training_window(week: date, window_days: int = TRAIN_WINDOW_DAYS,
+                    horizon_days: int = LABEL_HORIZON_DAYS) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """(window_start, window_end, cutoff) of week W's model."""
+    cutoff = pd.Timestamp(week)
+    end = cutoff - pd.Timedelta(days=horizon_days)
+    return end - pd.Timedelta(days=window_days), end, cutoff
+
+
+def week_gold_days(week: date) -> set[str]:
+    """The gold days week W's own partition mapping loads.
+
+    A multi-week run loads the union of its weeks' days; trimming to W's own days makes W train on the
+    same rows whether it runs alone or inside a range (the mapping's whole-week slack near the window
+    end would otherwise depend on the other weeks of the run).
+    """
+    subset = weekly_partitions.empty_subset().with_partition_keys([week.isoformat()])
+    mapped = TRAINING_FEATURES_MAPPING.get_upstream_mapped_partitions_result_for_partitions(
+        subset, weekly_partitions, daily_partitions)
+    return set(mapped.partitions_subset.get_partition_keys())
+
+
+def model_requirements() -> list[str]:
+    """The packages a loaded model needs, pinned to what trained it (rcm_assets for category_codes)."""
+    names = ("scikit-learn", "skops", "pandas", "numpy", "rcm_assets")
+    return [f"{name}=={metadata.version(name)}" for name in names]
+
+
+def score_reference(p: np.ndarray) -> str:
+    """Histogram of the holdout scores: the reference distribution for score drift (PSI)."""
+    return json.dumps(quality.score_histogram(p))
+
+
+def week_training_set(
+    week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, feature_version: str,
+    log: dg.DagsterLogManager | None = None,
+) -> modelling.TrainingSet:
+    """Week W's labelled claims: W's own gold days, current feature_version, outcomes known before W."""
+    start, end, cutoff = training_window(week)
+    own = gold[gold["dt"].isin(week_gold_days(week))] if "dt" in gold.columns else gold
+    current = own[own["feature_version"] == feature_version]
+    if len(current) < len(own) and log is not None:
+        log.warning(f"{len(own) - len(current)} gold rows of another feature_version left out of training")
+    return modelling.training_frame(current, outcomes, cutoff, start, end)
+
+
+def train_week(
+    week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, config: ModelConfig, features: FeatureResource,
+    mlf: MlflowResource, run_id: str, log: dg.DagsterLogManager,
+) -> tuple[dict, champion_lib.GateDecision]:
+    """Train, log, register and gate one week's model; returns its row and the gate decision."""
+    start, end, cutoff = training_window(week)
+    ts = week_training_set(week, gold, outcomes, features.version, log)
+    if ts.stats["labelled"] < config.min_labelled_rows:
+        raise dg.Failure(
+            f"model week {week}: only {ts.stats['labelled']} labelled claims in [{start.date()}, {end.date()}) "
+            f"(need {config.min_labelled_rows}); materialize gold and silver/remittances for the window first",
+            metadata={"labelled": ts.stats["labelled"], "unlabelled": ts.stats["unlabelled"]},
+        )
+    train, holdout = modelling.time_holdout_split(ts, config.holdout_fraction)
+    model = modelling.fit_model(train.X, train.y, seed=config.seed, n_threads=config.threads)
+    p = modelling.predict_denial(model, holdout.X)
+    metrics = modelling.evaluate(holdout.y, p)
+
+    client = mlf.client()
+    champion_version = champion_lib.champion_as_of(client, mlf.model_name, week)
+    champion_auc, candidate_auc_unseen = _champion_comparison(
+        mlf, champion_version, holdout, p, features.version, log)
+    with mlflow.start_run(
+        experiment_id=mlf.experiment_id(), run_name=f"denial_model-{week}",
+        tags={"dagster_run_id": run_id, "dagster_partition": week.isoformat(),
+              "feature_version": features.version},
+    ) as run:
+        mlflow.log_params({
+            "week": week.isoformat(), "cutoff": cutoff.isoformat(), "window_start": start.isoformat(),
+            "window_end": end.isoformat(), "window_days": TRAIN_WINDOW_DAYS, "horizon_days": LABEL_HORIZON_DAYS,
+            "feature_version": features.version, "seed": config.seed,
+            "holdout_fraction": config.holdout_fraction, **modelling.model_summary(model)["params"],
+        })
+        mlflow.log_metrics({
+            **modelling.metric_values(metrics, prefix="holdout_"),
+            "train_rows": len(train.X), "holdout_rows": len(holdout.X), "labelled": ts.stats["labelled"],
+            "unlabelled": ts.stats["unlabelled"], "denial_rate": ts.stats["denial_rate"],
+        })
+        mlflow.log_figure(modelling.roc_figure(holdout.y.to_numpy(), p), "plots/roc.png")
+        mlflow.log_figure(modelling.pr_figure(holdout.y.to_numpy(), p), "plots/precision_recall.png")
+        mlflow.log_figure(modelling.calibration_figure(holdout.y.to_numpy(), p), "plots/calibration.png")
+        importances = modelling.permutation_importances(model, holdout.X, holdout.y, sample=2000, n_repeats=2,
+                                                       seed=config.seed)
+        mlflow.log_figure(modelling.importance_figure(importances), "plots/feature_importance.png")
+        mlflow.log_dict(modelling.reliability_table(holdout.y.to_numpy(), p).to_dict("list"),
+                        "calibration/reliability.json")
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(holdout.X.head(0), p[:0]),
+            registered_model_name=mlf.model_name,
+            skops_trusted_types=list(modelling.SKOPS_TRUSTED_TYPES),
+            # Stated, not inferred: inference loads the model in a subprocess (~7 s per training).
+            pip_requirements=model_requirements(),
+        )
+    version = str(info.registered_model_version)
+    for tag, value in {
+        "dagster_run_id": run_id, "dagster_partition": week.isoformat(), "feature_version": features.version,
+        "window_start": start.date().isoformat(), "window_end": end.date().isoformat(),
+        "cutoff": cutoff.date().isoformat(), "holdout_roc_auc": f"{metrics['roc_auc']:.6f}",
+        "score_reference": score_reference(p),
+    }.items():
+        client.set_model_version_tag(mlf.model_name, version, tag, value)
+
+    decision = champion_lib.gate(metrics["roc_auc"], config.auc_floor, champion_auc, config.max_auc_drop,
+                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
+    if decision.promote:
+        champion_lib.promote(client, mlf.model_name, version, week, reason=f"gate week {week}", by=run_id)
+    log.info(f"model week {week}: v{version} — {decision.sentence}")
+    row = {
+        "week": week.isoformat(), "model_name": mlf.model_name, "model_version": version,
+        "mlflow_run_id": run.info.run_id, "feature_version": features.version,
+        "window_start": start, "window_end": end, "cutoff": cutoff,
+        "train_rows": len(train.X), "holdout_rows": len(holdout.X), "labelled": ts.stats["labelled"],
+        "unlabelled": ts.stats["unlabelled"], "holdout_roc_auc": float(metrics["roc_auc"]),
+        "holdout_pr_auc": float(metrics["pr_auc"]), "holdout_brier": float(metrics["brier"]),
+        "champion_version_before": champion_version, "champion_auc_on_holdout": champion_auc, "candidate_auc_vs_champion": candidate_auc_unseen,
+        "promoted": decision.promote, "gate": decision.severity, "gate_sentence": decision.sentence,
+        "serving_version": version if decision.promote else champion_version,
+    }
+    return row, decision
+
+
+def _champion_comparison(
+    mlf: MlflowResource, version: str | None, holdout: modelling.TrainingSet, candidate_p: np.ndarray,
+    feature_version: str, log: dg.DagsterLogManager,
+) -> tuple[float | None, float | None]:
+    """(champion AUC, candidate AUC) on the holdout claims the champion did not train on.
+
+    Holdout claims submitted before the champion's window end may be in its training set, which would
+    flatter it; both models are compared on the rest. None when no fair comparison is possible.
+    """
+    if version is None:
+        return None, None
+    mv = mlf.client().get_model_version(mlf.model_name, version)
+    if mv.tags.get("feature_version") != feature_version:
+        log.warning(f"champion v{version} was trained on other features; comparing against the floor only")
+        return None, None
+    unseen = (holdout.claim_keys["submitted_at"] >= pd.Timestamp(mv.tags["window_end"])).to_numpy()
+    y = holdout.y.to_numpy()[unseen]
+    if unseen.sum() < MIN_COMPARISON_ROWS or len(np.unique(y)) < 2:
+        log.warning(f"only {int(unseen.sum())} holdout claims are unseen by champion v{version}; "
+                    "comparing against the floor only")
+        return None, None
+    champion = mlflow.sklearn.load_model(f"models:/{mlf.model_name}/{version}")
+    champion_p = modelling.predict_denial(champion, holdout.X[unseen])
+    return (float(modelling.evaluate(y, champion_p)["roc_auc"]),
+            float(modelling.evaluate(y, candidate_p[unseen])["roc_auc"]))
+
+
+@dg.asset(
+    key=MODEL_KEY,
+    group_name="model",
+    partitions_def=weekly_partitions,
+    io_manager_key="lake",
+    ins={
+        "gold": dg.AssetIn(key=["gold", "claim_features"], partition_mapping=TRAINING_FEATURES_MAPPING,
+                           metadata={"allow_missing_partitions": True}),
+        "outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=TRAINING_OUTCOMES_MAPPING,
+                               metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS}),
+    },
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),
+    kinds={"scikitlearn", "mlflow"},
+    check_specs=[dg.AssetCheckSpec(
+        GATE_CHECK, asset=MODEL_KEY, blocking=True,
+        description="Holdout AUC above the floor and not worse than the champion's by more than the margin",
+    )],
+)
+def denial_model(
+    context: dg.AssetExecutionContext, config: ModelConfig, gold: pd.DataFrame, outcomes: pd.DataFrame,
+    features: FeatureResource, mlflow_tracking: MlflowResource,
+) -> Iterator:
+    """Weekly calibrated gradient-boosting denial model, registered in MLflow, promoted through a gate."""
+    rows, decisions = [], []
+    for key in context.partition_keys:  # one run may train several weeks, oldest first
+        row, decision = train_week(date.fromisoformat(key), gold, outcomes, config, features,
+                                   mlflow_tracking, context.run.run_id, context.log)
+        rows.append(row)
+        decisions.append((key, decision))
+    frame = pd.DataFrame(rows)
+    yield dg.Output(frame, metadata={
+        "model_versions": ", ".join(frame["model_version"]),
+        "holdout_roc_auc": float(frame["holdout_roc_auc"].iloc[-1]),
+        "promoted": int(frame["promoted"].sum()),
+        "training_window": f"{frame['window_start'].iloc[-1].date()}..{frame['window_end'].iloc[-1].date()}",
+    })
+    worst = max(decisions, key=lambda kd: ["pass", "warn", "error"].index(kd[1].severity))
+    yield dg.AssetCheckResult(
+        check_name=GATE_CHECK, passed=worst[1].severity == "pass",
+        severity=dg.AssetCheckSeverity.ERROR if worst[1].severity == "error" else dg.AssetCheckSeverity.WARN,
+        description=" ".join(f"Week {k}: {d.sentence}" for k, d in decisions),
+        metadata={"metric": "holdout ROC AUC", "floor": config.auc_floor, "max_auc_drop": config.max_auc_drop,
+                  "weeks": len(decisions), "promoted": sum(d.promote for _, d in decisions),
+                  "decision": f"Week {worst[0]}: {worst[1].sentence}"},
+    )
+

@@ -1,0 +1,146 @@
+"""Silver: bronze rows typed, validated against the registry contract, deduplicated and pseudonymized.
+
+Rows that break the contract go to the `*_rejects` table of the same partition with the failing check and
+column per row. When the reject rate of a partition is above the threshold, the rejects are still written
+(so they can be inspected) but the silver table is not, and the blocking check fails the run.
+"""
+
+
+from collections.abc import Callable, Iterator
+
+import dagster as dg
+import pandas as pd
+
+from rcm_assets.defs import bronze, checks
+from rcm_assets.defs.automation import follow_upstream
+from rcm_assets.defs.partitions import daily_partitions
+from rcm_assets.lib import quality, transforms
+from rcm_assets.platform.resources import PhiKeyResource
+from rcm_assets.platform.types import rejects_dagster_type, silver_dagster_type
+
+
+class SilverConfig(dg.Config):
+    max_reject_rate: float = 0.01  # above this share of rejected rows, the partition fails
+
+
+def reject_rates_by_day(raw: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, float]:
+    """Share of each day's bronze rows that were rejected."""
+    if raw.empty:
+        return {}
+    rows = raw.groupby("dt").size()
+    rejected = rejects.groupby("dt").size().reindex(rows.index, fill_value=0) if not rejects.empty else 0 * rows
+    return {str(day): float(rate) for day, rate in (rejected / rows).items()}
+
+
+def reject_rate_check(
+    stats: dict, raw: pd.DataFrame, rejects: pd.DataFrame, limit: float, key: dg.AssetKey
+) -> dg.AssetCheckResult:
+    """Reject rate per day against the limit; the evidence names columns and counts, never values."""
+    per_day = reject_rates_by_day(raw, rejects)
+    worst_day, worst = max(per_day.items(), key=lambda kv: kv[1], default=("-", stats["reject_rate"]))
+    over = sorted(day for day, rate in per_day.items() if rate > limit)
+    passed = not over and stats["reject_rate"] <= limit
+    return checks.result(
+        "reject_rate_within_threshold", passed, asset_key=key,
+        description=(
+            f"reject rate {worst:.2%} on {worst_day} is above the {limit:.2%} threshold "
+            f"(days over: {', '.join(over)})" if not passed else
+            f"reject rate {stats['reject_rate']:.2%} within the {limit:.2%} threshold"
+        ),
+        rows_in=stats["rows_in"], rows_rejected=stats["rows_rejected"],
+        reject_rate=float(stats["reject_rate"]), threshold=limit,
+        worst_day=worst_day, worst_day_reject_rate=float(worst),
+        rejects_by_column=dg.MetadataValue.json(stats.get("rejects_by_column", {})),
+        rejects_by_check=dg.MetadataValue.json(stats.get("rejects_by_check", {})),
+    )
+
+
+def phi_check(frames: dict[str, pd.DataFrame], raw: pd.DataFrame, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """No PHI column, and no raw PHI value of the bronze rows, in any silver output."""
+    # `dt` is the partition key (a date the pipeline assigns), not data: a DOB equal to it is no leak.
+    leaks = [f"{name}: {leak}" for name, frame in frames.items()
+             for leak in transforms.phi_leaks(frame.drop(columns=["dt"], errors="ignore"), raw)]
+    return checks.result(
+        "no_phi_in_silver", not leaks, asset_key=key,
+        description="; ".join(leaks) if leaks else "no PHI column or raw PHI value found",
+        leaks=len(leaks), tables_checked=", ".join(frames),
+    )
+
+
+def unique_check(good: pd.DataFrame, key: dg.AssetKey) -> dg.AssetCheckResult:
+    duplicated = quality.duplicate_claims(good)
+    return checks.result(
+        "claim_id_unique_per_day", duplicated == 0, asset_key=key,
+        description=f"{duplicated} duplicate claim_id rows" if duplicated else None, duplicate_rows=duplicated,
+    )
+
+
+def build_silver_asset(
+    table: str, upstream: dg.AssetsDefinition, build: Callable[..., transforms.SilverResult], needs_key: bool
+) -> dg.AssetsDefinition:
+    good_key, rejects_key = dg.AssetKey(["silver", table]), dg.AssetKey(["silver", f"{table}_rejects"])
+
+    @dg.multi_asset(
+        name=f"silver_{table}",
+        outs={
+            "good": dg.AssetOut(
+                key=good_key, io_manager_key="lake", is_required=False, dagster_type=silver_dagster_type(table),
+                description=f"Validated, deduplicated, pseudonymized {table} (latest version per claim and day).",
+                automation_condition=follow_upstream(), kinds={"pandas", "parquet"},
+            ),
+            "rejects": dg.AssetOut(
+                key=rejects_key, io_manager_key="lake", dagster_type=rejects_dagster_type(table),
+                description=f"Bronze {table} rows that broke the contract, with failing checks and columns.",
+                automation_condition=follow_upstream(), kinds={"pandas", "parquet"},
+            ),
+        },
+        ins={"raw": dg.AssetIn(key=upstream.key)},
+        group_name="silver",
+        partitions_def=daily_partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        can_subset=False,
+        check_specs=[
+            dg.AssetCheckSpec("reject_rate_within_threshold", asset=good_key, blocking=True,
+                              description="Share of rejected rows at most max_reject_rate (default 1%)"),
+            dg.AssetCheckSpec("no_phi_in_silver", asset=good_key, blocking=True,
+                              description="No PHI column and no raw PHI value of bronze in silver or rejects"),
+            dg.AssetCheckSpec("claim_id_unique_per_day", asset=good_key, blocking=True,
+                              description="One row per claim_id and day after deduplication"),
+        ],
+    )
+    def _silver(
+        context: dg.AssetExecutionContext, config: SilverConfig, raw: pd.DataFrame, phi: PhiKeyResource
+    ) -> Iterator:
+        result = build(raw, phi.key_bytes()) if needs_key else build(raw)
+        stats = result.stats
+        context.log.info(
+            f"silver/{table}: {stats['rows_in']} rows in, {stats['rows_good']} good, "
+            f"{stats['rows_rejected']} rejected ({stats['reject_rate']:.2%}), "
+            f"{stats.get('duplicates_removed', 0)} older versions removed"
+        )
+        if stats.get("unknown_columns"):
+            context.log.warning(f"silver/{table}: dropped unknown column(s) {', '.join(stats['unknown_columns'])}")
+        rate = reject_rate_check(stats, raw, result.rejects, config.max_reject_rate, good_key)
+        phi_ok = phi_check({f"silver/{table}": result.good, f"silver/{table}_rejects": result.rejects}, raw, good_key)
+        unique = unique_check(result.good, good_key)
+        if not phi_ok.passed:  # nothing may be written when PHI would leak, not even the rejects
+            yield from checks.publish([], [phi_ok, rate, unique], what=f"silver/{table}")
+        yield dg.Output(result.rejects, output_name="rejects",
+                        metadata={"rejected_rows": len(result.rejects)})
+        summary = {
+            "rows_in": stats["rows_in"], "rows_rejected": stats["rows_rejected"],
+            "reject_rate": float(stats["reject_rate"]),
+            "duplicates_removed": int(stats.get("duplicates_removed", 0)),
+            "unknown_columns": ", ".join(stats.get("unknown_columns", [])) or "none",
+        }
+        yield from checks.publish(
+            [dg.Output(result.good, output_name="good", metadata=summary)], [rate, phi_ok, unique],
+            what=f"silver/{table}",
+        )
+
+    return _silver
+
+
+claims = build_silver_asset("claims", bronze.claims, transforms.build_silver_claims, needs_key=True)
+remittances = build_silver_asset("remittances", bronze.remittances, transforms.build_silver_remittances,
+                                 needs_key=False)

@@ -1,0 +1,100 @@
+"""The `rcm` CLI, run as a user runs it (a subprocess): exit codes, dry runs, runs recorded in the instance."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def rcm(*args: str, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rcm_assets", *args], cwd=REPO, env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture()
+def home(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = isolated_env.parent / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(path))
+    return path
+
+
+def runs_in(home: Path) -> list:
+    if not (home / "dagster.yaml").exists():
+        return []
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return list(instance.get_runs())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["extract", "--date", "2025-13-40"], "not a date"),
+        (["backfill", "--start", "2025-01-01", "--end", "2025-01-02", "--select", "gold/nope"], "unknown asset"),
+        (["extract", "--input", "no_such_claims_2025-01-02.csv"], "input file not found"),
+        (["extract", "--date", "2024-06-01"], "daily days must lie within"),
+        (["train", "--date", "2025-01-02"], "no model week"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_clear_message(args, message, home):
+    result = rcm(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert runs_in(home) == []
+
+
+def test_prod_refuses_embedded_defaults_naming_the_missing_settings(home):
+    env = {k: v for k, v in os.environ.items() if k not in ("RCM_SOURCE_URL", "RCM_LAKE_URL")}
+    result = subprocess.run([sys.executable, "-m", "rcm_assets", "--env", "prod", "extract", "--date", "2025-01-02"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "RCM_SOURCE_URL" in result.stderr and "RCM_LAKE_URL" in result.stderr
+
+
+def test_extract_dry_run_validates_everything_and_writes_nothing(source_in_data_dir, isolated_env, home):
+    result = rcm("extract", "--date", "2025-02-03", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dry run: nothing was written" in result.stdout
+    assert "silver/claims" in result.stdout and "gold/claim_features" in result.stdout
+    assert not (isolated_env / "lake").exists()
+    assert runs_in(home) == []
+
+
+def test_extract_lands_the_day_and_records_the_run_in_the_instance(source_in_data_dir, isolated_env, home):
+    result = rcm("extract", "--date", "2025-02-03")
+    assert result.returncode == 0, result.stdout + result.stderr
+    gold = pd.read_parquet(isolated_env / "lake" / "gold" / "claim_features" / "dt=2025-02-03" / "part-0.parquet")
+    with sqlite3.connect(isolated_env / "source.db") as con:
+        expected = con.execute("SELECT COUNT(DISTINCT claim_id) FROM claims WHERE updated_at >= '2025-02-03' "
+                               "AND updated_at < '2025-02-04'").fetchone()[0]
+    assert len(gold) == expected
+    runs = runs_in(home)
+    assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+    assert runs[0].tags.get("rcm/command") == "extract"
+    assert (isolated_env / "logs" / f"{runs[0].run_id}.jsonl").is_file()
+
+    status = rcm("status", "--json")
+    assert status.returncode == 0, status.stderr
+    by_asset = {row["asset"]: row for row in json.loads(status.stdout)}
+    assert by_asset["gold/claim_features"]["latest_partition"] == "2025-02-03"
+    assert by_asset["silver/claims"]["checks"]["no_phi_in_silver"]["passed"] is True
+    assert by_asset["model/denial_model"]["latest_partition"] is None
+
+
+def test_a_failed_run_exits_1_naming_asset_partition_and_reason(source_in_data_dir, isolated_env, home):
+    with sqlite3.connect(isolated_env / "source.db") as con:
+        con.execute("ALTER TABLE claims RENAME COLUMN billed_amount TO billed_amt")
+    result = rcm("extract", "--date", "2025-02-03")
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout and "2025-02-03" in result.stdout and "billed_amount" in result.stdout
+    assert not (isolated_env / "lake" / "bronze" / "claims" / "dt=2025-02-03").exists()

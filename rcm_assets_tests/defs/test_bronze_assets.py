@@ -1,0 +1,247 @@
+"""Bronze assets on the synthetic source: a day lands exactly the source rows of that day in its Hive path.
+
+Each test works on its own copy of the synthetic source (`source_in_data_dir`) in its own RCM_DATA_DIR,
+so it may change the copy (duplicate a row, rename a column) without touching other tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from rcm_assets.defs import bronze
+from rcm_assets.lib.columns import source_column_names
+from rcm_assets.platform.resources import build_resources
+from rcm_assets.synthetic import write_landing_file
+from rcm_assets_tests.conftest import materialize_range
+
+REPO = Path(__file__).resolve().parents[2]
+DAGSTER_CLI = Path(sys.executable).parent / "dagster"
+DAY = "2025-03-04"
+KEY = ["claim_id", "claim_version", "updated_at"]
+INGEST = ["_ingested_at", "_source", "_run_id"]
+
+
+def next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def part_file(data_dir: Path, day: str, table: str = "claims") -> Path:
+    return data_dir / "lake" / "bronze" / table / f"dt={day}" / "part-0.parquet"
+
+
+def sql(db: Path, statement: str, params: tuple = ()) -> list[tuple]:
+    with closing(sqlite3.connect(db)) as conn, conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def source_keys(db: Path, first: str, last: str | None = None, table: str = "claims") -> pd.DataFrame:
+    """(claim_id, claim_version, updated_at) of the source rows with first <= updated_at < last + 1 day."""
+    rows = sql(db, f"SELECT claim_id, claim_version, updated_at FROM {table} "
+                   "WHERE updated_at >= ? AND updated_at < ?", (first, next_day(last or first)))
+    frame = pd.DataFrame(rows, columns=KEY)
+    frame["updated_at"] = pd.to_datetime(frame["updated_at"], format="ISO8601")
+    return frame
+
+
+def key_set(frame: pd.DataFrame) -> set[tuple]:
+    return set(frame[KEY].itertuples(index=False, name=None))
+
+
+def generator_rows(synthetic_source, day: str) -> pd.DataFrame:
+    claims = synthetic_source.data.claims
+    start = pd.Timestamp(day)
+    day_rows = claims[(claims["updated_at"] >= start) & (claims["updated_at"] < start + pd.Timedelta(days=1))]
+    return day_rows.sort_values(KEY, ignore_index=True)
+
+
+def run_bronze(first: str, last: str | None = None, instance: dg.DagsterInstance | None = None):
+    instance = instance or dg.DagsterInstance.ephemeral()
+    result = materialize_range([bronze.claims], first, last or first, instance, build_resources("dev"))
+    return result, instance
+
+
+def retry_events(result) -> list:
+    return [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+
+
+def failure_text(result) -> str:
+    parts = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        parts.append(data.error.to_string() if data.error else "")
+        if data.user_failure_data is not None:
+            parts.append(data.user_failure_data.description or "")
+    return "\n".join(parts)
+
+
+def check_evaluation(result, name: str):
+    found = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
+    assert len(found) == 1, [e.check_name for e in result.get_asset_check_evaluations()]
+    return found[0]
+
+
+def test_cli_materialize_lands_exactly_the_days_source_rows_and_rerun_is_idempotent(
+    source_in_data_dir, isolated_env: Path, tmp_path: Path
+):
+    """The issue's command, `dagster asset materialize --select 'bronze/claims' --partition 2025-03-04`.
+
+    `-m` names the module: unlike `dagster definitions validate`, `dagster asset materialize` (1.13.27) does
+    not read [tool.dagster] from pyproject.toml and exits 2 without a code location argument.
+    """
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "RCM_DATA_DIR": str(isolated_env), "DAGSTER_HOME": str(home)}
+    done = subprocess.run(
+        [str(DAGSTER_CLI), "asset", "materialize", "-m", "rcm_assets.definitions",
+         "--select", "bronze/claims", "--partition", DAY],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+
+    lake = isolated_env / "lake"
+    assert [p.relative_to(lake) for p in lake.rglob("*.parquet")] == [part_file(isolated_env, DAY).relative_to(lake)]
+    landed = pd.read_parquet(part_file(isolated_env, DAY))
+    expected = source_keys(isolated_env / "source.db", DAY)
+    assert len(expected) > 50
+    assert len(landed) == len(expected)
+    assert key_set(landed) == key_set(expected)
+    # every value as the source holds it (the generator's frames are the source's content)
+    got = landed.sort_values(KEY, ignore_index=True)[source_column_names("claims")]
+    pd.testing.assert_frame_equal(got, generator_rows(source_in_data_dir, DAY)[source_column_names("claims")],
+                                  check_dtype=False)
+    assert list(landed.columns) == source_column_names("claims") + INGEST  # `dt` lives in the path only
+    assert landed["_source"].eq("source:claims").all()
+    assert landed["_ingested_at"].notna().all()
+    assert landed["_run_id"].nunique() == 1
+    cli_run_id = landed["_run_id"].iloc[0]
+    assert cli_run_id in output and "RUN_SUCCESS" in output
+
+    # a second run of the same day reads the same rows again and replaces the file
+    result, _ = run_bronze(DAY)
+    assert result.success
+    again = pd.read_parquet(part_file(isolated_env, DAY))
+    data_columns = source_column_names("claims") + ["_source"]
+    pd.testing.assert_frame_equal(again[data_columns], landed[data_columns])
+    assert set(again["_run_id"]) == {result.run_id} != {cli_run_id}
+    assert (again["_ingested_at"] >= landed["_ingested_at"].max()).all()
+
+
+def test_output_metadata_describes_the_written_partition(source_in_data_dir, isolated_env: Path):
+    result, _ = run_bronze(DAY)
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("bronze__claims")
+    meta = materialization.metadata
+    path = part_file(isolated_env, DAY)
+    written = pd.read_parquet(path)
+    assert materialization.partition == DAY
+    assert Path(meta["path"].value) == path
+    assert meta["dagster/row_count"].value == len(written) == len(source_keys(isolated_env / "source.db", DAY))
+    assert meta["bytes"].value == path.stat().st_size
+    schema_columns = [c.name for c in meta["dagster/column_schema"].value.columns]
+    assert [c for c in schema_columns if c != "dt"] == list(written.columns)
+    assert meta["source_rows"].value == len(written)
+
+
+def test_bronze_file_follows_the_frame_conventions(source_in_data_dir, isolated_env: Path):
+    """Timestamps are datetime64[ns] (INTERFACES.md), the ingest stamp included."""
+    result, _ = run_bronze(DAY)
+    assert result.success
+    written = pd.read_parquet(part_file(isolated_env, DAY))
+    for name in ("submitted_at", "updated_at", "service_date", "patient_dob", "_ingested_at"):
+        assert written[name].dtype == "datetime64[ns]", (name, written[name].dtype)
+
+
+def test_single_run_range_writes_one_file_per_day_with_that_days_rows(source_in_data_dir, isolated_env: Path):
+    first, last = "2025-03-01", "2025-03-05"
+    result, instance = run_bronze(first, last)
+    assert result.success
+    assert len(instance.get_runs()) == 1  # one run for the whole range (BackfillPolicy.single_run)
+    days = [(date.fromisoformat(first) + timedelta(days=i)).isoformat() for i in range(5)]
+    materializations = {m.partition: m for m in result.asset_materializations_for_node("bronze__claims")}
+    assert sorted(materializations) == days
+    lake_dir = isolated_env / "lake" / "bronze" / "claims"
+    assert sorted(p.name for p in lake_dir.iterdir()) == [f"dt={d}" for d in days]
+    source = source_keys(isolated_env / "source.db", first, last)
+    source_days = source["updated_at"].dt.strftime("%Y-%m-%d")
+    for day in days:
+        written = pd.read_parquet(part_file(isolated_env, day))
+        expected = source[source_days == day]
+        assert len(expected) > 0
+        assert key_set(written) == key_set(expected), day
+        assert len(written) == len(expected), day
+        assert (written["updated_at"].dt.strftime("%Y-%m-%d") == day).all(), day
+        assert materializations[day].metadata["dagster/row_count"].value == len(written), day
+        assert materializations[day].metadata["bytes"].value == part_file(isolated_env, day).stat().st_size
+    assert set(pd.concat(pd.read_parquet(part_file(isolated_env, d)) for d in days)["_run_id"]) == {result.run_id}
+
+
+def test_duplicate_source_row_fails_the_blocking_check_and_writes_nothing(source_in_data_dir, isolated_env: Path):
+    db = isolated_env / "source.db"
+    sql(db, "INSERT INTO claims SELECT * FROM claims WHERE updated_at >= ? AND updated_at < ? LIMIT 1",
+        (DAY, next_day(DAY)))
+    result, _ = run_bronze(DAY)
+    assert not result.success
+    unique = check_evaluation(result, "claim_id_updated_at_unique")
+    assert not unique.passed and unique.severity == dg.AssetCheckSeverity.ERROR
+    assert unique.metadata["duplicate_rows"].value == 1
+    assert check_evaluation(result, "required_columns_present").passed
+    assert not part_file(isolated_env, DAY).exists()  # the check ran before the write
+    assert not result.asset_materializations_for_node("bronze__claims")
+    assert "claim_id_updated_at_unique" in failure_text(result)
+    assert not retry_events(result), "bad data is not retried (30 s, 60 s, 120 s of RetryPolicy delays)"
+
+
+def test_renamed_source_column_fails_naming_it_and_writes_nothing(source_in_data_dir, isolated_env: Path):
+    sql(isolated_env / "source.db", "ALTER TABLE claims RENAME COLUMN billed_amount TO billed_amt")
+    result, _ = run_bronze(DAY)
+    assert not result.success
+    message = failure_text(result)
+    assert "billed_amount" in message and "missing" in message
+    assert not (isolated_env / "lake").exists() or not list((isolated_env / "lake").rglob("*.parquet"))
+    assert not retry_events(result), "a schema change is permanent: no RetryPolicy delays"
+
+
+def test_landing_file_rows_join_bronze_once(source_in_data_dir, isolated_env: Path):
+    """Rows only in the landing file are added with their file as source; rows also in the source are not doubled."""
+    db = isolated_env / "source.db"
+    day_rows = generator_rows(source_in_data_dir, DAY)
+    only_landed = day_rows.iloc[::20]  # these rows never reached the database, only the landing file
+    for row in only_landed.itertuples():
+        sql(db, "DELETE FROM claims WHERE claim_id = ? AND claim_version = ?", (row.claim_id, row.claim_version))
+    assert len(source_keys(db, DAY)) == len(day_rows) - len(only_landed)
+    landing_file = write_landing_file(source_in_data_dir.data, date.fromisoformat(DAY), isolated_env / "landing")
+
+    result, _ = run_bronze(DAY)
+    assert result.success
+    written = pd.read_parquet(part_file(isolated_env, DAY))
+    assert len(written) == len(day_rows)
+    assert key_set(written) == key_set(day_rows)
+    from_file = written[written["_source"] == f"landing:{landing_file.name}"]
+    assert key_set(from_file) == key_set(only_landed)
+    assert (written.loc[written.index.difference(from_file.index), "_source"] == "source:claims").all()
+    (materialization,) = result.asset_materializations_for_node("bronze__claims")
+    assert materialization.metadata["landing_rows"].value == len(day_rows)
+    assert materialization.metadata["landing_rows_redelivered"].value == len(day_rows) - len(only_landed)
+
+
+def test_remittances_day_lands_its_source_rows(source_in_data_dir, isolated_env: Path):
+    table = "remittances"
+    result = materialize_range([bronze.remittances], DAY, DAY, dg.DagsterInstance.ephemeral(), build_resources("dev"))
+    assert result.success
+    written = pd.read_parquet(part_file(isolated_env, DAY, table))
+    rows = sql(isolated_env / "source.db", f"SELECT claim_id, updated_at FROM {table} "
+                                           "WHERE updated_at >= ? AND updated_at < ?", (DAY, next_day(DAY)))
+    assert len(rows) > 0
+    assert sorted(zip(written["claim_id"], written["updated_at"], strict=True)) == sorted(
+        (c, pd.Timestamp(u)) for c, u in rows)
+    assert written["_source"].eq(f"source:{table}").all()

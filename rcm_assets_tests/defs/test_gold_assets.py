@@ -1,0 +1,177 @@
+"""Gold features: one row per claim and day, stamped with the feature version; leakage is refused loudly
+(configuration, computation, the stored table) and the stored table matches the scoring path (parity).
+
+Read-only assertions use the whole-graph `pipeline` run; the stored-table checks run against copies of its
+gold and silver files in this test's own lake (the files are copied, then changed).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from rcm_assets.definitions import defs
+from rcm_assets.defs import gold
+from rcm_assets.lib import contracts
+from rcm_assets.lib import features as feature_lib
+from rcm_assets.lib.scoring import scoring_features
+from rcm_assets.platform.resources import FeatureResource, build_resources
+
+DAY = "2025-03-04"
+GOLD_CHECKS = {"one_row_per_claim", "feature_null_rates_within_bounds", "numeric_features_within_ranges",
+               "decision_time_columns_only", "train_serve_parity"}
+
+
+def lake_file(data_dir: Path, layer: str, table: str, day: str = DAY) -> Path:
+    return data_dir / "lake" / layer / table / f"dt={day}" / "part-0.parquet"
+
+
+def read_all(data_dir: Path, layer: str, table: str) -> pd.DataFrame:
+    frame = pd.read_parquet(data_dir / "lake" / layer / table)  # hive layout: `dt` from the folder names
+    return frame.assign(dt=frame["dt"].astype(str))
+
+
+def run_check(check: dg.AssetChecksDefinition, day: str = DAY):
+    """Only `check`, for one partition (a check-only selection takes its partition from the run tag)."""
+    return dg.materialize([*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.checks(check),
+                          instance=dg.DagsterInstance.ephemeral(), resources=build_resources("dev"),
+                          tags={"dagster/partition": day}, raise_on_error=False)
+
+
+def only_evaluation(result, name: str):
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.check_name == name
+    return evaluation
+
+
+@pytest.fixture(scope="module")
+def gold_and_silver(pipeline) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return read_all(pipeline.data_dir, "gold", "claim_features"), read_all(pipeline.data_dir, "silver", "claims")
+
+
+@pytest.fixture()
+def day_silver(pipeline) -> pd.DataFrame:
+    return pd.read_parquet(lake_file(pipeline.data_dir, "silver", "claims")).assign(dt=DAY)
+
+
+@pytest.fixture()
+def lake_copy(pipeline, isolated_env: Path) -> Path:
+    """The pipeline's silver claims and gold features of DAY, copied into this test's lake."""
+    for layer, table in (("silver", "claims"), ("gold", "claim_features")):
+        target = lake_file(isolated_env, layer, table)
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(lake_file(pipeline.data_dir, layer, table), target)
+    return isolated_env
+
+
+# --------------------------------------------------------------------------------------------------
+# the pipeline's gold
+
+
+def test_gold_has_one_row_per_claim_and_day_of_silver(pipeline, gold_and_silver):
+    features, silver_rows = gold_and_silver
+    days = sorted(features["dt"].unique())
+    assert days[0] == pipeline.source.start.isoformat() and days[-1] >= pipeline.source.end.isoformat()
+    assert not features.duplicated(["dt", "claim_id"]).any()
+    keys = ["dt", "claim_id", "claim_version", "submitted_at"]
+    pd.testing.assert_frame_equal(
+        features[keys].sort_values(keys, ignore_index=True), silver_rows[keys].sort_values(keys, ignore_index=True))
+    assert set(features.columns) == set(feature_lib.OUTPUT_COLUMNS)
+
+
+def test_every_gold_row_carries_the_resource_feature_version(gold_and_silver):
+    features, _ = gold_and_silver
+    assert len(features) > 1000
+    assert set(features["feature_version"]) == {FeatureResource().version}
+    # the version follows the configuration: another knob, another version
+    assert FeatureResource(charge_ratio_cap=50.0).version != FeatureResource().version
+
+
+def test_gold_checks_passed_on_the_pipeline_run(pipeline):
+    evaluations = {e.check_name: e for e in pipeline.results["ingest"].get_asset_check_evaluations()
+                   if e.asset_key == dg.AssetKey(["gold", "claim_features"])}
+    assert set(evaluations) == GOLD_CHECKS
+    assert all(e.passed for e in evaluations.values()), {n: e.description for n, e in evaluations.items()}
+    assert evaluations["train_serve_parity"].metadata["rows_compared"].value == gold.PARITY_SAMPLE_ROWS
+
+
+def test_stored_gold_values_equal_the_scoring_path(pipeline, day_silver):
+    stored = pd.read_parquet(lake_file(pipeline.data_dir, "gold", "claim_features")).assign(dt=DAY)
+    scoring_input = day_silver[[*contracts.scoring_input_columns(), "dt"]]  # claims as scoring receives them
+    recomputed = scoring_features(scoring_input, FeatureResource().config())
+    keys = ["claim_id"]
+    left = stored.sort_values(keys, ignore_index=True)
+    right = recomputed.sort_values(keys, ignore_index=True)[list(left.columns)]
+    pd.testing.assert_frame_equal(left, right)
+
+
+# --------------------------------------------------------------------------------------------------
+# leakage: configuration and computation
+
+
+@pytest.mark.parametrize("column", ["paid_amount", "adjudicated_at", "claim_status", "denied", "updated_at",
+                                    "_ingested_at"])
+def test_feature_resource_refuses_a_non_decision_time_source_column(column: str):
+    resource = FeatureResource(source_columns=[*feature_lib.DEFAULT_SOURCE_COLUMNS, column])
+    with pytest.raises(feature_lib.LeakageError, match=column) as raised:
+        resource.config()
+    assert raised.value.columns == [column]
+
+
+def test_compute_features_refuses_a_post_outcome_column(day_silver):
+    frame = feature_lib.decision_time_view(day_silver).assign(adjudicated_at=pd.Timestamp("2025-04-01"))
+    with pytest.raises(feature_lib.LeakageError, match="adjudicated_at") as raised:
+        feature_lib.compute_features(frame)
+    assert raised.value.columns == ["adjudicated_at"]
+
+
+def test_scoring_features_refuses_a_post_outcome_column(day_silver):
+    """scoring.py: "only decision-time columns get in (LeakageError names any other)"; DESIGN.md: a
+    post_outcome column reaching the scoring input is a loud failure, never a silent one."""
+    frame = feature_lib.decision_time_view(day_silver).assign(paid_amount=np.float64(120.0))
+    with pytest.raises(feature_lib.LeakageError, match="paid_amount"):
+        scoring_features(frame, FeatureResource().config())
+
+
+# --------------------------------------------------------------------------------------------------
+# stored-table checks, run on their own against a copy of a pipeline partition
+
+
+def test_decision_time_columns_only_fails_on_a_stored_post_outcome_column(lake_copy: Path):
+    passing = only_evaluation(run_check(gold.decision_time_columns_only), "decision_time_columns_only")
+    assert passing.passed and passing.partition == DAY
+
+    path = lake_file(lake_copy, "gold", "claim_features")
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("paid_amount", pa.array(np.full(table.num_rows, 99.5))), path)
+    result = run_check(gold.decision_time_columns_only)
+    evaluation = only_evaluation(result, "decision_time_columns_only")
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "paid_amount" in evaluation.description
+    assert evaluation.metadata["leaking_columns"].value == "paid_amount is post_outcome"
+    assert not result.success  # blocking
+
+
+def test_train_serve_parity_fails_when_a_stored_value_is_tampered(lake_copy: Path):
+    path = lake_file(lake_copy, "gold", "claim_features")
+    table = pq.read_table(path)
+    passing = only_evaluation(run_check(gold.train_serve_parity), "train_serve_parity")
+    assert passing.passed and passing.metadata["rows_compared"].value == table.num_rows > 0
+
+    ratios = table.column("charge_ratio").to_numpy(zero_copy_only=False).copy()
+    row = int(np.flatnonzero(~np.isnan(ratios))[0])
+    ratios[row] = ratios[row] * 1.5 + 0.01
+    position = table.schema.get_field_index("charge_ratio")
+    pq.write_table(table.set_column(position, "charge_ratio", pa.array(ratios)), path)
+    result = run_check(gold.train_serve_parity)
+    evaluation = only_evaluation(result, "train_serve_parity")
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.description == f"charge_ratio: 1 of {table.num_rows} values differ"
+    assert not result.success  # blocking

@@ -1,0 +1,264 @@
+"""predictions/claim_denial_scores: every gold claim scored once by the champion serving that day.
+
+Read-only assertions use the session `pipeline` (all prediction days scored in one run after the weekly
+models). The refusal cases run in this test's own data folder with a copy of the pipeline's registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rcm_assets.defs import partitions
+from rcm_assets.defs.predictions import PSI_WARN, SCORES_KEY, ScoringConfig
+from rcm_assets.lib import champion as champion_lib
+from rcm_assets.lib import quality
+from rcm_assets.lib.scoring import FeatureVersionMismatch, score
+from rcm_assets.lib.settings import sqlite_url
+
+STAMPS = ["claim_id", "claim_version", "denial_probability", "decision", "threshold", "model_name",
+          "model_version", "mlflow_run_id", "feature_version", "training_window_start",
+          "training_window_end", "scored_at", "dagster_run_id"]
+CHECKS = {"probabilities_in_unit_interval", "every_gold_claim_scored_once", "feature_version_matches_model",
+          "score_drift_psi_below_threshold"}
+
+
+def read_days(root: Path, days: list[str]) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(root / f"dt={d}" / "part-0.parquet").assign(dt=d) for d in days],
+                     ignore_index=True)
+
+
+def monday(day: str) -> str:
+    d = date.fromisoformat(day)
+    return (d - timedelta(days=d.weekday())).isoformat()
+
+
+def mlflow_client(data_dir: Path):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=sqlite_url(data_dir / "mlflow" / "mlflow.db"))
+
+
+@pytest.fixture(scope="module")
+def scored(pipeline) -> dict:
+    """The pipeline's scores and gold for every prediction day."""
+    lake = pipeline.data_dir / "lake"
+    days = [d for d in partitions.scoring_partitions.get_partition_keys()
+            if d <= pipeline.source.end.isoformat()]
+    return {
+        "days": days,
+        "scores": read_days(lake / "predictions" / "claim_denial_scores", days),
+        "gold": read_days(lake / "gold" / "claim_features", days),
+    }
+
+
+def failure_messages(result) -> str:
+    """Every step failure message of a run, joined (Failure descriptions included)."""
+    parts = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.step_failure_data
+            parts.append(data.error.message if data.error else "")
+            if data.user_failure_data is not None:
+                parts.append(data.user_failure_data.description or "")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# The pipeline's scores (read-only)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_the_prediction_run_succeeded_with_its_checks_passing(pipeline, scored):
+    result = pipeline.results["predictions"]
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key == SCORES_KEY}
+    assert CHECKS <= set(evaluations)
+    assert all(evaluations[name].passed for name in CHECKS), {n: evaluations[n].description for n in CHECKS}
+
+    drift = evaluations["score_drift_psi_below_threshold"]
+    assert drift.severity.value == "WARN"  # drift warns; it never blocks scoring
+    assert drift.metadata["threshold"].value == pytest.approx(PSI_WARN)
+    psi = drift.metadata["psi"].value
+    assert 0.0 <= psi < PSI_WARN
+    # the recorded PSI is the worst over the serving versions, against each version's holdout reference
+    client, scores = mlflow_client(pipeline.data_dir), scored["scores"]
+    expected = max(
+        quality.score_psi(json.loads(client.get_model_version(scores["model_name"].iloc[0], v)
+                                     .tags["score_reference"]),
+                          scores.loc[scores["model_version"] == v, "denial_probability"])
+        for v in scores["model_version"].unique())
+    assert psi == pytest.approx(expected)
+    assert f"{psi:.3f}" in drift.description and str(PSI_WARN) in drift.description
+    counts = evaluations["every_gold_claim_scored_once"].metadata
+    assert counts["gold_claims"].value == counts["scored_claims"].value == len(scored["gold"])
+
+
+def test_every_gold_claim_of_each_day_is_scored_exactly_once(scored):
+    scores, gold = scored["scores"], scored["gold"]
+    keys = ["dt", "claim_id", "claim_version"]
+    assert not scores.duplicated(["dt", "claim_id"]).any()
+    per_day_gold = gold.groupby("dt").size()
+    per_day_scores = scores.groupby("dt").size()
+    assert (per_day_gold > 0).all() and len(per_day_gold) == len(scored["days"])
+    pd.testing.assert_series_equal(per_day_scores, per_day_gold)
+    merged = gold[keys].merge(scores[keys], on=keys, how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged["_merge"].value_counts().to_dict()
+
+
+def test_every_row_carries_its_lineage(pipeline, scored):
+    scores, gold = scored["scores"], scored["gold"]
+    assert set(STAMPS) <= set(scores.columns)
+    assert scores[STAMPS].notna().all().all(), scores[STAMPS].isna().sum().to_dict()
+    assert (scores["model_name"] == pipeline.resources["mlflow_tracking"].model_name).all()
+    assert (scores["dagster_run_id"] == pipeline.results["predictions"].run_id).all()
+    assert set(scores["feature_version"]) == set(gold["feature_version"])
+    # decision at the configured threshold
+    threshold = ScoringConfig().decision_threshold
+    assert (scores["threshold"] == threshold).all()
+    expected = np.where(scores["denial_probability"] >= threshold, "review", "submit")
+    assert (scores["decision"].to_numpy() == expected).all()
+    assert set(scores["decision"]) == {"review", "submit"}
+    # scored_at is when the run scored them (naive UTC)
+    stats = pipeline.instance.get_run_stats(pipeline.results["predictions"].run_id)
+    started = pd.Timestamp(stats.start_time, unit="s") - pd.Timedelta(seconds=1)
+    ended = pd.Timestamp(stats.end_time, unit="s") + pd.Timedelta(seconds=1)
+    assert scores["scored_at"].between(started, ended).all()
+
+
+def test_probabilities_are_probabilities(scored):
+    p = scored["scores"]["denial_probability"]
+    assert p.dtype == np.float64
+    assert p.between(0.0, 1.0).all()
+    assert p.nunique() > 10  # a real model, not a constant
+    assert 0.03 < p.mean() < 0.4  # denial rates of 10–15 % are typical
+
+
+def test_each_day_is_scored_by_its_champion_never_by_a_later_model(pipeline, scored):
+    client, scores = mlflow_client(pipeline.data_dir), scored["scores"]
+    name = scores["model_name"].iloc[0]
+    used = scores.groupby("dt")["model_version"].unique()
+    for day, versions in used.items():
+        assert len(versions) == 1, (day, versions)  # one model per day
+        version = client.get_model_version(name, versions[0])
+        assert version.tags["dagster_partition"] <= day  # trained for a week starting on or before D
+        assert version.tags["cutoff"] <= day  # so only on data from before D
+        assert champion_lib.champion_as_of(client, name, date.fromisoformat(day)) == versions[0]
+        # and it is the version the week's gate left serving
+        week_row = pd.read_parquet(pipeline.data_dir / "lake" / "model" / "denial_model"
+                                   / f"week={monday(day)}" / "part-0.parquet")
+        assert week_row["serving_version"].iloc[0] == versions[0]
+    # one model per week: a week's days change model only when that week's gate promoted one
+    assert scores.groupby(scores["dt"].map(monday))["model_version"].nunique().eq(1).all()
+
+
+def test_each_row_points_at_a_real_mlflow_run_with_the_stamped_window(pipeline, scored):
+    client, scores = mlflow_client(pipeline.data_dir), scored["scores"]
+    stamped = scores[["model_name", "model_version", "mlflow_run_id", "feature_version",
+                      "training_window_start", "training_window_end"]].drop_duplicates()
+    assert len(stamped) == scores["model_version"].nunique()  # one lineage per version
+    for row in stamped.itertuples():
+        version = client.get_model_version(row.model_name, row.model_version)
+        assert version.run_id == row.mlflow_run_id
+        params = client.get_run(row.mlflow_run_id).data.params
+        assert pd.Timestamp(params["window_start"]) == pd.Timestamp(row.training_window_start)
+        assert pd.Timestamp(params["window_end"]) == pd.Timestamp(row.training_window_end)
+        assert params["feature_version"] == row.feature_version == version.tags["feature_version"]
+        start, end = pd.Timestamp(row.training_window_start), pd.Timestamp(row.training_window_end)
+        assert end - start == pd.Timedelta(days=partitions.TRAIN_WINDOW_DAYS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Refusals
+# --------------------------------------------------------------------------------------------------
+
+
+def test_features_of_another_feature_version_are_refused(pipeline, scored):
+    import mlflow
+
+    client = mlflow_client(pipeline.data_dir)
+    name = scored["scores"]["model_name"].iloc[0]
+    version = client.get_model_version(name, "1")
+    mlflow.set_tracking_uri(client.tracking_uri)
+    model = mlflow.sklearn.load_model(f"models:/{name}/1")
+    model_fv = version.tags["feature_version"]
+    day = scored["days"][0]
+    gold = scored["gold"][scored["gold"]["dt"] == day].reset_index(drop=True)
+
+    ok = score(model, gold, model_feature_version=model_fv, threshold=0.35, stamp={"model_version": "1"})
+    assert len(ok) == len(gold)  # control: the same frame with matching features scores
+
+    foreign = gold.assign(feature_version="0badc0ffee0badc0")
+    with pytest.raises(FeatureVersionMismatch) as refused:
+        score(model, foreign, model_feature_version=model_fv, threshold=0.35, stamp={})
+    assert model_fv in str(refused.value) and "0badc0ffee0badc0" in str(refused.value)
+
+    mixed = pd.concat([gold.head(5), foreign.head(5)], ignore_index=True)
+    with pytest.raises(FeatureVersionMismatch, match="0badc0ffee0badc0"):
+        score(model, mixed, model_feature_version=model_fv, threshold=0.35, stamp={})
+
+
+def copy_for_scoring(pipeline, data_dir: Path, day: str) -> None:
+    """One gold day and a copy of the pipeline's registry, in this test's data folder."""
+    src = pipeline.data_dir / "lake" / "gold" / "claim_features" / f"dt={day}"
+    shutil.copytree(src, data_dir / "lake" / "gold" / "claim_features" / f"dt={day}")
+    (data_dir / "mlflow").mkdir()
+    shutil.copyfile(pipeline.data_dir / "mlflow" / "mlflow.db", data_dir / "mlflow" / "mlflow.db")
+
+
+def run_scoring(day: str):
+    import dagster as dg
+
+    from rcm_assets.defs import predictions
+    from rcm_assets.platform.resources import build_resources
+    from rcm_assets_tests.conftest import materialize_range
+
+    return materialize_range([predictions.claim_denial_scores], day, day, dg.DagsterInstance.ephemeral(),
+                             build_resources("dev"))
+
+
+def test_a_day_without_a_champion_fails_naming_the_day(pipeline, scored, isolated_env):
+    day = scored["days"][0]
+    copy_for_scoring(pipeline, isolated_env, day)
+    client = mlflow_client(isolated_env)
+    name = scored["scores"]["model_name"].iloc[0]
+    # the same registered versions, but no promotion ever happened: the history is empty
+    for mv in client.search_model_versions(f"name = '{name}'"):
+        for key in mv.tags:
+            if key.startswith(champion_lib.EVENT_PREFIX):
+                client.delete_model_version_tag(name, mv.version, key)
+    client.delete_registered_model_alias(name, champion_lib.ALIAS)
+    assert champion_lib.history(client, name).empty
+
+    result = run_scoring(day)
+
+    assert not result.success
+    message = failure_messages(result)
+    assert "no champion" in message and day in message, message
+    assert not (isolated_env / "lake" / "predictions" / "claim_denial_scores" / f"dt={day}").exists()
+
+
+def test_a_rollback_today_does_not_change_which_model_scores_a_past_day(pipeline, scored, isolated_env):
+    day = scored["days"][-1]  # scored by the last week's model
+    copy_for_scoring(pipeline, isolated_env, day)
+    client = mlflow_client(isolated_env)
+    name = scored["scores"]["model_name"].iloc[0]
+    before = scored["scores"].loc[scored["scores"]["dt"] == day, "model_version"].iloc[0]
+    champion_lib.rollback(client, name, "1", by="test")
+    assert champion_lib.current_champion(client, name) == "1" != before
+
+    result = run_scoring(day)
+
+    assert result.success
+    rescored = pd.read_parquet(isolated_env / "lake" / "predictions" / "claim_denial_scores" / f"dt={day}"
+                               / "part-0.parquet")
+    assert (rescored["model_version"] == before).all()
+    original = scored["scores"][scored["scores"]["dt"] == day].sort_values("claim_id", ignore_index=True)
+    rescored = rescored.sort_values("claim_id", ignore_index=True)
+    np.testing.assert_allclose(rescored["denial_probability"], original["denial_probability"])

@@ -1,0 +1,57 @@
+"""Schedules ask for the right partitions; automation carries late data of old days downstream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from rcm_assets.definitions import defs
+from rcm_assets.defs import bronze
+from rcm_assets.defs.schedules import daily_ingest_schedule, weekly_training_schedule
+
+
+def test_daily_schedule_extracts_yesterday_and_weekly_trains_the_week_that_starts():
+    daily = daily_ingest_schedule(dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 6, 10, 2, 0, tzinfo=UTC)))
+    assert daily.partition_key == "2025-06-09" and daily.run_key == "2025-06-09"
+    weekly = weekly_training_schedule(dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 6, 9, 3, 0, tzinfo=UTC)))
+    assert weekly.partition_key == "2025-06-09"
+    assert daily_ingest_schedule.cron_schedule == "0 2 * * *"
+    assert weekly_training_schedule.cron_schedule == "0 3 * * 1"
+
+
+def test_late_bronze_of_an_old_day_requests_that_days_silver():
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    old_day = "2025-02-03"
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=bronze.claims.key, partition=old_day))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    requested = result.get_requested_partitions(dg.AssetKey(["silver", "claims"]))
+    assert requested == {old_day}
+
+
+def test_freshness_expects_yesterday_after_the_deadline_and_the_day_before_until_then():
+    from rcm_assets.defs.freshness import expected_day
+
+    assert expected_day(datetime(2025, 6, 10, 5, 59, tzinfo=UTC)).isoformat() == "2025-06-08"
+    assert expected_day(datetime(2025, 6, 10, 6, 0, tzinfo=UTC)).isoformat() == "2025-06-09"
+
+
+def test_freshness_check_fails_until_yesterday_lands_then_passes():
+    from rcm_assets.defs.freshness import expected_day, freshness_job
+
+    instance = dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def(freshness_job.name)
+    first = job.execute_in_process(instance=instance, raise_on_error=False)
+    evaluations = {e.asset_key.to_user_string(): e for e in first.get_asset_check_evaluations()}
+    assert set(evaluations) == {"bronze/claims", "bronze/remittances", "predictions/claim_denial_scores"}
+    assert not any(e.passed for e in evaluations.values())
+    assert all(e.severity == dg.AssetCheckSeverity.WARN for e in evaluations.values())
+
+    day = expected_day(datetime.now(UTC)).isoformat()
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=bronze.claims.key, partition=day))
+    second = job.execute_in_process(instance=instance, raise_on_error=False)
+    passed = {e.asset_key.to_user_string(): e.passed for e in second.get_asset_check_evaluations()}
+    assert passed == {"bronze/claims": True, "bronze/remittances": False, "predictions/claim_denial_scores": False}

@@ -1,0 +1,274 @@
+"""Silver assets: contract validation with a reject threshold, pseudonymization, and schema changes.
+
+Mutating tests change their own copy of the synthetic source (`source_in_data_dir`) and run bronze → silver
+for one day in process; read-only assertions use the whole-graph `pipeline` run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+from contextlib import closing
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from rcm_assets.defs import bronze, gold, silver
+from rcm_assets.lib import transforms
+from rcm_assets.lib.columns import columns, phi_column_names
+from rcm_assets.platform.resources import build_resources
+from rcm_assets_tests.conftest import materialize_range
+
+DAY = "2025-03-04"
+PHI_KEY = b"test-phi-key-0123456789abcdef"  # conftest's RCM_PHI_KEY
+
+
+def next_day(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def lake_file(data_dir: Path, layer: str, table: str, day: str = DAY) -> Path:
+    return data_dir / "lake" / layer / table / f"dt={day}" / "part-0.parquet"
+
+
+def sql(db: Path, statement: str, params: tuple = ()) -> list[tuple]:
+    with closing(sqlite3.connect(db)) as conn, conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def day_row_count(db: Path, day: str = DAY) -> int:
+    return sql(db, "SELECT count(*) FROM claims WHERE updated_at >= ? AND updated_at < ?", (day, next_day(day)))[0][0]
+
+
+def corrupt(db: Path, n: int, assignment: str, day: str = DAY) -> list[str]:
+    """Apply `assignment` to the rows of `n` claims that have a single row on `day`; returns their ids."""
+    ids = [r[0] for r in sql(db, "SELECT claim_id FROM claims WHERE updated_at >= ? AND updated_at < ? "
+                                 "GROUP BY claim_id HAVING count(*) = 1 ORDER BY claim_id LIMIT ?",
+                             (day, next_day(day), n))]
+    assert len(ids) == n
+    marks = ",".join("?" * n)
+    sql(db, f"UPDATE claims SET {assignment} WHERE claim_id IN ({marks}) AND updated_at >= ? AND updated_at < ?",
+        (*ids, day, next_day(day)))
+    return ids
+
+
+def run_day(assets: list, day: str = DAY, **kwargs):
+    instance = dg.DagsterInstance.ephemeral()
+    return materialize_range(assets, day, day, instance, build_resources("dev"), **kwargs), instance
+
+
+def check_evaluation(result, name: str, asset: str = "silver/claims"):
+    found = [e for e in result.get_asset_check_evaluations()
+             if e.check_name == name and e.asset_key.to_user_string() == asset]
+    assert len(found) == 1, [(e.asset_key, e.check_name) for e in result.get_asset_check_evaluations()]
+    return found[0]
+
+
+def materialized(result, node: str) -> set[str]:
+    return {m.asset_key.to_user_string() for m in result.asset_materializations_for_node(node)}
+
+
+def raw_phi(bronze_rows: pd.DataFrame) -> dict[str, set[str]]:
+    return {name: set(bronze_rows[name].astype(str)) for name in ("patient_name", "member_id", "patient_address")}
+
+
+def cell_text(frame: pd.DataFrame) -> str:
+    return "\n".join(frame.astype(str).to_numpy().ravel())
+
+
+# --------------------------------------------------------------------------------------------------
+# read-only: the whole pipeline's silver
+
+
+@pytest.fixture(scope="module")
+def lake_tables(pipeline) -> dict[str, pd.DataFrame]:
+    lake = pipeline.data_dir / "lake"
+
+    def read(layer: str, table: str) -> pd.DataFrame:
+        frame = pd.read_parquet(lake / layer / table)  # hive layout: `dt` comes back from the folder names
+        return frame.assign(dt=frame["dt"].astype(str))
+
+    return {"bronze": read("bronze", "claims"), "silver": read("silver", "claims"),
+            "rejects": read("silver", "claims_rejects")}
+
+
+def test_silver_holds_the_latest_version_of_each_claim_per_day(lake_tables):
+    bronze_rows, silver_rows, rejects = lake_tables["bronze"], lake_tables["silver"], lake_tables["rejects"]
+    assert not silver_rows.duplicated(["dt", "claim_id"]).any()
+    rejected = set(zip(rejects["dt"], rejects["claim_id"], strict=True))
+    accepted = bronze_rows[[k not in rejected for k in zip(bronze_rows["dt"], bronze_rows["claim_id"], strict=True)]]
+    latest = accepted.groupby(["dt", "claim_id"])["claim_version"].max()
+    assert (accepted.groupby(["dt", "claim_id"]).size() > 1).any(), "the synthetic data has corrected claims"
+    kept = silver_rows.set_index(["dt", "claim_id"])["claim_version"]
+    assert set(latest.index) <= set(kept.index)
+    pd.testing.assert_series_equal(kept.loc[latest.index].sort_index(), latest.sort_index(), check_names=False)
+
+
+def test_silver_is_pseudonymized_without_phi(lake_tables):
+    bronze_rows, silver_rows, rejects = lake_tables["bronze"], lake_tables["silver"], lake_tables["rejects"]
+    assert not phi_column_names() & set(silver_rows.columns)
+    assert not phi_column_names() & set(rejects.columns)
+    assert transforms.phi_leaks(silver_rows.drop(columns=["dt"]), bronze_rows) == []
+    assert transforms.phi_leaks(rejects.drop(columns=["dt"]), bronze_rows) == []
+    # member_id became the keyed HMAC token of the run's key, row for row
+    keys = ["dt", "claim_id", "claim_version"]
+    joined = silver_rows[keys + ["member_token"]].merge(bronze_rows[keys + ["member_id"]], on=keys, how="left")
+    assert joined["member_id"].notna().all()
+    assert (joined["member_token"] == transforms.pseudonymize_member(joined["member_id"], PHI_KEY)).all()
+    assert joined["member_token"].str.fullmatch(r"[0-9a-f]{32}").all()
+    assert silver_rows["patient_age"].between(0, 90).all()
+
+
+# --------------------------------------------------------------------------------------------------
+# one day, bronze -> silver, in this test's own data folder
+
+
+def test_day_leaves_no_raw_phi_in_files_event_log_or_captured_logs(
+    source_in_data_dir, isolated_env: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture
+):
+    # one row with a bad zip: the rejects path (reasons, metadata, descriptions) is exercised too
+    (bad_zip_claim,) = corrupt(isolated_env / "source.db", 1, "patient_zip = 'Z1234'")
+    caplog.set_level(logging.DEBUG)
+    result, instance = run_day([bronze.claims, silver.claims])
+    assert result.success
+
+    bronze_rows = pd.read_parquet(lake_file(isolated_env, "bronze", "claims"))
+    silver_file, rejects_file = lake_file(isolated_env, "silver", "claims"), lake_file(isolated_env, "silver",
+                                                                                      "claims_rejects")
+    silver_rows, rejects = pd.read_parquet(silver_file), pd.read_parquet(rejects_file)
+    assert list(rejects["claim_id"]) == [bad_zip_claim] and "patient_zip" in rejects["failed_columns"].iloc[0]
+    assert len(silver_rows) > 50
+    assert transforms.phi_leaks(silver_rows, bronze_rows) == []
+    assert transforms.phi_leaks(rejects, bronze_rows) == []
+
+    raw = raw_phi(bronze_rows)
+    values = set(silver_rows.astype(str).to_numpy().ravel()) | set(rejects.astype(str).to_numpy().ravel())
+    silver_text = cell_text(silver_rows) + cell_text(rejects)
+    for name, found in raw.items():
+        assert not values & found, name
+        assert not [v for v in found if v in silver_text], name
+    # the Parquet bytes: the same search finds raw values in the bronze file, and none in silver's
+    needles = [v.encode() for v in raw["patient_name"] | raw["member_id"]]
+    assert any(n in lake_file(isolated_env, "bronze", "claims").read_bytes() for n in needles)
+    for path in (silver_file, rejects_file):
+        data = path.read_bytes()
+        assert not [n for n in needles if n in data], path
+
+    # the Dagster event log (messages, metadata, check descriptions) and everything logged or printed
+    event_log = "\n".join(dg.serialize_value(entry) for entry in instance.all_logs(result.run_id))
+    captured = capfd.readouterr()
+    logged = caplog.text + captured.out + captured.err
+    assert "silver/claims" in event_log and "reject_rate_within_threshold" in event_log
+    assert "silver/claims:" in logged, "the run's log lines were captured"
+    for name, found in raw.items():
+        assert not [v for v in found if v in event_log], f"raw {name} in the event log"
+        assert not [v for v in found if v in logged], f"raw {name} in the captured logs"
+
+
+def test_reject_rate_above_threshold_fails_writes_rejects_but_not_silver(source_in_data_dir, isolated_env: Path):
+    db = isolated_env / "source.db"
+    rows = day_row_count(db)
+    bad = corrupt(db, math.ceil(0.05 * rows), "billed_amount = -billed_amount")
+    result, _ = run_day([bronze.claims, silver.claims])
+    assert not result.success
+
+    check = check_evaluation(result, "reject_rate_within_threshold")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["reject_rate"].value == pytest.approx(len(bad) / rows)
+    assert check.metadata["threshold"].value == 0.01
+    assert check.metadata["rows_rejected"].value == len(bad)
+    assert "billed_amount" in check.metadata["rejects_by_column"].value
+    assert DAY in check.description
+    rejects = pd.read_parquet(lake_file(isolated_env, "silver", "claims_rejects"))
+    assert sorted(rejects["claim_id"]) == sorted(bad)
+    assert rejects["failed_columns"].str.contains("billed_amount").all()
+    assert rejects["reasons"].str.contains("billed_amount").all()
+    assert not lake_file(isolated_env, "silver", "claims").exists()
+    assert materialized(result, "silver_claims") == {"silver/claims_rejects"}
+    assert lake_file(isolated_env, "bronze", "claims").exists()
+
+
+def test_reject_rate_within_threshold_succeeds_and_counts_rejects(source_in_data_dir, isolated_env: Path):
+    db = isolated_env / "source.db"
+    rows = day_row_count(db)
+    n = max(1, int(0.005 * rows))
+    assert n / rows <= 0.01
+    bad = corrupt(db, n, "cpt_code = 'XXXXX'")
+    result, _ = run_day([bronze.claims, silver.claims])
+    assert result.success
+    check = check_evaluation(result, "reject_rate_within_threshold")
+    assert check.passed and check.metadata["rows_rejected"].value == n
+    rejects = pd.read_parquet(lake_file(isolated_env, "silver", "claims_rejects"))
+    assert sorted(rejects["claim_id"]) == sorted(bad)
+    assert rejects["reasons"].str.contains("cpt_code").all()
+    bronze_rows = pd.read_parquet(lake_file(isolated_env, "bronze", "claims"))
+    silver_rows = pd.read_parquet(lake_file(isolated_env, "silver", "claims"))
+    assert set(silver_rows["claim_id"]) == set(bronze_rows["claim_id"]) - set(bad)
+    assert len(silver_rows) == bronze_rows["claim_id"].nunique() - n
+    (good,) = [m for m in result.asset_materializations_for_node("silver_claims")
+               if m.asset_key == dg.AssetKey(["silver", "claims"])]
+    assert good.metadata["rows_rejected"].value == n
+    assert good.metadata["dagster/row_count"].value == len(silver_rows)
+
+
+def test_reject_threshold_is_run_config(source_in_data_dir, isolated_env: Path):
+    db = isolated_env / "source.db"
+    rows = day_row_count(db)
+    bad = corrupt(db, math.ceil(0.05 * rows), "billed_amount = -billed_amount")
+    assert silver.claims.op.name == "silver_claims"
+    result, _ = run_day([bronze.claims, silver.claims],
+                        run_config={"ops": {"silver_claims": {"config": {"max_reject_rate": 0.1}}}})
+    assert result.success
+    check = check_evaluation(result, "reject_rate_within_threshold")
+    assert check.passed and check.metadata["threshold"].value == 0.1
+    assert check.metadata["rows_rejected"].value == len(bad)
+    assert sorted(pd.read_parquet(lake_file(isolated_env, "silver", "claims_rejects"))["claim_id"]) == sorted(bad)
+    silver_rows = pd.read_parquet(lake_file(isolated_env, "silver", "claims"))
+    assert not set(bad) & set(silver_rows["claim_id"]) and len(silver_rows) > 0
+
+
+def test_unknown_new_source_column_is_tolerated_with_a_warning(source_in_data_dir, isolated_env: Path):
+    db = isolated_env / "source.db"
+    sql(db, "ALTER TABLE claims ADD COLUMN referral_source TEXT")
+    sql(db, "UPDATE claims SET referral_source = 'portal'")
+    result, instance = run_day([bronze.claims, silver.claims])
+    assert result.success
+    warnings = [e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any("referral_source" in message for message in warnings), warnings
+    (materialization,) = result.asset_materializations_for_node("bronze__claims")
+    assert materialization.metadata["unknown_source_columns"].value == "referral_source"
+    bronze_rows = pd.read_parquet(lake_file(isolated_env, "bronze", "claims"))
+    silver_rows = pd.read_parquet(lake_file(isolated_env, "silver", "claims"))
+    assert len(bronze_rows) == day_row_count(db)
+    assert "referral_source" not in bronze_rows.columns and "referral_source" not in silver_rows.columns
+    assert set(silver_rows["claim_id"]) == set(bronze_rows["claim_id"])
+
+
+def test_empty_day_writes_empty_files_and_succeeds(source_in_data_dir, isolated_env: Path):
+    data = source_in_data_dir.data
+    last_arrival = max(data.claims["updated_at"].max(), data.remittances["updated_at"].max())
+    day = (last_arrival.date() + timedelta(days=2)).isoformat()
+    assert day <= date.today().isoformat()  # the partition exists
+    assets = [bronze.claims, bronze.remittances, silver.claims, silver.remittances, gold.claim_features]
+    result, _ = run_day(assets, day)
+    assert result.success
+    expected_columns = {
+        ("bronze", "claims"): None, ("bronze", "remittances"): None,
+        ("silver", "claims"): [c.name for c in columns("claims", "silver")],
+        ("silver", "remittances"): [c.name for c in columns("remittances", "silver")],
+        ("silver", "claims_rejects"): None, ("silver", "remittances_rejects"): None,
+        ("gold", "claim_features"): None,
+    }
+    for (layer, table), names in expected_columns.items():
+        path = lake_file(isolated_env, layer, table, day)
+        assert path.exists(), path
+        frame = pd.read_parquet(path)
+        assert frame.empty and len(frame.columns) > 3, (layer, table)
+        if names is not None:
+            assert list(frame.columns) == names, (layer, table)
+    row_count = check_evaluation(result, "row_count_recorded", "bronze/claims")
+    assert not row_count.passed and row_count.severity == dg.AssetCheckSeverity.WARN

@@ -1,0 +1,285 @@
+"""Modelling: point-in-time training frame, calibrated fit near the Bayes ceiling, metrics, PSI, plots."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rcm_assets.lib import features as F
+from rcm_assets.lib import modelling as M
+from rcm_assets.lib import transforms as T
+from rcm_assets.synthetic import generate
+from rcm_assets_tests.conftest import silver_claims
+
+CUTOFF = pd.Timestamp("2025-04-15")
+# One OpenMP thread keeps the suite fast on shared CI hosts, where spinning threads of two concurrent
+# processes can slow a fit tenfold (see modelling.limit_threads).
+THREADS = 1
+WINDOW = (pd.Timestamp("2025-03-01"), pd.Timestamp("2025-03-11"))
+
+
+def gold_days(days: int = 10, per_day: int = 200, start: str = "2025-03-01", seed: int = 0) -> pd.DataFrame:
+    """Gold features of `days` days of claims with unique ids (version 1 only)."""
+    frames = [silver_claims(per_day, seed=seed + i, day=str((pd.Timestamp(start) + pd.Timedelta(days=i)).date()))
+              for i in range(days)]
+    silver = pd.concat(frames, ignore_index=True)
+    silver["claim_id"] = [f"C{i:010d}" for i in range(len(silver))]
+    return F.compute_features(F.decision_time_view(silver))
+
+
+def true_probability(gold: pd.DataFrame) -> np.ndarray:
+    """A known denial process on the features (stand-in for the generator's ground truth)."""
+    logit = (-2.6 + 2.4 * gold["prior_auth_missing"] + 1.8 * (1 - gold["eligibility_verified"])
+             + 2.0 * gold["past_filing_limit"] + 0.9 * (1 - gold["cpt_icd_consistent"])
+             + 0.8 * (gold["charge_ratio"] > 3) + 0.4 * gold["has_modifier_59"]
+             + 0.5 * gold["payer_id"].isin(["UHC", "MEDICAID_TX"]))
+    return 1.0 / (1.0 + np.exp(-logit.to_numpy(dtype="float64")))
+
+
+def outcomes_for(gold: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """One remittance per claim (latest version), adjudicated 14–60 days after submission."""
+    rng = np.random.default_rng(seed)
+    latest = gold.sort_values(["claim_id", "claim_version"]).drop_duplicates("claim_id", keep="last")
+    adjudicated = latest["submitted_at"] + pd.to_timedelta(rng.integers(14 * 24, 60 * 24, len(latest)), unit="h")
+    denied = rng.random(len(latest)) < true_probability(latest)
+    return pd.DataFrame({
+        "claim_id": latest["claim_id"].to_numpy(),
+        "adjudicated_at": adjudicated.to_numpy(),
+        "claim_status": np.where(denied, "denied", "paid"),
+        "paid_amount": np.where(denied, 0.0, 100.0),
+        "updated_at": (adjudicated + pd.Timedelta(hours=2)).to_numpy(),
+        "denied": denied,
+        "dt": adjudicated.dt.strftime("%Y-%m-%d").to_numpy(),
+    })
+
+
+@pytest.fixture(scope="module")
+def gold() -> pd.DataFrame:
+    return gold_days()
+
+
+@pytest.fixture(scope="module")
+def outcomes(gold: pd.DataFrame) -> pd.DataFrame:
+    return outcomes_for(gold)
+
+
+def training(gold: pd.DataFrame, outcomes: pd.DataFrame) -> M.TrainingSet:
+    return M.training_frame(gold, outcomes, CUTOFF, *WINDOW)
+
+
+# ------------------------------------------------------------------------------------ point in time
+
+
+def test_training_frame_labels_only_matured_outcomes(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    ts = training(gold, outcomes)
+    matured = outcomes[(outcomes["updated_at"] < CUTOFF) & (outcomes["adjudicated_at"] < CUTOFF)]
+    in_window = gold[(gold["submitted_at"] >= WINDOW[0]) & (gold["submitted_at"] < WINDOW[1])]
+    expected = sorted(set(in_window["claim_id"]) & set(matured["claim_id"]))
+    assert sorted(ts.claim_keys["claim_id"]) == expected
+    assert 0 < len(expected) < len(in_window)  # some claims have not matured: left out, not labelled 0
+    assert ts.stats["unlabelled"] == len(in_window) - len(expected)
+    assert ts.stats["labelled"] == len(ts.y) == len(ts.X)
+    truth = matured.set_index("claim_id")["denied"].astype("int64")
+    assert ts.y.tolist() == truth.loc[ts.claim_keys["claim_id"]].tolist()
+    assert list(ts.X.columns) == list(F.FEATURE_COLUMNS)
+    assert ts.claim_keys["submitted_at"].is_monotonic_increasing
+    assert ts.stats["feature_versions"] == [F.feature_version()]
+
+
+def test_outcomes_at_or_after_cutoff_cannot_change_the_training_set(
+    gold: pd.DataFrame, outcomes: pd.DataFrame
+) -> None:
+    base = training(gold, outcomes)
+    rng = np.random.default_rng(1)
+    labelled = base.claim_keys["claim_id"].to_numpy()
+    unlabelled = np.setdiff1d(gold["claim_id"].to_numpy(), labelled)
+    picks = rng.choice(labelled, 40, replace=False)
+    flipped = outcomes.set_index("claim_id").loc[picks].reset_index()
+    future = pd.concat([
+        # a correction/appeal of a labelled claim that reaches the source at or after the cutoff
+        flipped.assign(denied=~flipped["denied"], updated_at=CUTOFF + pd.Timedelta(days=3)),
+        flipped.assign(denied=~flipped["denied"], updated_at=CUTOFF),
+        # adjudicated before the cutoff but arriving at or after it
+        pd.DataFrame({"claim_id": unlabelled[:30], "adjudicated_at": CUTOFF - pd.Timedelta(days=1),
+                      "updated_at": CUTOFF + pd.Timedelta(hours=1), "denied": True}),
+        # adjudicated at the cutoff, row timestamp back-dated (a source clock problem)
+        pd.DataFrame({"claim_id": unlabelled[30:60], "adjudicated_at": CUTOFF,
+                      "updated_at": CUTOFF - pd.Timedelta(days=1), "denied": True}),
+    ], ignore_index=True)
+    after = training(gold, pd.concat([outcomes, future], ignore_index=True))
+    pd.testing.assert_frame_equal(after.X, base.X)
+    pd.testing.assert_series_equal(after.y, base.y)
+    pd.testing.assert_frame_equal(after.claim_keys, base.claim_keys)
+
+    # control: the same corrections arriving before the cutoff do change the labels (the test has teeth)
+    early = flipped.assign(denied=~flipped["denied"], updated_at=CUTOFF - pd.Timedelta(minutes=1))
+    changed = training(gold, pd.concat([outcomes, early], ignore_index=True))
+    assert (changed.y != base.y).sum() == len(picks)
+
+
+def test_latest_version_carries_the_label_and_window_is_half_open(gold: pd.DataFrame) -> None:
+    first = gold.iloc[:5]
+    corrected = first.assign(claim_version=2, submitted_at=first["submitted_at"] + pd.Timedelta(days=2))
+    boundary = gold.iloc[[5]].assign(submitted_at=WINDOW[1])  # at window_end: excluded
+    g = pd.concat([gold.iloc[5:], corrected, boundary.assign(claim_id="C9999999999")], ignore_index=True)
+    outcomes = outcomes_for(pd.concat([g, first], ignore_index=True)).assign(
+        adjudicated_at=WINDOW[1] + pd.Timedelta(days=3), updated_at=WINDOW[1] + pd.Timedelta(days=3, hours=1))
+    ts = M.training_frame(pd.concat([first, g], ignore_index=True), outcomes, CUTOFF, *WINDOW)
+    keys = ts.claim_keys.set_index("claim_id")
+    assert (keys.loc[first["claim_id"], "claim_version"] == 2).all()
+    assert not ts.claim_keys.duplicated("claim_id").any()
+    assert "C9999999999" not in keys.index
+    assert ts.stats["superseded_versions"] == 5
+
+
+def test_outcome_adjudicated_before_the_version_was_submitted_is_not_its_label(gold: pd.DataFrame) -> None:
+    row = gold.iloc[[0]]
+    stale = pd.DataFrame({"claim_id": row["claim_id"], "denied": [True],
+                          "adjudicated_at": row["submitted_at"] - pd.Timedelta(days=1),
+                          "updated_at": row["submitted_at"] - pd.Timedelta(hours=20)})
+    ts = M.training_frame(row, stale, CUTOFF, *WINDOW)
+    assert len(ts.y) == 0 and ts.stats["outcome_before_version"] == 1
+
+
+def test_time_holdout_split_puts_latest_submissions_in_holdout(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    train, holdout = M.time_holdout_split(training(gold, outcomes), 0.25)
+    assert len(holdout.y) == round((len(train.y) + len(holdout.y)) * 0.25)
+    assert train.claim_keys["submitted_at"].max() <= holdout.claim_keys["submitted_at"].min()
+    assert len(train.X) == len(train.y) == len(train.claim_keys)
+
+
+# ------------------------------------------------------------------------------------------------- fit
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[M.DenialModel, M.TrainingSet, np.ndarray]:
+    """The real path on generator data: silver transforms → features → point-in-time set → fit."""
+    data = generate(start=date(2025, 1, 1), days=75, claims_per_day=500, seed=11)
+
+    def bronze(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(_ingested_at=frame["updated_at"], _source="test", _run_id="test",
+                            dt=frame["updated_at"].dt.strftime("%Y-%m-%d"))
+
+    silver = T.build_silver_claims(bronze(data.claims), T.DEV_PHI_KEY).good
+    outcomes = T.build_silver_remittances(bronze(data.remittances)).good
+    gold = F.compute_features(F.decision_time_view(silver))
+    ts = M.training_frame(gold, outcomes, pd.Timestamp(data.end), pd.Timestamp("2025-01-01"),
+                          pd.Timestamp("2025-02-15"))
+    train, holdout = M.time_holdout_split(ts)
+    model = M.fit_model(train.X, train.y, seed=0, n_threads=THREADS)
+    truth = data.ground_truth.set_index(["claim_id", "claim_version"])["true_denial_probability"]
+    keys = pd.MultiIndex.from_frame(holdout.claim_keys[["claim_id", "claim_version"]])
+    return model, holdout, truth.loc[keys].to_numpy()
+
+
+def test_fit_reaches_the_bayes_ceiling(fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray]) -> None:
+    model, holdout, truth = fitted
+    p = M.predict_denial(model, holdout.X)
+    metrics = M.evaluate(holdout.y, p)
+    ceiling = M.bayes_auc(truth, holdout.y)
+    assert metrics["roc_auc"] > 0.65
+    assert ceiling - metrics["roc_auc"] < 0.03, (metrics["roc_auc"], ceiling)
+    assert metrics["ece"] < 0.03
+    assert abs(metrics["mean_predicted"] - metrics["positive_rate"]) < 0.02
+
+
+def test_model_scores_gold_frames_and_string_columns_alike(
+    fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray],
+) -> None:
+    model, holdout, _ = fitted
+    p = M.predict_denial(model, holdout.X)
+    with_keys = pd.concat([holdout.claim_keys, holdout.X.iloc[:, ::-1]], axis=1)
+    np.testing.assert_array_equal(M.predict_denial(model, with_keys), p)
+    as_strings = holdout.X.astype({c: object for c in F.CATEGORICAL_FEATURES})
+    np.testing.assert_array_equal(M.predict_denial(model, as_strings), p)
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_fit_is_deterministic_for_a_seed(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    ts = training(gold, outcomes)
+    a = M.predict_denial(M.fit_model(ts.X, ts.y, seed=7, n_threads=THREADS), ts.X)
+    b = M.predict_denial(M.fit_model(ts.X, ts.y, seed=7, n_threads=THREADS), ts.X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_fit_refuses_single_class() -> None:
+    X = gold_days(days=1, per_day=600)[list(F.FEATURE_COLUMNS)]
+    with pytest.raises(ValueError, match="single class"):
+        M.fit_model(X, np.zeros(len(X)))
+
+
+def test_model_saves_with_skops_trusting_only_the_documented_types(
+    fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray],
+) -> None:
+    sio = pytest.importorskip("skops.io")
+    model, holdout, _ = fitted
+    blob = sio.dumps(model)
+    assert set(sio.get_untrusted_types(data=blob)) <= set(M.SKOPS_TRUSTED_TYPES)
+    loaded = sio.loads(blob, trusted=list(M.SKOPS_TRUSTED_TYPES))
+    np.testing.assert_array_equal(M.predict_denial(loaded, holdout.X), M.predict_denial(model, holdout.X))
+
+
+def test_importances_and_plots(fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray]) -> None:
+    model, holdout, truth = fitted
+    imp = M.permutation_importances(model, holdout.X, holdout.y, sample=2000, n_repeats=2,
+                                     n_threads=THREADS)
+    assert set(imp["feature"]) == set(F.FEATURE_COLUMNS)
+    assert "prior_auth_missing" in imp["feature"].head(5).tolist()
+    p = M.predict_denial(model, holdout.X)
+    for fig in (M.roc_figure(holdout.y, p, truth), M.pr_figure(holdout.y, p),
+                M.calibration_figure(holdout.y, p), M.importance_figure(imp)):
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------------------------- metrics
+
+
+def test_evaluate_on_calibrated_probabilities() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.beta(1, 6, 50_000)
+    y = rng.random(len(p)) < p
+    m = M.evaluate(y, p)
+    assert m["ece"] < 0.01
+    assert m["roc_auc"] == pytest.approx(M.bayes_auc(p, y))
+    assert len(m["reliability"]) == 10 and sum(r["count"] for r in m["reliability"]) == len(p)
+    logged = M.metric_values(m, prefix="holdout_")
+    assert "holdout_roc_auc" in logged and "holdout_reliability" not in logged
+    assert all(isinstance(v, float) for v in logged.values())
+    assert M.evaluate(y, np.clip(p * 2, 0, 1))["ece"] > 0.05
+
+
+def test_decision_threshold() -> None:
+    assert M.decision(np.array([0.1, 0.3, 0.31]), 0.3).tolist() == [False, True, True]
+
+
+def test_psi_is_near_zero_for_the_same_distribution_and_grows_with_shift() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=20_000)
+    assert M.psi(ref, rng.normal(size=20_000)) < 0.01
+    moderate, large = M.psi(ref, rng.normal(0.3, 1, 20_000)), M.psi(ref, rng.normal(1.0, 1, 20_000))
+    assert 0.05 < moderate < large and large > 0.25
+    # integer features with few values (ties merge quantile bins) and values outside the reference range
+    assert M.psi(rng.integers(0, 2, 5000), rng.integers(0, 2, 5000)) < 0.01
+    assert np.isfinite(M.psi(np.zeros(100), np.ones(100)))
+
+
+def test_psi_for_categorical_features_and_missing_values() -> None:
+    cats = pd.CategoricalDtype(["a", "b", "c"])
+    base = pd.Series(["a"] * 500 + ["b"] * 500, dtype=cats)
+    assert M.psi(base, base.sample(frac=1.0, random_state=0)) == pytest.approx(0.0, abs=1e-12)
+    assert M.psi(base, pd.Series(["a"] * 300 + ["b"] * 300 + ["c"] * 400, dtype=cats)) > 0.25
+    with_nan = np.r_[np.arange(900.0), [np.nan] * 100]
+    assert M.psi(with_nan, np.r_[np.arange(500.0), [np.nan] * 500]) > 0.25
+
+
+def test_feature_psi_covers_shared_columns(gold: pd.DataFrame) -> None:
+    early, late = gold.iloc[: len(gold) // 2], gold.iloc[len(gold) // 2:]
+    drift = M.feature_psi(early[list(F.FEATURE_COLUMNS)], late[list(F.FEATURE_COLUMNS)])
+    assert set(drift) == set(F.FEATURE_COLUMNS)
+    assert max(drift.values()) < 0.1

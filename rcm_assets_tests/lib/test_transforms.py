@@ -1,0 +1,414 @@
+"""Silver transforms: validation with named reject reasons, pseudonymization, dedupe, labels, PHI guard,
+upstream schema changes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rcm_assets.lib import contracts, transforms
+from rcm_assets.lib.columns import CARC_CATEGORY_VALUES, phi_column_names, source_column_names
+from rcm_assets.lib.contracts import ContractError
+from rcm_assets.lib.transforms import (
+    age_at,
+    build_silver_claims,
+    build_silver_remittances,
+    load_phi_key,
+    phi_leaks,
+    pseudonymize_member,
+)
+from rcm_assets.synthetic import generate
+from rcm_assets_tests.conftest import PHI_TEST_KEY as KEY
+from rcm_assets_tests.conftest import to_bronze
+
+OTHER_KEY = b"another-phi-key-0123456789abcd"
+PHI_VALUES = ("member_id", "patient_name", "patient_dob", "patient_address", "patient_zip")
+
+
+# --------------------------------------------------------------------------------------------------
+# data: the seeded synthetic source, shaped as the bronze asset shapes it
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def source() -> tuple[pd.DataFrame, pd.DataFrame]:
+    data = generate(start=date(2025, 1, 1), days=4, claims_per_day=150, seed=11)
+    return data.claims, data.remittances
+
+
+@pytest.fixture()
+def bronze_claims(source) -> pd.DataFrame:
+    return to_bronze(source[0])
+
+
+@pytest.fixture()
+def bronze_remits(source) -> pd.DataFrame:
+    return to_bronze(source[1])
+
+
+def _one_day_unique(bronze: pd.DataFrame, n: int = 40) -> pd.DataFrame:
+    """n rows of one day, one version per claim (so no row is lost to dedupe)."""
+    day = bronze["dt"].value_counts().index[0]
+    rows = bronze[bronze["dt"] == day].drop_duplicates("claim_id")
+    return rows.head(n).reset_index(drop=True)
+
+
+def _reasons_of(result: transforms.SilverResult, claim_id: str) -> str:
+    hit = result.rejects[result.rejects["claim_id"] == claim_id]
+    assert len(hit) == 1, f"expected one reject row for {claim_id}, got {len(hit)}"
+    return hit["reasons"].iloc[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# PHI key and pseudonyms
+# --------------------------------------------------------------------------------------------------
+
+
+def test_phi_key_from_environment(monkeypatch):
+    monkeypatch.setenv("RCM_PHI_KEY", "a-production-secret-0123456789")
+    assert load_phi_key("prod") == b"a-production-secret-0123456789"
+    assert load_phi_key("dev") == b"a-production-secret-0123456789"
+
+
+def test_phi_key_missing_in_prod_is_refused(monkeypatch):
+    monkeypatch.delenv("RCM_PHI_KEY", raising=False)
+    with pytest.raises(ValueError, match="RCM_PHI_KEY is not set"):
+        load_phi_key("prod")
+    monkeypatch.setenv("RCM_PHI_KEY", "short")
+    with pytest.raises(ValueError, match="too short"):
+        load_phi_key("prod")
+    with pytest.raises(ValueError, match="unknown environment"):
+        load_phi_key("staging")
+
+
+def test_phi_key_missing_in_dev_uses_dev_key_with_warning(monkeypatch, caplog):
+    monkeypatch.delenv("RCM_PHI_KEY", raising=False)
+    with caplog.at_level(logging.WARNING, logger="rcm"):
+        key = load_phi_key("dev")
+    assert key == transforms.DEV_PHI_KEY
+    assert "using the development PHI key" in caplog.text
+
+
+def test_tokens_stable_per_key_and_different_across_keys():
+    ids = pd.Series(["MBR000000001", "MBR000000002", None, "MBR000000001"], dtype=object)
+    a, b = pseudonymize_member(ids, KEY), pseudonymize_member(ids.copy(), KEY)
+    other = pseudonymize_member(ids, OTHER_KEY)
+    assert a.tolist() == b.tolist()
+    assert a[0] == a[3] and a[0] != a[1]
+    assert a[2] is None
+    assert a.dropna().str.fullmatch(r"[0-9a-f]{32}").all()
+    assert (a.dropna() != other.dropna()).all()
+    assert not set(a.dropna()) & set(ids.dropna())
+
+
+def test_age_at_service_whole_years_capped():
+    dob = pd.Series(pd.to_datetime(["2000-06-15", "2000-06-15", "1920-01-01", "2004-02-29", "2004-02-29"]))
+    on = pd.Series(pd.to_datetime(["2025-06-14", "2025-06-15", "2025-01-01", "2025-02-28", "2025-03-01"]))
+    assert age_at(dob, on).tolist() == [24, 25, 90, 20, 21]
+
+
+def test_zip3_keeps_three_digits_and_masks_sparse_areas():
+    assert transforms.zip3(pd.Series(["02139", "03601", "90210"])).tolist() == ["021", "000", "902"]
+
+
+# --------------------------------------------------------------------------------------------------
+# silver claims on the seeded data
+# --------------------------------------------------------------------------------------------------
+
+
+def test_silver_claims_on_seeded_data_meets_contract_and_holds_no_phi(bronze_claims):
+    result = build_silver_claims(bronze_claims, KEY)
+    good, rejects, stats = result.good, result.rejects, result.stats
+    assert list(good.columns) == contracts.frame_columns("claims", "silver")
+    contracts.schema_for("claims", "silver").validate(good, lazy=True)
+    contracts.rejects_schema("claims").validate(rejects, lazy=True)
+    assert not phi_column_names() & set(good.columns)
+    assert phi_leaks(good, bronze_claims) == []
+    assert phi_leaks(rejects, bronze_claims) == []
+    assert stats["rows_in"] == len(bronze_claims)
+    assert stats["rows_valid"] + stats["rows_rejected"] == stats["rows_in"]
+    assert stats["rows_good"] == stats["rows_valid"] - stats["duplicates_removed"]
+    assert stats["reject_rate"] < 0.05
+    assert set(stats["reject_rate_by_day"]) == set(bronze_claims["dt"])
+    assert (good["patient_age"].between(0, 90)).all()
+
+
+def test_no_raw_phi_anywhere_when_many_rows_break_the_contract(bronze_claims):
+    b = bronze_claims.copy()
+    rng = np.random.default_rng(5)
+    picks = rng.choice(len(b), size=(4, 25), replace=False)
+    b.loc[picks[0], "patient_zip"] = b.loc[picks[0], "patient_name"].to_numpy()   # PHI in the wrong column
+    b.loc[picks[1], "member_id"] = None
+    b.loc[picks[2], "cpt_code"] = b.loc[picks[2], "member_id"].to_numpy()          # raw id where a code goes
+    b.loc[picks[3], "claim_version"] = 0
+    result = build_silver_claims(b, KEY)
+    assert result.stats["rows_rejected"] >= 100
+    assert phi_leaks(result.good, b) == [] and phi_leaks(result.rejects, b) == []
+    text = result.rejects.to_string() + repr(result.stats)
+    for name in PHI_VALUES:
+        for value in b.loc[picks.ravel(), name].dropna().astype(str):
+            assert value not in text
+    assert result.stats["rejects_by_column"]["member_id"] == 25
+
+
+def test_all_rows_rejected_gives_a_typed_empty_silver(bronze_claims):
+    b = _one_day_unique(bronze_claims, 5).assign(plan_type="gold")
+    result = build_silver_claims(b, KEY)
+    assert result.good.empty and len(result.rejects) == 5 and result.stats["reject_rate"] == 1.0
+    contracts.schema_for("claims", "silver").validate(result.good)
+    assert result.stats["reject_rate_by_day"] == {b.loc[0, "dt"]: 1.0}
+
+
+def test_date_partition_values_are_normalized(bronze_claims):
+    b = _one_day_unique(bronze_claims, 3)
+    b["dt"] = pd.to_datetime(b["dt"])
+    assert build_silver_claims(b, KEY).good["dt"].map(type).eq(str).all()
+
+
+def test_every_contract_failure_kind_is_a_named_reject_and_no_value_is_kept(bronze_claims):
+    b = _one_day_unique(bronze_claims, 12)
+    ids = b["claim_id"].tolist()
+    secret_zip = "ZIP!X"
+    b.loc[0, "payer_id"] = None                                                     # null in non-nullable
+    b.loc[1, "units"] = 100                                                         # out of range
+    b.loc[2, "plan_type"] = "platinum"                                              # not in allowed set
+    b.loc[3, "cpt_code"] = "99-13"                                                  # regex
+    b.loc[4, "cpt_code"] = 99213                                                    # element of wrong type
+    b.loc[5, "submitted_at"] = b.loc[5, "service_date"] - pd.Timedelta(days=1)      # cross-field
+    b.loc[6, "patient_zip"] = secret_zip                                            # PHI column, before drop
+    b.loc[7, "service_date"] = b.loc[7, "service_date"] + pd.Timedelta(hours=3)     # date with a time
+    b.loc[8, "patient_dob"] = b.loc[8, "service_date"] + pd.Timedelta(days=400)     # derived: negative age
+    b.loc[9, "billed_amount"] = -1.0
+    b["units"] = b["units"].astype("float64")
+    b.loc[10, "units"] = np.nan                                                     # null in an int column
+    result = build_silver_claims(b, KEY)
+    expected = {
+        ids[0]: "payer_id:not_nullable",
+        ids[1]: "units:less_than_or_equal_to(99)",
+        ids[2]: "plan_type:isin(",
+        ids[3]: "cpt_code:str_matches(",
+        ids[4]: "cpt_code:dtype('str')",
+        ids[5]: "submitted_at:greater_than_or_equal_to_column(service_date)",
+        ids[6]: "patient_zip:str_matches(",
+        ids[7]: "service_date:date_without_time",
+        ids[8]: "patient_age:greater_than_or_equal_to(0)",
+        ids[9]: "billed_amount:greater_than_or_equal_to(0.01)",
+        ids[10]: "units:not_nullable",
+    }
+    for claim_id, reason in expected.items():
+        assert reason in _reasons_of(result, claim_id), claim_id
+    assert result.stats["rows_rejected"] == 11 and result.stats["rows_good"] == 1
+    assert result.good["claim_id"].tolist() == [ids[11]]
+    assert list(result.rejects.columns) == list(contracts.REJECT_COLUMNS["claims"])
+    assert result.stats["rejects_by_column"]["cpt_code"] == 2
+    assert result.stats["rejects_by_check"]["not_nullable"] == 2
+    assert "units:not_nullable" in result.stats["rejects_by_reason"]
+    flat = result.rejects.astype(str).to_string()
+    assert secret_zip not in flat
+    assert phi_leaks(result.rejects, b) == [] and phi_leaks(result.good, b) == []
+    contracts.rejects_schema("claims").validate(result.rejects, lazy=True)
+
+
+def test_several_failures_of_one_row_are_joined(bronze_claims):
+    b = _one_day_unique(bronze_claims, 3)
+    b.loc[0, "billed_amount"] = 0.0
+    b.loc[0, "cpt_code"] = "bad"
+    row = build_silver_claims(b, KEY).rejects.iloc[0]
+    assert row["reasons"].split("; ") == ["cpt_code:str_matches('^\\d{4}[0-9A-Z]$')",
+                                          "billed_amount:greater_than_or_equal_to(0.01)"]
+    assert row["failed_columns"] == "cpt_code; billed_amount"
+
+
+def test_as_of_rejects_submissions_from_the_future(bronze_claims):
+    b = _one_day_unique(bronze_claims, 3)
+    as_of = b["submitted_at"].min() + pd.Timedelta(microseconds=1)
+    result = build_silver_claims(b, KEY, as_of=as_of)
+    assert result.stats["rows_rejected"] >= 1
+    assert result.rejects["reasons"].str.contains("submitted_at:less_than_or_equal_to").all()
+
+
+# --------------------------------------------------------------------------------------------------
+# dedupe
+# --------------------------------------------------------------------------------------------------
+
+
+def test_dedupe_keeps_highest_version_then_latest_update_per_day(bronze_claims):
+    b = _one_day_unique(bronze_claims, 3)
+    v2 = b.iloc[[0]].assign(claim_version=2, updated_at=b.loc[0, "updated_at"] + pd.Timedelta(minutes=1),
+                            billed_amount=999.0)
+    late_copy = b.iloc[[1]].assign(updated_at=b.loc[1, "updated_at"] + pd.Timedelta(minutes=30),
+                                   units=3)
+    other_day = b.iloc[[2]].assign(dt="2099-01-01")  # a version of another day is not a duplicate
+    frame = pd.concat([v2, b, late_copy, other_day], ignore_index=True)
+    result = build_silver_claims(frame, KEY)
+    good = result.good.set_index(["claim_id", "dt"])
+    day = b.loc[0, "dt"]
+    assert good.loc[(b.loc[0, "claim_id"], day), "claim_version"] == 2
+    assert good.loc[(b.loc[0, "claim_id"], day), "billed_amount"] == 999.0
+    assert good.loc[(b.loc[1, "claim_id"], day), "units"] == 3
+    assert (b.loc[2, "claim_id"], "2099-01-01") in good.index and (b.loc[2, "claim_id"], day) in good.index
+    assert result.stats["duplicates_removed"] == 2
+    contracts.schema_for("claims", "silver").validate(result.good, lazy=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# remittances and labels
+# --------------------------------------------------------------------------------------------------
+
+
+def test_silver_remittances_labels_and_contract(bronze_remits):
+    result = build_silver_remittances(bronze_remits)
+    good = result.good
+    assert list(good.columns) == contracts.frame_columns("remittances", "silver")
+    contracts.schema_for("remittances", "silver").validate(good, lazy=True)
+    assert (good["denied"] == (good["claim_status"] == "denied")).all()
+    assert good.loc[~good["denied"], "carc_category"].isna().all()
+    assert set(good["carc_category"].dropna()) <= set(CARC_CATEGORY_VALUES)
+    assert good["denied"].any()
+
+
+def test_carc_categories():
+    codes = pd.Series(["197", "CO-27", "29", "11", "45", "16", "96", None, "197"], dtype=object)
+    denied = pd.Series([True] * 8 + [False])
+    assert transforms.carc_category(codes, denied).tolist() == [
+        "authorization", "eligibility", "timely_filing", "coding", "pricing", "administrative", "other",
+        None, None]
+
+
+def test_remittance_dedupe_and_cross_field_rejects(bronze_remits):
+    b = _one_day_unique(bronze_remits, 4)
+    correction = b.iloc[[0]].assign(claim_status="denied", paid_amount=0.0, carc_code="197",
+                                    updated_at=b.loc[0, "updated_at"] + pd.Timedelta(minutes=10))
+    b.loc[1, "paid_amount"] = b.loc[1, "allowed_amount"] + 10                   # paid more than allowed
+    b.loc[2, "updated_at"] = b.loc[2, "adjudicated_at"] - pd.Timedelta(hours=1)  # row before its event
+    b.loc[2, "dt"] = b.loc[0, "dt"]
+    result = build_silver_remittances(pd.concat([b, correction], ignore_index=True))
+    assert "allowed_amount:greater_than_or_equal_to_column(paid_amount)" in _reasons_of(result, b.loc[1, "claim_id"])
+    assert "updated_at:greater_than_or_equal_to_column(adjudicated_at)" in _reasons_of(result, b.loc[2, "claim_id"])
+    kept = result.good.set_index("claim_id").loc[b.loc[0, "claim_id"]]
+    assert bool(kept["denied"]) and kept["carc_category"] == "authorization"
+    assert result.stats["duplicates_removed"] == 1
+    assert list(result.rejects.columns) == list(contracts.REJECT_COLUMNS["remittances"])
+
+
+# --------------------------------------------------------------------------------------------------
+# PHI guard
+# --------------------------------------------------------------------------------------------------
+
+
+def test_phi_leaks_catches_injected_leaks_without_quoting_values(bronze_claims):
+    good = build_silver_claims(bronze_claims, KEY).good
+    leaky = good.copy()
+    leaky.loc[leaky.index[:3], "prior_auth_number"] = bronze_claims["member_id"].iloc[:3].to_numpy()
+    leaky["note"] = bronze_claims["patient_name"].str.upper().iloc[: len(leaky)].to_numpy()
+    leaky["birth"] = bronze_claims["patient_dob"].iloc[: len(leaky)].to_numpy()
+    leaky["dob_text"] = bronze_claims["patient_dob"].dt.strftime("%m/%d/%Y").iloc[: len(leaky)].to_numpy()
+    leaky["patient_zip"] = "00000"
+    leaks = phi_leaks(leaky, bronze_claims)
+    text = " | ".join(leaks)
+    assert "PHI column patient_zip present" in text
+    assert "column prior_auth_number contains raw member_id values (3 rows)" in text
+    assert "column note contains raw patient_name values" in text
+    assert "column birth contains raw patient_dob values" in text
+    assert "column dob_text contains raw patient_dob values" in text
+    for name in PHI_VALUES:
+        for value in bronze_claims[name].astype(str).head(20):
+            assert value not in text
+
+
+def test_phi_leaks_ignores_zip_lookalike_codes(bronze_claims):
+    good = build_silver_claims(bronze_claims, KEY).good.head(5).copy()
+    b = bronze_claims.copy()
+    b.loc[0, "patient_zip"] = good["cpt_code"].iloc[0]  # a zip equal to a CPT code is not a leak
+    assert phi_leaks(good, b) == []
+    good["free_text"] = b.loc[0, "patient_zip"]  # ... but in an unformatted column it is
+    assert phi_leaks(good, b) == ["column free_text contains raw patient_zip values (5 rows)"]
+
+
+# --------------------------------------------------------------------------------------------------
+# upstream schema changes
+# --------------------------------------------------------------------------------------------------
+
+
+def test_missing_column_is_a_named_contract_error(bronze_claims):
+    with pytest.raises(ContractError, match="missing column\\(s\\) billed_amount") as err:
+        build_silver_claims(bronze_claims.drop(columns=["billed_amount"]), KEY)
+    assert err.value.columns == ["billed_amount"]
+
+
+def test_renamed_column_names_both_sides(bronze_remits):
+    with pytest.raises(ContractError, match="missing column\\(s\\) carc_code; unknown column\\(s\\) present, "
+                                            "renamed\\?: carc"):
+        build_silver_remittances(bronze_remits.rename(columns={"carc_code": "carc"}))
+
+
+@pytest.mark.parametrize(("column", "value"), [("billed_amount", "120.50"), ("units", 1.5),
+                                               ("submitted_at", "2025-01-01 10:00"),
+                                               ("eligibility_verified", "yes")])
+def test_retyped_column_is_a_named_contract_error(bronze_claims, column, value):
+    b = bronze_claims.copy()
+    b[column] = b[column].astype(object)
+    b.loc[0, column] = value
+    if column == "units":
+        b[column] = b[column].astype("float64")
+    with pytest.raises(ContractError, match=f"retyped column\\(s\\) {column} \\(expected") as err:
+        build_silver_claims(b, KEY)
+    assert err.value.columns == [column]
+
+
+def test_lossless_representations_are_tolerated(bronze_claims):
+    b = _one_day_unique(bronze_claims, 5)
+    b["submitted_at"] = b["submitted_at"].dt.tz_localize("UTC").dt.tz_convert("America/New_York")
+    b["updated_at"] = b["updated_at"].astype("datetime64[us]")
+    b["icd10_count"] = b["icd10_count"].astype("int32")
+    b["payer_id"] = b["payer_id"].astype("string")
+    result = build_silver_claims(b, KEY)
+    assert result.stats["rows_good"] == 5, result.rejects["reasons"].tolist()
+    contracts.schema_for("claims", "silver").validate(result.good, lazy=True)
+
+
+def test_unknown_column_is_dropped_and_reported(bronze_claims):
+    b = _one_day_unique(bronze_claims, 5).assign(referring_npi="1999999999")
+    result = build_silver_claims(b, KEY)
+    assert result.stats["unknown_columns"] == ["referring_npi"]
+    assert "referring_npi" not in result.good.columns and result.stats["rows_good"] == 5
+
+
+@pytest.mark.parametrize("table", ["claims", "remittances"])
+@pytest.mark.parametrize("shape", ["typed", "no_columns"])
+def test_empty_partition_is_tolerated(bronze_claims, bronze_remits, table, shape):
+    src = bronze_claims if table == "claims" else bronze_remits
+    empty = src.iloc[0:0] if shape == "typed" else pd.DataFrame()
+    result = build_silver_claims(empty, KEY) if table == "claims" else build_silver_remittances(empty)
+    assert result.stats["empty"] is True and result.stats["rows_in"] == 0 and result.stats["reject_rate"] == 0.0
+    assert list(result.good.columns) == contracts.frame_columns(table, "silver")
+    assert list(result.rejects.columns) == list(contracts.REJECT_COLUMNS[table])
+    contracts.schema_for(table, "silver").validate(result.good)
+    contracts.rejects_schema(table).validate(result.rejects)
+
+
+def test_bronze_without_dt_gets_the_day_of_updated_at(bronze_claims):
+    b = _one_day_unique(bronze_claims, 5).drop(columns=["dt"])
+    good = build_silver_claims(b, KEY).good
+    assert (good["dt"] == good["updated_at"].dt.strftime("%Y-%m-%d")).all()
+
+
+def test_source_columns_cover_the_registry(bronze_claims, bronze_remits, source):
+    assert list(source[0].columns) == source_column_names("claims")
+    assert list(source[1].columns) == source_column_names("remittances")
+    contracts.schema_for("claims", "bronze").validate(bronze_claims, lazy=True)
+    contracts.schema_for("remittances", "bronze").validate(bronze_remits, lazy=True)
+
+
+def test_stats_are_plain_json(bronze_claims):
+    import json
+
+    stats = build_silver_claims(bronze_claims, KEY).stats
+    json.dumps(stats)
+    assert {"rows_in", "rows_good", "rows_rejected", "reject_rate", "duplicates_removed", "rejects_by_column",
+            "rejects_by_check", "reject_rate_by_day", "unknown_columns", "empty"} <= set(stats)
+
