@@ -15,7 +15,7 @@ from rcm_assets.platform.resources import build_resources
 defs = dg.Definitions(
     assets=[
         bronze.claims, bronze.remittances,
-        silver.claims, silver.remittances,
+        silver.claims, silver.remittances, silver.claim_versions,
         gold.claim_features,
         model.denial_model,
         predictions.claim_denial_scores,

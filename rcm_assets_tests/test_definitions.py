@@ -25,6 +25,7 @@ SECRET_VARS = ("RCM_PHI_KEY", "RCM_SOURCE_URL", "RCM_LAKE_URL", "MLFLOW_TRACKING
 EXPECTED_ASSETS = {
     "bronze/claims", "bronze/remittances",
     "silver/claims", "silver/claims_rejects", "silver/remittances", "silver/remittances_rejects",
+    "silver/claim_versions",
     "gold/claim_features", "model/denial_model", "predictions/claim_denial_scores",
 }
 # asset -> {check name: blocking}
@@ -34,9 +35,9 @@ EXPECTED_CHECKS = {
     "bronze/remittances": {"required_columns_present": True, "claim_id_updated_at_unique": True,
                            "row_count_recorded": False, "freshness_check": False},
     "silver/claims": {"reject_rate_within_threshold": True, "no_phi_in_silver": True,
-                      "claim_id_unique_per_day": True},
+                      "one_row_per_state": True},
     "silver/remittances": {"reject_rate_within_threshold": True, "no_phi_in_silver": True,
-                           "claim_id_unique_per_day": True},
+                           "one_row_per_state": True},
     "gold/claim_features": {"one_row_per_claim": True, "feature_null_rates_within_bounds": True,
                             "numeric_features_within_ranges": True, "decision_time_columns_only": True,
                             "train_serve_parity": True},

@@ -219,12 +219,23 @@ def cmd_extract(args: Namespace, runner: Runner) -> int:
     if args.input is not None:
         day = stage_input_file(args.input, args.dry_run)
         first = last = day
-    elif args.since is not None:
-        first, last = args.since, today
     else:
-        first, last = args.date, args.until or args.date
+        first, last = (args.since, today) if args.since is not None else (args.date, args.until or args.date)
+        first = with_lookback(first, args.lookback_days)
     selection = {"daily": asset_keys_in_groups(GROUPS["daily"])}
     return report(run_range(runner, selection, first, last), args.dry_run)
+
+
+def with_lookback(first: date, lookback_days: int | None) -> date:
+    """`first` moved back by the lookback days (rows committed late land on days already extracted;
+    bronze stores only the rows it lacks). Never before the partitions start; a `first` already before
+    it is left for the range check to refuse."""
+    lookback = settings.extract_lookback_days() if lookback_days is None else lookback_days
+    if lookback < 0:
+        raise UsageError(f"--lookback-days must be 0 or more, got {lookback}")
+    if first < partitions.PARTITIONS_START:
+        return first
+    return max(partitions.PARTITIONS_START, first - timedelta(days=lookback))
 
 
 def stage_input_file(path: Path, dry_run: bool) -> date:

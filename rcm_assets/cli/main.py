@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--date", type=parse_day, help="this day (or the range up to --until)")
     when.add_argument("--input", type=Path, help="a landing file to ingest (claims_YYYY-MM-DD*.csv|parquet)")
     extract.add_argument("--until", type=parse_day, help="with --date: the last day of the range")
+    extract.add_argument("--lookback-days", type=int, default=None, metavar="N",
+                         help="also re-read the N days before the first day, for rows committed late "
+                              "(default: RCM_EXTRACT_LOOKBACK_DAYS or 2)")
 
     train = writer("train", "train and gate the model of the week containing --date")
     train.add_argument("--date", type=parse_day, required=True)

@@ -1,8 +1,13 @@
 """Bronze: the rows that reached the source (or the landing folder) during each UTC day, as extracted.
 
 Partition D holds source rows with D <= updated_at < D+1 plus the rows of landing files named for D,
-with `_ingested_at`, `_source` and `_run_id` added. Re-running a partition reads the same rows again, and
-a backfill of many days is one run reading the whole range in one query (BackfillPolicy.single_run).
+with `_ingested_at`, `_source` and `_run_id` added. A backfill of many days is one run reading the whole
+range in one query (BackfillPolicy.single_run).
+
+Bronze is append-only by content (the IO manager's `rcm/append_only_columns`): re-running a day adds the
+rows it did not hold yet — a row committed late, after the day was first extracted — and keeps every row
+it holds, even one the source has since overwritten in place. The same row delivered twice (a re-sent or
+overlapping landing file, a source row also sent as a file) is stored once.
 """
 
 
@@ -16,7 +21,9 @@ from rcm_assets.defs import checks
 from rcm_assets.defs.partitions import daily_partitions
 from rcm_assets.lib import landing as landing_files
 from rcm_assets.lib.columns import source_column_names
+from rcm_assets.lib.dedupe import drop_content_duplicates
 from rcm_assets.lib.source import SourceError, SourceSchemaError
+from rcm_assets.platform.io_manager import APPEND_ONLY_METADATA
 from rcm_assets.platform.resources import LandingResource, SourceResource
 
 # Transient source trouble that outlived the reader's own retries gets a few more tries, spaced out.
@@ -26,18 +33,22 @@ SOURCE_RETRY_POLICY = dg.RetryPolicy(
 INGEST_COLUMNS = ["_ingested_at", "_source", "_run_id"]
 
 
-def combine_rows(source_rows: pd.DataFrame, landing_rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Source rows plus landing rows not already delivered by the source (same claim_id, updated_at).
+def combine_rows(source_rows: pd.DataFrame, landing_rows: pd.DataFrame, table: str) -> tuple[pd.DataFrame, int, int]:
+    """Source rows plus landing rows not delivered already: (rows, redelivered by the source, repeated).
 
-    Duplicates *within* one origin are kept so the blocking uniqueness check can see them.
+    Landing rows repeated by content (an exact re-sent file, overlapping files) are kept once; a landing
+    row the source also delivered (same claim_id and updated_at) is taken from the source. Two rows that
+    share (claim_id, updated_at) but differ in content are both kept, so the blocking uniqueness check
+    stops the day: which one is right is a question for a person.
     """
     if landing_rows.empty:
-        return source_rows, 0
+        return source_rows, 0, 0
+    landing_rows, repeated = drop_content_duplicates(landing_rows, source_column_names(table))
     seen = pd.MultiIndex.from_frame(source_rows[["claim_id", "updated_at"]])
     again = pd.MultiIndex.from_frame(landing_rows[["claim_id", "updated_at"]]).isin(seen)
     frames = [f for f in (source_rows, landing_rows[~again]) if not f.empty]
     combined = pd.concat(frames, ignore_index=True) if frames else source_rows
-    return combined, int(again.sum())
+    return combined, int(again.sum()), repeated
 
 
 def bronze_checks(frame: pd.DataFrame, table: str, keys: list[str]) -> list[dg.AssetCheckResult]:
@@ -78,6 +89,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=SOURCE_RETRY_POLICY,
         kinds={"sql", "parquet"},
+        metadata={APPEND_ONLY_METADATA: source_column_names(table)},
         check_specs=[
             dg.AssetCheckSpec("required_columns_present", asset=key, blocking=True,
                               description="Every registry source column is present"),
@@ -106,19 +118,21 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         rows["dt"] = rows["updated_at"].dt.strftime("%Y-%m-%d")
         rows["_source"] = f"source:{table}"
         landed = read_landing_rows(Path(landing.landing_dir), table, keys, context.log)
-        frame, redelivered = combine_rows(rows, landed)
+        frame, redelivered, repeated = combine_rows(rows, landed, table)
         frame["_ingested_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")
         frame["_run_id"] = context.run.run_id
         frame = frame[source_column_names(table) + INGEST_COLUMNS + ["dt"]]
         frame = frame.sort_values(["dt", "updated_at", "claim_id"], kind="stable", ignore_index=True)
         context.log.info(
             f"{table}: {len(rows)} source rows, {len(landed)} landing rows "
-            f"({redelivered} already in the source) for {len(keys)} day(s)"
+            f"({redelivered} already in the source, {repeated} repeated in other files) for {len(keys)} day(s)"
         )
         metadata = {
             "source_rows": len(rows),
             "landing_rows": len(landed),
             "landing_rows_redelivered": redelivered,
+            "landing_rows_repeated": repeated,
+            "landing_files": ", ".join(sorted(landed["_source"].str.removeprefix("landing:").unique())) or "none",
             "unknown_source_columns": ", ".join(reader.last_unknown_columns) or "none",
         }
         # publish raises a non-retryable Failure when a blocking check fails: nothing is written

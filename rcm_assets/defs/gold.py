@@ -1,7 +1,10 @@
-"""Gold: the features of each claim version that landed in silver on day D, from the feature resource.
+"""Gold: the features of each submission decision that landed in silver on day D, from the feature resource.
 
-Only decision-time columns reach the features; every row carries `feature_version`. The stored table is
-checked again for leakage, and a sample is re-computed through the scoring path (train/serve parity).
+A decision is the first state of a claim version (`lib.claim_history`): an in-place update of a version
+already seen within RCM_UPDATE_LOOKBACK_DAYS is left out, so it never reaches training for that version
+and is never scored twice. Only decision-time columns reach the features; every row carries
+`feature_version`. The stored table is checked again for leakage, and a sample is re-computed through
+the scoring path (train/serve parity).
 """
 
 
@@ -13,13 +16,23 @@ import pandas as pd
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import daily_partitions
-from rcm_assets.lib import contracts, quality
+from rcm_assets.defs.silver import claim_versions
+from rcm_assets.lib import claim_history, contracts, quality, settings
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib.scoring import scoring_features
 from rcm_assets.platform.resources import FeatureResource
 
 SILVER_CLAIMS = dg.AssetKey(["silver", "claims"])
 PARITY_SAMPLE_ROWS = 2_000
+UPDATE_LOOKBACK_DAYS: int = settings.update_lookback_days()  # fixed when the code location loads
+# The versions seen on the lookback days before D. Not a trigger: a change to an old day's index must not
+# re-run the next 120 days of gold (the nightly run re-reads its lookback days anyway).
+EARLIER_VERSIONS_IN = dg.AssetIn(
+    key=claim_versions.key,
+    partition_mapping=dg.TimeWindowPartitionMapping(
+        start_offset=-UPDATE_LOOKBACK_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True),
+    metadata={"allow_missing_partitions": True, "columns": ["claim_id", "claim_version", "dt"]},
+)
 
 
 def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
@@ -44,9 +57,9 @@ def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResu
     group_name="gold",
     partitions_def=daily_partitions,
     io_manager_key="lake",
-    ins={"silver_claims": dg.AssetIn(key=SILVER_CLAIMS)},
+    ins={"silver_claims": dg.AssetIn(key=SILVER_CLAIMS), "earlier_versions": EARLIER_VERSIONS_IN},
     backfill_policy=dg.BackfillPolicy.single_run(),
-    automation_condition=follow_upstream(),
+    automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(claim_versions)),
     kinds={"pandas", "parquet"},
     check_specs=[
         dg.AssetCheckSpec("one_row_per_claim", asset=["gold", "claim_features"], blocking=True),
@@ -55,14 +68,22 @@ def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResu
     ],
 )
 def claim_features(
-    context: dg.AssetExecutionContext, silver_claims: pd.DataFrame, features: FeatureResource
+    context: dg.AssetExecutionContext, silver_claims: pd.DataFrame, earlier_versions: pd.DataFrame | None,
+    features: FeatureResource,
 ) -> Iterator:
-    """Decision-time features of each claim that landed on day D, stamped with feature_version."""
-    frame = features.compute(silver_claims)
-    context.log.info(f"gold: {len(frame)} claims featurized, feature_version {features.version}")
+    """Decision-time features of each submission that landed on day D, stamped with feature_version."""
+    decisions, history = claim_history.decision_rows(silver_claims, earlier_versions, UPDATE_LOOKBACK_DAYS)
+    frame = features.compute(decisions)
+    context.log.info(
+        f"gold: {len(frame)} submissions featurized from {history['states_in']} claim states "
+        f"({history['in_place_updates']} in-place updates left out), feature_version {features.version}"
+    )
     key = dg.AssetKey(["gold", "claim_features"])
+    metadata = {"feature_version": features.version, "features": len(feature_lib.FEATURE_COLUMNS),
+                "claim_states_in": history["states_in"], "in_place_updates_left_out": history["in_place_updates"],
+                "versions_superseded_same_day": history["superseded_same_day"]}
     yield from checks.publish(
-        [dg.Output(frame, metadata={"feature_version": features.version, "features": len(feature_lib.FEATURE_COLUMNS)})],
+        [dg.Output(frame, metadata=metadata)],
         gold_checks(frame, key),
         what="gold/claim_features",
     )
@@ -101,8 +122,10 @@ def train_serve_parity(
             feature_version=features.version, stored_feature_versions="none",
         )
     sample = claim_features.sample(n=min(PARITY_SAMPLE_ROWS, len(claim_features)), random_state=0)
-    source = silver_claims[silver_claims.set_index(["dt", "claim_id"]).index.isin(
-        sample.set_index(["dt", "claim_id"]).index)]
+    # the stored row of a version is its first state that day (later states are in-place updates)
+    first = claim_history.first_states(silver_claims)
+    keys = ["dt", "claim_id", "claim_version"]
+    source = first[first.set_index(keys).index.isin(sample.set_index(keys).index)]
     # the scoring path receives claims as they are at submission: the scoring-input columns of silver
     scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in source.columns]
     recomputed = scoring_features(source[scoring_input], features.config())

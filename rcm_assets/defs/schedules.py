@@ -1,23 +1,39 @@
-"""Schedules: extract yesterday every night; train the week's model every Monday."""
+"""Schedules: extract yesterday (and re-read the lookback days before it) every night; train the week's
+model every Monday."""
 
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 
 from rcm_assets.defs.jobs import daily_ingest_job, training_job
+from rcm_assets.defs.partitions import PARTITIONS_START
+from rcm_assets.lib import settings
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def nightly_range(yesterday: date, lookback_days: int) -> tuple[date, date]:
+    """The days one nightly run extracts: yesterday and the `lookback_days` before it (late commits)."""
+    return max(PARTITIONS_START, yesterday - timedelta(days=lookback_days)), yesterday
 
 
 @dg.schedule(
     cron_schedule="0 2 * * *", execution_timezone="UTC", job=daily_ingest_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="02:00 UTC: extract, validate and featurize yesterday (the complete day)",
+    description=("02:00 UTC: extract, validate and featurize yesterday, re-reading the days before it "
+                 "(RCM_EXTRACT_LOOKBACK_DAYS, default 2) for rows committed late"),
 )
 def daily_ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     # Daily partitions include today (end_offset=1), so "the last partition" would be today; ask for
-    # yesterday explicitly — its final, complete extraction.
-    day = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
-    return dg.RunRequest(run_key=day, partition_key=day)
+    # yesterday explicitly — its final, complete extraction — as one range run with the lookback days.
+    yesterday = (context.scheduled_execution_time - timedelta(days=1)).date()
+    first, last = nightly_range(yesterday, settings.extract_lookback_days())
+    if first == last:
+        return dg.RunRequest(run_key=last.isoformat(), partition_key=last.isoformat())
+    return dg.RunRequest(run_key=last.isoformat(),
+                         tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()})
 
 
 @dg.schedule(

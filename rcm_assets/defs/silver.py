@@ -1,5 +1,10 @@
 """Silver: bronze rows typed, validated against the registry contract, deduplicated and pseudonymized.
 
+Silver is the history: every state of a claim version (the submission and any in-place update after
+it) and every adjudication row (first adjudication, appeals), each on the day it reached the source.
+`silver/claim_versions` indexes which claim versions each day holds, so gold can tell a submission from
+a later update of a version it has already seen.
+
 Rows that break the contract go to the `*_rejects` table of the same partition with the failing check and
 column per row. When the reject rate of a partition is above the threshold, the rejects are still written
 (so they can be inspected) but the silver table is not, and the blocking check fails the run.
@@ -14,7 +19,7 @@ import pandas as pd
 from rcm_assets.defs import bronze, checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import daily_partitions
-from rcm_assets.lib import quality, transforms
+from rcm_assets.lib import claim_history, contracts, quality, transforms
 from rcm_assets.platform.resources import PhiKeyResource
 from rcm_assets.platform.types import rejects_dagster_type, silver_dagster_type
 
@@ -67,11 +72,13 @@ def phi_check(frames: dict[str, pd.DataFrame], raw: pd.DataFrame, key: dg.AssetK
     )
 
 
-def unique_check(good: pd.DataFrame, key: dg.AssetKey) -> dg.AssetCheckResult:
-    duplicated = quality.duplicate_claims(good)
+def unique_check(good: pd.DataFrame, table: str, key: dg.AssetKey) -> dg.AssetCheckResult:
+    state_key = contracts.SILVER_KEY_COLUMNS[table]
+    duplicated = quality.duplicate_claims(good, state_key)
     return checks.result(
-        "claim_id_unique_per_day", duplicated == 0, asset_key=key,
-        description=f"{duplicated} duplicate claim_id rows" if duplicated else None, duplicate_rows=duplicated,
+        "one_row_per_state", duplicated == 0, asset_key=key,
+        description=f"{duplicated} rows repeat a ({', '.join(state_key)}) state" if duplicated else None,
+        duplicate_rows=duplicated,
     )
 
 
@@ -85,7 +92,8 @@ def build_silver_asset(
         outs={
             "good": dg.AssetOut(
                 key=good_key, io_manager_key="lake", is_required=False, dagster_type=silver_dagster_type(table),
-                description=f"Validated, deduplicated, pseudonymized {table} (latest version per claim and day).",
+                description=(f"Validated, pseudonymized {table}: their history, one row per state "
+                             "(claims: every version and in-place update; remittances: every adjudication)."),
                 automation_condition=follow_upstream(), kinds={"pandas", "parquet"},
             ),
             "rejects": dg.AssetOut(
@@ -104,8 +112,9 @@ def build_silver_asset(
                               description="Share of rejected rows at most max_reject_rate (default 1%)"),
             dg.AssetCheckSpec("no_phi_in_silver", asset=good_key, blocking=True,
                               description="No PHI column and no raw PHI value of bronze in silver or rejects"),
-            dg.AssetCheckSpec("claim_id_unique_per_day", asset=good_key, blocking=True,
-                              description="One row per claim_id and day after deduplication"),
+            dg.AssetCheckSpec("one_row_per_state", asset=good_key, blocking=True,
+                              description=("One row per state after deduplication: "
+                                           f"({', '.join(contracts.SILVER_KEY_COLUMNS[table])})")),
         ],
     )
     def _silver(
@@ -116,13 +125,13 @@ def build_silver_asset(
         context.log.info(
             f"silver/{table}: {stats['rows_in']} rows in, {stats['rows_good']} good, "
             f"{stats['rows_rejected']} rejected ({stats['reject_rate']:.2%}), "
-            f"{stats.get('duplicates_removed', 0)} older versions removed"
+            f"{stats.get('duplicates_removed', 0)} repeated states removed"
         )
         if stats.get("unknown_columns"):
             context.log.warning(f"silver/{table}: dropped unknown column(s) {', '.join(stats['unknown_columns'])}")
         rate = reject_rate_check(stats, raw, result.rejects, config.max_reject_rate, good_key)
         phi_ok = phi_check({f"silver/{table}": result.good, f"silver/{table}_rejects": result.rejects}, raw, good_key)
-        unique = unique_check(result.good, good_key)
+        unique = unique_check(result.good, table, good_key)
         if not phi_ok.passed:  # nothing may be written when PHI would leak, not even the rejects
             yield from checks.publish([], [phi_ok, rate, unique], what=f"silver/{table}")
         yield dg.Output(result.rejects, output_name="rejects",
@@ -144,3 +153,21 @@ def build_silver_asset(
 claims = build_silver_asset("claims", bronze.claims, transforms.build_silver_claims, needs_key=True)
 remittances = build_silver_asset("remittances", bronze.remittances, transforms.build_silver_remittances,
                                  needs_key=False)
+
+
+@dg.asset(
+    key=["silver", "claim_versions"],
+    group_name="silver",
+    partitions_def=daily_partitions,
+    io_manager_key="lake",
+    ins={"silver_claims": dg.AssetIn(
+        key=claims.keys_by_output_name["good"],
+        metadata={"columns": ["claim_id", "claim_version", "updated_at", "_ingested_at", "dt"]})},
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=follow_upstream(),
+    kinds={"pandas", "parquet"},
+)
+def claim_versions(silver_claims: pd.DataFrame) -> pd.DataFrame:
+    """The claim versions each day of silver holds (first updated_at that day): the index gold reads to
+    tell a new submission from an in-place update of a version it has already seen."""
+    return claim_history.version_index(silver_claims)

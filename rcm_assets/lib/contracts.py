@@ -40,7 +40,12 @@ from rcm_assets.lib.columns import (
 LAYERS = ("bronze", "silver")
 TABLES = ("claims", "remittances")
 PARTITION_COLUMN = "dt"
-KEY_COLUMNS = ("claim_id", PARTITION_COLUMN)  # one row per claim and day in silver
+KEY_COLUMNS = ("claim_id", PARTITION_COLUMN)  # one row per claim and day in gold
+# Silver keeps history: one row per state (a claim version from its updated_at on; an adjudication row).
+SILVER_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "claims": ("claim_id", "claim_version", "updated_at", PARTITION_COLUMN),
+    "remittances": ("claim_id", "adjudicated_at", "updated_at", PARTITION_COLUMN),
+}
 GOLD_KEY_COLUMNS = ("claim_id", "claim_version", "submitted_at")
 FEATURE_VERSION_COLUMN = "feature_version"
 
@@ -117,6 +122,8 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
 _WIDE_CHECK_COLUMN: dict[str, str] = {c.name: c.column for c in CROSS_CHECKS}
 UNIQUE_KEY_CHECK = f"unique_key({', '.join(KEY_COLUMNS)})"
 _WIDE_CHECK_COLUMN[UNIQUE_KEY_CHECK] = KEY_COLUMNS[0]
+for _keys in SILVER_KEY_COLUMNS.values():
+    _WIDE_CHECK_COLUMN[f"unique_key({', '.join(_keys)})"] = _keys[0]
 DENIED_CHECK = "denied_equals_claim_status_denied"
 _WIDE_CHECK_COLUMN[DENIED_CHECK] = "denied"
 CARC_CATEGORY_CHECK = "carc_category_only_when_denied"
@@ -198,12 +205,16 @@ def _partition_column() -> pa.Column:
                      description="Partition key (YYYY-MM-DD, UTC day the row reached the source)")
 
 
-def _unique_key_check() -> pa.Check:
+def _unique_key_check(key_columns: tuple[str, ...] = KEY_COLUMNS) -> pa.Check:
     def _unique(frame: pd.DataFrame) -> pd.Series:
-        keys = [k for k in KEY_COLUMNS if k in frame.columns]
+        keys = [k for k in key_columns if k in frame.columns]
         return ~frame.duplicated(subset=keys, keep=False)
 
-    return pa.Check(_unique, name=UNIQUE_KEY_CHECK, description="one row per claim_id and dt")
+    return pa.Check(_unique, name=unique_key_check_name(key_columns), description=f"one row per {', '.join(key_columns)}")
+
+
+def unique_key_check_name(key_columns: tuple[str, ...]) -> str:
+    return f"unique_key({', '.join(key_columns)})"
 
 
 def _label_checks() -> list[pa.Check]:
@@ -240,13 +251,13 @@ def schema_for(table: str, layer: str) -> pa.DataFrameSchema:
         )
     cols = {c.name: pandera_column(c) for c in layer_columns(table, layer)}
     cols[PARTITION_COLUMN] = _partition_column()
-    checks = _cross_checks(table, layer) + [_unique_key_check()]
+    checks = _cross_checks(table, layer) + [_unique_key_check(SILVER_KEY_COLUMNS[table])]
     if table == "remittances":
         checks += _label_checks()
     return pa.DataFrameSchema(
         cols, checks=checks, strict=True, coerce=False, **_schema_kwargs(table, layer, ""),
-        description=(f"Validated, deduplicated, pseudonymized {table}: one row per claim_id and dt; "
-                     "no PHI column."),
+        description=(f"Validated, pseudonymized {table}: one row per state "
+                     f"({', '.join(SILVER_KEY_COLUMNS[table])}); no PHI column."),
     )
 
 

@@ -97,21 +97,36 @@ class TrainingSet(NamedTuple):
 
 
 def matured_outcomes(outcomes: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """The outcome of each claim as it was known at `cutoff`: latest row that had reached the source.
+    """Every outcome row known at `cutoff`: its row had reached the source and it was adjudicated before.
 
-    A row counts only if both `updated_at` (it reached the source) and `adjudicated_at` are before the
-    cutoff; a correction or appeal that arrives later cannot change what training at `cutoff` sees.
+    A claim can have several rows (the first adjudication, an appeal that overturns it, a payment
+    correction); `training_frame` picks the *first adjudication* of the version as the label. Rows that
+    arrive after the cutoff cannot change what training at `cutoff` sees.
     """
     cutoff = pd.Timestamp(cutoff)
     known = outcomes[(outcomes["updated_at"] < cutoff) & (outcomes["adjudicated_at"] < cutoff)]
-    label = _denied(known)
-    known = known.assign(_denied=label.to_numpy())
-    # stable sort on (claim_id, updated_at) then keep the last row per claim
-    known = known.sort_values(["claim_id", "updated_at"], kind="mergesort")
-    latest = known.drop_duplicates("claim_id", keep="last")
-    return latest[["claim_id", "adjudicated_at", "updated_at", "_denied"]].rename(
-        columns={"_denied": "denied", "updated_at": "outcome_updated_at"}
-    )
+    return known.assign(denied=_denied(known).to_numpy())[
+        ["claim_id", "adjudicated_at", "updated_at", "denied"]
+    ].rename(columns={"updated_at": "outcome_updated_at"})
+
+
+def first_adjudications(versions: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per version (claim_id, submitted_at): its first adjudication — the earliest outcome adjudicated at
+    or after its submission. Rows of a later adjudication (an appeal that overturns a denial, a payment
+    correction) never relabel it; a row restating the *same* adjudication (same adjudicated_at, reached
+    the source later) corrects it, as the latest record of that event known at the cutoff.
+    Columns: claim_id, submitted_at, adjudicated_at, denied, later_rows (outcome rows after the first
+    adjudication), overturned (a later adjudication disagrees with the first)."""
+    pairs = versions[["claim_id", "submitted_at"]].merge(outcomes, on="claim_id", how="inner")
+    pairs = pairs[pairs["adjudicated_at"] >= pairs["submitted_at"]]
+    pairs = pairs.sort_values(["claim_id", "submitted_at", "adjudicated_at", "outcome_updated_at"],
+                              ascending=[True, True, True, False], kind="mergesort")
+    grouped = pairs.groupby(["claim_id", "submitted_at"], sort=False)
+    first = grouped.head(1).set_index(["claim_id", "submitted_at"])
+    later_rows = grouped.size() - 1
+    overturned = grouped["denied"].nunique() > 1
+    out = first[["adjudicated_at", "denied"]].assign(later_rows=later_rows, overturned=overturned)
+    return out.reset_index()
 
 
 def _denied(outcomes: pd.DataFrame) -> pd.Series:
@@ -133,11 +148,13 @@ def training_frame(
 ) -> TrainingSet:
     """Join gold features of one submission window to the outcomes known at `cutoff`.
 
-    - Each claim is represented by its latest version submitted before the cutoff (the remittance
-      adjudicates the latest version); earlier versions are superseded and left out.
+    - Each claim version is represented by its first gold row (its submission); each claim by its latest
+      version submitted before the cutoff (the remittance adjudicates the latest version); earlier
+      versions are superseded and left out.
     - That version must be submitted in [window_start, window_end).
-    - Its label is the matured outcome (see `matured_outcomes`) adjudicated at or after the version's
-      submission; a claim without one is left out and counted as `unlabelled`.
+    - Its label is the first adjudication at or after the version's submission among the outcomes known
+      at the cutoff (`first_adjudications`); an appeal outcome never relabels it. A claim without one is
+      left out and counted as `unlabelled`.
     Pure: the result depends only on rows visible at `cutoff`.
     """
     cutoff, window_start, window_end = map(pd.Timestamp, (cutoff, window_start, window_end))
@@ -147,19 +164,22 @@ def training_frame(
     if missing:
         raise KeyError(f"gold frame lacks columns {missing}")
 
-    # one row per claim version (a version re-landing in a later partition keeps its last copy)
+    # One row per claim version: its first gold row (the submission). A copy in a later partition can
+    # only be an in-place update that slipped past gold's lookback; it was not known at submission.
     order = ["claim_id", "claim_version", "dt"] if "dt" in gold.columns else ["claim_id", "claim_version"]
     visible = gold[gold["submitted_at"] < cutoff].sort_values(order, kind="mergesort")
-    versions = visible.drop_duplicates(["claim_id", "claim_version"], keep="last")
+    versions = visible.drop_duplicates(["claim_id", "claim_version"], keep="first")
+    # the remittance adjudicates the latest version submitted before the cutoff
     latest = versions.drop_duplicates("claim_id", keep="last")
     in_window = latest[(latest["submitted_at"] >= window_start) & (latest["submitted_at"] < window_end)]
 
     matured = matured_outcomes(outcomes, cutoff)
-    joined = in_window.merge(matured, on="claim_id", how="left", validate="one_to_one")
+    labels = first_adjudications(in_window, matured)
+    joined = in_window.merge(labels, on=["claim_id", "submitted_at"], how="left", validate="one_to_one")
     has_outcome = joined["denied"].notna()
-    # an outcome adjudicated before this version was submitted belongs to an earlier version
-    stale = has_outcome & (joined["adjudicated_at"] < joined["submitted_at"])
-    labelled = joined[has_outcome & ~stale].sort_values(["submitted_at", "claim_id"], kind="mergesort")
+    # outcomes known for the claim, but all adjudicated before this version: they belong to an earlier one
+    stale = ~has_outcome & joined["claim_id"].isin(matured["claim_id"])
+    labelled = joined[has_outcome].sort_values(["submitted_at", "claim_id"], kind="mergesort")
     labelled = labelled.reset_index(drop=True)
 
     key_cols = [c for c in (*KEY_COLUMNS, "feature_version") if c in labelled.columns]
@@ -171,11 +191,14 @@ def training_frame(
         "window_end": window_end.isoformat(),
         "gold_rows": int(len(gold)),
         "superseded_versions": int(len(versions) - len(latest)),
+        "repeated_version_rows": int(len(visible) - len(versions)),
         "claims_in_window": int(len(in_window)),
-        "outcomes_matured": int(len(matured)),
+        "outcomes_matured": int(matured["claim_id"].nunique()),
         "labelled": int(len(labelled)),
         "unlabelled": int((~has_outcome).sum()),
         "outcome_before_version": int(stale.sum()),
+        "labels_with_later_outcome_rows": int((labelled["later_rows"] > 0).sum()),
+        "labels_overturned_later": int(labelled["overturned"].astype(bool).sum()),
         "denial_rate": float(y.mean()) if len(y) else math.nan,
         "feature_versions": sorted(labelled["feature_version"].unique().tolist())
         if "feature_version" in labelled

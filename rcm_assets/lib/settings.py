@@ -92,6 +92,24 @@ def min_train_days() -> int:
     return _positive_int("RCM_MIN_TRAIN_DAYS", 56)
 
 
+def extract_lookback_days() -> int:
+    """Earlier days the nightly extraction reads again (RCM_EXTRACT_LOOKBACK_DAYS, default 2, 0 = none).
+
+    A row committed late (replica lag, a long transaction) carries an `updated_at` of a day already
+    extracted; re-reading that day picks it up, and bronze stores only the rows it lacked.
+    """
+    raw = os.environ.get("RCM_EXTRACT_LOOKBACK_DAYS", "2")
+    if not raw.isdigit():
+        raise ValueError(f"RCM_EXTRACT_LOOKBACK_DAYS={raw!r} must be a whole number of days (0 or more)")
+    return int(raw)
+
+
+def update_lookback_days() -> int:
+    """How far back gold looks for an earlier state of a claim version (RCM_UPDATE_LOOKBACK_DAYS, default
+    120): a version seen within that many days before is an in-place update, not a new submission."""
+    return _positive_int("RCM_UPDATE_LOOKBACK_DAYS", 120)
+
+
 def environment() -> str:
     """The deployment environment, `dev` unless RCM_ENV says otherwise; unknown values are refused."""
     env = os.environ.get("RCM_ENV", "dev").strip().lower()

@@ -320,12 +320,14 @@ def _rejects_frame(table: str, frame: pd.DataFrame, reasons: pd.DataFrame) -> pd
     return out.reset_index(drop=True)
 
 
-def _dedupe(good: pd.DataFrame, order_by: list[str]) -> tuple[pd.DataFrame, int]:
-    """Keep the last row per (dt, claim_id) after sorting by `order_by` (latest version wins)."""
+def _dedupe(good: pd.DataFrame, state_key: list[str]) -> tuple[pd.DataFrame, int]:
+    """One row per state: the same (dt, *state_key) delivered twice is kept once (the last ingested).
+
+    Distinct states are all kept — silver is the history (see `build_silver_claims`)."""
     if good.empty:
         return good.reset_index(drop=True), 0
-    ranked = good.sort_values([PARTITION_COLUMN, "claim_id", *order_by], kind="stable")
-    kept = ranked.drop_duplicates([PARTITION_COLUMN, "claim_id"], keep="last").sort_index()
+    ranked = good.sort_values([PARTITION_COLUMN, *state_key, "_ingested_at"], kind="stable")
+    kept = ranked.drop_duplicates([PARTITION_COLUMN, *state_key], keep="last").sort_index()
     return kept.reset_index(drop=True), len(good) - len(kept)
 
 
@@ -383,7 +385,7 @@ def _build(
     *,
     prepare: Callable[[pd.DataFrame], pd.DataFrame],
     derive: Callable[[pd.DataFrame], pd.DataFrame],
-    newest_last: list[str],
+    state_key: list[str],
     as_of: datetime | None,
 ) -> SilverResult:
     if len(bronze) == 0:
@@ -401,7 +403,7 @@ def _build(
     order = frame_columns(table, "bronze") + frame_columns(table, "silver")
     rejects = _rejects_frame(table, frame, _reasons(records, order))
     valid = derived.drop(index=failing.intersection(derived.index))
-    good, duplicates = _dedupe(valid, newest_last)
+    good, duplicates = _dedupe(valid, state_key)
     stats = _stats(table, frame, records, len(valid), good, rejects, duplicates, unknown, False)
     log.info("silver %s: %d rows in, %d good, %d rejected (%.2f%%), %d duplicates removed%s", table,
              stats["rows_in"], stats["rows_good"], stats["rows_rejected"], 100 * stats["reject_rate"],
@@ -410,10 +412,14 @@ def _build(
 
 
 def build_silver_claims(bronze: pd.DataFrame, phi_key: bytes, as_of: datetime | None = None) -> SilverResult:
-    """Silver claims: validated (PHI columns too), pseudonymized, one row per claim_id and dt.
+    """Silver claims: validated (PHI columns too), pseudonymized, every state of every claim version.
 
-    Among the versions of a claim in one dt the highest claim_version wins, then the latest updated_at
-    (then _ingested_at). With `as_of`, service dates and submissions after it are rejected.
+    Silver is the claims' history, a slowly changing table: a row is the state of (claim_id,
+    claim_version) from its `updated_at` on. A later row of the same version is an in-place update made
+    after submission (a new fact from then on); a new claim_version is a corrected claim (a new
+    submission). Only the same state delivered twice (same claim_id, claim_version, updated_at) is
+    de-duplicated. Which state was the submission decision is decided in gold (`claim_history`).
+    With `as_of`, service dates and submissions after it are rejected.
     """
     if not phi_key:
         raise ValueError("empty PHI key")
@@ -428,18 +434,21 @@ def build_silver_claims(bronze: pd.DataFrame, phi_key: bytes, as_of: datetime | 
         ).drop(columns=sorted(phi_column_names() & set(rows.columns)))
 
     return _build("claims", bronze, prepare=prepare, derive=derive,
-                  newest_last=["claim_version", "updated_at", "_ingested_at"], as_of=as_of)
+                  state_key=["claim_id", "claim_version", "updated_at"], as_of=as_of)
 
 
 def build_silver_remittances(bronze: pd.DataFrame, as_of: datetime | None = None) -> SilverResult:
-    """Silver remittances with outcome labels: `denied` and `carc_category`; latest updated_at per claim/dt."""
+    """Silver remittances with `denied` and `carc_category`: every adjudication row is kept (the first
+    adjudication, appeals, payment corrections); only the same row delivered twice (same claim_id,
+    adjudicated_at, updated_at) is de-duplicated. The label is chosen at training time: the first
+    adjudication of the version (`modelling.first_adjudications`)."""
 
     def derive(rows: pd.DataFrame) -> pd.DataFrame:
         denied = rows["claim_status"].eq("denied").astype(bool)
         return rows.assign(denied=denied, carc_category=carc_category(rows["carc_code"], denied))
 
     return _build("remittances", bronze, prepare=lambda f: f, derive=derive,
-                  newest_last=["updated_at", "_ingested_at"], as_of=as_of)
+                  state_key=["claim_id", "adjudicated_at", "updated_at"], as_of=as_of)
 
 
 # --------------------------------------------------------------------------------------------------

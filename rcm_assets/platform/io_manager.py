@@ -14,6 +14,11 @@ Why not the stock `UPathIOManager` behaviour (../shared/DAGSTER_NOTES.md §2, §
 - its `storage_options` property breaks on universal-pathlib 0.3 (dagster#32637).
 The partition column is not stored in the file body (a Hive reader of the folder would see it twice,
 §2.4); it is re-added on load as `str`.
+
+Append-only assets (definition metadata `rcm/append_only_columns`, e.g. bronze): a write adds to each
+partition only the rows whose content (those columns) it does not hold yet, and never drops a stored
+row, so re-extracting a day after the source overwrote a row in place loses nothing, and a row delivered
+twice is stored once.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from fsspec.implementations.local import LocalFileSystem
 from pydantic import Field
 from upath import UPath
 
+from rcm_assets.lib.dedupe import append_new_rows
+
 log = logging.getLogger("rcm.io_manager")
 
 PART_FILE = "part-0.parquet"
@@ -41,6 +48,7 @@ DAILY_COLUMN = "dt"
 WEEKLY_COLUMN = "week"
 _MAX_NAMED_VALUES = 20
 _WEEKLY_CRON = re.compile(r"\d+ \d+ \* \* \d+")
+APPEND_ONLY_METADATA = "rcm/append_only_columns"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -192,6 +200,9 @@ class HiveParquetIOManager(dg.UPathIOManager):
 
         column = partition_column(context.asset_partitions_def)
         paths = self._partition_paths(context, column)
+        content = (context.definition_metadata or {}).get(APPEND_ONLY_METADATA)
+        if content:
+            obj = self._append_to_stored(context, obj, column, paths, list(content))
         tables = self._split(obj, column, list(paths))
         sizes = self._write_files({paths[key]: table for key, table in tables.items()})
         if len(paths) == 1:
@@ -203,6 +214,27 @@ class HiveParquetIOManager(dg.UPathIOManager):
             f"wrote {len(paths)} partition(s) of {context.asset_key.to_user_string()} at {where}"
         )
         self._add_metadata(context, obj, where, sum(sizes.values()), len(paths))
+
+    def _append_to_stored(
+        self, context: dg.OutputContext, obj: pd.DataFrame, column: str, paths: Mapping[str, UPath],
+        content: list[str],
+    ) -> pd.DataFrame:
+        """Each partition's stored rows plus the new rows not stored yet (see the module docstring)."""
+        if column not in obj.columns and len(paths) == 1:
+            obj = obj.assign(**{column: next(iter(paths))})
+        frames, added, already = [], 0, 0
+        for key, path in paths.items():
+            try:
+                stored = self._read_table(path, None).to_pandas()
+            except FileNotFoundError:
+                stored = obj.iloc[0:0].drop(columns=[column])
+            incoming = obj[obj[column] == key].drop(columns=[column])
+            merged, n_added, n_already = append_new_rows(stored, incoming, content)
+            frames.append(merged.assign(**{column: key}))
+            added, already = added + n_added, already + n_already
+        context.add_output_metadata({"rows_added": dg.MetadataValue.int(added),
+                                     "rows_already_stored": dg.MetadataValue.int(already)})
+        return pd.concat(frames, ignore_index=True) if frames else obj
 
     @staticmethod
     def _split(obj: pd.DataFrame, column: str, keys: list[str]) -> dict[str, pa.Table]:

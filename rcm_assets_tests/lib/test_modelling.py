@@ -121,6 +121,36 @@ def test_outcomes_at_or_after_cutoff_cannot_change_the_training_set(
     assert (changed.y != base.y).sum() == len(picks)
 
 
+def test_an_appeal_never_relabels_the_first_adjudication(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    """A later adjudication (appeal overturning a denial) known before the cutoff keeps the first label;
+    the old rule (latest row wins) flipped it."""
+    base = training(gold, outcomes)
+    early = outcomes[outcomes["adjudicated_at"] < CUTOFF - pd.Timedelta(days=25)]
+    denied = base.claim_keys.loc[(base.y.to_numpy() == 1) & base.claim_keys["claim_id"].isin(early["claim_id"]).to_numpy(),
+                                 "claim_id"].to_numpy()[:25]
+    assert len(denied) == 25
+    first = outcomes.set_index("claim_id").loc[denied].reset_index()
+    appeals = first.assign(denied=False, adjudicated_at=first["adjudicated_at"] + pd.Timedelta(days=20),
+                           updated_at=first["adjudicated_at"] + pd.Timedelta(days=20, hours=1))
+    assert (appeals["updated_at"] < CUTOFF).all()  # known at the cutoff
+    after = training(gold, pd.concat([outcomes, appeals], ignore_index=True))
+    pd.testing.assert_series_equal(after.y, base.y)
+    assert after.stats["labels_overturned_later"] == len(denied)
+
+
+def test_a_version_is_represented_by_its_first_gold_row(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    """An in-place update of a version that reached gold again in a later partition (eligibility fixed
+    after the denial) does not reach training; the old rule kept the last copy."""
+    base = training(gold, outcomes)
+    picks = base.claim_keys["claim_id"].to_numpy()[:30]
+    rows = gold[gold["claim_id"].isin(picks)]
+    later = rows.assign(dt=(pd.to_datetime(rows["dt"]) + pd.Timedelta(days=20)).dt.strftime("%Y-%m-%d"),
+                        eligibility_verified=1 - rows["eligibility_verified"])
+    after = training(pd.concat([gold, later], ignore_index=True), outcomes)
+    pd.testing.assert_frame_equal(after.X, base.X)
+    assert after.stats["repeated_version_rows"] == len(later)
+
+
 def test_latest_version_carries_the_label_and_window_is_half_open(gold: pd.DataFrame) -> None:
     first = gold.iloc[:5]
     corrected = first.assign(claim_version=2, submitted_at=first["submitted_at"] + pd.Timedelta(days=2))

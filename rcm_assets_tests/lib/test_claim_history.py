@@ -1,0 +1,82 @@
+"""Which claim state is the submission decision: in-place updates never count as new submissions."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from rcm_assets.lib import claim_history
+from rcm_assets_tests.conftest import silver_claims
+
+
+def states(day: str, n: int = 50, seed: int = 0) -> pd.DataFrame:
+    frame = silver_claims(n, seed=seed, day=day)
+    return frame.assign(claim_id=[f"CLM-{seed}-{i:05d}" for i in range(n)])
+
+
+def update_of(rows: pd.DataFrame, day: str, hours: int = 10) -> pd.DataFrame:
+    """The same versions, changed in place later: eligibility fixed after an eligibility denial."""
+    when = pd.Series(pd.Timestamp(day) + pd.Timedelta(hours=hours), index=rows.index)
+    when = when.where(when > rows["updated_at"], rows["updated_at"] + pd.Timedelta(seconds=1))
+    return rows.assign(dt=day, updated_at=when, _ingested_at=when, eligibility_verified=True)
+
+
+def test_first_state_of_a_version_is_its_submission_even_when_updated_the_same_day():
+    day = states("2025-03-01")
+    same_day = update_of(day, "2025-03-01", hours=23)  # later that day, e.g. a fixed eligibility flag
+    decisions, stats = claim_history.decision_rows(pd.concat([same_day, day], ignore_index=True), None, 120)
+    assert len(decisions) == len(day)
+    merged = decisions.set_index("claim_id").loc[day["claim_id"]]
+    assert merged["updated_at"].tolist() == day["updated_at"].tolist()
+    assert merged["eligibility_verified"].tolist() == day["eligibility_verified"].tolist()
+    assert stats["updates_same_day"] == len(day) and stats["in_place_updates"] == len(day)
+
+
+def test_an_update_of_a_version_seen_on_an_earlier_day_is_not_a_new_submission():
+    first = states("2025-03-01")
+    later = update_of(first.iloc[:20], "2025-03-15")
+    fresh = states("2025-03-15", n=30, seed=1)
+    index = claim_history.version_index(first)
+    decisions, stats = claim_history.decision_rows(pd.concat([later, fresh], ignore_index=True), index, 120)
+    assert set(decisions["claim_id"]) == set(fresh["claim_id"])
+    assert stats["in_place_updates"] == 20 and stats["decisions"] == 30
+
+
+def test_a_range_run_and_day_by_day_runs_pick_the_same_decisions():
+    first = states("2025-03-01")
+    later = update_of(first.iloc[:20], "2025-03-02")
+    both = pd.concat([first, later], ignore_index=True)
+    ranged, _ = claim_history.decision_rows(both, None, 120)
+    day1, _ = claim_history.decision_rows(first, None, 120)
+    day2, _ = claim_history.decision_rows(later, claim_history.version_index(first), 120)
+    assert len(day2) == 0
+    pd.testing.assert_frame_equal(ranged, pd.concat([day1, day2], ignore_index=True))
+
+
+def test_a_corrected_claim_is_a_new_decision_and_supersedes_its_version_the_same_day():
+    first = states("2025-03-01")
+    corrected = first.iloc[:10].assign(claim_version=2, updated_at=pd.Timestamp("2025-03-05 09:00"), dt="2025-03-05",
+                                       submitted_at=pd.Timestamp("2025-03-05 09:00"))
+    decisions, _ = claim_history.decision_rows(corrected, claim_history.version_index(first), 120)
+    assert len(decisions) == 10 and (decisions["claim_version"] == 2).all()
+    same_day = first.iloc[:10].assign(claim_version=2, updated_at=first["updated_at"].iloc[:10] + pd.Timedelta(minutes=5))
+    decisions, stats = claim_history.decision_rows(pd.concat([first, same_day], ignore_index=True), None, 120)
+    assert len(decisions) == len(first) and stats["superseded_same_day"] == 10
+    assert (decisions.set_index("claim_id").loc[same_day["claim_id"], "claim_version"] == 2).all()
+
+
+@pytest.mark.parametrize(("lookback", "is_update"), [(30, True), (10, False)])
+def test_the_lookback_bounds_how_far_back_a_version_counts_as_seen(lookback, is_update):
+    first = states("2025-03-01", n=5)
+    later = update_of(first, "2025-03-21")  # 20 days later
+    decisions, _ = claim_history.decision_rows(later, claim_history.version_index(first), lookback)
+    assert (len(decisions) == 0) is is_update
+
+
+def test_the_version_index_holds_one_row_per_version_and_day():
+    first = states("2025-03-01")
+    index = claim_history.version_index(pd.concat([first, update_of(first, "2025-03-01", 23)], ignore_index=True))
+    assert list(index.columns) == claim_history.INDEX_COLUMNS
+    assert len(index) == len(first) and not index.duplicated(["claim_id", "claim_version", "dt"]).any()
+    assert (index.set_index("claim_id").loc[first["claim_id"], "first_updated_at"].to_numpy()
+            == first["updated_at"].to_numpy()).all()
