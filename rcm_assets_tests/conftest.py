@@ -121,6 +121,7 @@ def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPat
         weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if k <= last]
         results = {
             "ingest": materialize_range([bronze.claims, bronze.remittances, silver.claims, silver.remittances,
+                                         silver.claim_versions,
                                          gold.claim_features], first, last, instance, resources),
         }
         results["model"] = materialize_range([model.denial_model], weeks[0], weeks[-1], instance, resources)

@@ -19,7 +19,7 @@ import pytest
 
 from rcm_assets.definitions import defs
 from rcm_assets.defs import gold
-from rcm_assets.lib import contracts
+from rcm_assets.lib import claim_history, contracts
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib.scoring import scoring_features
 from rcm_assets.platform.resources import FeatureResource, build_resources
@@ -75,15 +75,31 @@ def lake_copy(pipeline, isolated_env: Path) -> Path:
 # the pipeline's gold
 
 
-def test_gold_has_one_row_per_claim_and_day_of_silver(pipeline, gold_and_silver):
+def test_gold_holds_the_submission_decisions_of_silver_one_row_per_claim_and_day(pipeline, gold_and_silver):
     features, silver_rows = gold_and_silver
     days = sorted(features["dt"].unique())
     assert days[0] == pipeline.source.start.isoformat() and days[-1] >= pipeline.source.end.isoformat()
     assert not features.duplicated(["dt", "claim_id"]).any()
+    decisions, stats = claim_history.decision_rows(silver_rows, None, gold.UPDATE_LOOKBACK_DAYS)
     keys = ["dt", "claim_id", "claim_version", "submitted_at"]
     pd.testing.assert_frame_equal(
-        features[keys].sort_values(keys, ignore_index=True), silver_rows[keys].sort_values(keys, ignore_index=True))
+        features[keys].sort_values(keys, ignore_index=True), decisions[keys].sort_values(keys, ignore_index=True))
     assert set(features.columns) == set(feature_lib.OUTPUT_COLUMNS)
+    # the realistic source updates rows in place: those later states are in silver, never in gold
+    assert stats["in_place_updates"] > 0
+    assert not features.duplicated(["claim_id", "claim_version"]).any()
+
+
+def test_no_gold_row_holds_a_value_changed_after_its_submission(pipeline, gold_and_silver):
+    """Each version's features come from its first state: an eligibility flag fixed days after the denial
+    (an in-place update) never shows in gold. Today's code kept the last copy and scored it again."""
+    features, silver_rows = gold_and_silver
+    first = silver_rows.sort_values(["claim_id", "claim_version", "updated_at"]).drop_duplicates(
+        ["claim_id", "claim_version"], keep="first")
+    joined = features.merge(first, on=["claim_id", "claim_version"], suffixes=("", "_first"))
+    assert len(joined) == len(features)
+    assert (joined["dt"] == joined["dt_first"]).all()
+    assert (joined["eligibility_verified"].astype(bool) == joined["eligibility_verified_first"].astype(bool)).all()
 
 
 def test_every_gold_row_carries_the_resource_feature_version(gold_and_silver):
@@ -104,7 +120,10 @@ def test_gold_checks_passed_on_the_pipeline_run(pipeline):
 
 def test_stored_gold_values_equal_the_scoring_path(pipeline, day_silver):
     stored = pd.read_parquet(lake_file(pipeline.data_dir, "gold", "claim_features")).assign(dt=DAY)
-    scoring_input = day_silver[[*contracts.scoring_input_columns(), "dt"]]  # claims as scoring receives them
+    decisions = claim_history.first_states(day_silver)
+    decisions = decisions[decisions.set_index(["claim_id", "claim_version"]).index.isin(
+        stored.set_index(["claim_id", "claim_version"]).index)]
+    scoring_input = decisions[[*contracts.scoring_input_columns(), "dt"]]  # claims as scoring receives them
     recomputed = scoring_features(scoring_input, FeatureResource().config())
     keys = ["claim_id"]
     left = stored.sort_values(keys, ignore_index=True)

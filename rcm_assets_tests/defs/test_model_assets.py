@@ -345,8 +345,10 @@ def test_a_correction_known_only_after_the_cutoff_cannot_change_the_training_set
     assert run_b.data.params == run_a.data.params
 
 
-def test_the_same_correction_known_before_the_cutoff_would_change_the_labels(gated):
-    """Positive control: the flipped outcomes are in the training window and do matter once known."""
+def test_later_adjudications_never_relabel_but_a_restated_first_adjudication_does(gated):
+    """The flipped rows are later adjudications (appeals): even once known they never relabel the first
+    adjudication (the old rule, latest row wins, flipped the label from one week's model to the next).
+    Positive control: the same flip restating the *first* adjudication, known before the cutoff, does."""
     lake, W = gated.data_dir / "lake", date.fromisoformat(gated.w1)
     start, end, cutoff = training_window(W)
     gold = pd.concat(pd.read_parquet(lake / "gold" / "claim_features" / f"dt={d}" / "part-0.parquet").assign(dt=d)
@@ -364,7 +366,12 @@ def test_the_same_correction_known_before_the_cutoff_would_change_the_labels(gat
     assert (at_cutoff.loc[list(gated.flipped)] == 0).all()
     assert len(at_cutoff) == gated.rows["B"]["labelled"]
     later = labels(pd.Timestamp(gated.late_day) + pd.Timedelta(days=1))
-    assert (later.loc[list(gated.flipped)] == 1).all()
+    assert (later.loc[list(gated.flipped)] == 0).all()
+
+    first = outcomes[outcomes["claim_id"].isin(list(gated.flipped)) & ~outcomes["denied"]]
+    restated = first.assign(denied=True, updated_at=cutoff - pd.Timedelta(hours=1))
+    outcomes = pd.concat([outcomes, restated], ignore_index=True)
+    assert (labels(cutoff).loc[list(gated.flipped)] == 1).all()
 
 
 def test_a_week_trains_on_the_same_rows_alone_as_inside_a_multi_week_run(pipeline, gated):

@@ -11,10 +11,17 @@ from rcm_assets.defs import bronze
 from rcm_assets.defs.schedules import daily_ingest_schedule, weekly_training_schedule
 
 
-def test_daily_schedule_extracts_yesterday_and_weekly_trains_the_week_that_starts():
+def test_daily_schedule_extracts_yesterday_and_weekly_trains_the_week_that_starts(monkeypatch):
     daily = daily_ingest_schedule(dg.build_schedule_context(
         scheduled_execution_time=datetime(2025, 6, 10, 2, 0, tzinfo=UTC)))
-    assert daily.partition_key == "2025-06-09" and daily.run_key == "2025-06-09"
+    # yesterday and the two days before it again (rows committed late), as one range run
+    assert daily.run_key == "2025-06-09" and daily.partition_key is None
+    assert daily.tags["dagster/asset_partition_range_start"] == "2025-06-07"
+    assert daily.tags["dagster/asset_partition_range_end"] == "2025-06-09"
+    monkeypatch.setenv("RCM_EXTRACT_LOOKBACK_DAYS", "0")
+    exact = daily_ingest_schedule(dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 6, 10, 2, 0, tzinfo=UTC)))
+    assert exact.partition_key == "2025-06-09" and "dagster/asset_partition_range_start" not in exact.tags
     weekly = weekly_training_schedule(dg.build_schedule_context(
         scheduled_execution_time=datetime(2025, 6, 9, 3, 0, tzinfo=UTC)))
     assert weekly.partition_key == "2025-06-09"
@@ -55,3 +62,15 @@ def test_freshness_check_fails_until_yesterday_lands_then_passes():
     second = job.execute_in_process(instance=instance, raise_on_error=False)
     passed = {e.asset_key.to_user_string(): e.passed for e in second.get_asset_check_evaluations()}
     assert passed == {"bronze/claims": True, "bronze/remittances": False, "predictions/claim_denial_scores": False}
+
+
+def test_an_old_days_version_index_does_not_re_run_the_gold_days_after_it():
+    """gold reads 120 days of silver/claim_versions to tell updates from submissions; a late file for an
+    old day must re-run that day's gold only, not the next 120 days."""
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    old_day = "2025-02-03"
+    for key in (dg.AssetKey(["silver", "claims"]), dg.AssetKey(["silver", "claim_versions"])):
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=old_day))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert result.get_requested_partitions(dg.AssetKey(["gold", "claim_features"])) == {old_day}

@@ -236,22 +236,23 @@ def test_as_of_rejects_submissions_from_the_future(bronze_claims):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_dedupe_keeps_highest_version_then_latest_update_per_day(bronze_claims):
+def test_silver_keeps_every_state_and_drops_only_a_state_delivered_twice(bronze_claims):
     b = _one_day_unique(bronze_claims, 3)
     v2 = b.iloc[[0]].assign(claim_version=2, updated_at=b.loc[0, "updated_at"] + pd.Timedelta(minutes=1),
                             billed_amount=999.0)
-    late_copy = b.iloc[[1]].assign(updated_at=b.loc[1, "updated_at"] + pd.Timedelta(minutes=30),
-                                   units=3)
+    in_place = b.iloc[[1]].assign(updated_at=b.loc[1, "updated_at"] + pd.Timedelta(minutes=30), units=3)
+    twice = b.iloc[[1]].assign(_ingested_at=b.loc[1, "_ingested_at"] + pd.Timedelta(hours=1))
     other_day = b.iloc[[2]].assign(dt="2099-01-01")  # a version of another day is not a duplicate
-    frame = pd.concat([v2, b, late_copy, other_day], ignore_index=True)
+    frame = pd.concat([v2, b, in_place, twice, other_day], ignore_index=True)
     result = build_silver_claims(frame, KEY)
-    good = result.good.set_index(["claim_id", "dt"])
+    good = result.good.set_index(["claim_id", "claim_version", "updated_at", "dt"]).sort_index()
     day = b.loc[0, "dt"]
-    assert good.loc[(b.loc[0, "claim_id"], day), "claim_version"] == 2
-    assert good.loc[(b.loc[0, "claim_id"], day), "billed_amount"] == 999.0
-    assert good.loc[(b.loc[1, "claim_id"], day), "units"] == 3
-    assert (b.loc[2, "claim_id"], "2099-01-01") in good.index and (b.loc[2, "claim_id"], day) in good.index
-    assert result.stats["duplicates_removed"] == 2
+    assert len(good) == len(frame) - 1 and result.stats["duplicates_removed"] == 1
+    assert good.loc[(b.loc[0, "claim_id"], 2, v2["updated_at"].iloc[0], day), "billed_amount"] == 999.0
+    first = good.loc[(b.loc[1, "claim_id"], 1, b.loc[1, "updated_at"], day)]
+    assert first["units"] == b.loc[1, "units"]  # the submission state survives its in-place update
+    assert good.loc[(b.loc[1, "claim_id"], 1, in_place["updated_at"].iloc[0], day), "units"] == 3
+    assert (b.loc[2, "claim_id"], 1, b.loc[2, "updated_at"], "2099-01-01") in good.index
     contracts.schema_for("claims", "silver").validate(result.good, lazy=True)
 
 
@@ -289,9 +290,11 @@ def test_remittance_dedupe_and_cross_field_rejects(bronze_remits):
     result = build_silver_remittances(pd.concat([b, correction], ignore_index=True))
     assert "allowed_amount:greater_than_or_equal_to_column(paid_amount)" in _reasons_of(result, b.loc[1, "claim_id"])
     assert "updated_at:greater_than_or_equal_to_column(adjudicated_at)" in _reasons_of(result, b.loc[2, "claim_id"])
-    kept = result.good.set_index("claim_id").loc[b.loc[0, "claim_id"]]
-    assert bool(kept["denied"]) and kept["carc_category"] == "authorization"
-    assert result.stats["duplicates_removed"] == 1
+    # the first adjudication and its restatement are both kept: the label is chosen at training time
+    kept = result.good[result.good["claim_id"] == b.loc[0, "claim_id"]].sort_values("updated_at")
+    assert kept["denied"].tolist() == [bool(b.loc[0, "claim_status"] == "denied"), True]
+    assert kept["carc_category"].iloc[-1] == "authorization"
+    assert result.stats["duplicates_removed"] == 0
     assert list(result.rejects.columns) == list(contracts.REJECT_COLUMNS["remittances"])
 
 
