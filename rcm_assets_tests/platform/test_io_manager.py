@@ -539,3 +539,29 @@ def test_rewrite_replaces_partition(tmp_path):
     assert dg.materialize([versioned], resources=res, partition_key="2025-01-02").success
     assert _files(base_url) == ["versioned/dt=2025-01-02/part-0.parquet"]
     assert _read(base_url, "versioned/dt=2025-01-02/part-0.parquet")["v"].tolist() == [3, 3, 3]
+
+
+def test_append_only_asset_adds_only_new_content_and_keeps_stored_rows(base_url):
+    """Bronze-style assets: a re-run of a range adds the rows a day lacks (a late commit) and keeps what is
+    stored (a row the source has since overwritten), each row once."""
+    rows = {"2025-01-02": [("a", 1), ("b", 1)], "2025-01-03": [("c", 1)]}
+
+    @dg.asset(partitions_def=DAILY, io_manager_key="lake", backfill_policy=dg.BackfillPolicy.single_run(),
+              metadata={iom.APPEND_ONLY_METADATA: ["claim_id", "version"]})
+    def appended(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        data = [(c, v, k, context.run.run_id) for k in context.partition_keys for c, v in rows.get(k, [])]
+        return pd.DataFrame(data, columns=["claim_id", "version", "dt", "_run_id"])
+
+    res = _res(base_url)
+    first = dg.materialize([appended], resources=res, tags=_range("2025-01-02", "2025-01-03"))
+    assert first.success
+    rows["2025-01-02"] = [("b", 1), ("d", 1), ("d", 1)]  # "a" overwritten at the source, "d" late, twice
+    second = dg.materialize([appended], resources=res, tags=_range("2025-01-02", "2025-01-03"))
+    assert second.success
+    day2 = _read(base_url, "appended/dt=2025-01-02/part-0.parquet")
+    assert list(zip(day2["claim_id"], day2["_run_id"], strict=True)) == [
+        ("a", first.run_id), ("b", first.run_id), ("d", second.run_id)]
+    assert _read(base_url, "appended/dt=2025-01-03/part-0.parquet")["claim_id"].tolist() == ["c"]
+    handled = [e for e in second.all_node_events if e.event_type_value == "HANDLED_OUTPUT"]
+    metadata = handled[0].event_specific_data.metadata
+    assert metadata["rows_added"].value == 1 and metadata["rows_already_stored"].value == 2
