@@ -247,3 +247,57 @@ def test_remittances_day_lands_its_source_rows(source_in_data_dir, isolated_env:
     assert sorted(zip(written["claim_id"], written["updated_at"], strict=True)) == sorted(
         (c, pd.Timestamp(u)) for c, u in rows)
     assert written["_source"].eq(f"source:{table}").all()
+
+
+def test_resent_and_overlapping_landing_files_never_block_the_day(source_in_data_dir, isolated_env: Path):
+    """An exact copy of a landing file and a file overlapping it give each row once, reported in metadata;
+    the same file dropped again later adds nothing. Today two copies failed the uniqueness check."""
+    db = isolated_env / "source.db"
+    day_rows = generator_rows(source_in_data_dir, DAY)
+    sql(db, "DELETE FROM claims WHERE updated_at >= ? AND updated_at < ?", (DAY, next_day(DAY)))  # file-only day
+    landing = isolated_env / "landing"
+    original = write_landing_file(source_in_data_dir.data, date.fromisoformat(DAY), landing)
+    copy = landing / f"claims_{DAY}_resent.csv"
+    copy.write_bytes(original.read_bytes())
+    lines = original.read_text().splitlines(keepends=True)  # header + the first half of the rows again
+    overlap = lines[1: 1 + len(day_rows) // 2]
+    (landing / f"claims_{DAY}_part2.csv").write_text("".join(lines[:1] + overlap))
+
+    result, _ = run_bronze(DAY)
+    assert result.success, failure_text(result)
+    written = pd.read_parquet(part_file(isolated_env, DAY))
+    assert len(written) == len(day_rows) and key_set(written) == key_set(day_rows)
+    (materialization,) = result.asset_materializations_for_node("bronze__claims")
+    assert materialization.metadata["landing_rows_repeated"].value == len(day_rows) + len(overlap)
+    assert materialization.metadata["landing_files"].value == ", ".join(sorted(p.name for p in landing.iterdir()))
+
+    copy.write_bytes(original.read_bytes())  # dropped once more
+    again, _ = run_bronze(DAY)
+    assert again.success
+    assert len(pd.read_parquet(part_file(isolated_env, DAY))) == len(day_rows)
+
+
+def test_a_row_committed_late_lands_in_its_day_on_the_next_run(source_in_data_dir, isolated_env: Path):
+    """The nightly range re-reads the days before: a row committed after its day was extracted is added to
+    that day, stored rows stay as they were, nothing twice."""
+    db = isolated_env / "source.db"
+    day_rows = generator_rows(source_in_data_dir, DAY)
+    late = day_rows.iloc[::10]
+    saved = sql(db, "SELECT * FROM claims WHERE updated_at >= ? AND updated_at < ?", (DAY, next_day(DAY)))
+    for row in late.itertuples():
+        sql(db, "DELETE FROM claims WHERE claim_id = ? AND claim_version = ?", (row.claim_id, row.claim_version))
+    first, instance = run_bronze(DAY)
+    assert first.success
+    before = pd.read_parquet(part_file(isolated_env, DAY))
+    assert len(before) == len(day_rows) - len(late)
+
+    with closing(sqlite3.connect(db)) as conn, conn:  # the late rows commit now, with yesterday's updated_at
+        conn.execute("DELETE FROM claims WHERE updated_at >= ? AND updated_at < ?", (DAY, next_day(DAY)))
+        conn.executemany(f"INSERT INTO claims VALUES ({', '.join('?' * len(saved[0]))})", saved)
+    later = next_day(next_day(DAY))
+    second, _ = run_bronze(DAY, later, instance)  # the nightly run two days on, with its lookback
+    assert second.success
+    after = pd.read_parquet(part_file(isolated_env, DAY))
+    assert len(after) == len(day_rows) and key_set(after) == key_set(day_rows)
+    pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # stored rows untouched
+    assert set(after.iloc[len(before):]["_run_id"]) == {second.run_id}
