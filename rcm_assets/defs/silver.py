@@ -19,7 +19,7 @@ import pandas as pd
 from rcm_assets.defs import bronze, checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import daily_partitions
-from rcm_assets.lib import claim_history, contracts, quality, transforms
+from rcm_assets.lib import claim_history, contracts, quality, settings, transforms
 from rcm_assets.platform.resources import PhiKeyResource
 from rcm_assets.platform.types import rejects_dagster_type, silver_dagster_type
 
@@ -120,7 +120,8 @@ def build_silver_asset(
     def _silver(
         context: dg.AssetExecutionContext, config: SilverConfig, raw: pd.DataFrame, phi: PhiKeyResource
     ) -> Iterator:
-        result = build(raw, phi.key_bytes()) if needs_key else build(raw)
+        tz = settings.facility_tz()  # RCM_FACILITY_TZ: service dates are local dates there
+        result = build(raw, phi.key_bytes(), facility_tz=tz) if needs_key else build(raw, facility_tz=tz)
         stats = result.stats
         context.log.info(
             f"silver/{table}: {stats['rows_in']} rows in, {stats['rows_good']} good, "

@@ -12,6 +12,17 @@ Layers:
 ``row_schema`` gives the row-level contracts `transforms` validates with (no uniqueness, not strict), and
 ``gold_schema`` / ``scoring_input_schema`` admit decision-time columns only.
 
+Code columns are judged by the named rules of `code_sets` (one pandera check per rule, named like it), so
+a reject reason reads `cpt_code:cpt_hcpcs_code` or `billing_npi:npi_check_digit`. Ranges and allowed sets
+keep pandera's names, which carry the bound (`units:less_than_or_equal_to(9999)`).
+
+Time zones: `service_date` is a local calendar date, timestamps are naive UTC. The cross-check
+`submitted_at >= service_date` compares the *local date* of `submitted_at` in the facility's zone
+(`facility_tz`, e.g. America/New_York) with the service date: a claim submitted at 08:00 in Tokyo on its
+service date is 23:00 UTC the day before and is valid. `row_schema` (what rejects rows) takes the
+facility's zone; the stored-table contract `schema_for` is zone-independent (it accepts the latest local
+date anywhere, UTC+14), so it never refuses a row `row_schema` accepted in any zone.
+
 Pandera's failure reports carry the failing *values* (PHI in bronze): `failure_records` and
 `summarize_failures` reduce them to check, column and counts, which is all that may reach logs, event
 metadata or Dagster type checks.
@@ -27,6 +38,7 @@ from typing import Any
 import pandas as pd
 import pandera.pandas as pa
 
+from rcm_assets.lib import code_sets, settings
 from rcm_assets.lib.columns import (
     INGEST_COLUMNS,
     Availability,
@@ -90,29 +102,38 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True)
 class CrossCheck:
-    """`column op other` on every row where both are present; failures are attributed to `column`."""
+    """`column >= other` on every row where both are present; failures are attributed to `column`.
+
+    With `local_date`, `column` is a naive-UTC timestamp and `other` a local calendar date: the local date
+    of `column` in the facility's time zone is compared (see the module docstring).
+    """
 
     table: str
     column: str
     other: str
     layers: tuple[str, ...] = LAYERS
+    local_date: bool = False
 
     @property
     def name(self) -> str:
         return f"greater_than_or_equal_to_column({self.other})"
 
-    def check(self) -> pa.Check:
-        column, other = self.column, self.other
+    def check(self, facility_tz: str | None = None) -> pa.Check:
+        column, other, local = self.column, self.other, self.local_date
 
         def _ge(frame: pd.DataFrame) -> pd.Series:
             a, b = frame[column], frame[other]
+            if local:
+                a = settings.local_dates(a, facility_tz)
             return (a >= b) | a.isna() | b.isna()
 
-        return pa.Check(_ge, name=self.name, description=f"{column} >= {other}")
+        where = "any time zone" if facility_tz is None else facility_tz
+        what = f"local date of {column} ({where}) >= {other}" if local else f"{column} >= {other}"
+        return pa.Check(_ge, name=self.name, description=what)
 
 
 CROSS_CHECKS: tuple[CrossCheck, ...] = (
-    CrossCheck("claims", "submitted_at", "service_date"),
+    CrossCheck("claims", "submitted_at", "service_date", local_date=True),
     CrossCheck("claims", "updated_at", "submitted_at"),
     CrossCheck("remittances", "allowed_amount", "paid_amount"),
     CrossCheck("remittances", "updated_at", "adjudicated_at"),
@@ -166,6 +187,25 @@ def empty_rejects(table: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=REJECT_DTYPES[c]) for c in REJECT_COLUMNS[table]})
 
 
+def rule_checks(rules: Iterable[str]) -> list[pa.Check]:
+    """One named check per `code_sets` rule; a value is reported under the first rule it breaks only."""
+    checks: list[pa.Check] = []
+    earlier: list[code_sets.CodeRule] = []
+    for name in rules:
+        rule = code_sets.rule(name)
+
+        def _valid(s: pd.Series, rule: code_sets.CodeRule = rule,
+                   before: tuple[code_sets.CodeRule, ...] = tuple(earlier)) -> pd.Series:
+            ok = rule.valid(s)
+            for prior in before:  # already reported under an earlier rule
+                ok |= ~prior.valid(s)
+            return ok
+
+        checks.append(pa.Check(_valid, name=rule.name, description=f"{rule.description} ({rule.source})"))
+        earlier.append(rule)
+    return checks
+
+
 def value_checks(col: Column) -> list[pa.Check]:
     """The registry's value constraints of one column as pandera checks (nulls are judged separately)."""
     checks: list[pa.Check] = []
@@ -175,7 +215,9 @@ def value_checks(col: Column) -> list[pa.Check]:
         checks.append(pa.Check.ge(col.ge))
     if col.le is not None:
         checks.append(pa.Check.le(col.le))
-    if col.regex is not None:
+    if col.rules:
+        checks += rule_checks(col.rules)  # each rule includes the grammar (col.regex)
+    elif col.regex is not None:
         checks.append(pa.Check.str_matches(col.regex))
     if col.dtype == "date":
         checks.append(pa.Check(lambda s: s == s.dt.normalize(), name="date_without_time",
@@ -230,8 +272,8 @@ def _label_checks() -> list[pa.Check]:
     ]
 
 
-def _cross_checks(table: str, layer: str) -> list[pa.Check]:
-    return [c.check() for c in CROSS_CHECKS if c.table == table and layer in c.layers]
+def _cross_checks(table: str, layer: str, facility_tz: str | None = None) -> list[pa.Check]:
+    return [c.check(facility_tz) for c in CROSS_CHECKS if c.table == table and layer in c.layers]
 
 
 def _schema_kwargs(table: str, layer: str, what: str) -> dict[str, Any]:
@@ -239,7 +281,11 @@ def _schema_kwargs(table: str, layer: str, what: str) -> dict[str, Any]:
 
 
 def schema_for(table: str, layer: str) -> pa.DataFrameSchema:
-    """The contract of an asset: `bronze` structural, `silver` complete (see the module docstring)."""
+    """The contract of an asset: `bronze` structural, `silver` complete (see the module docstring).
+
+    Zone-independent: the stored table is checked without the facility's time zone (any zone's local date
+    of `submitted_at` may be the service date); rows were judged in their zone by `row_schema`.
+    """
     _check_layer(table, layer)
     if layer == "bronze":
         cols = {c.name: pandera_column(c, values=False, nullable=True) for c in layer_columns(table, layer)}
@@ -261,22 +307,30 @@ def schema_for(table: str, layer: str) -> pa.DataFrameSchema:
     )
 
 
-def row_schema(table: str, layer: str, *, as_of: datetime | None = None) -> pa.DataFrameSchema:
+def row_schema(
+    table: str, layer: str, *, as_of: datetime | None = None, facility_tz: str | None = None
+) -> pa.DataFrameSchema:
     """Row-level contract used while building silver: every value check, no uniqueness, not strict.
 
     `bronze` checks the source values *including PHI columns* (so a bad zip is rejected naming
-    `patient_zip`, before the column is dropped); `silver` checks the derived columns. With `as_of`, the
-    decision timestamps (`submitted_at`, `service_date`, `adjudicated_at`) may not lie after it.
+    `patient_zip`, before the column is dropped); `silver` checks the derived columns. With `as_of` (naive
+    UTC), the decision timestamps (`submitted_at`, `adjudicated_at`) may not lie after it, nor
+    `service_date` after its local date. `facility_tz` (IANA name) is the zone in which `service_date` is a
+    local date; None checks zone-independently (as `schema_for`).
     """
     _check_layer(table, layer)
+    if facility_tz is not None:
+        settings.check_time_zone(facility_tz, setting="facility_tz")
     cols = {c.name: pandera_column(c) for c in layer_columns(table, layer)}
     if as_of is not None:
         limit = pd.Timestamp(as_of)
+        local_limit = settings.local_dates(pd.Series([limit]), facility_tz).iloc[0]
         for name in ("service_date", "submitted_at", "adjudicated_at"):
             if name in cols:
-                cols[name] = cols[name].set_checks([*cols[name].checks, pa.Check.le(limit)])
+                bound = local_limit if name == "service_date" else limit
+                cols[name] = cols[name].set_checks([*cols[name].checks, pa.Check.le(bound)])
     cols[PARTITION_COLUMN] = _partition_column()
-    checks = _cross_checks(table, layer)
+    checks = _cross_checks(table, layer, facility_tz)
     if layer == "silver" and table == "remittances":
         checks += _label_checks()
     return pa.DataFrameSchema(cols, checks=checks, strict=False, coerce=False,

@@ -11,6 +11,11 @@ exact: categoricals are pandas 'category' with the fixed category lists in `CATE
 reference data; values outside the reference become "unknown"), flags and counts are int64 (0/1 for
 flags), continuous values float64 (NaN only for `charge_ratio` of a CPT code outside the reference).
 
+Days are the facility's: `service_date` is a local calendar date and `submitted_at` naive UTC, so
+`days_to_submit` (and the filing margin) count from the service date to the *local* date of submission in
+`FeatureConfig.facility_tz` (RCM_FACILITY_TZ through the feature resource). The zone is part of the config,
+hence of `feature_version`.
+
 Everything is vectorised: string columns are factorized and the reference lookups run once per distinct
 value, so a day of 20,000 claims takes milliseconds.
 """
@@ -30,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from rcm_assets.lib import reference as ref
-from rcm_assets.lib.columns import PLAN_TYPES, Availability, availability_of, phi_column_names
+from rcm_assets.lib import settings
+from rcm_assets.lib.columns import PLAN_TYPES, Availability, availability_of, columns, phi_column_names
 
 UNKNOWN = ref.UNKNOWN
 KEY_COLUMNS: tuple[str, ...] = ("claim_id", "claim_version", "submitted_at", "dt")
@@ -94,11 +100,13 @@ class FeatureConfig:
         and every column the features need).
     age_band_edges: lower edges of the patient age bands after the first ("<18", "18-34", …, "75+").
     charge_ratio_cap: upper clip of billed / (typical charge × units), so one typo cannot dominate.
+    facility_tz: IANA time zone in which service dates are local dates (days are counted there).
     """
 
     source_columns: tuple[str, ...] = DEFAULT_SOURCE_COLUMNS
     age_band_edges: tuple[int, ...] = (18, 35, 50, 65, 75)
     charge_ratio_cap: float = 100.0
+    facility_tz: str = settings.DEFAULT_FACILITY_TZ
 
     def __post_init__(self) -> None:
         self.validate()
@@ -116,6 +124,7 @@ class FeatureConfig:
             raise ValueError(f"age_band_edges must be strictly increasing within (0, 90]: {edges}")
         if not self.charge_ratio_cap > 0:
             raise ValueError("charge_ratio_cap must be positive")
+        settings.check_time_zone(self.facility_tz, setting="facility_tz")
 
     @property
     def age_bands(self) -> tuple[str, ...]:
@@ -157,17 +166,27 @@ OUTPUT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *FEATURE_COLUMNS, "feature_vers
 
 _FLAGS = ("prior_auth_required", "prior_auth_present", "prior_auth_missing", "eligibility_verified",
           "past_filing_limit", "cpt_icd_consistent", "has_modifier_25", "has_modifier_59")
+
+
+def _registry_bounds(name: str) -> tuple[float, float]:
+    """(ge, le) of a silver claims column in the registry: the features that copy it share its bounds."""
+    col = next(c for c in columns("claims", "silver") if c.name == name)
+    if col.ge is None or col.le is None:
+        raise KeyError(f"registry column {name} has no (ge, le) bounds")
+    return col.ge, col.le
+
+
 # Plausible bounds of numeric features (gold checks); silver contracts already bound most inputs.
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
     **{f: (0, 1) for f in _FLAGS},
     "days_to_submit": (0, 3650),
     "filing_limit_days": (1, 3650),
     "filing_margin_days": (-3650, 3650),
-    "icd10_count": (1, 12),
-    "units": (1, 99),
+    "icd10_count": _registry_bounds("icd10_count"),
+    "units": _registry_bounds("units"),
     "n_modifiers": (0, 10),
     "charge_ratio": (0, DEFAULT_CONFIG.charge_ratio_cap),
-    "log_billed_amount": (0, float(np.log1p(1_000_000))),
+    "log_billed_amount": (0, float(np.log1p(_registry_bounds("billed_amount")[1]))),
 }
 # Highest acceptable share of missing values; only charge_ratio may be missing (CPT outside reference).
 MAX_NULL_RATE: dict[str, float] = {f: 0.0 for f in FEATURE_COLUMNS} | {"charge_ratio": 0.05}
@@ -313,7 +332,8 @@ def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAUL
     has_25 = modifiers.map(lambda v: "25" in _modifier_set(v), False, bool)
     has_59 = modifiers.map(lambda v: "59" in _modifier_set(v), False, bool)
 
-    days_to_submit = _day_numbers(src["submitted_at"]) - _day_numbers(src["service_date"])
+    submitted_on = settings.local_dates(src["submitted_at"], config.facility_tz)  # the facility's calendar
+    days_to_submit = _day_numbers(submitted_on) - _day_numbers(src["service_date"])
     margin = filing_limit - days_to_submit
 
     units = src["units"].to_numpy(dtype="int64")

@@ -9,6 +9,9 @@ Embedded defaults put everything under RCM_DATA_DIR (default ./data) so a new us
     <data>/ground_truth/        true denial probabilities (evaluation only; never read by the pipeline)
     <data>/mlflow/              MLflow tracking database and artifacts (MLFLOW_TRACKING_URI overrides)
     <data>/logs/                JSON-lines run logs
+
+Times: every timestamp in a frame is naive UTC; `service_date` is a local calendar date. The facility's
+IANA time zone (RCM_FACILITY_TZ, default UTC) says which local date a timestamp falls on (`local_dates`).
 """
 
 from __future__ import annotations
@@ -16,8 +19,16 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
 
 ENVIRONMENTS = ("dev", "prod")
+FACILITY_TZ_ENV = "RCM_FACILITY_TZ"
+DEFAULT_FACILITY_TZ = "UTC"
+# Easternmost UTC offset in the time zone database (Pacific/Kiritimati): no local date is later than
+# the UTC instant plus this, whatever the facility's zone.
+MAX_UTC_OFFSET = pd.Timedelta(hours=14)
 
 
 def data_dir() -> Path:
@@ -68,6 +79,36 @@ def partitions_start() -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"RCM_PARTITIONS_START={raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def check_time_zone(name: str, *, setting: str = FACILITY_TZ_ENV) -> str:
+    """`name` when it is an IANA time zone (e.g. America/New_York); ValueError naming `setting` otherwise."""
+    try:
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise ValueError(name)
+        ZoneInfo(name)
+    except (ValueError, OSError, ZoneInfoNotFoundError):
+        raise ValueError(f"{setting}={name!r} is not an IANA time zone name (e.g. 'America/New_York', "
+                         "'Asia/Tokyo', 'UTC')") from None
+    return name
+
+
+def facility_tz() -> str:
+    """The facility's IANA time zone (RCM_FACILITY_TZ, default UTC): where service dates are local dates."""
+    return check_time_zone(os.environ.get(FACILITY_TZ_ENV, DEFAULT_FACILITY_TZ))
+
+
+def local_dates(utc: pd.Series, tz: str | None) -> pd.Series:
+    """Local calendar date in `tz` (midnight, naive datetime64[ns]) of naive-UTC timestamps; NaT stays NaT.
+
+    `tz=None` means "any zone": the latest local date anywhere (UTC+14), the zone-independent bound.
+    """
+    ts = pd.Series(utc).astype("datetime64[ns]")
+    if tz is None:
+        return (ts + MAX_UTC_OFFSET).dt.normalize()
+    if check_time_zone(tz, setting="time zone") == "UTC":
+        return ts.dt.normalize()
+    return ts.dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
 
 
 def _positive_int(name: str, default: int) -> int:

@@ -16,6 +16,8 @@ Why it is built this way:
   stored as float because of a null, tz-aware or non-ns timestamps) are normalized; the nulls they
   hid become `not_nullable` rejects.
 - Only counts, rates, check and column names are logged or returned in stats.
+- Service dates are local calendar dates of the facility (`facility_tz`, from RCM_FACILITY_TZ); timestamps
+  are naive UTC. The contract compares the local date of `submitted_at` with `service_date`.
 """
 
 from __future__ import annotations
@@ -126,8 +128,11 @@ def age_at(dob: pd.Series, on: pd.Series, cap: int = AGE_CAP) -> pd.Series:
 
 
 def zip3(patient_zip: pd.Series) -> pd.Series:
-    """First 3 digits of a 5-digit zip; sparsely populated areas become '000' (safe harbor)."""
-    out = patient_zip.astype("object").str[:3]
+    """First 3 digits of a ZIP or ZIP+4 ('02134', '02134-1705', '021341705' -> '021'); sparsely populated
+    areas become '000' (safe harbor); anything else (the contract rejected it) becomes None."""
+    text = patient_zip.astype("object").where(patient_zip.map(lambda v: isinstance(v, str)), "")
+    out = text.str.extract(r"^(\d{3})\d{2}(?:-?\d{4})?$", expand=False).astype("object")
+    out = out.where(out.notna(), None)
     return out.where(~out.isin(RESTRICTED_ZIP3), "000").astype("object")
 
 
@@ -387,16 +392,17 @@ def _build(
     derive: Callable[[pd.DataFrame], pd.DataFrame],
     state_key: list[str],
     as_of: datetime | None,
+    facility_tz: str = "UTC",
 ) -> SilverResult:
     if len(bronze) == 0:
         return _empty_result(table, bronze)
     frame, unknown, placeholders = conform(bronze, table)
     frame = prepare(frame)  # columns every row needs, rejected or not (e.g. member_token)
-    records = _without(_validate(frame, row_schema(table, "bronze", as_of=as_of), table), placeholders)
+    records = _without(_validate(frame, row_schema(table, "bronze", as_of=as_of, facility_tz=facility_tz), table), placeholders)
     records = pd.concat([records, placeholders], ignore_index=True) if not placeholders.empty else records
     passed = frame.drop(index=pd.Index(records["row"].unique(), dtype="int64"))
     derived = derive(passed)[frame_columns(table, "silver")]
-    derived_records = _validate(derived, row_schema(table, "silver", as_of=as_of), table)
+    derived_records = _validate(derived, row_schema(table, "silver", as_of=as_of, facility_tz=facility_tz), table)
     records = pd.concat([records, derived_records], ignore_index=True) if not derived_records.empty else records
     records = records.assign(row=records["row"].astype("int64"))
     failing = pd.Index(records["row"].unique(), dtype="int64")
@@ -411,7 +417,9 @@ def _build(
     return SilverResult(good, rejects, stats)
 
 
-def build_silver_claims(bronze: pd.DataFrame, phi_key: bytes, as_of: datetime | None = None) -> SilverResult:
+def build_silver_claims(
+    bronze: pd.DataFrame, phi_key: bytes, as_of: datetime | None = None, facility_tz: str = "UTC"
+) -> SilverResult:
     """Silver claims: validated (PHI columns too), pseudonymized, every state of every claim version.
 
     Silver is the claims' history, a slowly changing table: a row is the state of (claim_id,
@@ -419,7 +427,8 @@ def build_silver_claims(bronze: pd.DataFrame, phi_key: bytes, as_of: datetime | 
     after submission (a new fact from then on); a new claim_version is a corrected claim (a new
     submission). Only the same state delivered twice (same claim_id, claim_version, updated_at) is
     de-duplicated. Which state was the submission decision is decided in gold (`claim_history`).
-    With `as_of`, service dates and submissions after it are rejected.
+    With `as_of`, service dates and submissions after it are rejected. `facility_tz` (IANA name) is the
+    zone in which service dates are local dates (a submission may not precede its service date there).
     """
     if not phi_key:
         raise ValueError("empty PHI key")
@@ -434,10 +443,13 @@ def build_silver_claims(bronze: pd.DataFrame, phi_key: bytes, as_of: datetime | 
         ).drop(columns=sorted(phi_column_names() & set(rows.columns)))
 
     return _build("claims", bronze, prepare=prepare, derive=derive,
-                  state_key=["claim_id", "claim_version", "updated_at"], as_of=as_of)
+                  state_key=["claim_id", "claim_version", "updated_at"], as_of=as_of,
+                  facility_tz=facility_tz)
 
 
-def build_silver_remittances(bronze: pd.DataFrame, as_of: datetime | None = None) -> SilverResult:
+def build_silver_remittances(
+    bronze: pd.DataFrame, as_of: datetime | None = None, facility_tz: str = "UTC"
+) -> SilverResult:
     """Silver remittances with `denied` and `carc_category`: every adjudication row is kept (the first
     adjudication, appeals, payment corrections); only the same row delivered twice (same claim_id,
     adjudicated_at, updated_at) is de-duplicated. The label is chosen at training time: the first
@@ -448,7 +460,8 @@ def build_silver_remittances(bronze: pd.DataFrame, as_of: datetime | None = None
         return rows.assign(denied=denied, carc_category=carc_category(rows["carc_code"], denied))
 
     return _build("remittances", bronze, prepare=lambda f: f, derive=derive,
-                  state_key=["claim_id", "adjudicated_at", "updated_at"], as_of=as_of)
+                  state_key=["claim_id", "adjudicated_at", "updated_at"], as_of=as_of,
+                  facility_tz=facility_tz)
 
 
 # --------------------------------------------------------------------------------------------------

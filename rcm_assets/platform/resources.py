@@ -75,12 +75,15 @@ class FeatureResource(dg.ConfigurableResource):
     # The silver columns features may read; None = the feature module's defaults. A post-outcome or
     # bookkeeping column here is refused with a LeakageError naming it.
     source_columns: list[str] | None = None
+    # IANA zone in which service dates are local dates (build_resources passes RCM_FACILITY_TZ); None = UTC.
+    facility_tz: str | None = None
 
     def config(self) -> feature_lib.FeatureConfig:
         overrides = {
             "source_columns": tuple(self.source_columns) if self.source_columns is not None else None,
             "age_band_edges": tuple(self.age_band_edges) if self.age_band_edges is not None else None,
             "charge_ratio_cap": self.charge_ratio_cap,
+            "facility_tz": self.facility_tz,
         }
         return feature_lib.FeatureConfig(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -142,7 +145,7 @@ def build_resources(env: str | None = None) -> dict[str, Any]:
             quarantine_dir=_setting("RCM_QUARANTINE_DIR", env, str(settings.quarantine_dir())),
             first_day=settings.partitions_start().isoformat(),
         ),
-        "features": FeatureResource(),
+        "features": FeatureResource(facility_tz=settings.facility_tz()),
         "mlflow_tracking": MlflowResource(
             tracking_uri=_setting("MLFLOW_TRACKING_URI", env, settings.mlflow_tracking_uri()),
             artifact_location=_setting("RCM_MLFLOW_ARTIFACTS", env, settings.mlflow_artifact_location()),

@@ -13,6 +13,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from rcm_assets.lib import claim_history
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -70,14 +72,27 @@ def test_extract_dry_run_validates_everything_and_writes_nothing(source_in_data_
     assert runs_in(home) == []
 
 
+def test_extract_lookback_days_zero_reads_exactly_the_day(source_in_data_dir, isolated_env, home):
+    result = rcm("extract", "--date", "2025-02-03", "--lookback-days", "0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [p.name for p in (isolated_env / "lake" / "bronze" / "claims").iterdir()] == ["dt=2025-02-03"]
+    assert rcm("extract", "--date", "2025-02-03", "--lookback-days", "-1").returncode == 2
+
+
 def test_extract_lands_the_day_and_records_the_run_in_the_instance(source_in_data_dir, isolated_env, home):
     result = rcm("extract", "--date", "2025-02-03")
     assert result.returncode == 0, result.stdout + result.stderr
-    gold = pd.read_parquet(isolated_env / "lake" / "gold" / "claim_features" / "dt=2025-02-03" / "part-0.parquet")
+    lake = isolated_env / "lake"
+    # the day and, by default, the two days before it again (rows committed late), as one run
+    assert sorted(p.name for p in (lake / "bronze" / "claims").iterdir()) == [
+        "dt=2025-02-01", "dt=2025-02-02", "dt=2025-02-03"]
+    gold = pd.read_parquet(lake / "gold" / "claim_features" / "dt=2025-02-03" / "part-0.parquet")
+    silver = pd.read_parquet(lake / "silver" / "claims").assign(dt=lambda f: f["dt"].astype(str))
+    decisions, _ = claim_history.decision_rows(silver, None, 120)
     with sqlite3.connect(isolated_env / "source.db") as con:
-        expected = con.execute("SELECT COUNT(DISTINCT claim_id) FROM claims WHERE updated_at >= '2025-02-03' "
-                               "AND updated_at < '2025-02-04'").fetchone()[0]
-    assert len(gold) == expected
+        in_source = con.execute("SELECT COUNT(DISTINCT claim_id) FROM claims WHERE updated_at >= '2025-02-03' "
+                                "AND updated_at < '2025-02-04'").fetchone()[0]
+    assert len(gold) == int((decisions["dt"] == "2025-02-03").sum()) <= in_source
     runs = runs_in(home)
     assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
     assert runs[0].tags.get("rcm/command") == "extract"

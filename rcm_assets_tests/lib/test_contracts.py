@@ -1,18 +1,22 @@
 """Contracts derived from the registry, decision-time guards, and failure reports without values
-(including the Dagster types' TypeCheck)."""
+(including the Dagster types' TypeCheck); real-world codes and values accepted, invalid ones rejected with
+the column and the rule named."""
 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from datetime import date
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from rcm_assets.lib import contracts
+from rcm_assets.lib import code_sets, contracts
+from rcm_assets.lib import features as F
 from rcm_assets.lib.columns import (
     Availability,
     columns,
@@ -20,7 +24,7 @@ from rcm_assets.lib.columns import (
     source_column_names,
 )
 from rcm_assets.lib.contracts import ContractError
-from rcm_assets.lib.transforms import build_silver_claims
+from rcm_assets.lib.transforms import build_silver_claims, build_silver_remittances, phi_leaks
 from rcm_assets.platform import types
 from rcm_assets.synthetic import generate
 from rcm_assets_tests.conftest import PHI_TEST_KEY as KEY
@@ -70,11 +74,21 @@ def test_registry_constraints_become_checks():
     names = {c: [str(chk.error or chk.name) for chk in silver.columns[c].checks] for c in silver.columns}
     assert "isin(['F', 'M', 'U'])" in names["patient_sex"]
     assert "greater_than_or_equal_to(0.01)" in names["billed_amount"]
+    assert "less_than_or_equal_to(10000000)" in names["billed_amount"]
+    assert "less_than_or_equal_to(9999)" in names["units"] and "less_than_or_equal_to(25)" in names["icd10_count"]
     assert "less_than_or_equal_to(90)" in names["patient_age"]
     assert any(n.startswith("str_matches") for n in names["member_token"])
     assert "date_without_time" in names["service_date"]
+    # code columns: one named check per code_sets rule, no anonymous regex beside it
+    assert names["cpt_code"] == ["cpt_hcpcs_code"] and names["icd10_primary"] == ["icd10cm_format"]
+    assert names["billing_npi"] == names["rendering_npi"] == ["npi_format", "npi_check_digit"]
+    assert names["place_of_service"] == ["cms_pos_code"] and names["claim_id"] == ["x12_claim_id"]
+    remit = contracts.schema_for("remittances", "silver").columns
+    assert [c.name for c in remit["carc_code"].checks] == ["x12_carc_code"]
+    assert [c.name for c in remit["rarc_code"].checks] == ["x12_rarc_code"]
     wide = {chk.name for chk in silver.checks}
-    assert "greater_than_or_equal_to_column(service_date)" in wide and contracts.UNIQUE_KEY_CHECK in wide
+    unique = contracts.unique_key_check_name(contracts.SILVER_KEY_COLUMNS["claims"])
+    assert "greater_than_or_equal_to_column(service_date)" in wide and unique in wide
     remits = {chk.name for chk in contracts.schema_for("remittances", "silver").checks}
     assert {"greater_than_or_equal_to_column(paid_amount)", "greater_than_or_equal_to_column(adjudicated_at)",
             contracts.DENIED_CHECK, contracts.CARC_CATEGORY_CHECK} <= remits
@@ -103,7 +117,8 @@ def test_silver_is_strict_and_unique_per_claim_and_day(silver):
     summary = contracts.summarize_failures(_errors(contracts.schema_for("claims", "silver"), leaked))
     assert {"check": "column_in_schema", "column": "patient_name", "count": 1} in summary
     summary = contracts.summarize_failures(_errors(contracts.schema_for("claims", "silver"), duplicated))
-    assert summary == [{"check": contracts.UNIQUE_KEY_CHECK, "column": "claim_id", "count": 4}]
+    unique = contracts.unique_key_check_name(contracts.SILVER_KEY_COLUMNS["claims"])
+    assert summary == [{"check": unique, "column": "claim_id", "count": 4}]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -158,7 +173,7 @@ def test_summarize_failures_names_checks_and_columns_never_values(silver):
     assert {"check": "not_nullable", "column": "payer_id", "count": 1} in summary
     assert {"check": "greater_than_or_equal_to(0.01)", "column": "billed_amount", "count": 1} in summary
     text = contracts.describe_failures(summary, what="silver_claims")
-    assert "cpt_code:str_matches" in text and FAKE_NAME not in text
+    assert "cpt_code:cpt_hcpcs_code" in text and FAKE_NAME not in text
 
 
 def test_dagster_type_check_is_redacted(silver):
@@ -200,3 +215,235 @@ def test_dagster_types_are_built_once_per_name():
     assert len(names) == 7
     gold = types.gold_dagster_type({"units": "int64"})
     assert gold is types.gold_dagster_type({"units": "int64"})
+
+
+# --------------------------------------------------------------------------------------------------
+# real-world codes and values: accepted; invalid ones rejected naming the column and the rule
+# --------------------------------------------------------------------------------------------------
+
+# Values of real claims, per column; each must pass the claims contract.
+REAL_CLAIM_VALUES: dict[str, list[object]] = {
+    "claim_id": ["ACME-000123456-01", "PCN-2025-000042", "26046A0001", "1", "Z" * 38, "c0000000001"],
+    "cpt_code": ["99213", "3074F", "0042T", "0001U", "0002M", "J3490", "J9271", "A0428", "E0114", "G0202",
+                 "L3000", "Q4101", "D0120", "U0003", "V2020"],
+    "icd10_primary": ["Z3A.39", "M1A.0710", "C4A.0", "O09.529", "T36.0X5A", "S72.001A", "S72001A", "F32.A",
+                      "U07.1", "I10", "E119"],
+    "patient_zip": ["02134", "02134-1705", "021341705", "99501-0001"],
+    "billing_npi": ["1234567893", "1245319599", "1003000126"],
+    "rendering_npi": ["1234567893", "1245319599", "1003000126"],
+    "place_of_service": ["01", "03", "09", "13", "15", "17", "18", "20", "25", "26", "27", "32", "33", "34",
+                         "41", "42", "49", "50", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61",
+                         "62", "65", "66", "71", "72", "99"],
+    "units": [1, 150, 600, 9999],
+    "icd10_count": [1, 13, 18, 25],
+    "billed_amount": [0.01, 1_250_000.00, 9_999_999.99, 10_000_000.0],
+    "claim_version": [1, 12, 99],
+}
+REAL_REMITTANCE_VALUES: dict[str, list[object]] = {
+    "claim_id": ["ACME-000123456-01", "PCN-2025-000042", "26046A0001"],
+    "carc_code": ["1", "2", "3", "16", "18", "27", "29", "45", "50", "96", "97", "197", "204", "236", "253",
+                  "284", "308", "A1", "B7", "B15", "P1", "P32"],
+    "rarc_code": ["M15", "M62", "MA01", "MA130", "N10", "N115", "N862"],
+}
+
+# (column, invalid value, the one reason its row gets)
+INVALID_CLAIM_VALUES: list[tuple[str, object, str]] = [
+    ("claim_id", "-ACME-1", "claim_id:x12_claim_id"),
+    ("claim_id", "A" * 39, "claim_id:x12_claim_id"),
+    ("claim_id", "ACME_000123", "claim_id:x12_claim_id"),
+    ("cpt_code", "I1234", "cpt_code:cpt_hcpcs_code"),
+    ("cpt_code", "W1234", "cpt_code:cpt_hcpcs_code"),
+    ("cpt_code", "99-13", "cpt_code:cpt_hcpcs_code"),
+    ("cpt_code", "j3490", "cpt_code:cpt_hcpcs_code"),
+    ("icd10_primary", "123.4", "icd10_primary:icd10cm_format"),
+    ("icd10_primary", "Z3A.", "icd10_primary:icd10cm_format"),
+    ("icd10_primary", "ZZZZZ", "icd10_primary:icd10cm_format"),
+    ("icd10_primary", "S72.0011A", "icd10_primary:icd10cm_format"),
+    ("icd10_primary", "z3a.39", "icd10_primary:icd10cm_format"),
+    ("patient_zip", "2134", "patient_zip:zip_or_zip4"),
+    ("patient_zip", "02134-17", "patient_zip:zip_or_zip4"),
+    ("patient_zip", "02134 1705", "patient_zip:zip_or_zip4"),
+    ("billing_npi", "1234567890", "billing_npi:npi_check_digit"),
+    ("billing_npi", "123456789", "billing_npi:npi_format"),
+    ("rendering_npi", "1245319590", "rendering_npi:npi_check_digit"),
+    ("place_of_service", "30", "place_of_service:cms_pos_code"),
+    ("place_of_service", "00", "place_of_service:cms_pos_code"),
+    ("place_of_service", "1", "place_of_service:cms_pos_code"),
+    ("units", 0, "units:greater_than_or_equal_to(1)"),
+    ("units", 10_000, "units:less_than_or_equal_to(9999)"),
+    ("icd10_count", 26, "icd10_count:less_than_or_equal_to(25)"),
+    ("billed_amount", 10_000_000.01, "billed_amount:less_than_or_equal_to(10000000)"),
+    ("claim_version", 100, "claim_version:less_than_or_equal_to(99)"),
+]
+INVALID_REMITTANCE_VALUES: list[tuple[str, object, str]] = [
+    ("claim_id", "ACME 1", "claim_id:x12_claim_id"),
+    ("carc_code", "CO-197", "carc_code:x12_carc_code"),
+    ("carc_code", "999", "carc_code:x12_carc_code"),
+    ("carc_code", "42", "carc_code:x12_carc_code"),  # deactivated (use 45)
+    ("carc_code", "W1", "carc_code:x12_carc_code"),  # deactivated (now P12)
+    ("carc_code", "045", "carc_code:x12_carc_code"),
+    ("rarc_code", "MA1", "rarc_code:x12_rarc_code"),
+    ("rarc_code", "X12", "rarc_code:x12_rarc_code"),
+    ("paid_amount", -0.01, "paid_amount:greater_than_or_equal_to(0)"),
+]
+
+
+@pytest.fixture(scope="module")
+def day() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One day of generated claims and remittances, shaped as bronze, one row per claim."""
+    data = generate(start=date(2025, 3, 1), days=3, claims_per_day=300, seed=5)
+    claims, remits = to_bronze(data.claims), to_bronze(data.remittances)
+    first = sorted(claims["dt"].unique())[1]
+    claims = claims[claims["dt"] == first].drop_duplicates("claim_id").reset_index(drop=True)
+    remits = remits.drop_duplicates("claim_id").reset_index(drop=True)
+    return claims, remits
+
+
+def _one_per_row(base: pd.DataFrame, cases: list[tuple[str, object]]) -> pd.DataFrame:
+    """Row i of `base` with column = value of case i (as many rows as cases)."""
+    assert len(base) >= len(cases), "the generated day is too small for the cases"
+    rows = base.head(len(cases)).copy()
+    for i, (column, value) in enumerate(cases):
+        rows.loc[rows.index[i], column] = value
+    assert (rows.dtypes == base.dtypes).all()
+    return rows
+
+
+@pytest.mark.parametrize("column", sorted(REAL_CLAIM_VALUES))
+def test_real_claim_values_are_accepted(day, column):
+    rows = _one_per_row(day[0], [(column, v) for v in REAL_CLAIM_VALUES[column]])
+    result = build_silver_claims(rows, KEY)
+    assert result.stats["rows_rejected"] == 0, result.rejects["reasons"].tolist()
+    assert len(result.good) == len(rows)
+
+
+@pytest.mark.parametrize("column", sorted(REAL_REMITTANCE_VALUES))
+def test_real_remittance_values_are_accepted(day, column):
+    rows = _one_per_row(day[1], [(column, v) for v in REAL_REMITTANCE_VALUES[column]])
+    result = build_silver_remittances(rows)
+    assert result.stats["rows_rejected"] == 0, result.rejects["reasons"].tolist()
+
+
+@pytest.fixture(scope="module")
+def invalid_claims(day):
+    rows = _one_per_row(day[0], [(c, v) for c, v, _ in INVALID_CLAIM_VALUES])
+    return rows, build_silver_claims(rows, KEY)
+
+
+@pytest.fixture(scope="module")
+def invalid_remittances(day):
+    rows = _one_per_row(day[1], [(c, v) for c, v, _ in INVALID_REMITTANCE_VALUES])
+    return rows, build_silver_remittances(rows)
+
+
+def _reasons_by_row(rows: pd.DataFrame, rejects: pd.DataFrame) -> dict[int, str]:
+    """Reasons of each input row (position -> reasons, '' when it passed), matched on (updated_at, claim_id)."""
+    keyed = rejects.assign(_key=rejects["updated_at"].astype(str) + "|" + rejects["claim_id"].astype(str))
+    by_key = dict(zip(keyed["_key"], keyed["reasons"], strict=True))
+    keys = rows["updated_at"].astype(str) + "|" + rows["claim_id"].map(str)
+    return {i: by_key.get(k, "") for i, k in enumerate(keys)}
+
+
+@pytest.mark.parametrize("case", range(len(INVALID_CLAIM_VALUES)),
+                         ids=[f"{c}={v!r}" for c, v, _ in INVALID_CLAIM_VALUES])
+def test_invalid_claim_values_are_rejected_naming_column_and_rule(invalid_claims, case):
+    rows, result = invalid_claims
+    assert _reasons_by_row(rows, result.rejects)[case] == INVALID_CLAIM_VALUES[case][2]
+
+
+@pytest.mark.parametrize("case", range(len(INVALID_REMITTANCE_VALUES)),
+                         ids=[f"{c}={v!r}" for c, v, _ in INVALID_REMITTANCE_VALUES])
+def test_invalid_remittance_values_are_rejected_naming_column_and_rule(invalid_remittances, case):
+    rows, result = invalid_remittances
+    assert _reasons_by_row(rows, result.rejects)[case] == INVALID_REMITTANCE_VALUES[case][2]
+
+
+def test_rejects_never_carry_the_failing_values(invalid_claims):
+    rows, result = invalid_claims
+    secret_zip = "9Z9Z9-SECRET"  # a PHI value that breaks the zip rule
+    leaky = rows.assign(patient_zip=rows["patient_zip"].where(rows.index != rows.index[0], secret_zip))
+    result = build_silver_claims(leaky, KEY)
+    reasons = result.rejects[["reasons", "failed_checks", "failed_columns"]].to_string()
+    stats = json.dumps(result.stats, default=str)
+    for value in (secret_zip, "S72.0011A", "02134 1705", "1245319590", "1234567890", "z3a.39"):
+        assert value not in reasons and value not in stats
+    assert secret_zip not in result.rejects.to_string()
+    assert "patient_zip:zip_or_zip4" in result.rejects["reasons"].iloc[0]
+    assert phi_leaks(result.rejects, leaky) == []
+
+
+# The issue's defects: each value was rejected by the old contract (the rule it broke is given) and is
+# accepted now.
+DEFECTS = [
+    ("cpt_code", "J3490", lambda v: re.fullmatch(r"^\d{4}[0-9A-Z]$", v)),
+    ("patient_zip", "02134-1705", lambda v: re.fullmatch(r"^\d{5}$", v)),
+    ("icd10_primary", "Z3A.39", lambda v: re.fullmatch(r"^[A-Z]\d{2}(\.?[0-9A-Z]{1,4})?$", v)),
+    ("units", 150, lambda v: 1 <= v <= 99),
+    ("icd10_count", 18, lambda v: 1 <= v <= 12),
+    ("billed_amount", 1_250_000.00, lambda v: 0.01 <= v <= 1_000_000),
+    ("claim_id", "ACME-000123456-01", lambda v: re.fullmatch(r"^C\d{10}$", v)),
+]
+
+
+@pytest.mark.parametrize("column,value,old_rule", DEFECTS, ids=[f"{c}={v!r}" for c, v, _ in DEFECTS])
+def test_issue_defects_are_accepted(day, column, value, old_rule):
+    assert not old_rule(value)  # the old contract rejected it
+    result = build_silver_claims(_one_per_row(day[0], [(column, value)]), KEY)
+    assert result.stats["rows_rejected"] == 0, result.rejects["reasons"].tolist()
+    if column == "claim_id":  # remittances carry the same claim number
+        remit = build_silver_remittances(_one_per_row(day[1], [(column, value)]))
+        assert remit.stats["rows_rejected"] == 0, remit.rejects["reasons"].tolist()
+
+
+def _realistic(claims: pd.DataFrame, remits: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A generated day with real-world values laid over it: X12 claim numbers, ZIP+4, HCPCS drugs and
+    supplies with their units, ICD-10-CM codes with a letter in third place, institutional claims (many
+    diagnoses, high charges), every place of service, current CARC/RARC codes."""
+    rng = np.random.default_rng(seed)
+    n = len(claims)
+    c, r = claims.copy(), remits.copy()
+
+    def pick(values: list, size: int) -> np.ndarray:
+        return np.array(values, dtype=object)[rng.integers(0, len(values), size)]
+
+    # valid data only: the generator may draw a newborn's date of birth after the service date
+    c["patient_dob"] = c["patient_dob"].where(c["patient_dob"] <= c["service_date"], c["service_date"])
+    ids = {old: f"ACME-{i:09d}-{rng.integers(1, 99):02d}" for i, old in enumerate(pd.unique(c["claim_id"]))}
+    c["claim_id"] = c["claim_id"].map(ids)
+    r = r[r["claim_id"].isin(ids)].copy()
+    r["claim_id"] = r["claim_id"].map(ids)
+    zips = c["patient_zip"].astype(str)
+    c["patient_zip"] = np.where(rng.random(n) < 0.4, zips + "-" + pd.Series(rng.integers(0, 10_000, n)).map("{:04d}".format),
+                                np.where(rng.random(n) < 0.2, zips + "0001", zips))
+    drug = rng.random(n) < 0.15
+    c.loc[drug, "cpt_code"] = pick(["J3490", "J9271", "J1885", "J0897", "J2505", "J1100"], int(drug.sum()))
+    c.loc[drug, "units"] = rng.integers(1, 1000, int(drug.sum()))
+    other = ~drug & (rng.random(n) < 0.1)
+    c.loc[other, "cpt_code"] = pick(["A4253", "E0114", "G0202", "3074F", "0042T", "0001U", "L3000", "Q4101"],
+                                    int(other.sum()))
+    dx = rng.random(n) < 0.2
+    c.loc[dx, "icd10_primary"] = pick(["Z3A.39", "M1A.0710", "C4A.0", "O09.529", "T36.0X5A", "S72.001A",
+                                       "F32.A", "U07.1", "E119"], int(dx.sum()))
+    institutional = rng.random(n) < 0.1
+    c.loc[institutional, "icd10_count"] = rng.integers(13, 26, int(institutional.sum()))
+    c.loc[institutional, "billed_amount"] = np.round(rng.uniform(50_000, 3_500_000, int(institutional.sum())), 2)
+    c["place_of_service"] = pick(sorted(code_sets.PLACE_OF_SERVICE_CODES), n)
+    denied = r["claim_status"].eq("denied")
+    r.loc[denied, "carc_code"] = pick(["197", "198", "284", "27", "31", "29", "11", "167", "45", "16", "18",
+                                       "50", "96", "97", "204", "236", "A1", "B7", "P1"], int(denied.sum()))
+    r.loc[denied, "rarc_code"] = pick(["M62", "N30", "M76", "MA130", "N115", "N10", None], int(denied.sum()))
+    return c, r
+
+
+def test_a_realistic_day_of_valid_data_has_no_rejects(day):
+    claims, remits = _realistic(*day)
+    good = build_silver_claims(claims, KEY)
+    assert good.stats["reject_rate"] == 0.0, good.stats["rejects_by_reason"]
+    assert len(good.good) == len(claims)
+    assert good.good["patient_zip3"].str.fullmatch(r"\d{3}").all()
+    outcome = build_silver_remittances(remits)
+    assert outcome.stats["reject_rate"] == 0.0, outcome.stats["rejects_by_reason"]
+    # the gold ranges admit what the contract admits
+    features = F.compute_features(F.decision_time_view(good.good))
+    for name, (lo, hi) in F.FEATURE_RANGES.items():
+        assert features[name].dropna().between(lo, hi).all(), name

@@ -165,6 +165,17 @@ def test_features_stay_in_declared_ranges_and_null_rates() -> None:
         assert out[name].notna().all()
 
 
+def test_feature_ranges_follow_the_registry_bounds() -> None:
+    """Real claims reach 9,999 units, 25 diagnoses and $10M: gold's range checks admit what silver admits."""
+    assert F.FEATURE_RANGES["units"] == (1, 9999)
+    assert F.FEATURE_RANGES["icd10_count"] == (1, 25)
+    assert F.FEATURE_RANGES["log_billed_amount"][1] == pytest.approx(np.log1p(10_000_000))
+    row = one_claim(cpt_code="J3490", units=150, icd10_count=18, billed_amount=1_250_000.0)
+    out = F.compute_features(row).iloc[0]
+    for name, (lo, hi) in F.FEATURE_RANGES.items():
+        assert np.isnan(out[name]) or lo <= out[name] <= hi, name
+
+
 def test_parquet_round_trip_keeps_dtypes(tmp_path: Path) -> None:
     out = F.compute_features(F.decision_time_view(silver_claims(50)))
     out.to_parquet(tmp_path / "gold.parquet", index=False)
