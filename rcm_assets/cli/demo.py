@@ -12,7 +12,7 @@ import pandas as pd
 
 from rcm_assets.cli.commands import GROUPS, Runner, asset_keys_in_groups, report, run_range
 from rcm_assets.cli.console import EXIT_OK, UsageError, elapsed, say, utc_today
-from rcm_assets.cli.evaluation import model_vs_bayes, read_lake
+from rcm_assets.cli.evaluation import model_vs_bayes, read_lake, scored_vs_bayes
 from rcm_assets.defs import partitions
 from rcm_assets.lib import settings
 from rcm_assets.platform.resources import SourceResource
@@ -82,3 +82,8 @@ def summarize_models(first: date, last: date, truth_path: Path) -> None:
     say(f"  latest model vs Bayes-optimal on its holdout ({int(result['holdout_rows']):,} claims): "
         f"AUC {result['model_auc']:.4f} vs {result['bayes_auc']:.4f} "
         f"(gap {result['bayes_auc'] - result['model_auc']:.4f})")
+    served = scored_vs_bayes(settings.lake_url(), partitions.MODEL_START, last, truth)
+    if served["scored_rows"]:
+        say(f"  scores served out of time vs Bayes-optimal ({int(served['scored_rows']):,} adjudicated claims, "
+            f"{partitions.MODEL_START} .. {last}): AUC {served['model_auc']:.4f} vs {served['bayes_auc']:.4f} "
+            f"(gap {served['bayes_auc'] - served['model_auc']:.4f})")

@@ -59,3 +59,21 @@ def model_vs_bayes(lake_url: str, week: date, model_uri: str, feature_version: s
         "model_auc": float(modelling.evaluate(holdout.y, p)["roc_auc"]),
         "bayes_auc": float(modelling.bayes_auc(keyed["true_denial_probability"].to_numpy(), holdout.y.to_numpy())),
     }
+
+
+def scored_vs_bayes(lake_url: str, first: date, last: date, truth: pd.DataFrame) -> dict[str, float]:
+    """Out of time: the scores served on days first..last against the claims' realized first adjudication,
+    beside the Bayes-optimal AUC of the same claims (only adjudicated versions have a label)."""
+    scores = read_lake(lake_url, ["predictions", "claim_denial_scores"], days(first, last),
+                       columns=["claim_id", "claim_version", "denial_probability"])
+    if scores.empty:
+        return {"scored_rows": 0.0, "model_auc": float("nan"), "bayes_auc": float("nan")}
+    labelled = scores.merge(truth.loc[truth["adjudicated"], ["claim_id", "claim_version", "denied",
+                                                              "true_denial_probability"]],
+                            on=["claim_id", "claim_version"], how="inner", validate="many_to_one")
+    y = labelled["denied"].astype("int64").to_numpy()
+    return {
+        "scored_rows": float(len(labelled)),
+        "model_auc": float(modelling.evaluate(y, labelled["denial_probability"].to_numpy())["roc_auc"]),
+        "bayes_auc": modelling.bayes_auc(labelled["true_denial_probability"].to_numpy(), y),
+    }
