@@ -412,9 +412,10 @@ def _realistic(claims: pd.DataFrame, remits: pd.DataFrame, seed: int = 0) -> tup
     c["claim_id"] = c["claim_id"].map(ids)
     r = r[r["claim_id"].isin(ids)].copy()
     r["claim_id"] = r["claim_id"].map(ids)
-    zips = c["patient_zip"].astype(str)
-    c["patient_zip"] = np.where(rng.random(n) < 0.4, zips + "-" + pd.Series(rng.integers(0, 10_000, n)).map("{:04d}".format),
-                                np.where(rng.random(n) < 0.2, zips + "0001", zips))
+    zip5 = c["patient_zip"].astype(str).str[:5]  # the generator may already write ZIP+4
+    plus4 = pd.Series(rng.integers(0, 10_000, n), index=c.index).map("{:04d}".format)
+    form = rng.random(n)
+    c["patient_zip"] = np.where(form < 0.4, zip5 + "-" + plus4, np.where(form < 0.6, zip5 + plus4, zip5))
     drug = rng.random(n) < 0.15
     c.loc[drug, "cpt_code"] = pick(["J3490", "J9271", "J1885", "J0897", "J2505", "J1100"], int(drug.sum()))
     c.loc[drug, "units"] = rng.integers(1, 1000, int(drug.sum()))
