@@ -205,11 +205,13 @@ CARC_CODES: frozenset[str] = (
     | _prefixed("B", (10, 11, 12, 13, 14, 15, 16, 20, 22, 23))
     | _prefixed("P", range(1, 33))
 )
+# Deactivated codes are accepted too: a remittance from before a code's deactivation carries it rightly,
+# and payers keep sending a retired code for a while; rejecting them would block whole days.
 CARC = CodeRule(
-    "x12_carc_code", r"[1-9]\d{0,2}|[ABP][0-9]{1,2}",
-    "a current X12 claim adjustment reason code, bare (as CAS02: '197', not 'CO-197')",
-    "X12 external code list 139, Claim Adjustment Reason Codes (current codes, retrieved August 2026)",
-    values=CARC_CODES,
+    "x12_carc_code", r"[1-9]\d{0,2}|[ABDPWY][0-9]{1,2}",
+    "an X12 claim adjustment reason code, current or deactivated, bare (as CAS02: '197', not 'CO-197')",
+    "X12 external code list 139, Claim Adjustment Reason Codes (every published code, retrieved August 2026)",
+    values=CARC_CODES | CARC_DEACTIVATED,
 )
 
 RARC = CodeRule(

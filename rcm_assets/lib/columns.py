@@ -62,13 +62,13 @@ D, P, B = Availability.DECISION_TIME, Availability.POST_OUTCOME, Availability.BO
 PLAN_TYPES = ("commercial", "medicare", "medicaid", "self_pay")
 CLAIM_STATUSES = ("paid", "denied", "partial")
 # CARC (X12 835 claim adjustment reason code) -> reason group of a denial; unmapped codes are "other".
-# Current codes only (code_sets.CARC_CODES): retired 15 and 42 gave way to 284 and 45.
+# Deactivated codes still arrive on older remittances (15 gave way to 284, 42 to 45).
 CARC_CATEGORIES: dict[str, str] = {
-    "197": "authorization", "198": "authorization", "284": "authorization",
+    "197": "authorization", "198": "authorization", "284": "authorization", "15": "authorization",
     "27": "eligibility", "26": "eligibility", "31": "eligibility",
     "29": "timely_filing",
     "11": "coding", "167": "coding",
-    "45": "pricing",
+    "45": "pricing", "42": "pricing",
     "16": "administrative", "18": "administrative",
 }
 CARC_CATEGORY_VALUES = ("authorization", "eligibility", "timely_filing", "coding", "pricing",

@@ -44,8 +44,8 @@ INVALID: dict[str, list[object]] = {
     "npi_check_digit": ["1234567890", "1234567894", "1245319590"],
     "cms_pos_code": ["00", "28", "29", "30", "35", "40", "43", "48", "59", "63", "64", "67", "70", "73", "80",
                      "82", "98", "1", "011", "O1"],
-    "x12_carc_code": ["CO-197", "CO197", "0", "045", "999", "309", "15", "42", "D1", "W1", "Y1", "B5", "A2",
-                      "A9", "B99", "a1", "P33", " 197"],
+    "x12_carc_code": ["CO-197", "CO197", "0", "045", "999", "309", "D24", "W10", "A9", "B99", "a1", "P33",
+                      " 197"],
     "x12_rarc_code": ["MA1", "M0", "M1000", "N0", "N1000", "X1", "N", "m15", "MA", "RA01"],
     "x12_cas_group_code": ["co", "XX", "C", "COO"],
 }
@@ -93,7 +93,13 @@ def test_carc_list_is_the_current_x12_list() -> None:
     assert {str(n) for n in range(1, cs.CARC_MAX_NUMBER + 1)} <= cs.CARC_CODES | cs.CARC_DEACTIVATED
     assert {f"P{n}" for n in range(1, 33)} <= cs.CARC_CODES
     assert not {c for c in cs.CARC_CODES if c[0] in "DWY"}  # D*, W*, Y* are all retired
-    assert set(CARC_CATEGORIES) <= cs.CARC_CODES  # the label categories map current codes only
+    assert set(CARC_CATEGORIES) <= cs.CARC_CODES | cs.CARC_DEACTIVATED
+
+
+@pytest.mark.parametrize("code", ["15", "42", "D1", "W1", "Y1", "B5", "A2"])
+def test_deactivated_carcs_are_accepted(code: str) -> None:
+    """A 2025 remittance may rightly carry a code deactivated since; refusing it would block the day."""
+    assert code in cs.CARC_DEACTIVATED and cs.CARC.is_valid(code)
 
 
 def test_place_of_service_list_and_group_codes() -> None:

@@ -279,8 +279,6 @@ INVALID_REMITTANCE_VALUES: list[tuple[str, object, str]] = [
     ("claim_id", "ACME 1", "claim_id:x12_claim_id"),
     ("carc_code", "CO-197", "carc_code:x12_carc_code"),
     ("carc_code", "999", "carc_code:x12_carc_code"),
-    ("carc_code", "42", "carc_code:x12_carc_code"),  # deactivated (use 45)
-    ("carc_code", "W1", "carc_code:x12_carc_code"),  # deactivated (now P12)
     ("carc_code", "045", "carc_code:x12_carc_code"),
     ("rarc_code", "MA1", "rarc_code:x12_rarc_code"),
     ("rarc_code", "X12", "rarc_code:x12_rarc_code"),

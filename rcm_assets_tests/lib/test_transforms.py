@@ -174,7 +174,7 @@ def test_every_contract_failure_kind_is_a_named_reject_and_no_value_is_kept(bron
     ids = b["claim_id"].tolist()
     secret_zip = "ZIP!X"
     b.loc[0, "payer_id"] = None                                                     # null in non-nullable
-    b.loc[1, "units"] = 100                                                         # out of range
+    b.loc[1, "units"] = 10_000                                                        # out of range
     b.loc[2, "plan_type"] = "platinum"                                              # not in allowed set
     b.loc[3, "cpt_code"] = "99-13"                                                  # regex
     b.loc[4, "cpt_code"] = 99213                                                    # element of wrong type
@@ -188,12 +188,12 @@ def test_every_contract_failure_kind_is_a_named_reject_and_no_value_is_kept(bron
     result = build_silver_claims(b, KEY)
     expected = {
         ids[0]: "payer_id:not_nullable",
-        ids[1]: "units:less_than_or_equal_to(99)",
+        ids[1]: "units:less_than_or_equal_to(9999)",
         ids[2]: "plan_type:isin(",
-        ids[3]: "cpt_code:str_matches(",
+        ids[3]: "cpt_code:cpt_hcpcs_code",
         ids[4]: "cpt_code:dtype('str')",
         ids[5]: "submitted_at:greater_than_or_equal_to_column(service_date)",
-        ids[6]: "patient_zip:str_matches(",
+        ids[6]: "patient_zip:zip_or_zip4",
         ids[7]: "service_date:date_without_time",
         ids[8]: "patient_age:greater_than_or_equal_to(0)",
         ids[9]: "billed_amount:greater_than_or_equal_to(0.01)",
@@ -218,7 +218,7 @@ def test_several_failures_of_one_row_are_joined(bronze_claims):
     b.loc[0, "billed_amount"] = 0.0
     b.loc[0, "cpt_code"] = "bad"
     row = build_silver_claims(b, KEY).rejects.iloc[0]
-    assert row["reasons"].split("; ") == ["cpt_code:str_matches('^\\d{4}[0-9A-Z]$')",
+    assert row["reasons"].split("; ") == ["cpt_code:cpt_hcpcs_code",
                                           "billed_amount:greater_than_or_equal_to(0.01)"]
     assert row["failed_columns"] == "cpt_code; billed_amount"
 
