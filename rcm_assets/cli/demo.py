@@ -28,8 +28,11 @@ def run(args: Namespace, runner: Runner) -> int:
         raise UsageError(f"demo days must lie within {partitions.PARTITIONS_START} .. {utc_today()} "
                          f"(got {first} .. {last}); set RCM_PARTITIONS_START to start earlier")
     started = time.monotonic()
-    say(f"[1/3] generating {args.days} days x {args.claims_per_day} claims (seed {args.seed}) ...")
-    data = generate(start=first, days=args.days, claims_per_day=args.claims_per_day, seed=args.seed)
+    facility_tz = settings.facility_tz()  # the pipeline reads the same setting
+    say(f"[1/3] generating {args.days} days x {args.claims_per_day} claims (seed {args.seed}, realistic source, "
+        f"facility time zone {facility_tz}) ...")
+    data = generate(start=first, days=args.days, claims_per_day=args.claims_per_day, seed=args.seed,
+                    facility_tz=facility_tz)
     source_url, truth_path = settings.source_url(), settings.ground_truth_path()
     if args.dry_run:  # the synthetic source goes to a throwaway folder; nothing under RCM_DATA_DIR changes
         tmp = Path(runner.scratch_dir or ".")
