@@ -1,4 +1,4 @@
-"""Reference data a biller knows at submission time: payers, CPT and ICD-10 codes, places of service.
+"""Reference data a biller knows at submission time: payers, CPT/HCPCS and ICD-10 codes, places of service.
 
 Pure data plus tiny lookups (no dagster, no pandas). Everything is exposed both as a function
 (`cpt_family("99213")`) and as a plain dict / frozenset (`CPT_FAMILY`), because features map whole
@@ -67,7 +67,8 @@ class Cpt:
     typical_charge: float  # billed charge per unit (chargemaster-like list price, USD)
 
 
-CPT_FAMILIES: tuple[str, ...] = ("em", "imaging", "radiology", "surgery", "lab", "therapy", "cardiology")
+CPT_FAMILIES: tuple[str, ...] = ("em", "imaging", "radiology", "surgery", "lab", "therapy", "cardiology",
+                                 "drugs", "biologics", "ambulance", "dme", "preventive")
 
 CPT_LIST: tuple[Cpt, ...] = (
     # Evaluation and management
@@ -127,6 +128,35 @@ CPT_LIST: tuple[Cpt, ...] = (
     Cpt("93306", "cardiology", "Echocardiography, transthoracic, complete", 1200.0),
     Cpt("93458", "cardiology", "Left heart catheterization with angiography", 9000.0),
     Cpt("93880", "cardiology", "Duplex scan, extracranial arteries, bilateral", 700.0),
+    # Inpatient surgery billed on institutional claims: typical charge of the whole stay
+    Cpt("22633", "surgery", "Lumbar arthrodesis, posterior interbody, single level", 160000.0),
+    Cpt("27236", "surgery", "Open treatment of femoral neck fracture, prosthetic replacement", 95000.0),
+    Cpt("44140", "surgery", "Colectomy, partial, with anastomosis", 110000.0),
+    Cpt("61510", "surgery", "Craniectomy for excision of brain tumor, supratentorial", 170000.0),
+    Cpt("32480", "surgery", "Lobectomy of lung", 140000.0),
+    Cpt("47135", "surgery", "Liver allotransplantation, orthotopic", 950000.0),
+    Cpt("38240", "surgery", "Hematopoietic progenitor cell transplantation, allogeneic", 1050000.0),
+    # HCPCS Level II: drugs (J codes, charge per billing unit of the code's dosage)
+    Cpt("J3490", "drugs", "Unclassified drugs", 120.0),
+    Cpt("J1885", "drugs", "Injection, ketorolac tromethamine, per 15 mg", 25.0),
+    Cpt("J0696", "drugs", "Injection, ceftriaxone sodium, per 250 mg", 30.0),
+    Cpt("J1100", "drugs", "Injection, dexamethasone sodium phosphate, 1 mg", 4.0),
+    Cpt("J1815", "drugs", "Injection, insulin, per 5 units", 8.0),
+    Cpt("J1439", "drugs", "Injection, ferric carboxymaltose, 1 mg", 6.0),
+    # HCPCS Level II: biologics (the drugs payers put under prior authorization)
+    Cpt("J9035", "biologics", "Injection, bevacizumab, 10 mg", 350.0),
+    Cpt("J9271", "biologics", "Injection, pembrolizumab, 1 mg", 180.0),
+    Cpt("J2505", "biologics", "Injection, pegfilgrastim, 6 mg", 15000.0),
+    Cpt("J0585", "biologics", "Injection, onabotulinumtoxinA, 1 unit", 25.0),
+    Cpt("J1459", "biologics", "Injection, immune globulin (Privigen), intravenous, 500 mg", 300.0),
+    Cpt("Q4101", "biologics", "Apligraf (skin substitute), per square centimeter", 120.0),
+    # HCPCS Level II: ambulance, durable medical equipment, preventive G codes
+    Cpt("A0428", "ambulance", "Ambulance service, basic life support, non-emergency transport", 900.0),
+    Cpt("A0425", "ambulance", "Ground mileage, per statute mile", 20.0),
+    Cpt("E0114", "dme", "Crutches, underarm, other than wood, adjustable, pair", 110.0),
+    Cpt("E0601", "dme", "Continuous positive airway pressure (CPAP) device", 1200.0),
+    Cpt("G0439", "preventive", "Annual wellness visit, subsequent", 250.0),
+    Cpt("G0008", "preventive", "Administration of influenza virus vaccine", 45.0),
 )
 
 CPTS: dict[str, Cpt] = {c.code: c for c in CPT_LIST}
@@ -146,6 +176,10 @@ PRIOR_AUTH_REQUIRED: frozenset[tuple[str, str]] = frozenset({
     ("UHC", "imaging"), ("UHC", "surgery"), ("UHC", "cardiology"),
     ("HUMANA", "imaging"), ("HUMANA", "surgery"), ("HUMANA", "therapy"),
     ("MEDICAID_TX", "imaging"), ("MEDICAID_TX", "surgery"), ("MEDICAID_TX", "therapy"),
+    # biologics (specialty drugs) under the commercial, Medicare Advantage and Medicaid pharmacy policies
+    ("AETNA", "biologics"), ("BCBS", "biologics"), ("CIGNA", "biologics"), ("UHC", "biologics"),
+    ("HUMANA", "biologics"), ("MEDICAID_TX", "biologics"),
+    ("MEDICAID_TX", "dme"),
 })
 
 # ---------------------------------------------------------------------------------------------------
@@ -232,6 +266,26 @@ ICD10_LIST: tuple[Icd10, ...] = (
     Icd10("H25.9", "eye", "Unspecified age-related cataract"),
     Icd10("C50.911", "neoplasm", "Malignant neoplasm of unspecified site of right female breast"),
     Icd10("D12.6", "neoplasm", "Benign neoplasm of colon, unspecified"),
+    # The full ICD-10-CM grammar: a letter in the third character (Z3A, M1A, O9A), 7-character codes,
+    # the placeholder X, 7th-character encounter / episode extensions
+    Icd10("Z3A.39", "factors", "39 weeks gestation of pregnancy"),
+    Icd10("S72.001A", "injury", "Fracture of unspecified part of neck of right femur, initial encounter"),
+    Icd10("T36.0X5A", "injury", "Adverse effect of penicillins, initial encounter"),
+    Icd10("O09.529", "pregnancy", "Supervision of elderly multigravida, unspecified trimester"),
+    Icd10("M1A.0710", "musculoskeletal", "Idiopathic chronic gout, right ankle and foot, without tophus"),
+    Icd10("O9A.212", "pregnancy", "Injury complicating pregnancy, second trimester"),
+    Icd10("M80.08XA", "musculoskeletal",
+          "Age-related osteoporosis with current pathological fracture, vertebra, initial encounter"),
+    Icd10("T81.40XA", "injury", "Infection following a procedure, unspecified, initial encounter"),
+    Icd10("S42.001A", "injury", "Fracture of unspecified part of right clavicle, initial encounter"),
+    Icd10("C34.90", "neoplasm", "Malignant neoplasm of unspecified part of unspecified bronchus or lung"),
+    Icd10("C4A.9", "neoplasm", "Merkel cell carcinoma, unspecified"),
+    Icd10("D3A.00", "neoplasm", "Benign carcinoid tumor of unspecified site"),
+    Icd10("A41.9", "infectious", "Sepsis, unspecified organism"),
+    Icd10("D63.0", "blood", "Anemia in neoplastic disease"),
+    Icd10("E11.621", "endocrine", "Type 2 diabetes mellitus with foot ulcer"),
+    Icd10("L97.419", "skin", "Non-pressure chronic ulcer of right heel and midfoot, unspecified severity"),
+    Icd10("Z51.11", "factors", "Encounter for antineoplastic chemotherapy"),
 )
 
 ICD10: dict[str, Icd10] = {c.code: c for c in ICD10_LIST}
@@ -253,6 +307,14 @@ CONSISTENT_CHAPTERS: dict[str, frozenset[str]] = {
                       "infectious", "digestive", "respiratory", "blood", "neoplasm"}),
     "therapy": frozenset({"musculoskeletal", "injury", "nervous", "symptoms"}),
     "cardiology": frozenset({"circulatory", "symptoms", "endocrine", "respiratory", "factors"}),
+    "drugs": frozenset({"infectious", "neoplasm", "blood", "endocrine", "respiratory", "musculoskeletal",
+                        "injury", "symptoms", "genitourinary", "skin", "nervous", "digestive", "factors"}),
+    "biologics": frozenset({"neoplasm", "blood", "nervous", "skin", "endocrine", "musculoskeletal",
+                            "digestive", "factors"}),
+    "ambulance": frozenset({"injury", "circulatory", "symptoms", "respiratory", "nervous", "mental",
+                            "pregnancy", "infectious", "endocrine", "genitourinary", "digestive"}),
+    "dme": frozenset({"musculoskeletal", "injury", "nervous", "respiratory", "endocrine"}),
+    "preventive": _ALL_CHAPTERS,
 }
 CONSISTENT_PAIRS: frozenset[tuple[str, str]] = frozenset(
     (fam, ch) for fam, chapters in CONSISTENT_CHAPTERS.items() for ch in chapters
@@ -274,6 +336,7 @@ PLACE_OF_SERVICE: dict[str, str] = {
     "24": "Ambulatory surgical center",
     "31": "Skilled nursing facility",
     "81": "Independent laboratory",
+    "41": "Ambulance - land",
 }
 FACILITY_POS: frozenset[str] = frozenset({"19", "21", "22", "23", "24", "31"})
 TELEHEALTH_POS: frozenset[str] = frozenset({"02", "10"})
@@ -286,6 +349,8 @@ MODIFIERS: dict[str, str] = {
     "LT": "Left side",
     "RT": "Right side",
     "GT": "Interactive telecommunication (telehealth)",
+    "JW": "Drug amount discarded / not administered to any patient",
+    "JZ": "Zero drug amount discarded / not administered to any patient",
 }
 # Modifiers that unbundle edits; payers scrutinise them, so they carry a small extra denial risk.
 AUDITED_MODIFIERS: frozenset[str] = frozenset({"25", "59"})
@@ -297,7 +362,7 @@ AUDITED_MODIFIERS: frozenset[str] = frozenset({"25", "59"})
 
 
 def cpt_family(code: str) -> str:
-    """Family of a CPT code ("em", "imaging", ...); "unknown" for codes outside the reference."""
+    """Family of a CPT or HCPCS Level II code ("em", "drugs", ...); "unknown" outside the reference."""
     return CPT_FAMILY.get(code, UNKNOWN)
 
 

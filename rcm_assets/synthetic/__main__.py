@@ -1,12 +1,16 @@
 """Generate a synthetic source: `python -m rcm_assets.synthetic --start 2025-01-01 --days 30 ...`.
 
 Writes the source database (default: settings.source_url()), the ground truth Parquet (default:
-settings.ground_truth_path()) and optionally landing files. Exit code 2 on bad arguments.
+settings.ground_truth_path()) and optionally landing files (on a share of the landing days, as the
+realism preset says, also an exact and an overlapping re-sent copy). `--realism none|default|heavy`
+chooses how much real-world mess to generate, `--facility-tz` the facility's time zone. Exit code 2 on
+bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from datetime import date
@@ -16,12 +20,12 @@ import sqlalchemy as sa
 
 from rcm_assets.lib import reference, settings
 from rcm_assets.synthetic.generator import (
+    REALISM_PRESETS,
     Drift,
     SyntheticData,
     generate,
-    landing_rows,
     write_ground_truth,
-    write_landing_file,
+    write_landing_files,
     write_source,
 )
 
@@ -65,19 +69,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drift-start", type=_iso_date, default=None)
     p.add_argument("--drift-payer", choices=reference.PAYER_IDS, default=None)
     p.add_argument("--drift-cpt-family", choices=reference.CPT_FAMILIES, default=None)
+    p.add_argument("--realism", choices=tuple(REALISM_PRESETS), default="default",
+                   help="real-world mess: in-place updates, appeals, HCPCS, ZIP+4, ICD grammar, claim id "
+                        "formats, institutional claims, late commits, re-sent files (default: default)")
+    p.add_argument("--facility-tz", default="UTC",
+                   help="IANA time zone of the facility: local service dates and business hours (default: UTC)")
     return p
 
 
 def _without_landing_rows(data: SyntheticData, days: list[date], tables: list[str]) -> SyntheticData:
     """A copy of `data` whose source tables omit the rows that go to landing files instead."""
     frames = {"claims": data.claims, "remittances": data.remittances}
+    committed = dict(data.committed_at)
     for table in tables:
         frame = frames[table]
         day = frame["updated_at"].dt.normalize().dt.date
-        frames[table] = frame[~day.isin(set(days))].reset_index(drop=True)
-    return SyntheticData(claims=frames["claims"], remittances=frames["remittances"],
-                         ground_truth=data.ground_truth, start=data.start, days=data.days, seed=data.seed,
-                         drift=data.drift, summary=data.summary)
+        keep = ~day.isin(set(days))
+        frames[table] = frame[keep].reset_index(drop=True)
+        if table in committed:
+            committed[table] = committed[table][keep].reset_index(drop=True)
+    return dataclasses.replace(data, claims=frames["claims"], remittances=frames["remittances"],
+                               committed_at=committed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,15 +107,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         drift = Drift(*drift_args) if args.drift_start is not None else None
-        data = generate(args.start, args.days, args.claims_per_day, args.seed, drift=drift)
+        data = generate(args.start, args.days, args.claims_per_day, args.seed, drift=drift,
+                        realism=args.realism, facility_tz=args.facility_tz)
     except ValueError as exc:  # arguments argparse could not judge alone (e.g. a start before 2000)
         parser.error(str(exc))
     end = data.end
     landing_days = args.landing_days or ([date.fromordinal(end.toordinal() - 1)] if args.landing_dir else [])
-    for day in landing_days:
-        for table in args.landing_tables:
-            if len(landing_rows(data, day, table)):
-                write_landing_file(data, day, args.landing_dir, fmt=args.landing_format, table=table)
+    if landing_days:
+        write_landing_files(data, landing_days, args.landing_dir, fmt=args.landing_format,
+                            tables=tuple(args.landing_tables))
     source = data
     if args.landing_only and landing_days:
         source = _without_landing_rows(data, landing_days, args.landing_tables)
@@ -116,10 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     s = data.summary
     log.info(
         "synthetic source ready: %d claims (%d rows, %d corrected, %d late) %s..%s seed=%d, %d remittance rows, "
-        "denial rate %.3f, drift=%s, source=%s, ground_truth=%s",
+        "denial rate %.3f, drift=%s, realism=%s (%d in-place updates, %d appeals, %d late commits), "
+        "facility_tz=%s, source=%s, ground_truth=%s",
         s["claims"], s["claim_rows"], s["corrected_claims"], s["late_claim_rows"], args.start.isoformat(),
         end.isoformat(), args.seed, s["remittance_rows"], s["denial_rate"],
-        f"{drift.payer_id}/{drift.cpt_family}@{drift.start}" if drift else "none",
+        f"{drift.payer_id}/{drift.cpt_family}@{drift.start}" if drift else "none", args.realism,
+        s["in_place_updates"], s["appeals"], s["late_commit_claim_rows"] + s["late_commit_remittance_rows"],
+        data.facility_tz,
         sa.make_url(url).render_as_string(hide_password=True), truth_path,
     )
     return 0

@@ -1,4 +1,8 @@
-"""The synthetic generator: determinism, registry conformance, realism targets, writers and CLI."""
+"""The synthetic generator: determinism, registry conformance, realism targets, writers and CLI.
+
+`data` is the default world (realism "default"); `clean` the clean one (realism "none") for the
+properties that only it has (one row per claim version, the historic shares of second rows). The
+realism parts themselves are tested in test_realism.py."""
 
 from __future__ import annotations
 
@@ -40,6 +44,11 @@ def data():
 
 
 @pytest.fixture(scope="module")
+def clean():
+    return generate(START, days=75, claims_per_day=400, seed=11, realism="none")
+
+
+@pytest.fixture(scope="module")
 def drifted():
     return generate(START, days=90, claims_per_day=600, seed=11, drift=DRIFT)
 
@@ -58,6 +67,18 @@ def test_same_seed_gives_identical_frames():
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
     c = generate(START, 5, 200, seed=4)
     assert not a.claims["billed_amount"].equals(c.claims["billed_amount"])
+
+
+def test_clean_world_is_the_pre_realism_output():
+    """realism="none" reproduces, draw for draw, what the generator produced before realism existed
+    (figures taken from that version for these arguments)."""
+    d = generate(START, 20, 300, seed=5, realism="none")
+    c, r, g = d.claims, d.remittances, d.ground_truth
+    assert (len(c), len(r), int(g["denied"].sum())) == (6283, 6307, 867)
+    assert round(c["billed_amount"].sum(), 2) == 6506728.45
+    assert round(r["paid_amount"].sum(), 2) == 2628910.16
+    assert round(g["true_denial_probability"].sum(), 6) == 866.649568
+    assert (c["claim_id"].iloc[0], c["claim_id"].iloc[-1]) == ("C0913200001", "C0914900258")
 
 
 @pytest.mark.parametrize("kwargs", [{"days": 0}, {"claims_per_day": 0}, {"claims_per_day": 100_000}])
@@ -200,13 +221,17 @@ def test_outcomes_arrive_14_to_60_days_after_the_latest_version(data):
     r = data.remittances
     assert (r["updated_at"] >= r["adjudicated_at"]).all()
     assert (r["paid_amount"] <= r["allowed_amount"] + 1e-9).all()
-    billed = r.merge(data.claims.drop_duplicates("claim_id", keep="last")[["claim_id", "billed_amount"]])
+    # the payer prices what was submitted: the first state of the latest version (updates come later)
+    submitted = data.claims.drop_duplicates(["claim_id", "claim_version"], keep="first")
+    latest_state = submitted.sort_values("claim_version").drop_duplicates("claim_id", keep="last")
+    billed = r.merge(latest_state[["claim_id", "billed_amount"]])
     assert (billed["allowed_amount"] <= billed["billed_amount"] + 1e-9).all()
     denied = r["claim_status"] == "denied"
     assert (r.loc[denied, "paid_amount"] == 0).all()
 
 
-def test_versions_late_rows_and_second_remittances(data):
+def test_versions_late_rows_and_second_remittances(clean):
+    data = clean
     c = data.claims
     n_claims = c["claim_id"].nunique()
     corrected = c.loc[c["claim_version"] >= 2, "claim_id"].nunique() / n_claims
@@ -315,7 +340,7 @@ def test_write_source_postgres_round_trip():
             n_rem = conn.exec_driver_sql("select count(*) from remittances").scalar()
         engine.dispose()
         assert n_rem == len(small.remittances)
-        key = ["claim_id", "claim_version"]
+        key = ["claim_id", "claim_version", "updated_at"]  # an in-place update shares claim_id and version
         back = back.sort_values(key).reset_index(drop=True)
         want = small.claims.sort_values(key).reset_index(drop=True)
         for col in ("patient_dob", "service_date"):
@@ -366,7 +391,7 @@ def test_cli_writes_source_ground_truth_and_landing(tmp_path):
     res = _cli("--start", "2025-01-01", "--days", "4", "--claims-per-day", "50", "--seed", "9",
                "--landing-dir", str(landing), "--landing-days", "2025-01-02", "--landing-only",
                "--drift-start", "2025-01-02", "--drift-payer", "UHC", "--drift-cpt-family", "imaging",
-               cwd=tmp_path)
+               "--realism", "none", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "synthetic source ready" in res.stderr and "200 claims" in res.stderr
     db = tmp_path / "data" / "source.db"
@@ -378,7 +403,7 @@ def test_cli_writes_source_ground_truth_and_landing(tmp_path):
                          "and updated_at < '2025-01-03'").fetchone()[0]
     con.close()
     assert on_day == 0 and n_source + len(in_file) == len(truth)
-    expected = generate(START, 4, 50, seed=9, drift=Drift(date(2025, 1, 2), "UHC", "imaging"))
+    expected = generate(START, 4, 50, seed=9, drift=Drift(date(2025, 1, 2), "UHC", "imaging"), realism="none")
     pd.testing.assert_frame_equal(truth, expected.ground_truth)  # same data in another process
 
 
@@ -387,6 +412,8 @@ def test_cli_writes_source_ground_truth_and_landing(tmp_path):
     ["--start", "2025-13-01", "--days", "1", "--claims-per-day", "5"],
     ["--start", "2025-01-01", "--days", "1", "--claims-per-day", "5", "--drift-payer", "UHC"],
     ["--start", "2025-01-01", "--days", "1", "--claims-per-day", "5", "--landing-days", "2025-01-01"],
+    ["--start", "2025-01-01", "--days", "1", "--claims-per-day", "5", "--realism", "extreme"],
+    ["--start", "2025-01-01", "--days", "1", "--claims-per-day", "5", "--facility-tz", "Mars/Olympus_Mons"],
 ])
 def test_cli_bad_arguments_exit_2(tmp_path, args):
     from rcm_assets.synthetic.__main__ import main
