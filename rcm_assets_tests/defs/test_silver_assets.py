@@ -107,7 +107,7 @@ def test_silver_holds_every_accepted_state_of_every_claim_version(lake_tables):
                             zip(bronze_rows["dt"], bronze_rows["claim_id"], bronze_rows["updated_at"], strict=True)]]
     assert set(map(tuple, accepted[state].itertuples(index=False))) == set(
         map(tuple, silver_rows[state].itertuples(index=False)))
-    assert (accepted.groupby(["dt", "claim_id"]).size() > 1).any(), "the synthetic data has corrected claims"
+    assert (silver_rows["claim_version"] > 1).any(), "the synthetic data has corrected claims"
     assert silver_rows.duplicated(["claim_id", "claim_version"]).any(), "the synthetic data updates rows in place"
 
 
