@@ -1,4 +1,5 @@
-"""Synthetic source data with known ground truth (see generator.py for the generating process)."""
+"""Synthetic source data with known ground truth (see generator.py for the generating process) and the
+same rows as X12 837/835 files (x12.py)."""
 
 from rcm_assets.synthetic.generator import (
     EFFECTS,
@@ -18,6 +19,7 @@ from rcm_assets.synthetic.generator import (
     write_resent_landing_files,
     write_source,
 )
+from rcm_assets.synthetic.x12 import days_with_rows, write_x12_files
 
 __all__ = [
     "EFFECTS",
@@ -26,6 +28,7 @@ __all__ = [
     "Drift",
     "Realism",
     "SyntheticData",
+    "days_with_rows",
     "generate",
     "landing_rows",
     "source_as_of",
@@ -36,4 +39,5 @@ __all__ = [
     "write_landing_files",
     "write_resent_landing_files",
     "write_source",
+    "write_x12_files",
 ]

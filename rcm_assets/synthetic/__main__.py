@@ -2,9 +2,11 @@
 
 Writes the source database (default: settings.source_url()), the ground truth Parquet (default:
 settings.ground_truth_path()) and optionally landing files (on a share of the landing days, as the
-realism preset says, also an exact and an overlapping re-sent copy). `--realism none|default|heavy`
-chooses how much real-world mess to generate, `--facility-tz` the facility's time zone. Exit code 2 on
-bad arguments.
+realism preset says, also an exact and an overlapping re-sent copy) and X12 files (`--x12-dir`: per day
+`claims_D.837` and `remittances_D.835`, times in the facility's local time; `--x12-only` leaves those
+days' rows out of the source, so they arrive only as X12). `--realism none|default|heavy` chooses how
+much real-world mess to generate, `--facility-tz` the facility's time zone. Exit code 2 on bad
+arguments.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rcm_assets.synthetic.generator import (
     write_landing_files,
     write_source,
 )
+from rcm_assets.synthetic.x12 import days_with_rows, write_x12_files
 
 log = logging.getLogger("rcm.synthetic")
 
@@ -66,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landing-tables", choices=("claims", "remittances"), nargs="+", default=["claims"])
     p.add_argument("--landing-only", action="store_true",
                    help="rows written to landing files are left out of the source (they arrive only by file)")
+    p.add_argument("--x12-dir", type=Path, default=None,
+                   help="also write X12 files (837P/837I claims, 835 remittances) into this folder")
+    p.add_argument("--x12-days", type=_iso_date, nargs="+", default=None,
+                   help="UTC days to write X12 files for (default with --x12-dir: every day with rows, "
+                        "outcomes after the last generated day included)")
+    p.add_argument("--x12-only", action="store_true",
+                   help="rows written to X12 files are left out of the source (they arrive only as X12)")
     p.add_argument("--drift-start", type=_iso_date, default=None)
     p.add_argument("--drift-payer", choices=reference.PAYER_IDS, default=None)
     p.add_argument("--drift-cpt-family", choices=reference.CPT_FAMILIES, default=None)
@@ -78,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _without_landing_rows(data: SyntheticData, days: list[date], tables: list[str]) -> SyntheticData:
-    """A copy of `data` whose source tables omit the rows that go to landing files instead."""
+    """A copy of `data` whose source tables omit the rows of `days` (UTC, by updated_at) that go to
+    landing or X12 files instead."""
     frames = {"claims": data.claims, "remittances": data.remittances}
     committed = dict(data.committed_at)
     for table in tables:
@@ -100,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--drift-start, --drift-payer and --drift-cpt-family go together")
     if (args.landing_days or args.landing_only) and args.landing_dir is None:
         parser.error("--landing-days/--landing-only need --landing-dir")
+    if (args.x12_days or args.x12_only) and args.x12_dir is None:
+        parser.error("--x12-days/--x12-only need --x12-dir")
     if args.claims_per_day > 99_999:
         parser.error("--claims-per-day must be at most 99999")
     if not logging.getLogger().handlers:
@@ -116,9 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     if landing_days:
         write_landing_files(data, landing_days, args.landing_dir, fmt=args.landing_format,
                             tables=tuple(args.landing_tables))
+    x12_days = (args.x12_days or days_with_rows(data)) if args.x12_dir else []
+    x12_files = write_x12_files(data, x12_days, args.x12_dir) if x12_days else []
     source = data
     if args.landing_only and landing_days:
-        source = _without_landing_rows(data, landing_days, args.landing_tables)
+        source = _without_landing_rows(source, landing_days, args.landing_tables)
+    if args.x12_only and x12_days:
+        source = _without_landing_rows(source, x12_days, ["claims", "remittances"])
 
     url = args.source_url or settings.source_url()
     if url.startswith("sqlite:///"):
@@ -129,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     log.info(
         "synthetic source ready: %d claims (%d rows, %d corrected, %d late) %s..%s seed=%d, %d remittance rows, "
         "denial rate %.3f, drift=%s, realism=%s (%d in-place updates, %d appeals, %d late commits), "
-        "facility_tz=%s, source=%s, ground_truth=%s",
+        "facility_tz=%s, %d X12 files, source=%s, ground_truth=%s",
         s["claims"], s["claim_rows"], s["corrected_claims"], s["late_claim_rows"], args.start.isoformat(),
         end.isoformat(), args.seed, s["remittance_rows"], s["denial_rate"],
         f"{drift.payer_id}/{drift.cpt_family}@{drift.start}" if drift else "none", args.realism,
         s["in_place_updates"], s["appeals"], s["late_commit_claim_rows"] + s["late_commit_remittance_rows"],
-        data.facility_tz,
+        data.facility_tz, len(x12_files),
         sa.make_url(url).render_as_string(hide_password=True), truth_path,
     )
     return 0

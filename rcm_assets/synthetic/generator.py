@@ -78,6 +78,8 @@ Design choices worth knowing:
   paid claims, an adjusted paid amount (`appeal_status` tells overturned / upheld appeals).
 - A late-arriving row of version 1 can reach the source after version 2 did: order by
   claim_version, not updated_at, to find the latest version.
+- Every timestamp (submitted_at, updated_at, adjudicated_at, committed_at) is a whole second: X12 carries
+  HHMMSS at most, so the X12 files of `synthetic.x12` hold exactly the instants of the source.
 - Everything is a pure function of the arguments: the same seed gives identical frames in any process.
 """
 
@@ -471,6 +473,12 @@ def _days_since_epoch(d: date) -> int:
     return int((np.datetime64(d, "D") - np.datetime64("1970-01-01", "D")).astype(np.int64))
 
 
+def _whole_s(us: np.ndarray) -> np.ndarray:
+    """Microseconds (a time of day or a delay, >= 0) truncated to whole seconds as int64: every source
+    timestamp is a whole second, as X12 carries them (HHMMSS)."""
+    return np.asarray(us).astype(np.int64) // US_PER_S * US_PER_S
+
+
 def _ts(us: np.ndarray) -> np.ndarray:
     return us.astype("datetime64[us]").astype("datetime64[ns]")
 
@@ -707,7 +715,7 @@ def _first_versions(rng: np.random.Generator, rr: np.random.Generator, start_day
     day = start_day + np.repeat(np.arange(days, dtype=np.int64), per_day)  # the facility's local days
     # time of day: mostly business hours, some overnight batch submissions; sorted within each day
     tod = np.where(rng.random(n) < 0.85, rng.uniform(7 / 24, 19 / 24, n), rng.random(n))
-    tod = np.sort((tod * US_PER_DAY).astype(np.int64).reshape(days, per_day), axis=1).ravel()
+    tod = np.sort(_whole_s(tod * US_PER_DAY).reshape(days, per_day), axis=1).ravel()
     patient = (len(pats["payer"]) * rng.random(n) ** 1.5).astype(np.int64)  # some patients recur
     payer = pats["payer"][patient]
 
@@ -827,7 +835,7 @@ def _corrections(rng: np.random.Generator, prev: Batch, share_clean: float, shar
     nxt = {k: a[chosen].copy() for k, a in prev.items()}
     m = len(chosen)
     nxt["version"] += 1
-    nxt["submitted"] += (rng.uniform(1.0, 7.0, m) * US_PER_DAY).astype(np.int64)
+    nxt["submitted"] += _whole_s(rng.uniform(1.0, 7.0, m) * US_PER_DAY)
     nxt["sub_day"] = _local_day(nxt["submitted"], tz)
     fix = rng.random((3, m)) < fix_rate
     nxt["pa_present"] |= nxt["cause_missing_prior_auth"] & fix[0]
@@ -867,7 +875,7 @@ def _outcomes(rng: np.random.Generator, v: Batch) -> tuple[np.ndarray, np.ndarra
 
 def _minutes_later(rng: np.random.Generator, us: np.ndarray) -> np.ndarray:
     """When a remittance row reached the source: 1 minute to 36 hours after adjudication."""
-    return us + (np.clip(rng.exponential(120.0, len(us)), 1, 36 * 60) * US_PER_MIN).astype(np.int64)
+    return us + _whole_s(np.clip(rng.exponential(120.0, len(us)), 1, 36 * 60) * US_PER_MIN)
 
 
 def _remittances(rng: np.random.Generator, rr: np.random.Generator, v: Batch, latest: np.ndarray,
@@ -881,8 +889,8 @@ def _remittances(rng: np.random.Generator, rr: np.random.Generator, v: Batch, la
     n = len(idx)
     denied = v["denied"][idx]
     carc = v["carc"][idx].copy()
-    adj_lag = 14 * US_PER_DAY + (rng.triangular(0, 9, 46, n) * US_PER_DAY).astype(np.int64)
-    adjudicated = v["submitted"][idx] + np.minimum(adj_lag, 60 * US_PER_DAY - 1)
+    adj_lag = 14 * US_PER_DAY + _whole_s(rng.triangular(0, 9, 46, n) * US_PER_DAY)
+    adjudicated = v["submitted"][idx] + np.minimum(adj_lag, 60 * US_PER_DAY - US_PER_S)
     updated = _minutes_later(rng, adjudicated)
 
     payer = v["payer"][idx]
@@ -898,7 +906,7 @@ def _remittances(rng: np.random.Generator, rr: np.random.Generator, v: Batch, la
     rarc[pd.isna(rarc)] = None
 
     s = np.flatnonzero(rng.random(n) < 0.05)
-    adj2 = adjudicated[s] + (rng.uniform(7, 45, len(s)) * US_PER_DAY).astype(np.int64)
+    adj2 = adjudicated[s] + _whole_s(rng.uniform(7, 45, len(s)) * US_PER_DAY)
     upd2 = _minutes_later(rng, adj2)
     paid2 = np.where(denied[s], 0.0,
                      np.round(np.minimum(paid[s] * rng.uniform(0.9, 1.05, len(s)), allowed[s]), 2))
@@ -910,7 +918,7 @@ def _remittances(rng: np.random.Generator, rr: np.random.Generator, v: Batch, la
     a = np.flatnonzero(candidates & (rr.random(n) < appeal_rate)) if appeal_rate else np.empty(0, np.int64)
     p_over = pd.Series(carc[a], dtype=object).map(APPEAL_OVERTURN).fillna(APPEAL_OVERTURN_BACKGROUND)
     over = rr.random(len(a)) < p_over.to_numpy(dtype=float)
-    adj3 = adjudicated[a] + (rr.uniform(15, 60, len(a)) * US_PER_DAY).astype(np.int64)
+    adj3 = adjudicated[a] + _whole_s(rr.uniform(15, 60, len(a)) * US_PER_DAY)
     upd3 = _minutes_later(rr, adj3)
     allowed3 = np.where(over, allowed_if_paid[a], 0.0)
     carc3 = np.where(over, None, carc[a]).astype(object)
@@ -1037,9 +1045,9 @@ def _in_place_updates(rr: np.random.Generator, v: Batch, zips: np.ndarray, first
     kind = np.where(~v["elig"][chosen] & (r[0] < 0.85), 0,
                     np.where(v["cause_missing_prior_auth"][chosen] & (r[0] < 0.85), 1, other))
     first = v["updated"][chosen]
-    later = first + (rr.uniform(1.0, 60.0, k) * US_PER_DAY).astype(np.int64)
+    later = first + _whole_s(rr.uniform(1.0, 60.0, k) * US_PER_DAY)
     after_denial = fixable_denial[chosen] & (kind <= 1)  # the biller fixes it once the denial arrives
-    fixed = np.minimum(first_adjudicated[chosen] + (rr.uniform(0.5, 10.0, k) * US_PER_DAY).astype(np.int64),
+    fixed = np.minimum(first_adjudicated[chosen] + _whole_s(rr.uniform(0.5, 10.0, k) * US_PER_DAY),
                        first + 60 * US_PER_DAY)
     u = {key: v[key][chosen].copy() for key in ("elig", "pa_present", "pa_no", "billed", "mods")}
     u.update(parent=chosen, kind=kind, updated=np.where(after_denial, fixed, later), zip=zips[chosen].copy())
@@ -1065,13 +1073,14 @@ def _commit_times(rr: np.random.Generator, updated: np.ndarray, late_rate: float
     """Commit time of each row: seconds after updated_at, or for a late share after 02:00 UTC of the next
     day (a nightly extraction at 02:00 misses them). Returns the times and how many are late."""
     n = len(updated)
-    committed = updated + (rr.uniform(0.05, 5.0, n) * US_PER_S).astype(np.int64)
+    # whole seconds, and never the second of the write itself: 1–5 s after it
+    committed = updated + US_PER_S + _whole_s(rr.uniform(0.05, 5.0, n) * US_PER_S)
     if not late_rate:
         return committed, 0
     late = np.flatnonzero(rr.random(n) < late_rate)
     cutoff = (updated[late] // US_PER_DAY + 1) * US_PER_DAY + EXTRACTION_HOUR_UTC * US_PER_HOUR
     delay = np.minimum(rr.exponential(3.0, len(late)), 20.0) * US_PER_HOUR
-    committed[late] = cutoff + US_PER_S + delay.astype(np.int64)
+    committed[late] = cutoff + US_PER_S + _whole_s(delay)
     return committed, len(late)
 
 
@@ -1127,8 +1136,8 @@ def generate(start: date, days: int, claims_per_day: int, seed: int, drift: Drif
     # when each row reached the source: minutes after submission, ~2% days later
     m = len(v["submitted"])
     late = rng.random(m) < 0.02
-    delay = np.where(late, rng.uniform(1.0, 10.0, m) * US_PER_DAY,
-                     (0.5 + rng.exponential(15.0, m)) * US_PER_MIN).astype(np.int64)
+    delay = _whole_s(np.where(late, rng.uniform(1.0, 10.0, m) * US_PER_DAY,
+                              (0.5 + rng.exponential(15.0, m)) * US_PER_MIN))
     v["updated"] = v["submitted"] + delay
     v["latest"] = latest
 
