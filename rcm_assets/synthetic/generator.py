@@ -911,6 +911,8 @@ def _remittances(rng: np.random.Generator, rr: np.random.Generator, v: Batch, la
     paid2 = np.where(denied[s], 0.0,
                      np.round(np.minimum(paid[s] * rng.uniform(0.9, 1.05, len(s)), allowed[s]), 2))
     rarc2 = np.where(denied[s], "N10", "MA67").astype(object)  # appeal reviewed / correction
+    # a correction that pays less than allowed is a partial payment, as an 835 reader reads it
+    status2 = np.where(denied[s], "denied", np.where(paid2 < allowed[s], "partial", "paid")).astype(object)
 
     # realism: appeals of denials that have no second row yet, overturned (paid) or upheld
     candidates = denied.copy()
@@ -929,7 +931,7 @@ def _remittances(rng: np.random.Generator, rr: np.random.Generator, v: Batch, la
     frame = pd.DataFrame({
         "claim_id": np.concatenate([ids, ids[s], ids[a]])[order],
         "adjudicated_at": _ts(np.concatenate([adjudicated, adj2, adj3])[order]),
-        "claim_status": np.concatenate([status, status[s], np.where(over, "paid", "denied").astype(object)])[order],
+        "claim_status": np.concatenate([status, status2, np.where(over, "paid", "denied").astype(object)])[order],
         "paid_amount": np.concatenate([paid, paid2, allowed3])[order],
         "allowed_amount": np.concatenate([allowed, allowed[s], allowed3])[order],
         "carc_code": np.concatenate([carc, carc[s], carc3])[order],

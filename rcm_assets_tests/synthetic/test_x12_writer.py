@@ -294,7 +294,6 @@ def test_835_status_and_amounts(data, tmp_path):
     clps = [r for p in paths for r in clp_loops(parse(read_text(p)))]
     assert len(clps) == len(rem) > 1000
     by_key = {(r["claim_id"], r["updated"]): r for r in clps}
-    corrections_below_allowed = 0
     for row, upd in zip(rem.itertuples(), local(rem["updated_at"]), strict=True):
         r = by_key[(row.claim_id, upd)]
         clp = r["clp"]
@@ -303,11 +302,7 @@ def test_835_status_and_amounts(data, tmp_path):
         assert r["AMT"][1] == "AU" and allowed == row.allowed_amount and paid == row.paid_amount
         assert charge > 0 and share == pytest.approx(row.allowed_amount - row.paid_amount, abs=0.005)
         assert (clp[2] == "4") == (row.claim_status == "denied")
-        status = _status_by_x12_rule(clp, allowed)
-        if status != row.claim_status:
-            # a payment correction paying less than allowed: X12 says partial, the generator says paid
-            assert (row.claim_status, status, row.rarc_code) == ("paid", "partial", "MA67")
-            corrections_below_allowed += 1
+        assert _status_by_x12_rule(clp, allowed) == row.claim_status
         cas = r.get("CAS")
         if row.carc_code is None:
             assert cas is None
@@ -318,10 +313,10 @@ def test_835_status_and_amounts(data, tmp_path):
         else:
             assert cas[1:3] == ["CO", row.carc_code]
         assert r.get("MOA", [None] * 4)[3] == row.rarc_code
-    # the generator's own rows: partial always pays less than allowed, paid pays allowed but for corrections
-    assert (rem.loc[rem["claim_status"] == "partial", "paid_amount"]
-            < rem.loc[rem["claim_status"] == "partial", "allowed_amount"]).all()
-    assert corrections_below_allowed < 0.05 * len(rem)
+    # the generator's own rows: partial always pays less than allowed, paid pays what was allowed
+    partial, paid = rem[rem["claim_status"] == "partial"], rem[rem["claim_status"] == "paid"]
+    assert (partial["paid_amount"] < partial["allowed_amount"]).all()
+    assert (paid["paid_amount"] == paid["allowed_amount"]).all()
 
 
 def test_writing_is_deterministic(data, files, tmp_path):
@@ -423,10 +418,6 @@ def _read_back(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _source_rows(data, days: list[date]) -> tuple[pd.DataFrame, pd.DataFrame]:
     claims = pd.concat([landing_rows(data, d, "claims") for d in days], ignore_index=True)
     remits = pd.concat([landing_rows(data, d, "remittances") for d in days], ignore_index=True)
-    # X12 states a status by CLP02 and the amounts: a payment correction that pays less than allowed
-    # reads as partial (the generator calls it paid; noted in issue 12)
-    below = (remits["claim_status"] == "paid") & (remits["paid_amount"] < remits["allowed_amount"])
-    remits.loc[below, "claim_status"] = "partial"
     return (claims.sort_values(CLAIM_KEY, kind="stable").reset_index(drop=True),
             remits.sort_values(REMIT_KEY, kind="stable").reset_index(drop=True))
 
