@@ -4,6 +4,8 @@ DAGSTER_HOME and data folder, everything driven through the GraphQL API.
 - the code location loads with every asset, check, sensor and schedule of `rcm_assets.definitions`;
 - a partition backfill launched over GraphQL completes;
 - a file dropped in the landing folder is picked up by the running sensor and lands its bronze partition;
+- X12 837 and 835 files dropped there are picked up too, and declarative automation carries their day on
+  to silver and gold;
 - a bad file ends in quarantine with a reason file;
 - every process the test started is gone afterwards.
 
@@ -46,6 +48,7 @@ POLL = 2.0
 SYNTH_START = date(2025, 1, 1)
 BACKFILL_DAYS = ["2025-01-03", "2025-01-04"]
 LANDING_DAY = date(2025, 1, 7)
+X12_DAY = date(2025, 1, 8)
 BAD_FILE = "claims_2025-01-08_bad.csv"
 LANDING_TAG = "rcm/landing_file"
 BACKFILL_ASSETS = [["bronze", "claims"], ["bronze", "remittances"], ["silver", "claims"],
@@ -236,7 +239,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     from rcm_assets.lib import settings
     from rcm_assets.platform.instance import prepare_instance
-    from rcm_assets.synthetic import generate, write_landing_file, write_source
+    from rcm_assets.synthetic import generate, write_landing_file, write_source, write_x12_files
 
     root = tmp_path_factory.mktemp("live")
     data_dir = root / "data"
@@ -263,6 +266,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         landing = data_dir / "landing"
         write_landing_file(data, LANDING_DAY, landing)
         (landing / BAD_FILE).write_text("foo,bar\n1,2\n")
+        write_x12_files(data, [X12_DAY], landing, "UTC")
         yield live
     finally:
         live.stop()
@@ -392,6 +396,28 @@ def test_landing_file_is_picked_up_by_the_running_sensor(live: Live):
     assert lines and {line["run_id"] for line in lines} == {run["runId"]}
     assert any(line["event"] == "ASSET_MATERIALIZATION" and line["asset"] == "bronze/claims"
                and line["partition"] == LANDING_DAY.isoformat() for line in lines)
+
+
+def test_x12_files_flow_through_the_sensor_and_automation_to_gold(live: Live):
+    # the 10 synthetic days hold claims only (remittances come 14+ days after submission): one 837 file
+    names = sorted(p.name for p in (live.data_dir / "landing").iterdir() if p.suffix in (".837", ".835"))
+    assert names == [f"claims_{X12_DAY.isoformat()}.837"], names
+
+    def landed(name: str) -> Callable[[], dict | None]:
+        def check() -> dict | None:
+            done = [r for r in _runs(live, {LANDING_TAG: name}) if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+            return done[0] if done else None
+        return check
+
+    for name in names:
+        run = live.wait_for(f"a run for X12 file {name}", landed(name), LANDING_TIMEOUT)
+        if run["status"] != "SUCCESS":
+            live.fail(f"X12 run {run['runId']} ended {run['status']}:\n{_failure_messages(live, run['runId'])}")
+    lake, day = live.data_dir / "lake", X12_DAY.isoformat()
+    assert (lake / "bronze" / "claims" / f"dt={day}" / "part-0.parquet").is_file()
+    gold = lake / "gold" / "claim_features" / f"dt={day}" / "part-0.parquet"
+    live.wait_for(f"automation to carry {day} to gold", lambda: gold.is_file() or None, LANDING_TIMEOUT)
+    assert (lake / "silver" / "claims" / f"dt={day}" / "part-0.parquet").is_file()
 
 
 def test_bad_landing_file_ends_in_quarantine(live: Live):

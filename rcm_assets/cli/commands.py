@@ -217,8 +217,7 @@ def cmd_extract(args: Namespace, runner: Runner) -> int:
     if args.until is not None and args.date is None:
         raise UsageError("--until goes with --date")
     if args.input is not None:
-        day = stage_input_file(args.input, args.dry_run)
-        first = last = day
+        first, last = stage_input_file(args.input, args.dry_run)
     else:
         first, last = (args.since, today) if args.since is not None else (args.date, args.until or args.date)
         first = with_lookback(first, args.lookback_days)
@@ -238,12 +237,21 @@ def with_lookback(first: date, lookback_days: int | None) -> date:
     return max(partitions.PARTITIONS_START, first - timedelta(days=lookback))
 
 
-def stage_input_file(path: Path, dry_run: bool) -> date:
-    """Validate a landing file given on the command line and copy it into the landing folder."""
+def stage_input_file(path: Path, dry_run: bool) -> tuple[date, date]:
+    """Validate a landing file given on the command line (CSV/Parquet named for its day, or X12 837/835)
+    and copy it into the landing folder; returns the first and last day it feeds."""
     if not path.is_file():
         raise UsageError(f"input file not found: {path}")
     try:
-        name = landing.validate_file(path, partitions.PARTITIONS_START, utc_today())
+        if landing.is_x12_name(path.name):
+            names, rejected = landing.validate_x12_file(path, partitions.PARTITIONS_START, utc_today(),
+                                                        settings.facility_tz())
+            for problem in rejected:
+                say(f"{path.name}: transaction set refused, the others kept: {problem.envelope}, "
+                    f"segment {problem.segment_position} ({problem.segment}): {problem.problem}")
+            days = [name.day for name in names]
+        else:
+            days = [landing.validate_file(path, partitions.PARTITIONS_START, utc_today()).day]
     except landing.LandingError as exc:
         raise UsageError(f"{path.name} cannot be ingested ({exc.reason}): {exc}") from None
     target = settings.landing_dir() / path.name
@@ -254,7 +262,7 @@ def stage_input_file(path: Path, dry_run: bool) -> date:
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.copyfile(path, tmp)
         tmp.replace(target)
-    return name.day
+    return min(days), max(days)
 
 
 def cmd_train(args: Namespace, runner: Runner) -> int:

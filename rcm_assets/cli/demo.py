@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from argparse import Namespace
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from rcm_assets.cli.console import EXIT_OK, UsageError, elapsed, say, utc_today
 from rcm_assets.cli.evaluation import model_vs_bayes, read_lake, scored_vs_bayes
 from rcm_assets.defs import partitions
 from rcm_assets.lib import settings
-from rcm_assets.platform.resources import SourceResource
-from rcm_assets.synthetic import generate, write_ground_truth, write_source
+from rcm_assets.platform.resources import LandingResource, SourceResource
+from rcm_assets.synthetic import generate, write_ground_truth, write_source, write_x12_files
 
 
 def run(args: Namespace, runner: Runner) -> int:
@@ -40,10 +41,22 @@ def run(args: Namespace, runner: Runner) -> int:
         runner.resources["source"] = SourceResource(url=source_url)
     else:
         settings.data_dir().mkdir(parents=True, exist_ok=True)
-    write_source(data, source_url)
+    if args.from_x12:  # the rows arrive as X12 files only; the SQL source holds none of them
+        landing_dir = Path(runner.scratch_dir or ".") / "landing" if args.dry_run else settings.landing_dir()
+        if args.dry_run:
+            runner.resources["landing"] = LandingResource(
+                landing_dir=str(landing_dir), quarantine_dir=str(landing_dir.parent / "quarantine"),
+                first_day=partitions.PARTITIONS_START.isoformat())
+        files = write_x12_files(data, None, landing_dir, facility_tz)
+        say(f"      {len(files)} X12 files (837, 835) -> {landing_dir}")
+        write_source(replace(data, claims=data.claims.iloc[0:0], remittances=data.remittances.iloc[0:0]),
+                     source_url)
+    else:
+        write_source(data, source_url)
     write_ground_truth(data, truth_path)
     say(f"      {len(data.claims):,} claim rows, {len(data.remittances):,} remittance rows "
-        f"-> {settings.source_url() if not args.dry_run else 'a temporary source'} ({elapsed(started)})")
+        f"-> {'X12 files' if args.from_x12 else 'the source'} "
+        f"{settings.source_url() if not args.dry_run else '(temporary)'} ({elapsed(started)})")
 
     say("[2/3] running the graph (one run per partitioning) ...")
     selection = {group: asset_keys_in_groups(layers) for group, layers in GROUPS.items()}

@@ -43,12 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=200)
     demo.add_argument("--claims-per-day", type=int, default=400)
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--from-x12", action="store_true",
+                      help="deliver the claims and remittances as X12 837/835 files in the landing folder "
+                           "(the SQL source stays empty)")
 
     extract = writer("extract", "extract days into bronze, silver and gold")
     when = extract.add_mutually_exclusive_group(required=True)
     when.add_argument("--since", type=parse_day, help="every day from this one to today")
     when.add_argument("--date", type=parse_day, help="this day (or the range up to --until)")
-    when.add_argument("--input", type=Path, help="a landing file to ingest (claims_YYYY-MM-DD*.csv|parquet)")
+    when.add_argument("--input", type=Path,
+                      help="a landing file to ingest (claims_YYYY-MM-DD*.csv|parquet, or X12 *.837/*.835)")
     extract.add_argument("--until", type=parse_day, help="with --date: the last day of the range")
     extract.add_argument("--lookback-days", type=int, default=None, metavar="N",
                          help="also re-read the N days before the first day, for rows committed late "

@@ -20,6 +20,7 @@ import pandas as pd
 from rcm_assets.defs import checks
 from rcm_assets.defs.partitions import daily_partitions
 from rcm_assets.lib import landing as landing_files
+from rcm_assets.lib import settings
 from rcm_assets.lib.columns import source_column_names
 from rcm_assets.lib.dedupe import drop_content_duplicates
 from rcm_assets.lib.source import SourceError, SourceSchemaError
@@ -150,19 +151,35 @@ def read_landing_rows(
 ) -> pd.DataFrame:
     """Rows of the usable landing files for the given days, tagged with their file and day.
 
-    A bad file the sensor has not quarantined yet is skipped (named in a warning), so it neither reaches
-    bronze nor fails the other files' day.
+    Named files (`claims_YYYY-MM-DD*.csv|parquet`) feed the day of their name; X12 files feed the days
+    their rows reached the source (each file read once for the whole range). A bad file the sensor has
+    not quarantined yet is skipped (named in a warning), so it neither reaches bronze nor fails the other
+    files' day.
     """
     frames = []
+
+    def skip(path: Path, exc: landing_files.LandingError) -> None:
+        if log is not None:
+            log.warning(f"skipping landing file {path.name} [{exc.reason}]: {exc}")
+
     for key in keys:
         for path in landing_files.files_for_day(landing_dir, table, date.fromisoformat(key)):
             try:
                 rows = landing_files.read_landing_file(path, table)
             except landing_files.LandingError as exc:
-                if log is not None:
-                    log.warning(f"skipping landing file {path.name} [{exc.reason}]: {exc}")
+                skip(path, exc)
                 continue
             frames.append(rows.assign(dt=key, _source=f"landing:{path.name}"))
+    wanted = set(keys)
+    for path in landing_files.x12_files(landing_dir):
+        try:
+            rows = landing_files.x12_rows(landing_files.read_x12_file(path, settings.facility_tz()), table)
+        except landing_files.LandingError as exc:
+            skip(path, exc)
+            continue
+        day = rows["updated_at"].dt.strftime("%Y-%m-%d")
+        if day.isin(wanted).any():
+            frames.append(rows[day.isin(wanted)].assign(dt=day[day.isin(wanted)], _source=f"landing:{path.name}"))
     if not frames:
         return pd.DataFrame(columns=source_column_names(table) + ["dt", "_source"])
     return pd.concat(frames, ignore_index=True)

@@ -1,7 +1,7 @@
 """Sensors: the landing folder watcher (more sensors join this module later).
 
 `landing_file_sensor` turns each new or changed landing file into one run of that day's bronze
-partition; declarative automation carries the change on to silver, gold and predictions. Bad files are
+partition (an X12 file: one run per table and day it holds); declarative automation carries the change on to silver, gold and predictions. Bad files are
 quarantined with a reason file. The logic lives in `rcm_assets.lib.landing.scan_landing`; this module
 only maps its result onto Dagster run requests and logs.
 """
@@ -16,6 +16,7 @@ import dagster as dg
 from rcm_assets.defs import bronze
 from rcm_assets.defs.partitions import daily_partitions
 from rcm_assets.lib import landing as landing_lib
+from rcm_assets.lib import settings
 from rcm_assets.platform.resources import LandingResource
 
 # The bronze asset each landing table feeds.
@@ -41,7 +42,8 @@ def newest_partition_day(first_day: date) -> date:
     name="landing_file_sensor",
     description=(
         "Requests the bronze partition of the day a landing file (claims_/remittances_YYYY-MM-DD*.csv|"
-        "parquet) describes, once per file version; quarantines files that cannot be used."
+        "parquet) describes, or of each day an X12 837/835 file holds, once per file version; quarantines "
+        "files that cannot be used."
     ),
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -63,7 +65,13 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingRes
         max_files=MAX_FILES_PER_TICK,
         settle_seconds=SETTLE_SECONDS,
         time_budget_seconds=TICK_BUDGET_SECONDS,
+        facility_tz=settings.facility_tz(),
     )
+    for partly in scan.partial:
+        context.log.warning(
+            f"X12 file {partly.name}: {len(partly.problems)} transaction set(s) refused (listed in "
+            f"{partly.record.name}), the others accepted"
+        )
     for refused in scan.refused:
         context.log.warning(
             f"landing file quarantined as {refused.quarantined_as.name} [{refused.error.reason}]: "

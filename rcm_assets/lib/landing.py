@@ -5,6 +5,12 @@ landing folder. Each file describes the rows that reached the source during that
 bronze partition D. A file that cannot be used is moved to the quarantine folder with a
 `<name>.reason.json` beside it; nothing from it reaches bronze, and the other files are unaffected.
 
+X12 files (`*.837`, `*.835`, `*.x12`, `*.edi`, `*.txt`, recognised by their ISA header) may have any
+name: their claims (837) and remittances (835) feed the bronze partitions of the UTC days their rows
+reached the source (`updated_at`, from GS04/GS05; see `lib.x12`). An X12 file is accepted per
+transaction set: a bad set is listed in `<name>.<stamp>.rejected.json` in the quarantine folder while
+the good sets of the same file flow on; damage to the interchange envelope quarantines the whole file.
+
 Error messages name the file, and the column or row where that helps, but never a cell value: landing
 files carry PHI.
 
@@ -35,6 +41,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from rcm_assets.lib import x12
 from rcm_assets.lib.columns import source_column_names, source_columns
 from rcm_assets.lib.source import SourceSchemaError, cast_to_registry
 
@@ -52,7 +59,14 @@ REASONS = (
     "wrong_columns",
     "bad_values",
     "path_traversal",
+    "not_x12",
+    "bad_x12",
 )
+X12_SUFFIXES = (".837", ".835", ".x12", ".edi", ".txt")
+# What an X12 file's extension promises: an 837 where an 835 is expected is refused.
+X12_EXPECTED_TABLE = {".837": "claims", ".835": "remittances"}
+X12_FORMAT = "x12"
+_X12_HEAD_BYTES = 512
 NAME_RE = re.compile(
     r"(claims|remittances)_([0-9]{4}-[0-9]{2}-[0-9]{2})([A-Za-z0-9_.-]*)\.(csv|parquet)", re.ASCII
 )
@@ -68,7 +82,7 @@ class LandingError(ValueError):
 
     def __init__(
         self, reason: str, message: str, *, file: str | None = None,
-        column: str | None = None, row: int | None = None,
+        column: str | None = None, row: int | None = None, detail: dict[str, object] | None = None,
     ) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown landing reason {reason!r}; expected one of {REASONS}")
@@ -77,6 +91,7 @@ class LandingError(ValueError):
         self.file = file
         self.column = column
         self.row = row
+        self.detail = detail or {}  # e.g. the X12 envelope and segment position (never a value)
 
 
 @dataclass(frozen=True)
@@ -137,7 +152,8 @@ def parse_name(name: str) -> LandingName:
     if match is None:
         raise LandingError(
             "bad_name",
-            f"{_shown(name)}: expected claims_YYYY-MM-DD[suffix].csv|parquet or remittances_YYYY-MM-DD…",
+            f"{_shown(name)}: expected claims_YYYY-MM-DD[suffix].csv|parquet, remittances_YYYY-MM-DD… "
+            "or an X12 file (*.837, *.835, *.x12, *.edi, *.txt)",
             file=name,
         )
     table, day_text, suffix, fmt = match.groups()
@@ -403,6 +419,92 @@ def files_for_day(landing_dir: Path | str, table: str, day: date) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# X12 files
+
+
+def is_x12_name(name: str) -> bool:
+    """A name the X12 reader should look at (extension only; the ISA header decides)."""
+    return NAME_RE.fullmatch(name) is None and name.lower().endswith(X12_SUFFIXES)
+
+
+def _x12_problem_detail(problem: x12.X12Problem) -> dict[str, object]:
+    return {"envelope": problem.envelope, "segment_position": problem.segment_position,
+            "segment": problem.segment, "problem": problem.problem}
+
+
+def read_x12_file(path: Path | str, facility_tz: str) -> x12.X12Batch:
+    """One X12 landing file read and mapped to our columns; LandingError when no part of it is usable.
+
+    The extension sets what is expected (`.837` claims, `.835` remittances); `.x12`, `.edi` and `.txt`
+    may hold either. Messages name the envelope, segment position and problem, never a value.
+    """
+    path = Path(path)
+    st = _check_plain_file(path)
+    if st.st_size == 0:
+        raise LandingError("empty", f"{path.name}: the file is empty (0 bytes)", file=path.name)
+    with path.open("rb") as handle:
+        head = handle.read(_X12_HEAD_BYTES)
+    if not x12.is_x12(head):
+        raise LandingError("not_x12", f"{_shown(path.name)}: not an X12 interchange (no ISA header)",
+                           file=path.name)
+    expect = X12_EXPECTED_TABLE.get(path.suffix.lower())
+    try:
+        return x12.read_x12(path, facility_tz=facility_tz, expect=expect)
+    except x12.X12Error as exc:
+        detail = _x12_problem_detail(exc.problem) if getattr(exc, "problem", None) else {}
+        raise LandingError("bad_x12", f"{_shown(path.name)}: {exc}", file=path.name, detail=detail) from None
+
+
+def x12_rows(batch: x12.X12Batch, table: str) -> pd.DataFrame:
+    return batch.claims if table == "claims" else batch.remittances
+
+
+def x12_days(batch: x12.X12Batch) -> dict[str, list[date]]:
+    """Per table, the UTC days its rows reached the source (the bronze partitions they feed)."""
+    days = {}
+    for table in TABLES:
+        rows = x12_rows(batch, table)
+        if len(rows):
+            days[table] = sorted({d.date() for d in rows["updated_at"].dt.normalize().unique()})
+    return days
+
+
+def validate_x12_file(
+    path: Path | str, first_day: date, last_day: date, facility_tz: str
+) -> tuple[list[LandingName], list[x12.X12Problem]]:
+    """The (table, day) partitions an X12 file feeds and the transaction sets it refused; LandingError
+    when nothing in it is usable or a day lies outside [first_day, last_day]."""
+    path = Path(path)
+    batch = read_x12_file(path, facility_tz)
+    days = x12_days(batch)
+    if not days:
+        detail = _x12_problem_detail(batch.rejected[0]) if batch.rejected else {}
+        why = f"all {len(batch.rejected)} transaction set(s) refused" if batch.rejected else "no claims or remittances"
+        raise LandingError("empty" if not batch.rejected else "bad_x12", f"{_shown(path.name)}: {why}",
+                           file=path.name, detail=detail)
+    every = [d for table_days in days.values() for d in table_days]
+    if min(every) < first_day:
+        raise LandingError("out_of_range_date", f"{path.name}: rows of {min(every)}, before the first partition "
+                           f"{first_day}", file=path.name)
+    if max(every) > last_day:
+        raise LandingError("future_date", f"{path.name}: rows of {max(every)}, after the last completed day "
+                           f"{last_day}", file=path.name)
+    names = [LandingName(table, day, X12_FORMAT) for table, table_days in days.items() for day in table_days]
+    return names, list(batch.rejected)
+
+
+def x12_files(landing_dir: Path | str) -> list[Path]:
+    """Regular files in the landing folder that may hold X12, sorted by name."""
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        return []
+    with os.scandir(landing_dir) as entries:
+        found = [Path(e.path) for e in entries
+                 if is_x12_name(e.name) and not is_in_progress(e.name) and e.is_file(follow_symlinks=False)]
+    return sorted(found, key=lambda p: p.name)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Versions and quarantine
 
 
@@ -475,6 +577,7 @@ def quarantine(path: Path | str, reason: LandingError, quarantine_dir: Path | st
         "message": str(reason),
         "column": reason.column,
         "row": reason.row,
+        **({"detail": reason.detail} if reason.detail else {}),
         "quarantined_at": now.isoformat(),
         "landing_dir": str(path.parent),
         "size_bytes": size,
@@ -486,6 +589,24 @@ def quarantine(path: Path | str, reason: LandingError, quarantine_dir: Path | st
     os.replace(tmp, reason_path)
     log.info("quarantined landing file %s: %s", _shown(path.name), reason.reason)
     return dest
+
+
+def record_rejected_transactions(path: Path | str, problems: list[x12.X12Problem],
+                                 quarantine_dir: Path | str) -> Path:
+    """`<name>.<stamp>.rejected.json` in the quarantine folder: the X12 transaction sets of a file that
+    were refused (envelope, segment position, problem) while the rest of the file was accepted."""
+    path, quarantine_dir = Path(path), Path(quarantine_dir)
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    now = _utc_now()
+    target = quarantine_dir / f"{_safe_name(path.name)}.{now.strftime('%Y%m%dT%H%M%S%fZ')}.rejected.json"
+    record = {"file": path.name, "accepted": "the other transaction sets of the file",
+              "rejected_transaction_sets": [_x12_problem_detail(p) for p in problems],
+              "recorded_at": now.isoformat(), "landing_dir": str(path.parent)}
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    log.info("X12 file %s: %d transaction set(s) refused, the rest accepted", _shown(path.name), len(problems))
+    return target
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -541,10 +662,20 @@ class Refused:
     quarantined_as: Path
 
 
+@dataclass(frozen=True)
+class PartlyRefused:
+    """An X12 file whose good transaction sets were accepted while some were refused."""
+
+    name: str
+    problems: list[x12.X12Problem]
+    record: Path  # the .rejected.json in the quarantine folder
+
+
 @dataclass
 class ScanResult:
     accepted: list[Accepted] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
+    partial: list[PartlyRefused] = field(default_factory=list)
     cursor: str = ""
     backlog: int = 0  # new files left for the next tick (page size or time budget reached)
     settling: int = 0  # new files changed less than settle_seconds ago
@@ -552,7 +683,8 @@ class ScanResult:
 
     def summary(self) -> str:
         return (
-            f"{len(self.accepted)} accepted, {len(self.refused)} quarantined, {self.backlog} left for the "
+            f"{len(self.accepted)} accepted, {len(self.refused)} quarantined, "
+            f"{len(self.partial)} X12 file(s) with refused transaction sets, {self.backlog} left for the "
             f"next tick, {self.settling} still settling, {len(self.failed)} failed"
         )
 
@@ -595,6 +727,7 @@ def scan_landing(
     max_files: int = 500,
     settle_seconds: float = 10.0,
     time_budget_seconds: float = 40.0,
+    facility_tz: str = "UTC",
 ) -> ScanResult:
     """One sensor tick: validate the files that arrived after the cursor, oldest first.
 
@@ -619,7 +752,7 @@ def scan_landing(
         if index >= max_files or time.monotonic() - started > time_budget_seconds:
             result.backlog = len(ready) - index
             break
-        if not _handle(landing_dir / name, Path(quarantine_dir), first_day, last_day, result):
+        if not _handle(landing_dir / name, Path(quarantine_dir), first_day, last_day, result, facility_tz):
             result.backlog = len(ready) - index  # retried next tick: the watermark stays before it
             break
         mark = Watermark(arrived, tie)
@@ -627,9 +760,18 @@ def scan_landing(
     return result
 
 
-def _handle(path: Path, quarantine_dir: Path, first_day: date, last_day: date, result: ScanResult) -> bool:
+def _handle(path: Path, quarantine_dir: Path, first_day: date, last_day: date, result: ScanResult,
+            facility_tz: str) -> bool:
     """Accept or quarantine one file; False when a bad file could not be moved out of landing."""
     try:
+        if is_x12_name(path.name):
+            version = file_version(path)
+            names, rejected = validate_x12_file(path, first_day, last_day, facility_tz)
+            result.accepted += [Accepted(path, name, f"{version}:{name.table}:{name.partition_key}") for name in names]
+            if rejected:
+                result.partial.append(PartlyRefused(path.name, rejected,
+                                                    record_rejected_transactions(path, rejected, quarantine_dir)))
+            return True
         parsed = validate_file(path, first_day, last_day)
         result.accepted.append(Accepted(path, parsed, file_version(path)))
         return True

@@ -1,0 +1,178 @@
+"""X12 837/835 files through the landing folder: the sensor requests their days, bronze reads them, and
+the silver rows equal the SQL path's for the same days (round trip); bad EDI is quarantined with the
+envelope, segment position and problem; patient names never leave bronze."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from rcm_assets.defs import bronze, sensors, silver
+from rcm_assets.defs.sensors import landing_file_sensor
+from rcm_assets.lib import settings
+from rcm_assets.lib.columns import source_column_names
+from rcm_assets.platform.resources import LandingResource, build_resources
+from rcm_assets.synthetic import generate, write_source, write_x12_files
+from rcm_assets_tests.conftest import materialize_range
+
+START = date(2025, 1, 20)
+DAYS = [date(2025, 3, 4), date(2025, 3, 5)]
+TZ = "America/New_York"
+INGEST = ["_ingested_at", "_source", "_run_id"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return generate(start=START, days=45, claims_per_day=60, seed=5, facility_tz=TZ)
+
+
+@pytest.fixture()
+def x12_env(data, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's data folder: an SQL source with the same rows, and the X12 files of DAYS in landing."""
+    monkeypatch.setenv("RCM_FACILITY_TZ", TZ)
+    monkeypatch.setattr(sensors, "SETTLE_SECONDS", 0.0)
+    write_source(data, settings.source_url())
+    write_x12_files(data, DAYS, settings.landing_dir(), TZ)
+    return isolated_env
+
+
+def without_rows(data):
+    """The same synthetic world with an empty SQL source: its rows arrive as X12 files only."""
+    return replace(data, claims=data.claims.iloc[0:0], remittances=data.remittances.iloc[0:0])
+
+
+def tick(landing_dir: Path, quarantine_dir: Path, cursor: str | None = None) -> dg.SensorResult:
+    landing = LandingResource(landing_dir=str(landing_dir), quarantine_dir=str(quarantine_dir),
+                              first_day="2025-01-01")
+    with dg.DagsterInstance.ephemeral() as instance:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"landing": landing})
+        return landing_file_sensor(context)
+
+
+def day_rows(frame: pd.DataFrame, days: list[date]) -> pd.DataFrame:
+    keep = frame["updated_at"].dt.normalize().dt.date.isin(days)
+    return frame[keep]
+
+
+def test_the_sensor_requests_each_table_and_day_an_x12_file_holds(x12_env, data):
+    landing = settings.landing_dir()
+    files = sorted(p.name for p in landing.iterdir())
+    assert any(f.endswith(".837") for f in files) and any(f.endswith(".835") for f in files)
+    result = tick(landing, settings.quarantine_dir())
+    requested = {(r.asset_selection[0].to_user_string(), r.partition_key) for r in result.run_requests}
+    expected = {(f"bronze/{table}", d.isoformat()) for d in DAYS for table in ("claims", "remittances")
+                if len(day_rows(getattr(data, table), [d]))}
+    assert requested == expected
+    assert len({r.run_key for r in result.run_requests}) == len(result.run_requests)
+
+
+def test_x12_only_days_give_the_same_silver_rows_as_the_sql_path(x12_env, data, tmp_path):
+    """Round trip: the same days ingested from X12 files alone and from the SQL source alone."""
+    first, last = DAYS[0].isoformat(), DAYS[-1].isoformat()
+    assets = [bronze.claims, bronze.remittances, silver.claims, silver.remittances]
+    sql_lake = tmp_path / "sql_lake"
+    x12_landing = settings.landing_dir()
+    # 1. the SQL path: the same source, no landing files
+    hidden = tmp_path / "hidden_landing"
+    shutil.move(x12_landing, hidden)
+    resources = build_resources("dev")
+    result = materialize_range(assets, first, last, dg.DagsterInstance.ephemeral(), resources)
+    assert result.success
+    shutil.move(settings.data_dir() / "lake", sql_lake)
+    # 2. the X12 path: an empty SQL source, the files back in landing
+    shutil.move(hidden, x12_landing)
+    write_source(without_rows(data), settings.source_url())
+    result = materialize_range(assets, first, last, dg.DagsterInstance.ephemeral(), build_resources("dev"))
+    assert result.success
+
+    for table in ("claims", "remittances"):
+        from_sql = pd.read_parquet(sql_lake / "silver" / table)
+        from_x12 = pd.read_parquet(settings.data_dir() / "lake" / "silver" / table)
+        columns = [c for c in from_sql.columns if c not in INGEST]
+        order = ["claim_id", "updated_at"]
+        left = from_sql[columns].sort_values(order, ignore_index=True)
+        right = from_x12[columns].sort_values(order, ignore_index=True)
+        assert len(left) > 50
+        pd.testing.assert_frame_equal(left, right, check_categorical=False)
+        assert from_x12["_source"].str.startswith("landing:").all()
+
+
+def test_patient_names_from_x12_never_leave_bronze(x12_env, data):
+    first, last = DAYS[0].isoformat(), DAYS[-1].isoformat()
+    write_source(without_rows(data), settings.source_url())
+    result = materialize_range([bronze.claims, silver.claims], first, last, dg.DagsterInstance.ephemeral(),
+                               build_resources("dev"))
+    assert result.success
+    names = set(day_rows(data.claims, DAYS)["patient_name"])
+    streets = set(day_rows(data.claims, DAYS)["patient_address"])
+    bronze_rows = pd.read_parquet(settings.data_dir() / "lake" / "bronze" / "claims")
+    assert names <= set(bronze_rows["patient_name"])  # the X12 names did arrive (PHI lives in bronze)
+    texts = [str(e) for e in result.all_events]
+    for event in result.get_asset_materialization_events():
+        texts += [str(v.value) for v in event.materialization.metadata.values()]
+    silver_text = pd.read_parquet(settings.data_dir() / "lake" / "silver" / "claims").astype(str).to_csv()
+    for value in list(names)[:50] + list(streets)[:50]:
+        assert value not in silver_text
+        assert not any(value in text for text in texts)
+
+
+def test_bad_x12_is_quarantined_naming_envelope_position_and_problem(x12_env):
+    landing, quarantine = settings.landing_dir(), settings.quarantine_dir()
+    good = next(p for p in landing.iterdir() if p.suffix == ".837")
+    text = good.read_text()
+    (landing / "truncated.837").write_text(text[: len(text) // 2])  # no IEA
+    (landing / "garbage.edi").write_bytes(bytes(range(256)) * 4)
+    (landing / "empty.835").write_bytes(b"")
+    (landing / "claims_not_remits.835").write_text(text)  # an 837 where an 835 is expected
+    result = tick(landing, quarantine)
+    reasons = {json.loads(p.read_text())["file"]: json.loads(p.read_text())
+               for p in quarantine.glob("*.reason.json")}
+    assert set(reasons) == {"truncated.837", "garbage.edi", "empty.835", "claims_not_remits.835"}
+    assert reasons["garbage.edi"]["reason"] == "not_x12"
+    assert reasons["empty.835"]["reason"] == "empty"
+    for name in ("truncated.837", "claims_not_remits.835"):
+        record = reasons[name]
+        assert record["reason"] == "bad_x12"
+        assert record["detail"]["envelope"] and record["detail"]["segment_position"]
+        assert record["detail"]["problem"]
+    assert not {r.tags["rcm/landing_file"] for r in result.run_requests} & set(reasons)
+
+
+def test_a_bad_transaction_set_is_refused_and_the_rest_of_the_file_kept(x12_env):
+    landing, quarantine = settings.landing_dir(), settings.quarantine_dir()
+    good = next(p for p in landing.iterdir() if p.suffix == ".837")
+    segments = good.read_text().split("~")
+    se = next(i for i, s in enumerate(segments) if s.strip().startswith("SE*"))
+    parts = segments[se].strip().split("*")
+    segments[se] = segments[se].replace(f"SE*{parts[1]}*", f"SE*{int(parts[1]) + 5}*", 1)  # wrong count
+    broken = landing / "one_bad_set.x12"
+    broken.write_text("~".join(segments))
+    good.unlink()
+    result = tick(landing, quarantine)
+    assert any(r.tags["rcm/landing_file"] == broken.name for r in result.run_requests)
+    (record,) = quarantine.glob("one_bad_set.x12.*.rejected.json")
+    rejected = json.loads(record.read_text())["rejected_transaction_sets"]
+    assert len(rejected) == 1 and rejected[0]["segment"] == "SE" and "ST" in rejected[0]["envelope"]
+
+
+def test_rcm_extract_input_an_835_lands_its_days(x12_env, data, monkeypatch):
+    from rcm_assets.cli.main import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(x12_env.parent / "dagster_home"))
+    remits = sorted(p for p in settings.landing_dir().iterdir() if p.suffix == ".835")[0]
+    day = date.fromisoformat(remits.stem.split("_")[-1])  # the generator names its files by day
+    outside = x12_env / "incoming" / remits.name
+    outside.parent.mkdir()
+    shutil.move(remits, outside)
+    assert main(["extract", "--input", str(outside), "--lookback-days", "0"]) == 0
+    assert (settings.landing_dir() / remits.name).is_file()
+    landed = pd.read_parquet(settings.data_dir() / "lake" / "bronze" / "remittances" / f"dt={day}")
+    assert len(landed) == len(day_rows(data.remittances, [day])) > 0
+    assert set(source_column_names("remittances")) <= set(landed.columns)
