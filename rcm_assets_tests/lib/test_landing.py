@@ -168,7 +168,8 @@ def _bad_files(data, landing: Path, tmp_path: Path) -> dict[str, tuple[str, str 
         made[name] = (reason, word)
 
     put("claims-2025-01-02.csv", text, "bad_name")
-    put("readme.txt", "hello", "bad_name")
+    put("readme.txt", "hello", "not_x12")  # *.txt may hold X12: without an ISA header it is refused as not X12
+    put("notes.doc", "hello", "bad_name")
     put("claims_2025-02-30.csv", text, "bad_name", "calendar")
     put("claims_2024-12-31.csv", text, "out_of_range_date", "2024-12-31")
     put(f"claims_{today.isoformat()}.csv", text, "future_date")
