@@ -5,7 +5,8 @@ DAGSTER_HOME and data folder, everything driven through the GraphQL API.
 - a partition backfill launched over GraphQL completes;
 - a file dropped in the landing folder is picked up by the running sensor and lands its bronze partition;
 - X12 837 and 835 files dropped there are picked up too, and declarative automation carries their day on
-  to silver and gold;
+  to silver, gold and predictions (a champion was trained before the servers started: `rcm backfill`
+  over the history, with short training windows so a few synthetic weeks suffice);
 - a bad file ends in quarantine with a reason file;
 - every process the test started is gone afterwards.
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pandas as pd
 import pytest
 import requests
 
@@ -42,13 +44,18 @@ REPOSITORY = "__repository__"
 LOAD_TIMEOUT = 180.0
 BACKFILL_TIMEOUT = 240.0
 LANDING_TIMEOUT = 240.0
+AUTOMATION_TIMEOUT = 420.0  # silver, the version index, gold and predictions: a few 30 s automation ticks
 STOP_TIMEOUT = 30.0
 POLL = 2.0
 
 SYNTH_START = date(2025, 1, 1)
-BACKFILL_DAYS = ["2025-01-03", "2025-01-04"]
-LANDING_DAY = date(2025, 1, 7)
-X12_DAY = date(2025, 1, 8)
+BACKFILL_DAYS = ["2025-02-20", "2025-02-21"]  # after the CLI backfill: only the GraphQL backfill lands them
+LANDING_DAY = date(2025, 2, 22)
+# Short windows (horizon 21 + 28 training days) make 2025-02-17 the first model week; the history up to
+# that Monday is backfilled (a champion serves it) and the X12 files of the next day flow to predictions.
+WINDOWS = {"RCM_LABEL_HORIZON_DAYS": "21", "RCM_TRAIN_WINDOW_DAYS": "28", "RCM_MIN_TRAIN_DAYS": "21"}
+MODEL_WEEK = date(2025, 2, 17)
+X12_DAY = date(2025, 2, 18)
 BAD_FILE = "claims_2025-01-08_bad.csv"
 LANDING_TAG = "rcm/landing_file"
 BACKFILL_ASSETS = [["bronze", "claims"], ["bronze", "remittances"], ["silver", "claims"],
@@ -245,17 +252,22 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data_dir = root / "data"
     data_dir.mkdir()
     overrides = {"RCM_DATA_DIR": str(data_dir), "RCM_ENV": "dev", "RCM_PHI_KEY": "live-test-phi-key-0123456789",
-                 "PYTHONUNBUFFERED": "1"}
+                 "PYTHONUNBUFFERED": "1", **WINDOWS}
     dropped = ("DAGSTER_HOME", "RCM_SOURCE_URL", "RCM_LAKE_URL", "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR",
                "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS", "RCM_PARTITIONS_START")
     with mock.patch.dict(os.environ, overrides):  # restored afterwards, DAGSTER_HOME included
         for name in dropped:
             os.environ.pop(name, None)
         home = prepare_instance(root / "dagster_home")  # storage created before two servers race on it
-        data = generate(start=SYNTH_START, days=10, claims_per_day=50, seed=1)
+        data = generate(start=SYNTH_START, days=55, claims_per_day=200, seed=1)
         write_source(data, settings.source_url())
         settings.landing_dir().mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
+        # the history and its first champion, through the CLI (another process: partitions are fixed at import)
+        history = subprocess.run(
+            [sys.executable, "-m", "rcm_assets", "backfill", "--start", SYNTH_START.isoformat(),
+             "--end", MODEL_WEEK.isoformat()], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert history.returncode == 0, history.stdout[-3000:] + history.stderr[-3000:]
     live = Live(root=root, data_dir=data_dir, home=home, env=env, port=_free_port(), data=data)
     try:
         live.start("webserver", [str(BIN / "dagster-webserver"), "-w", str(WORKSPACE), "-h", "127.0.0.1",
@@ -398,10 +410,9 @@ def test_landing_file_is_picked_up_by_the_running_sensor(live: Live):
                and line["partition"] == LANDING_DAY.isoformat() for line in lines)
 
 
-def test_x12_files_flow_through_the_sensor_and_automation_to_gold(live: Live):
-    # the 10 synthetic days hold claims only (remittances come 14+ days after submission): one 837 file
+def test_x12_files_flow_through_the_sensor_and_automation_to_predictions(live: Live):
     names = sorted(p.name for p in (live.data_dir / "landing").iterdir() if p.suffix in (".837", ".835"))
-    assert names == [f"claims_{X12_DAY.isoformat()}.837"], names
+    assert names == [f"claims_{X12_DAY.isoformat()}.837", f"remittances_{X12_DAY.isoformat()}.835"], names
 
     def landed(name: str) -> Callable[[], dict | None]:
         def check() -> dict | None:
@@ -414,10 +425,15 @@ def test_x12_files_flow_through_the_sensor_and_automation_to_gold(live: Live):
         if run["status"] != "SUCCESS":
             live.fail(f"X12 run {run['runId']} ended {run['status']}:\n{_failure_messages(live, run['runId'])}")
     lake, day = live.data_dir / "lake", X12_DAY.isoformat()
-    assert (lake / "bronze" / "claims" / f"dt={day}" / "part-0.parquet").is_file()
-    gold = lake / "gold" / "claim_features" / f"dt={day}" / "part-0.parquet"
-    live.wait_for(f"automation to carry {day} to gold", lambda: gold.is_file() or None, LANDING_TIMEOUT)
-    assert (lake / "silver" / "claims" / f"dt={day}" / "part-0.parquet").is_file()
+    for table in ("claims", "remittances"):
+        assert (lake / "bronze" / table / f"dt={day}" / "part-0.parquet").is_file(), table
+    scores = lake / "predictions" / "claim_denial_scores" / f"dt={day}" / "part-0.parquet"
+    live.wait_for(f"automation to carry {day} to predictions", lambda: scores.is_file() or None, AUTOMATION_TIMEOUT)
+    gold = pd.read_parquet(lake / "gold" / "claim_features" / f"dt={day}" / "part-0.parquet")
+    scored = pd.read_parquet(scores)
+    assert len(scored) == len(gold) > 100
+    assert set(scored["claim_id"]) == set(gold["claim_id"])
+    assert scored["denial_probability"].between(0, 1).all()
 
 
 def test_bad_landing_file_ends_in_quarantine(live: Live):
