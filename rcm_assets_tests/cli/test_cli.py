@@ -113,3 +113,23 @@ def test_a_failed_run_exits_1_naming_asset_partition_and_reason(source_in_data_d
     assert result.returncode == 1
     assert "FAILED" in result.stdout and "2025-02-03" in result.stdout and "billed_amount" in result.stdout
     assert not (isolated_env / "lake" / "bronze" / "claims" / "dt=2025-02-03").exists()
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end_from_x12_files_alone(isolated_env, home):
+    """`rcm demo --from-x12`: the SQL source stays empty, the 837/835 files in the landing folder carry
+    every row to predictions. Short windows (a first model week after 54 days) keep it under a minute."""
+    windows = {"RCM_LABEL_HORIZON_DAYS": "21", "RCM_TRAIN_WINDOW_DAYS": "28", "RCM_MIN_TRAIN_DAYS": "21",
+               "RCM_FACILITY_TZ": "America/Chicago"}
+    result = rcm("demo", "--from-x12", "--days", "54", "--claims-per-day", "200", env=windows)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "X12 files (837, 835)" in result.stdout
+    landing = isolated_env / "landing"
+    assert any(landing.glob("*.837")) and any(landing.glob("*.835"))
+    with sqlite3.connect(isolated_env / "source.db") as con:
+        assert con.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+        assert con.execute("SELECT COUNT(*) FROM remittances").fetchone()[0] == 0
+    bronze = pd.read_parquet(isolated_env / "lake" / "bronze" / "claims")
+    assert len(bronze) > 5000 and bronze["_source"].str.startswith("landing:").all()
+    scores = pd.read_parquet(isolated_env / "lake" / "predictions" / "claim_denial_scores")
+    assert len(scores) > 500

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -176,3 +176,29 @@ def test_rcm_extract_input_an_835_lands_its_days(x12_env, data, monkeypatch):
     landed = pd.read_parquet(settings.data_dir() / "lake" / "bronze" / "remittances" / f"dt={day}")
     assert len(landed) == len(day_rows(data.remittances, [day])) > 0
     assert set(source_column_names("remittances")) <= set(landed.columns)
+
+
+def test_an_x12_file_of_a_future_day_is_refused(x12_env):
+    from rcm_assets.lib import landing
+
+    path = sorted(settings.landing_dir().glob("*.837"))[0]
+    day = date.fromisoformat(path.stem.split("_")[-1])
+    with pytest.raises(landing.LandingError) as refused:
+        landing.validate_x12_file(path, date(2025, 1, 1), day - timedelta(days=1), TZ)
+    assert refused.value.reason == "future_date" and str(day) in str(refused.value)
+
+
+def test_rcm_extract_input_x12_dry_run_reads_the_file_and_writes_nothing(x12_env, monkeypatch):
+    from rcm_assets.cli.main import main
+
+    monkeypatch.setenv("DAGSTER_HOME", str(x12_env.parent / "dagster_home"))
+    claims = sorted(settings.landing_dir().glob("*.837"))[0]
+    outside = x12_env / "incoming" / claims.name
+    outside.parent.mkdir()
+    shutil.move(claims, outside)
+    assert main(["extract", "--input", str(outside), "--lookback-days", "0", "--dry-run"]) == 0
+    assert not (settings.landing_dir() / claims.name).exists()
+    assert not (settings.data_dir() / "lake").exists()
+    broken = x12_env / "incoming" / "broken.837"
+    broken.write_text(outside.read_text()[:300])
+    assert main(["extract", "--input", str(broken), "--dry-run"]) == 2
