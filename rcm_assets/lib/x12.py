@@ -1031,6 +1031,10 @@ class _RemittanceMapper:
         first_cas = (claim["claim_cas"] or claim["line_cas"] or [None])[0]
         when = ((claim["process_date"], claim["process_time"]) if claim["process_date"]
                 else (self.bpr_date, ""))
+        if not claim["process_date"] and self.group.date and self.bpr_date > self.group.date:
+            # BPR16 is when the money moves, often days after the ERA was produced: the claim was
+            # adjudicated no later than its file left the payer (the functional group's date and time)
+            when = (self.group.date, self.group.time)
         keys = {"claim_id": claim["claim_id"], "adjudicated_at": when,
                 "updated_at": (self.group.date, self.group.time)}
         row = {

@@ -187,7 +187,8 @@ MAPPING: tuple[FieldMapping, ...] = (
        "else null"),
     _m("remittances", "adjudicated_at", "835", "2100, else header", "DTM, else BPR", "DTM02 + DTM03; BPR16",
        f"DTM01={PROCESS_DATE_QUALIFIER}",
-       "claim process date (with DTM03 time when present), else the check/EFT effective date BPR16 at 00:00; "
+       "claim process date (with DTM03 time when present), else the check/EFT effective date BPR16 at 00:00, "
+       "or the group's GS04/GS05 when BPR16 lies after it (a payment dated after the ERA was produced); "
        + _TIME + ". DTM*009 and DTM03 are our convention: the 005010X221A1 guide lists only 036, 050, 232 "
        "and 233 in loop 2100 and marks DTM03 not used"),
     _m("remittances", "updated_at", "835", "GS", "GS", "GS04 + GS05", "",
@@ -295,8 +296,9 @@ def mapping_markdown() -> str:
         "  constant. With ':' as the component separator the convention is not a valid K301 (a validator such",
         "  as pyx12 reports an invalid composite); the reader accepts both spellings.",
         "- **Process date in the 835.** `DTM*009` (and a time in DTM03) in loop 2100 is our convention, not in",
-        "  the 005010X221A1 guide; payers' files carry BPR16, which is the payment's effective date and may",
-        "  lie after the file was created, so such a row can fail silver's `updated_at >= adjudicated_at`.",
+        "  the 005010X221A1 guide; payers' files carry BPR16, the payment's effective date, which may lie after",
+        "  the file was created: then the group's creation date and time stand in, since the claim was",
+        "  adjudicated before its ERA left the payer (and silver's `updated_at >= adjudicated_at` holds).",
         "- **Frequency codes.** Only 7 (replacement) makes a new version and 8 (void) removes the row; every",
         "  other frequency code (0, 2-5 interim and late-charge bills) reads as version 1.",
         "- **Reversals.** An 835 reversal (CLP02 22) carries negative amounts, which silver rejects",

@@ -202,3 +202,32 @@ def test_rcm_extract_input_x12_dry_run_reads_the_file_and_writes_nothing(x12_env
     broken = x12_env / "incoming" / "broken.837"
     broken.write_text(outside.read_text()[:300])
     assert main(["extract", "--input", str(broken), "--dry-run"]) == 2
+
+
+def test_a_payer_835_without_process_dates_is_adjudicated_no_later_than_its_file(x12_env):
+    """Payers' 835s carry only BPR16, the payment date, often days after the ERA was produced: the row's
+    adjudication falls back to the group's creation time, so silver's updated_at >= adjudicated_at holds."""
+    from rcm_assets.lib import x12
+
+    remits = sorted(settings.landing_dir().glob("*.835"))[0]
+    segments = [s for s in remits.read_text().split("~") if not s.strip().startswith("DTM*009")]
+    for i, seg in enumerate(segments):
+        if seg.strip().startswith("BPR*"):
+            parts = seg.split("*")
+            parts[16] = "20991231"
+            segments[i] = "*".join(parts)
+    text = "~".join(segments)
+    # the SE01 segment counts no longer match: recount each transaction set
+    fixed, count = [], 0
+    for seg in text.split("~"):
+        body = seg.strip()
+        count = 1 if body.startswith("ST*") else count + 1
+        if body.startswith("SE*"):
+            parts = seg.split("*")
+            parts[1] = str(count)
+            seg = "*".join(parts)
+        fixed.append(seg)
+    batch = x12.read_x12("~".join(fixed).encode(), facility_tz=TZ)
+    assert not batch.rejected and len(batch.remittances) > 10
+    rows = batch.remittances
+    assert (rows["adjudicated_at"] == rows["updated_at"]).all()
