@@ -171,7 +171,7 @@ def read_landing_rows(
                 continue
             frames.append(rows.assign(dt=key, _source=f"landing:{path.name}"))
     wanted = set(keys)
-    for path in landing_files.x12_files(landing_dir):
+    for path in landing_files.x12_files(landing_dir, table):
         try:
             rows = landing_files.x12_rows(landing_files.read_x12_file(path, settings.facility_tz()), table)
         except landing_files.LandingError as exc:

@@ -493,14 +493,16 @@ def validate_x12_file(
     return names, list(batch.rejected)
 
 
-def x12_files(landing_dir: Path | str) -> list[Path]:
-    """Regular files in the landing folder that may hold X12, sorted by name."""
+def x12_files(landing_dir: Path | str, table: str | None = None) -> list[Path]:
+    """Regular files in the landing folder that may hold X12 (rows of `table`, when given: an `.835` holds
+    no claims and an `.837` no remittances), sorted by name."""
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
         return []
     with os.scandir(landing_dir) as entries:
         found = [Path(e.path) for e in entries
-                 if is_x12_name(e.name) and not is_in_progress(e.name) and e.is_file(follow_symlinks=False)]
+                 if is_x12_name(e.name) and not is_in_progress(e.name) and e.is_file(follow_symlinks=False)
+                 and (table is None or X12_EXPECTED_TABLE.get(Path(e.name).suffix.lower(), table) == table)]
     return sorted(found, key=lambda p: p.name)
 
 
