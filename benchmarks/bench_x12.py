@@ -43,9 +43,19 @@ def _bare(path: str, queue: mp.Queue) -> None:
     queue.put((seconds, segments, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
 
 
+def _write(folder: str, claims_per_day: int, seed: int, queue: mp.Queue) -> None:
+    from rcm_assets.synthetic import generate, write_x12_files
+
+    start = date(2025, 1, 1)
+    data = generate(start=start, days=40, claims_per_day=claims_per_day, seed=seed, facility_tz=TZ)
+    day = start + timedelta(days=35)  # claims and remittances both arrive on this day
+    queue.put([str(p) for p in write_x12_files(data, [day], Path(folder), TZ)])
+
+
 def measure(target, path: Path) -> tuple[float, int, int]:
-    queue: mp.Queue = mp.Queue()
-    proc = mp.get_context("spawn").Process(target=target, args=(str(path), queue))
+    ctx = mp.get_context("spawn")  # a fresh interpreter: its peak memory is this measurement's alone
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(str(path), queue))
     proc.start()
     result = queue.get()
     proc.join()
@@ -58,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
-    from rcm_assets.synthetic import generate, write_x12_files
-
-    start = date(2025, 1, 1)
-    data = generate(start=start, days=40, claims_per_day=args.claims_per_day, seed=args.seed, facility_tz=TZ)
-    day = start + timedelta(days=35)  # claims and remittances both arrive on this day
     with tempfile.TemporaryDirectory() as folder:
-        files = write_x12_files(data, [day], Path(folder), TZ)
+        # generated in another process: Linux keeps a process's peak RSS across fork and exec, so a parent
+        # that held the generated world would report its peak for every measurement
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_write, args=(folder, args.claims_per_day, args.seed, queue))
+        proc.start()
+        files = [Path(p) for p in queue.get()]
+        proc.join()
         ok = True
         for path in sorted(files):
             mapped_s, rows, mapped_kb = measure(_mapped, path)
