@@ -52,6 +52,12 @@ def combine_rows(source_rows: pd.DataFrame, landing_rows: pd.DataFrame, table: s
     return combined, int(again.sum()), repeated
 
 
+def listed(names: list[str], limit: int = 20) -> str:
+    """Names for metadata, the first `limit` of them (a range run can read hundreds of files)."""
+    shown = ", ".join(names[:limit]) or "none"
+    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
 def bronze_checks(frame: pd.DataFrame, table: str, keys: list[str]) -> list[dg.AssetCheckResult]:
     """Evidence for the three bronze checks (required columns and key uniqueness are blocking)."""
     missing = [c for c in source_column_names(table) if c not in frame.columns]
@@ -133,7 +139,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             "landing_rows": len(landed),
             "landing_rows_redelivered": redelivered,
             "landing_rows_repeated": repeated,
-            "landing_files": ", ".join(sorted(landed["_source"].str.removeprefix("landing:").unique())) or "none",
+            "landing_files": listed(sorted(landed["_source"].str.removeprefix("landing:").unique())),
             "unknown_source_columns": ", ".join(reader.last_unknown_columns) or "none",
         }
         # publish raises a non-retryable Failure when a blocking check fails: nothing is written
