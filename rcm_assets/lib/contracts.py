@@ -448,7 +448,7 @@ def gold_schema(
             cols[feature] = pa.Column(_feature_dtype(dtype), nullable=nullable_features,
                                       description="feature (decision-time)")
     cols[FEATURE_VERSION_COLUMN] = pa.Column(str, nullable=False, checks=pa.Check.str_length(min_value=1),
-                                             description="hash of feature code + config")
+                                             description="version of the features: logic version, reference data, config and their values on a probe set")
     return pa.DataFrameSchema(
         cols, checks=[_unique_key_check(), _forbidden_columns_check(GOLD_KEY_COLUMNS)], strict=True,
         coerce=False, name=name, title="Gold claim features",

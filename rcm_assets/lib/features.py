@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import json
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -238,17 +236,57 @@ def _reference_data() -> dict[str, Any]:
     }
 
 
+# Raise when the features change meaning on purpose (e.g. a new feature, another definition). The version
+# also follows the computed values on a fixed probe set (`_probe_claims`), so a change nobody announced is
+# caught too, while a comment, a renamed local or a refactor that computes the same values changes nothing.
+FEATURE_LOGIC_VERSION = 1
+PROBE_ROWS = 2_000
+
+
+def _probe_claims(config: FeatureConfig) -> pd.DataFrame:
+    """A fixed, deterministic frame of decision-time claims that walks every payer, CPT code, ICD code
+    and place of service of the reference with varied prior auth, eligibility, modifiers, ages, units,
+    charges and filing delays: what feature_version measures the features on."""
+    n = PROBE_ROWS
+    i = np.arange(n)
+    pick = lambda values, step: np.array(values, dtype=object)[(i * step) % len(values)]  # noqa: E731
+    submitted = pd.Timestamp("2025-03-01 13:00") + pd.to_timedelta(i * 3_607, unit="s")
+    service = (submitted - pd.to_timedelta((i * 7) % 400, unit="D")).normalize()
+    return pd.DataFrame({
+        "claim_id": [f"PROBE-{k:05d}" for k in i], "claim_version": 1 + (i % 3),
+        "payer_id": pick([*ref.PAYER_IDS, "UNLISTED"], 1), "plan_type": pick(PLAN_TYPES, 3),
+        "place_of_service": pick([*ref.PLACE_OF_SERVICE, "99"], 5), "cpt_code": pick([*ref.CPT_CODES, "00000"], 7),
+        "modifiers": pick([None, "25", "59", "25,59", "LT", "26,TC"], 11), "icd10_primary": pick(ref.ICD10_CODES, 13),
+        "icd10_count": 1 + (i % 25), "units": 1 + (i * 17) % 1_500, "billed_amount": 10.0 + (i * 137.31) % 90_000,
+        "service_date": service.to_numpy(dtype="datetime64[ns]"),
+        "submitted_at": submitted.to_numpy(dtype="datetime64[ns]"),
+        "prior_auth_number": np.where(i % 4 == 0, None, "PA0000000001").astype(object),
+        "eligibility_verified": i % 9 != 0, "patient_age": (i * 3) % 91, "patient_sex": pick(["F", "M", "U"], 1),
+    })[list(config.source_columns)]
+
+
+def _probe_fingerprint(config: FeatureConfig) -> str:
+    """sha256 of the features of the probe claims: values, dtypes and categories."""
+    features = _features(_probe_claims(config), config, version="probe")
+    h = hashlib.sha256(json.dumps([[c, str(features[c].dtype)] for c in features.columns]).encode())
+    h.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 @functools.lru_cache(maxsize=32)
 def feature_version(config: FeatureConfig = DEFAULT_CONFIG) -> str:
-    """16 hex chars of sha256(feature module source + reference data it reads + config).
+    """16 hex chars of sha256(FEATURE_LOGIC_VERSION + reference data + config + the features computed on
+    the probe claims).
 
-    Same code, reference data and config → same version, in any process; any change → a new version,
-    which gold rows and predictions carry so each score traces to the feature code that produced it.
+    It changes when the features do, and only then: a comment or a refactor keeps it (no dead period
+    where gold no longer matches the champion), a real change of code, reference data or configuration
+    gives a new version, which gold rows and predictions carry so each score traces to its features.
     """
     h = hashlib.sha256()
-    h.update(inspect.getsource(sys.modules[__name__]).encode())
+    h.update(f"logic {FEATURE_LOGIC_VERSION}".encode())
     h.update(json.dumps(_canonical(_reference_data()), sort_keys=True).encode())
     h.update(json.dumps(_canonical(config), sort_keys=True).encode())
+    h.update(_probe_fingerprint(config).encode())
     return h.hexdigest()[:16]
 
 
@@ -310,6 +348,11 @@ def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAUL
     `LeakageError` before a value is read. Without a `dt` column (ad-hoc scoring), `dt` is the
     submission date.
     """
+    return _features(silver_claims, config, feature_version(config))
+
+
+def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str) -> pd.DataFrame:
+    """`compute_features` with the version to stamp given (feature_version computes it from this)."""
     check_decision_time(silver_claims.columns)
     src = decision_time_view(silver_claims, config)
     n = len(src)
@@ -381,6 +424,6 @@ def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAUL
         "has_modifier_59": flag(has_59),
         "charge_ratio": charge_ratio,
         "log_billed_amount": np.log1p(billed),
-        "feature_version": feature_version(config),
+        "feature_version": version,
     }, index=pd.RangeIndex(n))
     return out

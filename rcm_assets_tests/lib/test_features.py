@@ -201,3 +201,40 @@ def test_feature_version_is_the_same_in_another_process() -> None:
     other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                            cwd=Path(__file__).resolve().parents[2])
     assert other.stdout.strip() == F.feature_version()
+
+
+def _features_module_from(source: str, name: str):
+    """A copy of rcm_assets.lib.features loaded from `source` (as if the file had been edited)."""
+    import importlib.util
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp())
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"rcm_assets.lib.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_a_comment_or_a_refactor_keeps_the_feature_version() -> None:
+    """The old version hashed the module's text: any comment invalidated every model (issue 13)."""
+    source = Path(F.__file__).read_text()
+    edited = ("# a comment a maintainer added\n" + source).replace(
+        "margin = filing_limit - days_to_submit", "days_left = filing_limit - days_to_submit\n    margin = days_left")
+    assert edited.count("days_left") == 2
+    copy = _features_module_from(edited, "features_refactored")
+    assert copy.feature_version(copy.FeatureConfig()) == F.feature_version()
+
+
+def test_a_real_change_of_the_features_changes_the_feature_version() -> None:
+    source = Path(F.__file__).read_text()
+    changed = source.replace("margin = filing_limit - days_to_submit", "margin = filing_limit - days_to_submit - 1")
+    assert changed != source
+    assert _features_module_from(changed, "features_changed").feature_version() != F.feature_version()
+    bumped = source.replace("FEATURE_LOGIC_VERSION = 1", "FEATURE_LOGIC_VERSION = 2")
+    assert _features_module_from(bumped, "features_bumped").feature_version() != F.feature_version()
