@@ -44,7 +44,8 @@ EXPECTED_CHECKS = {
     "model/denial_model": {"holdout_auc_passes_gate": True},
     "predictions/claim_denial_scores": {"probabilities_in_unit_interval": True, "every_gold_claim_scored_once": True,
                                         "feature_version_matches_model": True,
-                                        "score_drift_psi_below_threshold": False, "freshness_check": False},
+                                        "score_drift_psi_below_threshold": False, "freshness_check": False,
+                                        "model_week_trained": False},
 }
 EXPECTED_JOBS = {"daily_ingest_job", "training_job", "scoring_job", "freshness_check_job"}
 EXPECTED_SCHEDULES = {"daily_ingest_schedule", "weekly_training_schedule"}

@@ -1,14 +1,16 @@
 """Predictions: day D's gold features scored by the champion serving on D, every row stamped with lineage.
 
 The champion as of D comes from the promotion history in the MLflow registry (data time, not wall time),
-so a backfill of an old day never uses a model trained on later data. The model week that contains D is a
-declared dependency, so a day is scored once its week's gate has run.
+so a backfill of an old day never uses a model trained on later data. The model week that contains D is
+a declared dependency for lineage, but scoring never waits for it: when that week's training failed (too
+few labels, MLflow down) the champion history still names who serves D, and the `model_week_trained`
+check says which week is missing. A retrained week does not re-score days already scored either.
 """
 
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import mlflow
@@ -104,15 +106,38 @@ def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict[str
     ]
 
 
+def week_of(day: str) -> str:
+    """The model week (Monday) a day belongs to."""
+    d = date.fromisoformat(day)
+    return (d - timedelta(days=d.weekday())).isoformat()
+
+
+def missing_model_weeks(days: list[str], trained_weeks: set[str]) -> list[str]:
+    """The weeks of `days` without a model row: their training failed or has not run yet."""
+    return sorted({week_of(d) for d in days} - trained_weeks)
+
+
+def model_week_check(missing: list[str], loaded: dict[str, ServingModel]) -> dg.AssetCheckResult:
+    serving = ", ".join(f"v{v}" for v in sorted(loaded)) or "none"
+    return checks.result(
+        "model_week_trained", not missing, asset_key=SCORES_KEY, warn_only=True,
+        description=(f"model week(s) {', '.join(missing)} have no trained model; the champion history "
+                     f"served instead ({serving})" if missing else None),
+        missing_weeks=", ".join(missing) or "none", serving_versions=serving,
+    )
+
+
 @dg.asset(
     key=SCORES_KEY,
     group_name="predictions",
     partitions_def=scoring_partitions,
     io_manager_key="lake",
-    ins={"gold": dg.AssetIn(key=["gold", "claim_features"])},
-    deps=[dg.AssetDep(MODEL_KEY, partition_mapping=SCORING_MODEL_MAPPING)],
+    ins={"gold": dg.AssetIn(key=["gold", "claim_features"]),
+         "model_weeks": dg.AssetIn(key=MODEL_KEY, partition_mapping=SCORING_MODEL_MAPPING,
+                                   metadata={"allow_missing_partitions": True, "columns": ["model_version", "week"]})},
     backfill_policy=dg.BackfillPolicy.single_run(),
-    automation_condition=follow_upstream(),
+    # gold decides when a day is scored; the model week neither holds scoring back nor re-scores
+    automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(MODEL_KEY)),
     kinds={"scikitlearn", "parquet"},
     check_specs=[
         dg.AssetCheckSpec("probabilities_in_unit_interval", asset=SCORES_KEY, blocking=True),
@@ -120,17 +145,22 @@ def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict[str
         dg.AssetCheckSpec("feature_version_matches_model", asset=SCORES_KEY, blocking=True),
         dg.AssetCheckSpec("score_drift_psi_below_threshold", asset=SCORES_KEY,
                           description="PSI of the day's scores against the training holdout scores"),
+        dg.AssetCheckSpec("model_week_trained", asset=SCORES_KEY,
+                          description="The model week containing each scored day has its row (training ran); "
+                                      "warns naming the missing weeks, while an earlier champion serves"),
     ],
 )
 def claim_denial_scores(
-    context: dg.AssetExecutionContext, config: ScoringConfig, gold: pd.DataFrame,
+    context: dg.AssetExecutionContext, config: ScoringConfig, gold: pd.DataFrame, model_weeks: pd.DataFrame,
     mlflow_tracking: MlflowResource,
 ) -> Iterator:
     """Denial probability and review decision for every claim of day D, with model lineage."""
     scores, loaded = score_days(gold, mlflow_tracking, config.decision_threshold, context.run.run_id, context.log)
     if scores.empty:
         scores = pd.DataFrame({"dt": pd.Series(dtype=object), "claim_id": pd.Series(dtype=object)})
-    results = prediction_checks(scores, gold, loaded, config.psi_warn_threshold)
+    missing = missing_model_weeks(context.partition_keys, set(model_weeks.get("week", pd.Series(dtype=str))))
+    results = [*prediction_checks(scores, gold, loaded, config.psi_warn_threshold),
+               model_week_check(missing, loaded)]
     yield from checks.publish(
         [dg.Output(scores, metadata={
             "model_versions": ", ".join(sorted(loaded)) or "none",

@@ -11,6 +11,7 @@ import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +27,7 @@ STAMPS = ["claim_id", "claim_version", "denial_probability", "decision", "thresh
           "model_version", "mlflow_run_id", "feature_version", "training_window_start",
           "training_window_end", "scored_at", "dagster_run_id"]
 CHECKS = {"probabilities_in_unit_interval", "every_gold_claim_scored_once", "feature_version_matches_model",
-          "score_drift_psi_below_threshold"}
+          "score_drift_psi_below_threshold", "model_week_trained"}
 
 
 def read_days(root: Path, days: list[str]) -> pd.DataFrame:
@@ -262,3 +263,31 @@ def test_a_rollback_today_does_not_change_which_model_scores_a_past_day(pipeline
     original = scored["scores"][scored["scores"]["dt"] == day].sort_values("claim_id", ignore_index=True)
     rescored = rescored.sort_values("claim_id", ignore_index=True)
     np.testing.assert_allclose(rescored["denial_probability"], original["denial_probability"])
+
+
+def test_the_pipeline_run_found_every_model_week_trained(pipeline):
+    (evaluation,) = [e for e in pipeline.results["predictions"].get_asset_check_evaluations()
+                     if e.check_name == "model_week_trained"]
+    assert evaluation.passed and evaluation.metadata["missing_weeks"].value == "none"
+
+
+def test_a_failed_model_week_names_the_week_and_never_holds_scoring_back():
+    """Issue 13.2: when a week's training fails, its days are still scored by the champion history, and
+    the WARN names the missing week. Before, predictions waited for the week (automation never ran)."""
+    from rcm_assets.defs import predictions
+
+    missing = predictions.missing_model_weeks(["2025-05-12", "2025-05-13", "2025-05-20"], {"2025-05-12"})
+    assert missing == ["2025-05-19"]
+    result = predictions.model_week_check(missing, {})
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert "2025-05-19" in result.description
+
+    from rcm_assets.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    day = "2025-05-20"  # its model week 2025-05-19 never materialized: training failed
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=dg.AssetKey(["gold", "claim_features"]),
+                                                                partition=day))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert result.get_requested_partitions(dg.AssetKey(["predictions", "claim_denial_scores"])) == {day}
