@@ -86,6 +86,17 @@ class PipelineRun:
     weeks: list[str]
 
 
+def failure_text(result) -> str:
+    """The errors and Failure descriptions of a run's failed steps, as one text."""
+    parts = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        parts.append(data.error.to_string() if data.error else "")
+        if data.user_failure_data is not None:
+            parts.append(data.user_failure_data.description or "")
+    return "\n".join(parts)
+
+
 def materialize_range(assets_to_run, first: str, last: str, instance, resources, **kwargs):
     """Materialize `assets_to_run` for first..last as one run (range tags), raising nothing."""
     import dagster as dg

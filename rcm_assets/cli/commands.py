@@ -81,8 +81,10 @@ class Runner:
         if self.scratch_dir is not None:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
 
-    def run(self, keys: list[dg.AssetKey], first: str, last: str, label: str) -> Outcome:
-        """One run materializing `keys` for partitions first..last (their checks included)."""
+    def run(self, keys: list[dg.AssetKey], first: str, last: str, label: str,
+            op_config: dict[str, dict] | None = None) -> Outcome:
+        """One run materializing `keys` for partitions first..last (their checks included); `op_config`
+        maps an asset's op name to its run config (e.g. {"model__denial_model": {"force": True}})."""
         tags = {"rcm/command": self.command, "rcm/dry_run": str(self.dry_run).lower()}
         kwargs: dict = {}
         if first == last:
@@ -96,7 +98,9 @@ class Runner:
             all_assets(), selection=dg.AssetSelection.assets(*keys), instance=self.instance,
             resources=self.resources, tags=tags, raise_on_error=False,
             # the instance's JSON handler logs the run; keep Dagster's coloured console to warnings
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}}, **kwargs,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                        **({"ops": {op: {"config": cfg} for op, cfg in op_config.items()}} if op_config else {})},
+            **kwargs,
         )
         outcome = Outcome(label=label, success=result.success, failures=failures_of(result, first, last))
         for event in result.get_asset_materialization_events():
@@ -270,7 +274,9 @@ def cmd_train(args: Namespace, runner: Runner) -> int:
     keys = partitions.weekly_partitions.get_partition_keys()
     if week.isoformat() not in keys:
         raise UsageError(f"no model week {week}: weeks run {keys[0]} .. {keys[-1]}" if keys else "no model weeks yet")
-    outcome = runner.run(asset_keys_in_groups(GROUPS["weekly"]), week.isoformat(), week.isoformat(), "weekly model")
+    force = {"model__denial_model": {"force": True}} if args.force else None
+    outcome = runner.run(asset_keys_in_groups(GROUPS["weekly"]), week.isoformat(), week.isoformat(), "weekly model",
+                         op_config=force)
     return report([outcome], args.dry_run)
 
 

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = writer("train", "train and gate the model of the week containing --date")
     train.add_argument("--date", type=parse_day, required=True)
+    train.add_argument("--force", action="store_true",
+                       help="train a week whose gate already promoted a model; a new promotion serves from "
+                            "today on, so days already scored keep their model")
 
     predict = writer("predict", "score a day's claims with the champion serving on that day")
     which = predict.add_mutually_exclusive_group(required=True)

@@ -9,7 +9,7 @@ candidate version, the gate decision and which version serves from W.
 
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from importlib import metadata
 
 import dagster as dg
@@ -44,6 +44,9 @@ class ModelConfig(dg.Config):
     min_labelled_rows: int = 2_000
     # OpenMP's default thread count makes fits 10x slower on a shared 2-core machine; raise on big boxes.
     threads: int = 1
+    # Re-train a week whose gate already promoted a model (`rcm train --force`). Its promotion, if any,
+    # serves from today on: days already scored keep the model that scored them.
+    force: bool = False
 
 
 def training_window(week: date, window_days: int = TRAIN_WINDOW_DAYS,
@@ -97,6 +100,14 @@ def train_week(
 ) -> tuple[dict, champion_lib.GateDecision]:
     """Train, log, register and gate one week's model; returns its row and the gate decision."""
     start, end, cutoff = training_window(week)
+    earlier = champion_lib.promoted_for_week(champion_lib.history(mlf.client(), mlf.model_name), week)
+    if earlier is not None and not config.force:
+        raise dg.Failure(
+            f"model week {week} already promoted v{earlier}; re-training it would change the champion of "
+            f"days already scored. Re-run with --force (rcm train --date {week} --force) to train it again: "
+            "its promotion, if any, then serves from today on.",
+            allow_retries=False,
+        )
     ts = week_training_set(week, gold, outcomes, features.version, log)
     if ts.stats["labelled"] < config.min_labelled_rows:
         raise dg.Failure(
@@ -110,7 +121,8 @@ def train_week(
     metrics = modelling.evaluate(holdout.y, p)
 
     client = mlf.client()
-    champion_version = champion_lib.champion_as_of(client, mlf.model_name, week)
+    # the champion the week replaces: as of the day before it (not a version this week itself promoted)
+    champion_version = champion_lib.champion_as_of(client, mlf.model_name, week - timedelta(days=1))
     champion_auc, candidate_auc_unseen = _champion_comparison(
         mlf, champion_version, holdout, p, features.version, log)
     with mlflow.start_run(
@@ -156,7 +168,10 @@ def train_week(
     decision = champion_lib.gate(metrics["roc_auc"], config.auc_floor, champion_auc, config.max_auc_drop,
                                  champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
     if decision.promote:
-        champion_lib.promote(client, mlf.model_name, version, week, reason=f"gate week {week}", by=run_id)
+        # a forced re-run never changes who served the days already scored: it serves from today on
+        effective = max(week, datetime.now(UTC).date()) if earlier is not None else week
+        champion_lib.promote(client, mlf.model_name, version, effective, reason=champion_lib.gate_reason(week),
+                             by=run_id)
     log.info(f"model week {week}: v{version} — {decision.sentence}")
     row = {
         "week": week.isoformat(), "model_name": mlf.model_name, "model_version": version,

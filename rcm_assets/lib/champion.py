@@ -110,6 +110,17 @@ def champion_as_of(client: MlflowClient, name: str, day: date) -> str | None:
     return str(eligible.sort_values(["effective", "at"], kind="stable").iloc[-1]["version"])
 
 
+def gate_reason(week: date) -> str:
+    """The reason recorded when the gate of model week `week` promotes its version."""
+    return f"gate week {week.isoformat()}"
+
+
+def promoted_for_week(events: pd.DataFrame, week: date) -> str | None:
+    """The version the gate of `week` promoted, if any (from `history`)."""
+    hits = events[events["reason"] == gate_reason(week)] if not events.empty else events
+    return None if hits.empty else str(hits.iloc[-1]["version"])
+
+
 def current_champion(client: MlflowClient, name: str) -> str | None:
     try:
         return str(client.get_model_version_by_alias(name, ALIAS).version)

@@ -21,7 +21,7 @@ from rcm_assets.defs import bronze
 from rcm_assets.lib.columns import source_column_names
 from rcm_assets.platform.resources import build_resources
 from rcm_assets.synthetic import write_landing_file
-from rcm_assets_tests.conftest import materialize_range
+from rcm_assets_tests.conftest import failure_text, materialize_range
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER_CLI = Path(sys.executable).parent / "dagster"
@@ -71,16 +71,6 @@ def run_bronze(first: str, last: str | None = None, instance: dg.DagsterInstance
 
 def retry_events(result) -> list:
     return [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
-
-
-def failure_text(result) -> str:
-    parts = []
-    for event in result.get_step_failure_events():
-        data = event.step_failure_data
-        parts.append(data.error.to_string() if data.error else "")
-        if data.user_failure_data is not None:
-            parts.append(data.user_failure_data.description or "")
-    return "\n".join(parts)
 
 
 def check_evaluation(result, name: str):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -28,6 +28,7 @@ from rcm_assets.defs.model import GATE_CHECK, MODEL_KEY, training_window
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import modelling
 from rcm_assets.lib.settings import sqlite_url
+from rcm_assets_tests.conftest import failure_text
 
 PHI_KEY = "test-phi-key-0123456789abcdef"
 SOURCE_TS = "%Y-%m-%d %H:%M:%S.%f"
@@ -190,6 +191,7 @@ class Gated:
     rows: dict  # run label -> stored model row after that run
     champion_after: dict  # run label -> alias version (or None)
     history_after: dict  # run label -> number of promotion events
+    registered: dict  # moment -> number of registered versions
 
 
 def append_corrections(source_db: Path, lake: Path, week: str, late_day: date) -> dict[str, str]:
@@ -245,7 +247,7 @@ def gated(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Gated:
     late_day = date.fromisoformat(w1)
     assert late_day <= pipeline.source.end
 
-    results, rows, champions, histories = {}, {}, {}, {}
+    results, rows, champions, histories, versions = {}, {}, {}, {}, {}
     with pytest.MonkeyPatch.context() as mp, threadpool_limits(limits=1, user_api="openmp"):
         for name in ENV_VARS:
             mp.delenv(name, raising=False)
@@ -270,7 +272,11 @@ def gated(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Gated:
                                                late_day.isoformat(), instance, resources)
         train("B", w1)
         train("C", w2, max_auc_drop=-1.0)
-    return Gated(data_dir, w1, w2, late_day.isoformat(), flipped, results, rows, champions, histories)
+        versions["before_rerun"] = len(client.search_model_versions(f"name = '{name}'"))
+        train("D", w1)  # w1 promoted B's version: a plain re-run is refused
+        versions["after_refused_rerun"] = len(client.search_model_versions(f"name = '{name}'"))
+        train("E", w1, force=True, auc_floor=0.5)
+    return Gated(data_dir, w1, w2, late_day.isoformat(), flipped, results, rows, champions, histories, versions)
 
 
 def test_gate_below_the_floor_blocks_and_promotes_nothing(gated):
@@ -386,3 +392,30 @@ def test_a_week_trains_on_the_same_rows_alone_as_inside_a_multi_week_run(pipelin
     assert metrics_alone["denial_rate"] == metrics_range["denial_rate"]
     assert metrics_alone["holdout_positive_rate"] == metrics_range["holdout_positive_rate"]
     assert metrics_alone["holdout_roc_auc"] == pytest.approx(metrics_range["holdout_roc_auc"], abs=1e-9)
+
+
+def test_re_running_a_promoted_week_is_refused_without_force(gated):
+    """Issue 13.1: a second `rcm train` of a promoted week used to compare the new version with the week's
+    own earlier one and become champion for every day of the week, re-scoring days billers worked from."""
+    result = gated.results["D"]
+    assert not result.success
+    text = failure_text(result)
+    assert f"model week {gated.w1} already promoted v{gated.rows['B']['model_version']}" in text
+    assert "--force" in text
+    assert gated.registered["after_refused_rerun"] == gated.registered["before_rerun"]  # nothing registered
+    assert gated.history_after["D"] == gated.history_after["C"]
+
+
+def test_a_forced_re_run_never_changes_who_served_days_already_scored(gated):
+    result, row = gated.results["E"], gated.rows["E"]
+    assert result.success
+    # compared with the champion as of the day before the week (none), not with the week's own version
+    assert row["champion_version_before"] is None
+    assert row["model_version"] != gated.rows["B"]["model_version"]
+    client = mlflow_client(gated.data_dir)
+    name = row["model_name"]
+    for day in pd.date_range(gated.w1, periods=7, freq="D"):
+        assert champion_lib.champion_as_of(client, name, day.date()) == gated.rows["B"]["model_version"]
+    if row["promoted"]:  # from today on, the re-trained week's version serves
+        today = datetime.now(UTC).date()
+        assert champion_lib.champion_as_of(client, name, today) == row["model_version"]
