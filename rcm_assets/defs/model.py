@@ -9,6 +9,7 @@ candidate version, the gate decision and which version serves from W.
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import metadata
 
@@ -94,11 +95,22 @@ def week_training_set(
     return modelling.training_frame(current, outcomes, cutoff, start, end)
 
 
+@dataclass(frozen=True)
+class Promotion:
+    """A gate's promotion, made only once the run's model rows are written."""
+
+    version: str
+    effective: date
+    reason: str
+
+
 def train_week(
     week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, config: ModelConfig, features: FeatureResource,
-    mlf: MlflowResource, run_id: str, log: dg.DagsterLogManager,
-) -> tuple[dict, champion_lib.GateDecision]:
-    """Train, log, register and gate one week's model; returns its row and the gate decision."""
+    mlf: MlflowResource, run_id: str, log: dg.DagsterLogManager, pending: list[Promotion] | None = None,
+) -> tuple[dict, champion_lib.GateDecision, Promotion | None]:
+    """Train, log, register and gate one week's model; returns its row, the gate decision and the
+    promotion to make (not made here: nothing is promoted unless the week's row is written). `pending`
+    holds the promotions of earlier weeks of the same run, which the gate treats as made."""
     start, end, cutoff = training_window(week)
     earlier = champion_lib.promoted_for_week(champion_lib.history(mlf.client(), mlf.model_name), week)
     if earlier is not None and not config.force:
@@ -122,7 +134,10 @@ def train_week(
 
     client = mlf.client()
     # the champion the week replaces: as of the day before it (not a version this week itself promoted)
-    champion_version = champion_lib.champion_as_of(client, mlf.model_name, week - timedelta(days=1))
+    the_day_before = week - timedelta(days=1)
+    earlier_in_run = [p for p in pending or [] if p.effective <= the_day_before]
+    champion_version = (earlier_in_run[-1].version if earlier_in_run
+                        else champion_lib.champion_as_of(client, mlf.model_name, the_day_before))
     champion_auc, candidate_auc_unseen = _champion_comparison(
         mlf, champion_version, holdout, p, features.version, log)
     with mlflow.start_run(
@@ -167,11 +182,12 @@ def train_week(
 
     decision = champion_lib.gate(metrics["roc_auc"], config.auc_floor, champion_auc, config.max_auc_drop,
                                  champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
+    client.set_model_version_tag(mlf.model_name, version, "gate_decision", decision.sentence)
+    promotion = None
     if decision.promote:
         # a forced re-run never changes who served the days already scored: it serves from today on
         effective = max(week, datetime.now(UTC).date()) if earlier is not None else week
-        champion_lib.promote(client, mlf.model_name, version, effective, reason=champion_lib.gate_reason(week),
-                             by=run_id)
+        promotion = Promotion(version, effective, champion_lib.gate_reason(week))
     log.info(f"model week {week}: v{version} — {decision.sentence}")
     row = {
         "week": week.isoformat(), "model_name": mlf.model_name, "model_version": version,
@@ -184,7 +200,7 @@ def train_week(
         "promoted": decision.promote, "gate": decision.severity, "gate_sentence": decision.sentence,
         "serving_version": version if decision.promote else champion_version,
     }
-    return row, decision
+    return row, decision, promotion
 
 
 def _champion_comparison(
@@ -237,12 +253,13 @@ def denial_model(
     features: FeatureResource, mlflow_tracking: MlflowResource,
 ) -> Iterator:
     """Weekly calibrated gradient-boosting denial model, registered in MLflow, promoted through a gate."""
-    rows, decisions = [], []
+    rows, decisions, promotions = [], [], []
     for key in context.partition_keys:  # one run may train several weeks, oldest first
-        row, decision = train_week(date.fromisoformat(key), gold, outcomes, config, features,
-                                   mlflow_tracking, context.run.run_id, context.log)
+        row, decision, promotion = train_week(date.fromisoformat(key), gold, outcomes, config, features,
+                                              mlflow_tracking, context.run.run_id, context.log, promotions)
         rows.append(row)
         decisions.append((key, decision))
+        promotions += [promotion] if promotion else []
     frame = pd.DataFrame(rows)
     yield dg.Output(frame, metadata={
         "model_versions": ", ".join(frame["model_version"]),
@@ -250,6 +267,11 @@ def denial_model(
         "promoted": int(frame["promoted"].sum()),
         "training_window": f"{frame['window_start'].iloc[-1].date()}..{frame['window_end'].iloc[-1].date()}",
     })
+    # the rows are written (the IO manager stored the output above): now, and only now, promote
+    client = mlflow_tracking.client()
+    for promotion in promotions:
+        champion_lib.promote(client, mlflow_tracking.model_name, promotion.version, promotion.effective,
+                             reason=promotion.reason, by=context.run.run_id)
     worst = max(decisions, key=lambda kd: ["pass", "warn", "error"].index(kd[1].severity))
     yield dg.AssetCheckResult(
         check_name=GATE_CHECK, passed=worst[1].severity == "pass",

@@ -419,3 +419,38 @@ def test_a_forced_re_run_never_changes_who_served_days_already_scored(gated):
     if row["promoted"]:  # from today on, the re-trained week's version serves
         today = datetime.now(UTC).date()
         assert champion_lib.champion_as_of(client, name, today) == row["model_version"]
+
+
+def test_nothing_is_promoted_when_the_weeks_row_cannot_be_written(gated, monkeypatch):
+    """Issue 13.4: promotions happened inside the week loop, before the row was stored; a failed write
+    left a champion with no lake row. Now the gate's promotion follows the write."""
+    import dagster as dg
+
+    from rcm_assets.defs import model
+    from rcm_assets.platform.io_manager import HiveParquetIOManager
+    from rcm_assets.platform.resources import build_resources
+    from rcm_assets_tests.conftest import ENV_VARS, materialize_range
+
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RCM_DATA_DIR", str(gated.data_dir))
+    monkeypatch.setenv("RCM_PHI_KEY", PHI_KEY)
+    real_write = HiveParquetIOManager._write_files
+
+    def failing_write(self, tables):
+        if any("denial_model" in str(path) for path in tables):
+            raise OSError("the lake is full")
+        return real_write(self, tables)
+
+    monkeypatch.setattr(HiveParquetIOManager, "_write_files", failing_write)
+    client = mlflow_client(gated.data_dir)
+    name = gated.rows["C"]["model_name"]
+    events_before = len(champion_lib.history(client, name))
+    serving_before = champion_lib.champion_as_of(client, name, date.max)
+    run_config = {"ops": {"model__denial_model": {"config": {"force": True, "auc_floor": 0.5,
+                                                             "max_auc_drop": 1.0}}}}
+    result = materialize_range([model.denial_model], gated.w2, gated.w2, dg.DagsterInstance.ephemeral(),
+                               build_resources("dev"), run_config=run_config)
+    assert not result.success and "the lake is full" in failure_text(result)
+    assert len(champion_lib.history(client, name)) == events_before
+    assert champion_lib.champion_as_of(client, name, date.max) == serving_before
