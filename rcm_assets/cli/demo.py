@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from argparse import Namespace
 from dataclasses import replace
@@ -41,6 +42,8 @@ def run(args: Namespace, runner: Runner) -> int:
         runner.resources["source"] = SourceResource(url=source_url)
     else:
         settings.data_dir().mkdir(parents=True, exist_ok=True)
+        for path in reset_outputs():
+            say(f"      removed the previous demo's {path} (the demo regenerates its whole world)")
     if args.from_x12:  # the rows arrive as X12 files only; the SQL source holds none of them
         landing_dir = Path(runner.scratch_dir or ".") / "landing" if args.dry_run else settings.landing_dir()
         if args.dry_run:
@@ -78,6 +81,22 @@ def run(args: Namespace, runner: Runner) -> int:
     say("  UI:     make dev  (or: .venv/bin/dagster dev) then open http://127.0.0.1:3000")
     say(f"done in {elapsed(started)}")
     return EXIT_OK
+
+
+def reset_outputs() -> list[Path]:
+    """Remove the lake and MLflow folders a previous demo left under RCM_DATA_DIR.
+
+    The demo regenerates the source, so the models and scores of the last demo describe another world;
+    and a model week promoted before is refused without --force. Only local folders inside the data
+    folder are removed, never a lake or tracking server configured elsewhere.
+    """
+    data_dir = settings.data_dir()
+    removed = []
+    for path in (Path(settings.lake_url()), data_dir / "mlflow"):
+        if path.is_dir() and data_dir in path.resolve().parents:
+            shutil.rmtree(path)
+            removed.append(path)
+    return removed
 
 
 def summarize_models(first: date, last: date, truth_path: Path) -> None:

@@ -133,3 +133,9 @@ def test_demo_runs_end_to_end_from_x12_files_alone(isolated_env, home):
     assert len(bronze) > 5000 and bronze["_source"].str.startswith("landing:").all()
     scores = pd.read_parquet(isolated_env / "lake" / "predictions" / "claim_denial_scores")
     assert len(scores) > 500
+    # a second demo starts its world again (its model weeks were promoted by the first: without the reset
+    # they would be refused without --force)
+    again = rcm("demo", "--from-x12", "--days", "54", "--claims-per-day", "200", env=windows)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "removed the previous demo's" in again.stdout
+    assert len(pd.read_parquet(isolated_env / "lake" / "predictions" / "claim_denial_scores")) == len(scores)
