@@ -139,12 +139,15 @@ CROSS_CHECKS: tuple[CrossCheck, ...] = (
     CrossCheck("remittances", "updated_at", "adjudicated_at"),
 )
 
+def unique_key_check_name(key_columns: tuple[str, ...]) -> str:
+    return f"unique_key({', '.join(key_columns)})"
+
+
 # Dataframe-level (wide) check name -> the column its row failures are attributed to.
 _WIDE_CHECK_COLUMN: dict[str, str] = {c.name: c.column for c in CROSS_CHECKS}
-UNIQUE_KEY_CHECK = f"unique_key({', '.join(KEY_COLUMNS)})"
-_WIDE_CHECK_COLUMN[UNIQUE_KEY_CHECK] = KEY_COLUMNS[0]
-for _keys in SILVER_KEY_COLUMNS.values():
-    _WIDE_CHECK_COLUMN[f"unique_key({', '.join(_keys)})"] = _keys[0]
+UNIQUE_KEY_CHECK = unique_key_check_name(KEY_COLUMNS)
+for _keys in (KEY_COLUMNS, *SILVER_KEY_COLUMNS.values()):
+    _WIDE_CHECK_COLUMN[unique_key_check_name(_keys)] = _keys[0]
 DENIED_CHECK = "denied_equals_claim_status_denied"
 _WIDE_CHECK_COLUMN[DENIED_CHECK] = "denied"
 CARC_CATEGORY_CHECK = "carc_category_only_when_denied"
@@ -252,11 +255,8 @@ def _unique_key_check(key_columns: tuple[str, ...] = KEY_COLUMNS) -> pa.Check:
         keys = [k for k in key_columns if k in frame.columns]
         return ~frame.duplicated(subset=keys, keep=False)
 
-    return pa.Check(_unique, name=unique_key_check_name(key_columns), description=f"one row per {', '.join(key_columns)}")
-
-
-def unique_key_check_name(key_columns: tuple[str, ...]) -> str:
-    return f"unique_key({', '.join(key_columns)})"
+    return pa.Check(_unique, name=unique_key_check_name(key_columns),
+                    description=f"one row per {', '.join(key_columns)}")
 
 
 def _label_checks() -> list[pa.Check]:

@@ -187,6 +187,16 @@ def _check_plain_file(path: Path) -> os.stat_result:
     return st
 
 
+def _check_days(name: str, earliest: date, latest: date, first_day: date, last_day: date) -> None:
+    """The days a file feeds must have partitions: not before `first_day`, not after `last_day`."""
+    if earliest < first_day:
+        raise LandingError("out_of_range_date", f"{name}: day {earliest} is before the first partition {first_day}",
+                           file=name)
+    if latest > last_day:
+        raise LandingError("future_date", f"{name}: day {latest} is after the last completed day {last_day}",
+                           file=name)
+
+
 def validate_file(path: Path | str, first_day: date, last_day: date) -> LandingName:
     """Check everything about one landing file; return its parsed name or raise LandingError.
 
@@ -196,16 +206,7 @@ def validate_file(path: Path | str, first_day: date, last_day: date) -> LandingN
     path = Path(path)
     parsed = parse_name(path.name)
     _check_plain_file(path)
-    if parsed.day < first_day:
-        raise LandingError(
-            "out_of_range_date", f"{path.name}: day {parsed.day} is before the first partition {first_day}",
-            file=path.name,
-        )
-    if parsed.day > last_day:
-        raise LandingError(
-            "future_date", f"{path.name}: day {parsed.day} is after the last completed day {last_day}",
-            file=path.name,
-        )
+    _check_days(path.name, parsed.day, parsed.day, first_day, last_day)
     read_landing_file(path, parsed.table)
     return parsed
 
@@ -483,12 +484,7 @@ def validate_x12_file(
         raise LandingError("empty" if not batch.rejected else "bad_x12", f"{_shown(path.name)}: {why}",
                            file=path.name, detail=detail)
     every = [d for table_days in days.values() for d in table_days]
-    if min(every) < first_day:
-        raise LandingError("out_of_range_date", f"{path.name}: rows of {min(every)}, before the first partition "
-                           f"{first_day}", file=path.name)
-    if max(every) > last_day:
-        raise LandingError("future_date", f"{path.name}: rows of {max(every)}, after the last completed day "
-                           f"{last_day}", file=path.name)
+    _check_days(path.name, min(every), max(every), first_day, last_day)
     names = [LandingName(table, day, X12_FORMAT) for table, table_days in days.items() for day in table_days]
     return names, list(batch.rejected)
 
@@ -553,6 +549,13 @@ def _move_no_clobber(src: Path, dest: Path) -> bool:
     return True
 
 
+def _write_json(path: Path, record: dict) -> None:
+    """A JSON record written through a hidden temp file, so a reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def quarantine(path: Path | str, reason: LandingError, quarantine_dir: Path | str) -> Path:
     """Move a refused file into quarantine (never overwriting) and write `<name>.reason.json` beside it."""
     path, quarantine_dir = Path(path), Path(quarantine_dir)
@@ -585,10 +588,7 @@ def quarantine(path: Path | str, reason: LandingError, quarantine_dir: Path | st
         "size_bytes": size,
         "mtime_ns": mtime_ns,
     }
-    reason_path = dest.with_name(dest.name + REASON_SUFFIX)
-    tmp = reason_path.with_name(f".{reason_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, reason_path)
+    _write_json(dest.with_name(dest.name + REASON_SUFFIX), record)
     log.info("quarantined landing file %s: %s", _shown(path.name), reason.reason)
     return dest
 
@@ -604,9 +604,7 @@ def record_rejected_transactions(path: Path | str, problems: list[x12.X12Problem
     record = {"file": path.name, "accepted": "the other transaction sets of the file",
               "rejected_transaction_sets": [_x12_problem_detail(p) for p in problems],
               "recorded_at": now.isoformat(), "landing_dir": str(path.parent)}
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    _write_json(target, record)
     log.info("X12 file %s: %d transaction set(s) refused, the rest accepted", _shown(path.name), len(problems))
     return target
 
