@@ -1,7 +1,7 @@
 """Late commits and in-place updates against nightly extraction: 0 missed, 0 duplicated (property style).
 
-Each seed builds a small source whose rows are committed at random times — most seconds after their
-`updated_at`, some hours later (replica lag, long transactions: after the 02:00 run that extracted their
+Each seed builds a small source from the heavy realistic generator whose rows are committed at random
+times — most seconds after their `updated_at`, some hours later (replica lag, long transactions: after the 02:00 run that extracted their
 day) — plus in-place updates of earlier rows. Commits and extraction runs interleave in time order: a
 nightly run at 02:00 and random manual re-runs. Every run reads its days from a real SQLite source with
 `SourceReader.read_changed` and stores them with `dedupe.append_new_rows`, exactly what bronze and its
@@ -37,12 +37,14 @@ STATE = ["claim_id", "claim_version", "updated_at"]
 def commits(seed: int) -> pd.DataFrame:
     """Claim states in commit order, with `committed_at` and `replaces` (the state an update overwrites)."""
     rng = np.random.default_rng(seed)
-    claims = generate(START, DAYS, PER_DAY, seed=seed, realism="none").claims
+    # the heavy realistic world: billing-system claim ids, HCPCS, ZIP+4, and its own late commits
+    data = generate(START, DAYS, PER_DAY, seed=seed, realism="heavy")
+    claims = data.claims.assign(committed_at=data.committed_at["claims"].to_numpy())
     end = pd.Timestamp(START + timedelta(days=DAYS))
     rows = claims[claims["updated_at"] < end].drop_duplicates(["claim_id", "claim_version"]).reset_index(drop=True)
-    late = rng.random(len(rows)) < 0.15
-    lag_hours = np.where(late, rng.uniform(2, 40, len(rows)), rng.uniform(0, 0.01, len(rows)))
-    rows["committed_at"] = rows["updated_at"] + pd.to_timedelta(lag_hours, unit="h")
+    late = rng.random(len(rows)) < 0.15  # more late commits on top of the generator's own
+    lag_hours = np.where(late, rng.uniform(2, 40, len(rows)), 0.0)
+    rows["committed_at"] = np.maximum(rows["committed_at"], rows["updated_at"] + pd.to_timedelta(lag_hours, unit="h"))
     rows["replaces"] = -1
     picked = rows.sample(frac=0.08, random_state=seed)
     updates = picked.assign(
