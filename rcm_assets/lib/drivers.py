@@ -1,0 +1,243 @@
+"""Top drivers of a denial score, in a biller's words: what moved this claim's probability most.
+
+Method: grouped occlusion through the serving model ("what would the probability be without this?").
+Each driver is a group of features that describe one fixable cause or one context of the claim; the
+claim is scored again with that group set to its *clean* value (prior authorisation on file, eligibility
+verified, submitted within a week of service, a diagnosis that supports the procedure, billed at the
+typical charge, no audited modifier) or, for context that no biller changes (payer, place of service),
+averaged over the mix of the day's claims. A driver's effect is the drop in probability, in
+probability points; the three largest positive effects are the claim's drivers.
+
+Why not TreeSHAP: the denial model is scikit-learn HistGradientBoosting with *native categorical splits*
+inside a calibration wrapper. shap's TreeExplainer reads HGB trees as numeric thresholds only; on a model
+with categorical splits its values do not even add up to the model output (shap 0.51.0, the last release
+for Python 3.11: max additivity error 4.4 logits on a two-feature example; 0 without categoricals;
+shap issue #3436). Occlusion needs nothing from the model but `predict_proba`, so it explains the
+calibrated probability a biller sees, works for any model the registry serves, and costs one batched
+prediction of (groups × claims) rows — `benchmarks/bench_worklist.py` measures it for 20,000 claims.
+Features move together (the prior-auth flags, the filing margin), so they are occluded as groups and the
+group stays internally consistent.
+
+Each group names the registry source columns it comes from (`source_columns`): all decision-time, none
+PHI (tested), so a sentence never quotes a value a biller does not already see on the claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from rcm_assets.lib import reference as ref
+from rcm_assets.lib.features import FEATURE_COLUMNS
+
+Predict = Callable[[pd.DataFrame], np.ndarray]
+
+PROMPT_SUBMISSION_DAYS = 7  # "submitted promptly": the filing reference for a late claim
+MIN_EFFECT = 0.005  # half a probability point: smaller moves are not worth a biller's line
+TOP_N = 3
+CONTEXT_VALUES = 8  # context groups are averaged over at most this many of the day's values
+
+
+@dataclass(frozen=True)
+class DriverGroup:
+    """Features occluded together, the registry columns they derive from, and whether a biller can act."""
+
+    name: str
+    features: tuple[str, ...]
+    source_columns: tuple[str, ...]
+    actionable: bool
+
+
+GROUPS: tuple[DriverGroup, ...] = (
+    DriverGroup("prior_auth", ("prior_auth_present", "prior_auth_missing"),
+                ("prior_auth_number", "payer_id", "cpt_code"), True),
+    DriverGroup("eligibility", ("eligibility_verified",), ("eligibility_verified",), True),
+    DriverGroup("timely_filing", ("days_to_submit", "filing_margin_days", "past_filing_limit"),
+                ("service_date", "submitted_at", "payer_id"), True),
+    DriverGroup("coding", ("cpt_icd_consistent",), ("cpt_code", "icd10_primary"), True),
+    DriverGroup("charge", ("charge_ratio", "log_billed_amount"), ("billed_amount", "cpt_code", "units"), True),
+    DriverGroup("modifiers", ("n_modifiers", "has_modifier_25", "has_modifier_59"), ("modifiers",), True),
+    DriverGroup("payer", ("payer_id", "plan_type"), ("payer_id", "plan_type"), False),
+    DriverGroup("place_of_service", ("place_of_service",), ("place_of_service",), False),
+)
+GROUP_NAMES: tuple[str, ...] = tuple(g.name for g in GROUPS)
+# Driver group -> the denial category it points to (a driver agrees with the predicted reason).
+GROUP_CATEGORY: dict[str, str] = {
+    "prior_auth": "authorization", "eligibility": "eligibility", "timely_filing": "timely_filing",
+    "coding": "coding", "charge": "pricing", "modifiers": "administrative", "payer": "other",
+    "place_of_service": "other",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Occlusion
+# --------------------------------------------------------------------------------------------------
+
+
+def _clean(features: pd.DataFrame, group: DriverGroup) -> pd.DataFrame:
+    """The claims with one fixable group set to its clean value."""
+    out = features.copy(deep=False)
+    if group.name == "prior_auth":
+        out["prior_auth_present"] = 1
+        out["prior_auth_missing"] = 0
+    elif group.name == "eligibility":
+        out["eligibility_verified"] = 1
+    elif group.name == "timely_filing":
+        days = np.minimum(features["days_to_submit"].to_numpy(), PROMPT_SUBMISSION_DAYS)
+        margin = features["filing_limit_days"].to_numpy() - days
+        out["days_to_submit"] = days
+        out["filing_margin_days"] = margin
+        out["past_filing_limit"] = (margin < 0).astype("int64")
+    elif group.name == "coding":
+        out["cpt_icd_consistent"] = 1
+    elif group.name == "charge":
+        ratio = features["charge_ratio"].to_numpy(dtype="float64")
+        clean_ratio = np.where(np.isnan(ratio), ratio, np.minimum(ratio, 1.0))
+        billed = np.expm1(features["log_billed_amount"].to_numpy(dtype="float64"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = np.where(np.isnan(ratio) | (ratio <= 0), billed, billed * clean_ratio / ratio)
+        out["charge_ratio"] = clean_ratio
+        out["log_billed_amount"] = np.log1p(scaled)
+    elif group.name == "modifiers":
+        for name in group.features:
+            out[name] = 0
+    else:
+        raise ValueError(f"{group.name} is a context group; it has no clean value")
+    return out
+
+
+def _context_values(features: pd.DataFrame, group: DriverGroup) -> list[tuple[dict[str, object], float]]:
+    """The day's most common value combinations of a context group with their shares (renormalised)."""
+    counts = features.groupby(list(group.features), observed=True).size().sort_values(ascending=False)
+    top = counts.head(CONTEXT_VALUES)
+    shares = top / top.sum()
+    out = []
+    for values, share in shares.items():
+        values = values if isinstance(values, tuple) else (values,)
+        out.append((dict(zip(group.features, values, strict=True)), float(share)))
+    return out
+
+
+def driver_effects(predict: Predict, features: pd.DataFrame, groups: Sequence[DriverGroup] = GROUPS) -> pd.DataFrame:
+    """Drop in denial probability per claim (rows) when each group (columns) is made clean or averaged
+    over the day's context mix. One batched prediction; rows of `features`, index preserved."""
+    features = features[[c for c in FEATURE_COLUMNS if c in features.columns]]
+    n = len(features)
+    if n == 0:
+        return pd.DataFrame({g.name: pd.Series(dtype="float64") for g in groups}, index=features.index)
+    variants: list[pd.DataFrame] = [features]
+    plan: list[tuple[str, float]] = []  # (group, weight) per variant after the first
+    for group in groups:
+        if group.actionable:
+            variants.append(_clean(features, group))
+            plan.append((group.name, 1.0))
+        else:
+            for values, share in _context_values(features, group):
+                variant = features.copy(deep=False)
+                for name, value in values.items():
+                    variant[name] = pd.Categorical(np.full(n, value, dtype=object),
+                                                   dtype=features[name].dtype)
+                variants.append(variant)
+                plan.append((group.name, share))
+    stacked = pd.concat(variants, ignore_index=True)
+    p = np.asarray(predict(stacked), dtype="float64").reshape(len(variants), n)
+    base = p[0]
+    effects = {g.name: np.zeros(n) for g in groups}
+    reference = {g.name: np.zeros(n) for g in groups}
+    for (name, weight), row in zip(plan, p[1:], strict=True):
+        reference[name] += weight * row
+    for name in effects:
+        effects[name] = base - reference[name]
+    return pd.DataFrame(effects, index=features.index)
+
+
+def top_drivers(effects: pd.DataFrame, n: int = TOP_N, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
+    """The `n` groups with the largest positive effect per claim (None beyond those above
+    `min_effect`): columns driver_1..n and driver_1_effect..n (probability points, 0–1)."""
+    values = effects.to_numpy(dtype="float64")
+    names = np.asarray(effects.columns, dtype=object)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :n] if len(values) else np.empty((0, n), "int64")
+    out = {}
+    for k in range(n):
+        idx = order[:, k] if order.shape[1] > k else np.zeros(len(values), dtype="int64")
+        effect = values[np.arange(len(values)), idx] if len(values) else np.array([], dtype="float64")
+        keep = effect >= min_effect
+        out[f"driver_{k + 1}"] = np.where(keep, names[idx] if len(values) else names[:0], None).astype(object)
+        out[f"driver_{k + 1}_effect"] = np.where(keep, effect, 0.0)
+    return pd.DataFrame(out, index=effects.index)
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentences
+# --------------------------------------------------------------------------------------------------
+
+
+def _payer_name(payer: str) -> str:
+    found = ref.PAYERS.get(payer)
+    return found.name if found else payer
+
+
+def sentence(group: str, claim: dict[str, object]) -> str:
+    """One driver in a biller's words, from the claim's features (and cpt_code when present)."""
+    payer = str(claim.get("payer_id"))
+    family = str(claim.get("cpt_family"))
+    cpt = claim.get("cpt_code")
+    procedure = f"CPT {cpt} ({family})" if cpt else f"CPT family {family}"
+    if group == "prior_auth":
+        if int(claim.get("prior_auth_missing", 0)):
+            return f"prior authorisation missing; {_payer_name(payer)} requires it for {procedure}"
+        return "no prior authorisation number on the claim"
+    if group == "eligibility":
+        return "eligibility not verified before submission"
+    if group == "timely_filing":
+        days, limit = int(claim["days_to_submit"]), int(claim["filing_limit_days"])
+        if int(claim.get("past_filing_limit", 0)):
+            return (f"submitted {days} days after service, past {_payer_name(payer)}'s {limit}-day "
+                    "timely filing limit")
+        return (f"submitted {days} days after service; {limit - days} days left of {_payer_name(payer)}'s "
+                f"{limit}-day filing limit")
+    if group == "coding":
+        return (f"primary diagnosis ({claim.get('icd_chapter')}) does not support {procedure}: "
+                "medical necessity / coding")
+    if group == "charge":
+        ratio = float(claim.get("charge_ratio", float("nan")))
+        if np.isfinite(ratio):
+            return f"billed {ratio:.1f}x the typical charge for {procedure}"
+        return f"charge for {procedure} could not be compared with a typical charge"
+    if group == "modifiers":
+        mods = [m for m, flag in (("25", "has_modifier_25"), ("59", "has_modifier_59")) if int(claim.get(flag, 0))]
+        if mods:
+            return f"modifier {'/'.join(mods)} on the claim: payers audit it"
+        return f"{int(claim.get('n_modifiers', 0))} modifier(s) on the claim"
+    if group == "payer":
+        return f"{_payer_name(payer)} ({claim.get('plan_type')}) denies more claims than the day's payer mix"
+    if group == "place_of_service":
+        pos = str(claim.get("place_of_service"))
+        return f"place of service {pos} ({ref.PLACE_OF_SERVICE.get(pos, 'unlisted')}) is denied more often"
+    raise KeyError(f"unknown driver group {group!r}")
+
+
+def driver_sentences(top: pd.DataFrame, features: pd.DataFrame, n: int = TOP_N) -> pd.DataFrame:
+    """driver_1_text..n for the rows of `top_drivers`; `features` may carry cpt_code."""
+    wanted = [c for c in ("payer_id", "plan_type", "cpt_family", "cpt_code", "icd_chapter", "place_of_service",
+                          "prior_auth_missing", "days_to_submit", "filing_limit_days", "past_filing_limit",
+                          "charge_ratio", "n_modifiers", "has_modifier_25", "has_modifier_59")
+              if c in features.columns]
+    records = features[wanted].astype(object).to_dict("records")
+    out = {}
+    for k in range(1, n + 1):
+        groups = top[f"driver_{k}"].to_numpy(dtype=object)
+        out[f"driver_{k}_text"] = np.array(
+            [sentence(g, rec) if g is not None else None for g, rec in zip(groups, records, strict=True)],
+            dtype=object)
+    return pd.DataFrame(out, index=top.index)
+
+
+def explain(predict: Predict, features: pd.DataFrame, n: int = TOP_N, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
+    """Top `n` drivers per claim: group names, effects and sentences (rows and index of `features`)."""
+    effects = driver_effects(predict, features)
+    top = top_drivers(effects, n, min_effect)
+    return pd.concat([top, driver_sentences(top, features, n)], axis=1)
