@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -106,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {strategy:<12} {m['top1_accuracy']:>9.4f} {m['macro_auc']:>9.4f} {fit_s:>7.2f} "
               f"{predict_s * 1e3:>10.1f}")
     multi = results["multiclass"][0]
-    print(f"  multiclass per-category AUC: "
+    print("  multiclass per-category AUC: "
           + ", ".join(f"{c} {v:.3f}" for c, v in multi["category_auc"].items()))
-    print(f"  Bayes per-category AUC:      " + ", ".join(f"{c} {v:.3f}" for c, v in b["category_auc"].items()))
+    print("  Bayes per-category AUC:      " + ", ".join(f"{c} {v:.3f}" for c, v in b["category_auc"].items()))
 
     # drivers against the named causes (denial model trained on the same window)
     d_train, d_holdout = M.time_holdout_split(ts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from rcm_assets.defs import bronze, gold, model, predictions, silver
+from rcm_assets.defs import bronze, gold, model, predictions, reason_model, silver, worklist
 from rcm_assets.defs.automation import automation_sensor
 from rcm_assets.defs.freshness import freshness_checks, freshness_job, freshness_sensor
 from rcm_assets.defs.jobs import daily_ingest_job, scoring_job, training_job
@@ -17,6 +17,7 @@ defs = dg.Definitions(
         bronze.claims, bronze.remittances,
         silver.claims, silver.remittances, silver.claim_versions,
         gold.claim_features,
+        reason_model.denial_reason_model, reason_model.payer_allowed_ratios, worklist.worklist,
         model.denial_model,
         predictions.claim_denial_scores,
     ],
