@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
+from rcm_assets.lib import config_file
+
 ENVIRONMENTS = ("dev", "prod")
 FACILITY_TZ_ENV = "RCM_FACILITY_TZ"
 DEFAULT_FACILITY_TZ = "UTC"
@@ -31,8 +33,22 @@ DEFAULT_FACILITY_TZ = "UTC"
 MAX_UTC_OFFSET = pd.Timedelta(hours=14)
 
 
+def setting(name: str, default: str | None = None) -> str | None:
+    """The value of setting `name` (its environment variable's name): the environment first, then the
+    configuration file named by RCM_CONFIG (`lib.config_file`), then `default`. Read at call time."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    return config_file.active().get(name, default)
+
+
+def from_config_file(name: str) -> str | None:
+    """The value the configuration file gives `name`, when the environment does not set it."""
+    return None if os.environ.get(name) else config_file.active().get(name)
+
+
 def data_dir() -> Path:
-    return Path(os.environ.get("RCM_DATA_DIR", "data")).expanduser().resolve()
+    return Path(setting("RCM_DATA_DIR", "data")).expanduser().resolve()
 
 
 def sqlite_url(path: Path) -> str:
@@ -41,19 +57,19 @@ def sqlite_url(path: Path) -> str:
 
 
 def source_url() -> str:
-    return os.environ.get("RCM_SOURCE_URL") or sqlite_url(data_dir() / "source.db")
+    return setting("RCM_SOURCE_URL") or sqlite_url(data_dir() / "source.db")
 
 
 def lake_url() -> str:
-    return os.environ.get("RCM_LAKE_URL") or str(data_dir() / "lake")
+    return setting("RCM_LAKE_URL") or str(data_dir() / "lake")
 
 
 def landing_dir() -> Path:
-    return Path(os.environ.get("RCM_LANDING_DIR") or data_dir() / "landing").resolve()
+    return Path(setting("RCM_LANDING_DIR") or data_dir() / "landing").resolve()
 
 
 def quarantine_dir() -> Path:
-    return Path(os.environ.get("RCM_QUARANTINE_DIR") or data_dir() / "quarantine").resolve()
+    return Path(setting("RCM_QUARANTINE_DIR") or data_dir() / "quarantine").resolve()
 
 
 def ground_truth_path() -> Path:
@@ -61,11 +77,11 @@ def ground_truth_path() -> Path:
 
 
 def mlflow_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or sqlite_url(data_dir() / "mlflow" / "mlflow.db")
+    return setting("MLFLOW_TRACKING_URI") or sqlite_url(data_dir() / "mlflow" / "mlflow.db")
 
 
 def mlflow_artifact_location() -> str:
-    return os.environ.get("RCM_MLFLOW_ARTIFACTS") or (data_dir() / "mlflow" / "artifacts").as_uri()
+    return setting("RCM_MLFLOW_ARTIFACTS") or (data_dir() / "mlflow" / "artifacts").as_uri()
 
 
 def logs_dir() -> Path:
@@ -74,7 +90,7 @@ def logs_dir() -> Path:
 
 def partitions_start() -> date:
     """First day of the daily partitions (RCM_PARTITIONS_START, default 2025-01-01)."""
-    raw = os.environ.get("RCM_PARTITIONS_START", "2025-01-01")
+    raw = setting("RCM_PARTITIONS_START", "2025-01-01")
     try:
         return date.fromisoformat(raw)
     except ValueError:
@@ -95,7 +111,7 @@ def check_time_zone(name: str, *, setting: str = FACILITY_TZ_ENV) -> str:
 
 def facility_tz() -> str:
     """The facility's IANA time zone (RCM_FACILITY_TZ, default UTC): where service dates are local dates."""
-    return check_time_zone(os.environ.get(FACILITY_TZ_ENV, DEFAULT_FACILITY_TZ))
+    return check_time_zone(setting(FACILITY_TZ_ENV, DEFAULT_FACILITY_TZ))
 
 
 def local_dates(utc: pd.Series, tz: str | None) -> pd.Series:
@@ -112,7 +128,7 @@ def local_dates(utc: pd.Series, tz: str | None) -> pd.Series:
 
 
 def _positive_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, str(default))
+    raw = setting(name, str(default))
     if not raw.isdigit() or int(raw) <= 0:
         raise ValueError(f"{name}={raw!r} must be a positive whole number of days")
     return int(raw)
@@ -139,7 +155,7 @@ def extract_lookback_days() -> int:
     A row committed late (replica lag, a long transaction) carries an `updated_at` of a day already
     extracted; re-reading that day picks it up, and bronze stores only the rows it lacked.
     """
-    raw = os.environ.get("RCM_EXTRACT_LOOKBACK_DAYS", "2")
+    raw = setting("RCM_EXTRACT_LOOKBACK_DAYS", "2")
     if not raw.isdigit():
         raise ValueError(f"RCM_EXTRACT_LOOKBACK_DAYS={raw!r} must be a whole number of days (0 or more)")
     return int(raw)
@@ -153,7 +169,56 @@ def update_lookback_days() -> int:
 
 def environment() -> str:
     """The deployment environment, `dev` unless RCM_ENV says otherwise; unknown values are refused."""
-    env = os.environ.get("RCM_ENV", "dev").strip().lower()
+    env = setting("RCM_ENV", "dev").strip().lower()
     if env not in ENVIRONMENTS:
         raise ValueError(f"RCM_ENV={env!r} is not one of {ENVIRONMENTS}")
     return env
+
+
+def _number(name: str, kind: type) -> int | float | None:
+    """An optional numeric setting (environment or configuration file); None when neither sets it."""
+    raw = setting(name)
+    if raw is None:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} must be {'a whole number' if kind is int else 'a number'}") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def _present(values: dict[str, int | float | None]) -> dict[str, int | float]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def model_overrides() -> dict[str, int | float]:
+    """Model and gate parameters set by the environment or the configuration file, as the model asset's
+    run config fields (unset ones keep the asset's defaults)."""
+    return _present({
+        "seed": _number("RCM_MODEL_SEED", int), "holdout_fraction": _number("RCM_HOLDOUT_FRACTION", float),
+        "min_labelled_rows": _number("RCM_MIN_LABELLED_ROWS", int), "threads": _number("RCM_MODEL_THREADS", int),
+        "auc_floor": _number("RCM_GATE_AUC_FLOOR", float), "max_auc_drop": _number("RCM_GATE_MAX_AUC_DROP", float),
+    })
+
+
+def scoring_overrides() -> dict[str, float]:
+    """Scoring thresholds set by the environment or the configuration file (prediction run config fields)."""
+    return _present({"decision_threshold": _number("RCM_DECISION_THRESHOLD", float),
+                     "psi_warn_threshold": _number("RCM_PSI_WARN", float)})
+
+
+def silver_overrides() -> dict[str, float]:
+    """The silver reject-rate threshold, when the environment or the configuration file sets it."""
+    return _present({"max_reject_rate": _number("RCM_MAX_REJECT_RATE", float)})
+
+
+def daily_ingest_cron() -> str:
+    """When the nightly extraction runs (RCM_DAILY_INGEST_CRON, UTC, default 02:00 every day)."""
+    return setting("RCM_DAILY_INGEST_CRON", "0 2 * * *")
+
+
+def weekly_training_cron() -> str:
+    """When the weekly training runs (RCM_WEEKLY_TRAINING_CRON, UTC, default Monday 03:00)."""
+    return setting("RCM_WEEKLY_TRAINING_CRON", "0 3 * * 1")

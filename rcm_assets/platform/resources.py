@@ -121,8 +121,13 @@ class MlflowResource(dg.ConfigurableResource):
 
 
 def _setting(name: str, env: str, default: str | None) -> Any:
-    """An EnvVar when the variable is set (or required in prod), else the embedded dev default."""
-    if env == "prod" or os.environ.get(name) or default is None:
+    """An EnvVar when the variable is set (or required in prod); else the configuration file's value
+    (RCM_CONFIG; never a secret, `lib.config_file` refuses those); else the embedded dev default."""
+    if os.environ.get(name):
+        return dg.EnvVar(name)
+    if (from_file := settings.from_config_file(name)) is not None:
+        return from_file
+    if env == "prod" or default is None:
         return dg.EnvVar(name)
     return default
 
