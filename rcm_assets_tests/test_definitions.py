@@ -27,6 +27,7 @@ EXPECTED_ASSETS = {
     "silver/claims", "silver/claims_rejects", "silver/remittances", "silver/remittances_rejects",
     "silver/claim_versions",
     "gold/claim_features", "model/denial_model", "predictions/claim_denial_scores",
+    "model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist",
 }
 # asset -> {check name: blocking}
 EXPECTED_CHECKS = {
@@ -42,6 +43,9 @@ EXPECTED_CHECKS = {
                             "numeric_features_within_ranges": True, "decision_time_columns_only": True,
                             "train_serve_parity": True},
     "model/denial_model": {"holdout_auc_passes_gate": True},
+    "model/denial_reason_model": {"holdout_macro_auc_passes_gate": True},
+    "predictions/worklist": {"every_scored_claim_listed_once": True, "expected_loss_within_billed": True,
+                             "allowed_ratios_learned": False, "reason_model_serving": False},
     "predictions/claim_denial_scores": {"probabilities_in_unit_interval": True, "every_gold_claim_scored_once": True,
                                         "feature_version_matches_model": True,
                                         "score_drift_psi_below_threshold": False, "freshness_check": False,
@@ -68,7 +72,11 @@ def test_exact_asset_inventory_with_groups_and_partitions():
     assert set(nodes) == EXPECTED_ASSETS
     for name, node in nodes.items():
         assert node.group_name == name.split("/")[0], name
-    for name in EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores"}:
+    worklist_assets = {"model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist"}
+    for name in worklist_assets:
+        weekly = name.startswith("model/")
+        assert nodes[name].partitions_def == (partitions.weekly_partitions if weekly else partitions.scoring_partitions)
+    for name in EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores"} - worklist_assets:
         assert nodes[name].partitions_def == partitions.daily_partitions, name
     assert nodes["model/denial_model"].partitions_def == partitions.weekly_partitions
     assert nodes["predictions/claim_denial_scores"].partitions_def == partitions.scoring_partitions
@@ -106,8 +114,8 @@ def test_jobs_select_their_layers():
     selected = {job.name: {k.to_user_string() for k in job.selection.resolve(graph)} for job in defs.jobs}
     assert selected == {
         "daily_ingest_job": {a for a in EXPECTED_ASSETS if a.split("/")[0] in ("bronze", "silver", "gold")},
-        "training_job": {"model/denial_model"},
-        "scoring_job": {"predictions/claim_denial_scores"},
+        "training_job": {"model/denial_model", "model/denial_reason_model", "model/payer_allowed_ratios"},
+        "scoring_job": {"predictions/claim_denial_scores", "predictions/worklist"},
         "freshness_check_job": set(),  # checks only
     }
 
