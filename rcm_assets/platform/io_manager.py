@@ -11,6 +11,8 @@ Why not the stock `UPathIOManager` behaviour (../shared/DAGSTER_NOTES.md §2, §
 - it hands downstream a bare object, a dict or `None` depending on how many keys map, so `load_input`
   is replaced and always returns ONE DataFrame;
 - it writes in place (a crash leaves a truncated file), so writes go to a tmp file then `fs.mv`;
+  on a local disk that is a rename, on S3 (s3fs) a server-side CopyObject of the complete tmp key, which
+  S3 makes visible whole or not at all, then a delete of the tmp key (see `_write_files`);
 - its `storage_options` property breaks on universal-pathlib 0.3 (dagster#32637).
 The partition column is not stored in the file body (a Hive reader of the folder would see it twice,
 §2.4); it is re-added on load as `str`.
@@ -95,6 +97,25 @@ def table_schema(frame: pd.DataFrame) -> dg.TableSchema:
     )
 
 
+def merge_schemas(declared: Any, observed: dg.TableSchema) -> dg.TableSchema:
+    """The observed columns and types, with the descriptions and constraints the definition declares.
+
+    The UI shows the latest materialization's schema over the definition's, so recording the bare
+    observed schema would erase the registry's descriptions after the first run.
+    """
+    declared = getattr(declared, "value", declared)  # a TableSchemaMetadataValue or a TableSchema
+    if not isinstance(declared, dg.TableSchema):
+        return observed
+    known = {c.name: c for c in declared.columns}
+    return dg.TableSchema(
+        columns=[column if column.name not in known else dg.TableColumn(
+            column.name, column.type, description=known[column.name].description,
+            constraints=known[column.name].constraints, tags=known[column.name].tags)
+            for column in observed.columns],
+        constraints=declared.constraints,
+    )
+
+
 def _name_values(values: Sequence[Any]) -> str:
     shown = sorted({repr(v) for v in values})
     more = f" (+{len(shown) - _MAX_NAMED_VALUES} more)" if len(shown) > _MAX_NAMED_VALUES else ""
@@ -108,6 +129,24 @@ def _arrow_table(body: pd.DataFrame) -> pa.Table:
         fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
         table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
     return table
+
+
+LOCAL_PROTOCOLS = ("", "file", "local", "memory")
+
+
+def lake_root(base_url: str, storage_options: Mapping[str, Any] | None = None) -> UPath:
+    """The lake root as a UPath: a local folder, or an fsspec URL such as `s3://bucket/prefix`.
+
+    S3 credentials and endpoint come from the usual AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_ENDPOINT_URL_S3 for an S3-compatible server) or from `storage_options`. Object stores get
+    `use_listings_cache=False`: fsspec instances are shared per process, and a cached listing taken before
+    another process (a Celery worker) wrote a partition would make that partition look missing.
+    """
+    options = dict(storage_options or {})
+    root = UPath(base_url, **options)
+    if root.protocol not in LOCAL_PROTOCOLS and "use_listings_cache" not in options:
+        root = UPath(base_url, use_listings_cache=False, **options)
+    return root
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -160,6 +199,12 @@ class HiveParquetIOManager(dg.UPathIOManager):
 
         Nothing is renamed until every tmp file is complete, so a failure leaves all previous files
         intact (and removes the tmp files). Returns the bytes written per path.
+
+        On S3 the "rename" is s3fs's `mv`: a server-side CopyObject of the finished tmp key onto the
+        target, then a delete of the tmp key. S3 publishes an object only once its PUT, multipart upload
+        or copy completes, so a reader sees the old partition or the whole new one, never part of a file;
+        going through tmp keys (rather than relying on the single PUT alone) keeps the local guarantee that
+        a range write publishes nothing until every partition of it has been written.
         """
         fs = self.fs
         tmps: dict[UPath, UPath] = {}
@@ -298,10 +343,23 @@ class HiveParquetIOManager(dg.UPathIOManager):
                 "path": dg.MetadataValue.path(str(path)),
                 "dagster/row_count": dg.MetadataValue.int(len(obj)),
                 "bytes": dg.MetadataValue.int(int(nbytes)),
-                "dagster/column_schema": dg.MetadataValue.table_schema(table_schema(obj)),
+                "dagster/column_schema": dg.MetadataValue.table_schema(merge_schemas(
+                    (context.definition_metadata or {}).get("dagster/column_schema"), table_schema(obj))),
                 "partitions_written": dg.MetadataValue.int(written),
             }
         )
+
+    def write_partitions(
+        self, asset_key_path: Sequence[str], frame: pd.DataFrame, partition_keys: Sequence[str],
+        column: str = DAILY_COLUMN,
+    ) -> dict[str, tuple[str, int]]:
+        """Write a frame's partitions of an asset the step produces without an output (silver's rejects
+        when only silver is selected), atomically as `handle_output` does: {key: (path, rows)}."""
+        keys = [str(k) for k in partition_keys]
+        paths = {key: partition_path(self._base_path, list(asset_key_path), key, column) for key in keys}
+        tables = self._split(frame, column, keys)
+        self._write_files({paths[key]: table for key, table in tables.items()})
+        return {key: (str(paths[key]), tables[key].num_rows) for key in keys}
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -320,6 +378,16 @@ class HiveParquetIOManager(dg.UPathIOManager):
             if missing:
                 raise KeyError(f"columns {missing} not found in {path} (has {pf.schema_arrow.names})")
         return pf.read(columns=columns, use_pandas_metadata=False)
+
+    def read_stored(self, asset_key_path: Sequence[str], partition_key: str, column: str = "dt") -> pd.DataFrame | None:
+        """The stored rows of one partition (None when it was never written), for an asset that must keep
+        what it wrote before (predictions keep a day's written scores unless told to re-score)."""
+        path = partition_path(self._base_path, list(asset_key_path), partition_key, column)
+        try:
+            stored = self._read_table(path, None).to_pandas()
+        except FileNotFoundError:
+            return None
+        return stored.assign(**{column: partition_key})  # the Hive folder holds the partition column
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         columns = (context.definition_metadata or {}).get("columns")
@@ -424,4 +492,4 @@ class ParquetLakeIOManager(dg.ConfigurableIOManagerFactory):
     )
 
     def create_io_manager(self, context: dg.InitResourceContext) -> HiveParquetIOManager:
-        return HiveParquetIOManager(UPath(self.base_url, **self.storage_options))
+        return HiveParquetIOManager(lake_root(self.base_url, self.storage_options))

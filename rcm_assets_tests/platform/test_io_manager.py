@@ -19,6 +19,7 @@ from rcm_assets.platform.io_manager import (
     partition_path,
     unpartitioned_path,
 )
+from rcm_assets_tests.production.services import s3_env, s3_server  # noqa: F401 (fixtures: the S3 lake)
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2025-01-01")
 WEEKLY = dg.WeeklyPartitionsDefinition(start_date="2025-01-05")  # weeks start on Sunday
@@ -39,8 +40,12 @@ def mem_url() -> Iterator[str]:
         fs.rm(f"/{name}", recursive=True)
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def base_url(request, tmp_path, mem_url) -> str:
+    """The same tests on a local folder, fsspec memory and a real S3 server (moto on loopback)."""
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_env")
+        return f"s3://{server.new_bucket('lake')}/prefix/lake"
     return str(tmp_path / "lake") if request.param == "local" else mem_url
 
 
@@ -50,7 +55,7 @@ def _res(url: str) -> dict:
 
 def _files(url: str) -> list[str]:
     """All files under the lake, relative to the base, sorted (includes dot files such as tmp)."""
-    base = UPath(url)
+    base = iom.lake_root(url)  # no listings cache on object stores: sees what other instances wrote
     fs = base.fs
     root = base.path.rstrip("/")
     if not fs.exists(root):
@@ -59,7 +64,7 @@ def _files(url: str) -> list[str]:
 
 
 def _read(url: str, rel: str, **kw) -> pd.DataFrame:
-    base = UPath(url)
+    base = iom.lake_root(url)
     with base.fs.open((base / rel).path, "rb") as f:
         return pq.read_table(f, **kw).to_pandas()
 
@@ -565,3 +570,39 @@ def test_append_only_asset_adds_only_new_content_and_keeps_stored_rows(base_url)
     handled = [e for e in second.all_node_events if e.event_type_value == "HANDLED_OUTPUT"]
     metadata = handled[0].event_specific_data.metadata
     assert metadata["rows_added"].value == 1 and metadata["rows_already_stored"].value == 2
+
+
+# --------------------------------------------------------------------------------------------- object storage
+
+
+def _put_parquet(server, bucket: str, key: str, rows: int) -> None:
+    """Write an object the way another process (a Celery worker) would: through its own S3 client."""
+    import io
+
+    import pyarrow as pa
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"claim_id": [f"C{i}" for i in range(rows)]}), buffer)
+    server.client().put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+
+def test_s3_lake_reads_what_another_process_rewrote_after_a_listing(request):
+    """fsspec caches listings per process by default; a partition listed, then rewritten by another worker,
+    could no longer be read (s3fs raises FileExpired on the stale size/ETag). The lake root turns it off."""
+    server = request.getfixturevalue("s3_env")
+    bucket = server.new_bucket("lake")
+    root = iom.lake_root(f"s3://{bucket}/lake")
+    assert root.fs.dircache.use_listings_cache is False
+    folder = root / "bronze" / "claims" / "dt=2025-01-01"
+    _put_parquet(server, bucket, "lake/bronze/claims/dt=2025-01-01/part-0.parquet", 3)
+    assert [p.rsplit("/", 1)[-1] for p in root.fs.ls(folder.path, detail=False)] == ["part-0.parquet"]
+    _put_parquet(server, bucket, "lake/bronze/claims/dt=2025-01-01/part-0.parquet", 1000)  # another writer
+
+    manager = ParquetLakeIOManager(base_url=f"s3://{bucket}/lake").create_io_manager(dg.build_init_resource_context())
+    assert manager._read_table(folder / "part-0.parquet", ["claim_id"]).num_rows == 1000
+
+
+def test_lake_root_keeps_local_and_memory_paths_plain(tmp_path, mem_url):
+    assert iom.lake_root(str(tmp_path)).path == UPath(str(tmp_path)).path
+    assert iom.lake_root(mem_url).protocol == "memory"
+    assert iom.lake_root("s3://bucket/p", {"use_listings_cache": True}).fs.dircache.use_listings_cache is True
