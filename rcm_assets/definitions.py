@@ -9,19 +9,21 @@ from rcm_assets.defs.automation import automation_sensor
 from rcm_assets.defs.freshness import freshness_checks, freshness_job, freshness_sensor
 from rcm_assets.defs.jobs import daily_ingest_job, scoring_job, training_job
 from rcm_assets.defs.schedules import daily_ingest_schedule, weekly_training_schedule
-from rcm_assets.defs.sensors import landing_file_sensor
+from rcm_assets.defs.sensors import landing_file_sensor, landing_quarantine
+from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import build_resources
 
 defs = dg.Definitions(
-    assets=[
-        bronze.claims, bronze.remittances,
+    # owners, layer/PHI tags and column schemas on every asset (platform/catalog.py)
+    assets=dg.map_asset_specs(catalog.operator_view, [
+        bronze.claims, bronze.remittances, landing_quarantine,
         silver.claims, silver.remittances, silver.claim_versions,
         gold.claim_features,
         reason_model.denial_reason_model, reason_model.payer_allowed_ratios, worklist.worklist,
         model.denial_model,
         predictions.claim_denial_scores,
-    ],
-    asset_checks=[*gold.gold_asset_checks, freshness_checks],
+    ]),
+    asset_checks=[freshness_checks],  # the other checks run inside their assets (defs/checks.py)
     jobs=[daily_ingest_job, training_job, scoring_job, freshness_job],
     schedules=[daily_ingest_schedule, weekly_training_schedule],
     sensors=[landing_file_sensor, freshness_sensor, automation_sensor()],

@@ -23,6 +23,7 @@ SECRET_VARS = ("RCM_PHI_KEY", "RCM_SOURCE_URL", "RCM_LAKE_URL", "MLFLOW_TRACKING
                "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR", "RCM_ENV", "DAGSTER_HOME")
 
 EXPECTED_ASSETS = {
+    "landing/quarantine",  # observed by the landing sensor (one observation per refused file)
     "bronze/claims", "bronze/remittances",
     "silver/claims", "silver/claims_rejects", "silver/remittances", "silver/remittances_rejects",
     "silver/claim_versions",
@@ -76,7 +77,7 @@ def test_exact_asset_inventory_with_groups_and_partitions():
     for name in worklist_assets:
         weekly = name.startswith("model/")
         assert nodes[name].partitions_def == (partitions.weekly_partitions if weekly else partitions.scoring_partitions)
-    for name in EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores"} - worklist_assets:
+    for name in EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores", "landing/quarantine"} - worklist_assets:
         assert nodes[name].partitions_def == partitions.daily_partitions, name
     assert nodes["model/denial_model"].partitions_def == partitions.weekly_partitions
     assert nodes["predictions/claim_denial_scores"].partitions_def == partitions.scoring_partitions

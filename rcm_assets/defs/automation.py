@@ -21,4 +21,7 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
+        description=("Evaluates every asset's automation condition every 30 s: silver, gold and predictions "
+                     "follow their upstream partitions (any day, late files included); blocking checks run "
+                     "inside those runs as in any other"),
     )

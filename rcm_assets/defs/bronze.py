@@ -24,6 +24,7 @@ from rcm_assets.lib import settings
 from rcm_assets.lib.columns import source_column_names
 from rcm_assets.lib.dedupe import drop_content_duplicates
 from rcm_assets.lib.source import SourceError, SourceSchemaError
+from rcm_assets.platform import catalog
 from rcm_assets.platform.io_manager import APPEND_ONLY_METADATA
 from rcm_assets.platform.resources import LandingResource, SourceResource
 
@@ -89,21 +90,25 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        description=f"Source `{table}` rows that arrived during the day (by updated_at), plus landing files.",
+        description=(f"Source `{table}` rows that reached the source during the UTC day (by updated_at), plus "
+                     "the rows of landing files for that day; append-only, as extracted (PHI included)."),
         group_name="bronze",
         partitions_def=daily_partitions,
         io_manager_key="lake",
         backfill_policy=dg.BackfillPolicy.single_run(),
         retry_policy=SOURCE_RETRY_POLICY,
         kinds={"sql", "parquet"},
-        metadata={APPEND_ONLY_METADATA: source_column_names(table)},
+        owners=catalog.OWNERS,
+        tags=catalog.registry_tags(table, "bronze"),
+        metadata=catalog.definition_metadata(catalog.bronze_schema(table),
+                                             **{APPEND_ONLY_METADATA: source_column_names(table)}),
         check_specs=[
-            dg.AssetCheckSpec("required_columns_present", asset=key, blocking=True,
-                              description="Every registry source column is present"),
-            dg.AssetCheckSpec("claim_id_updated_at_unique", asset=key, blocking=True,
-                              description="No two rows share (claim_id, updated_at)"),
-            dg.AssetCheckSpec("row_count_recorded", asset=key,
-                              description="Rows per day recorded; warns on days with no rows"),
+            checks.spec("required_columns_present", key, "Every registry source column is present",
+                        blocking=True, partitions_def=daily_partitions),
+            checks.spec("claim_id_updated_at_unique", key, "No two rows share (claim_id, updated_at)",
+                        blocking=True, partitions_def=daily_partitions),
+            checks.spec("row_count_recorded", key, "Rows per day recorded; warns on days with no rows",
+                        partitions_def=daily_partitions),
         ],
     )
     def _bronze(context: dg.AssetExecutionContext, source: SourceResource, landing: LandingResource):
@@ -143,10 +148,10 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             "unknown_source_columns": ", ".join(reader.last_unknown_columns) or "none",
         }
         # publish raises a non-retryable Failure when a blocking check fails: nothing is written
+        by_day = checks.per_partition(keys, frame, lambda rows, day: bronze_checks(rows, table, [day]))
         yield from checks.publish(
-            [dg.Output(frame, metadata=metadata)],
-            bronze_checks(frame, table, keys),
-            what=f"bronze/{table} {keys[0]}..{keys[-1]}",
+            [dg.Output(frame, metadata=metadata)], by_day,
+            what=f"bronze/{table} {keys[0]}..{keys[-1]}", context=context,
         )
 
     return _bronze

@@ -20,6 +20,7 @@ from rcm_assets.defs.silver import claim_versions
 from rcm_assets.lib import claim_history, contracts, quality, settings
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib.scoring import scoring_features
+from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import FeatureResource
 
 SILVER_CLAIMS = dg.AssetKey(["silver", "claims"])
@@ -36,7 +37,7 @@ EARLIER_VERSIONS_IN = dg.AssetIn(
 
 
 def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
-    """Checks evaluated before the write: one row per claim and day, null rates and ranges in bounds."""
+    """Checks of one day's rows: one row per claim and day, null rates and ranges in bounds."""
     duplicated = quality.duplicate_claims(frame)
     nulls = quality.null_rate_findings(frame, feature_lib.MAX_NULL_RATE)
     ranges = quality.range_findings(frame, feature_lib.FEATURE_RANGES)
@@ -52,8 +53,66 @@ def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResu
     ]
 
 
+def leakage_check(frame: pd.DataFrame, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """The table about to be stored holds keys, decision-time features and feature_version only."""
+    stored_columns = [c for c in frame.columns if c != "dt"]  # the partition key lives in the path
+    findings = quality.leakage_findings(stored_columns)
+    return checks.result(
+        "decision_time_columns_only", not findings, asset_key=key,
+        description="; ".join(findings) if findings else "only decision-time columns",
+        leaking_columns=", ".join(findings) or "none", columns_checked=len(stored_columns),
+    )
+
+
+def parity_check(frame: pd.DataFrame, silver_claims: pd.DataFrame, features: FeatureResource,
+                 key: dg.AssetKey) -> dg.AssetCheckResult:
+    """A sample of the rows about to be stored equals the scoring path's features of the same claims."""
+    if frame.empty:  # an empty day: no rows to compare
+        return checks.result(
+            "train_serve_parity", True, asset_key=key, description="no rows to compare", rows_compared=0,
+            feature_version=features.version, stored_feature_versions="none",
+        )
+    sample = frame.sample(n=min(PARITY_SAMPLE_ROWS, len(frame)), random_state=0)
+    # the gold row of a version is its first state that day (later states are in-place updates)
+    first = claim_history.first_states(silver_claims)
+    keys = ["dt", "claim_id", "claim_version"]
+    source = first[first.set_index(keys).index.isin(sample.set_index(keys).index)]
+    # the scoring path receives claims as they are at submission: the scoring-input columns of silver
+    scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in source.columns]
+    recomputed = scoring_features(source[scoring_input], features.config())
+    diffs = quality.parity_differences(sample, recomputed)
+    return checks.result(
+        "train_serve_parity", not diffs, asset_key=key,
+        description="; ".join(diffs) if diffs else f"{len(sample)} sampled rows identical in values and dtypes",
+        rows_compared=len(sample), feature_version=features.version,
+        stored_feature_versions=", ".join(sorted(frame["feature_version"].astype(str).unique())) or "none",
+    )
+
+
+GOLD_KEY = dg.AssetKey(["gold", "claim_features"])
+GOLD_CHECK_SPECS = [
+    checks.spec("one_row_per_claim", GOLD_KEY, "No two rows share (dt, claim_id)",
+                blocking=True, partitions_def=daily_partitions),
+    checks.spec("feature_null_rates_within_bounds", GOLD_KEY,
+                "Share of nulls per feature within its bound (0%; charge_ratio 5%: lib/features.MAX_NULL_RATE)",
+                blocking=True, partitions_def=daily_partitions),
+    checks.spec("numeric_features_within_ranges", GOLD_KEY,
+                "Numeric features inside their registered ranges (lib/features.FEATURE_RANGES)",
+                blocking=True, partitions_def=daily_partitions),
+    checks.spec("decision_time_columns_only", GOLD_KEY,
+                "Leakage guard: the table holds keys, decision-time features and feature_version only",
+                blocking=True, partitions_def=daily_partitions),
+    checks.spec("train_serve_parity", GOLD_KEY,
+                f"A sample of up to {PARITY_SAMPLE_ROWS} rows equals the scoring path's features of the "
+                "same silver claims (values and dtypes)",
+                blocking=True, partitions_def=daily_partitions),
+]
+
+
 @dg.asset(
-    key=["gold", "claim_features"],
+    key=GOLD_KEY,
+    description=("Decision-time features of each claim submission that landed in silver on the day (one row "
+                 "per claim and day), computed by the shared feature resource and stamped with feature_version."),
     group_name="gold",
     partitions_def=daily_partitions,
     io_manager_key="lake",
@@ -61,11 +120,10 @@ def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResu
     backfill_policy=dg.BackfillPolicy.single_run(),
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(claim_versions)),
     kinds={"pandas", "parquet"},
-    check_specs=[
-        dg.AssetCheckSpec("one_row_per_claim", asset=["gold", "claim_features"], blocking=True),
-        dg.AssetCheckSpec("feature_null_rates_within_bounds", asset=["gold", "claim_features"], blocking=True),
-        dg.AssetCheckSpec("numeric_features_within_ranges", asset=["gold", "claim_features"], blocking=True),
-    ],
+    owners=catalog.OWNERS,
+    tags=catalog.tags("gold", phi=False),
+    metadata=catalog.definition_metadata(catalog.gold_schema()),
+    check_specs=GOLD_CHECK_SPECS,
 )
 def claim_features(
     context: dg.AssetExecutionContext, silver_claims: pd.DataFrame, earlier_versions: pd.DataFrame | None,
@@ -78,64 +136,13 @@ def claim_features(
         f"gold: {len(frame)} submissions featurized from {history['states_in']} claim states "
         f"({history['in_place_updates']} in-place updates left out), feature_version {features.version}"
     )
-    key = dg.AssetKey(["gold", "claim_features"])
     metadata = {"feature_version": features.version, "features": len(feature_lib.FEATURE_COLUMNS),
                 "claim_states_in": history["states_in"], "in_place_updates_left_out": history["in_place_updates"],
-                "versions_superseded_same_day": history["superseded_same_day"]}
-    yield from checks.publish(
-        [dg.Output(frame, metadata=metadata)],
-        gold_checks(frame, key),
-        what="gold/claim_features",
-    )
-
-
-@dg.asset_check(
-    asset=claim_features,
-    name="decision_time_columns_only",
-    blocking=True,
-    partitions_def=daily_partitions,
-    description="The stored gold table holds keys, decision-time features and feature_version only",
-)
-def decision_time_columns_only(claim_features: pd.DataFrame) -> dg.AssetCheckResult:
-    findings = quality.leakage_findings(claim_features.columns)
-    return checks.result(
-        "decision_time_columns_only", not findings,
-        description="; ".join(findings) if findings else "only decision-time columns",
-        leaking_columns=", ".join(findings) or "none", columns_checked=len(claim_features.columns),
-    )
-
-
-@dg.asset_check(
-    asset=claim_features,
-    name="train_serve_parity",
-    blocking=True,
-    partitions_def=daily_partitions,
-    additional_ins={"silver_claims": dg.AssetIn(key=SILVER_CLAIMS)},
-    description="A sample of stored gold rows equals the scoring path's features of the same silver rows",
-)
-def train_serve_parity(
-    claim_features: pd.DataFrame, silver_claims: pd.DataFrame, features: FeatureResource
-) -> dg.AssetCheckResult:
-    if claim_features.empty:  # an empty day: no rows to compare, and an empty Parquet file keeps no categories
-        return checks.result(
-            "train_serve_parity", True, description="no stored rows to compare", rows_compared=0,
-            feature_version=features.version, stored_feature_versions="none",
-        )
-    sample = claim_features.sample(n=min(PARITY_SAMPLE_ROWS, len(claim_features)), random_state=0)
-    # the stored row of a version is its first state that day (later states are in-place updates)
-    first = claim_history.first_states(silver_claims)
-    keys = ["dt", "claim_id", "claim_version"]
-    source = first[first.set_index(keys).index.isin(sample.set_index(keys).index)]
-    # the scoring path receives claims as they are at submission: the scoring-input columns of silver
-    scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in source.columns]
-    recomputed = scoring_features(source[scoring_input], features.config())
-    diffs = quality.parity_differences(sample, recomputed)
-    return checks.result(
-        "train_serve_parity", not diffs,
-        description="; ".join(diffs) if diffs else f"{len(sample)} sampled rows identical in values and dtypes",
-        rows_compared=len(sample), feature_version=features.version,
-        stored_feature_versions=", ".join(sorted(claim_features["feature_version"].unique())) or "none",
-    )
-
-
-gold_asset_checks = [decision_time_columns_only, train_serve_parity]
+                "versions_superseded_same_day": history["superseded_same_day"],
+                **catalog.summary_metadata(frame)}
+    # the leakage guard and the parity sample look at the whole run; the others at each day's rows
+    whole_run = [leakage_check(frame, GOLD_KEY), parity_check(frame, silver_claims, features, GOLD_KEY)]
+    by_day = checks.per_partition(context.partition_keys, frame,
+                                  lambda rows, _day: [*gold_checks(rows, GOLD_KEY), *whole_run])
+    yield from checks.publish([dg.Output(frame, metadata=metadata)], by_day, what="gold/claim_features",
+                              context=context)

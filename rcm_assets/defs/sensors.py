@@ -17,6 +17,7 @@ from rcm_assets.defs import bronze
 from rcm_assets.defs.partitions import daily_partitions
 from rcm_assets.lib import landing as landing_lib
 from rcm_assets.lib import settings
+from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import LandingResource
 
 # The bronze asset each landing table feeds.
@@ -31,6 +32,43 @@ TRIGGER_TAG = "rcm/trigger"
 FILE_TAG = "rcm/landing_file"
 
 
+QUARANTINE_KEY = dg.AssetKey(["landing", "quarantine"])
+# The quarantine folder as an asset the sensor observes: each refused file (or refused X12 transaction
+# sets) is one observation carrying the file name, the reason code and the value-free message.
+landing_quarantine = dg.AssetSpec(
+    QUARANTINE_KEY,
+    description=("Landing files refused by the landing sensor and moved to the quarantine folder, each with "
+                 "a reason file. Every refusal is an observation of this asset: its file, reason code and "
+                 "message (which names the file, row and column, never a value)."),
+    group_name="landing",
+    owners=catalog.OWNERS,
+    tags=catalog.tags("landing", phi=True),  # the quarantined files themselves may hold PHI
+    kinds={"csv", "parquet"},
+    metadata=catalog.definition_metadata(dg.TableSchema(columns=[
+        dg.TableColumn("file", "string", description="Name of the refused landing file"),
+        dg.TableColumn("reason", "string", description="Reason code (lib/landing.REASONS)"),
+        dg.TableColumn("message", "string", description="What is wrong, naming the row and column"),
+        dg.TableColumn("quarantined_as", "string", description="Where the file is now, beside its reason file"),
+    ])),
+)
+
+
+def quarantine_observations(scan: landing_lib.ScanResult) -> list[dg.AssetObservation]:
+    """One observation of landing/quarantine per refused file or partly refused X12 file."""
+    events = [dg.AssetObservation(asset_key=QUARANTINE_KEY, metadata={
+        "file": refused.name, "reason": refused.error.reason, "message": str(refused.error),
+        "row": refused.error.row if refused.error.row is not None else "n/a",
+        "column": refused.error.column or "n/a",
+        "quarantined_as": dg.MetadataValue.path(str(refused.quarantined_as)),
+    }) for refused in scan.refused]
+    events += [dg.AssetObservation(asset_key=QUARANTINE_KEY, metadata={
+        "file": partly.name, "reason": "x12_transaction_sets_refused",
+        "message": f"{len(partly.problems)} transaction set(s) refused, the others accepted",
+        "quarantined_as": dg.MetadataValue.path(str(partly.record)),
+    }) for partly in scan.partial]
+    return events
+
+
 def newest_partition_day(first_day: date) -> date:
     """The newest day whose bronze partition exists now (today, while `daily_partitions` has
     end_offset=1); a file for a later day is `future_date`."""
@@ -43,7 +81,8 @@ def newest_partition_day(first_day: date) -> date:
     description=(
         "Requests the bronze partition of the day a landing file (claims_/remittances_YYYY-MM-DD*.csv|"
         "parquet) describes, or of each day an X12 837/835 file holds, once per file version; quarantines "
-        "files that cannot be used."
+        "files that cannot be used, each recorded as an observation of landing/quarantine with its reason. "
+        "Creates the landing folder when it is missing."
     ),
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -52,9 +91,15 @@ def newest_partition_day(first_day: date) -> date:
 def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
     landing_dir = Path(landing.landing_dir)
     if not landing_dir.is_dir():
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"landing folder {landing_dir} does not exist"), cursor=context.cursor
-        )
+        try:
+            landing_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return dg.SensorResult(cursor=context.cursor, skip_reason=dg.SkipReason(
+                f"landing folder {landing_dir} does not exist and cannot be created ({exc.strerror}): "
+                "create it or set RCM_LANDING_DIR"))
+        return dg.SensorResult(cursor=context.cursor, skip_reason=dg.SkipReason(
+            f"landing folder {landing_dir} did not exist: created it; drop claims_/remittances_YYYY-MM-DD "
+            "files or X12 837/835 files there"))
     first_day = date.fromisoformat(landing.first_day)
     scan = landing_lib.scan_landing(
         landing_dir,
@@ -89,8 +134,9 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingRes
         for item in scan.accepted
     ]
     context.log.info(f"landing scan: {scan.summary()}")
+    observations = quarantine_observations(scan)
     if requests:
-        return dg.SensorResult(run_requests=requests, cursor=scan.cursor)
+        return dg.SensorResult(run_requests=requests, cursor=scan.cursor, asset_events=observations)
     return dg.SensorResult(skip_reason=dg.SkipReason(f"no new landing files: {scan.summary()}"),
-                           cursor=scan.cursor)
+                           cursor=scan.cursor, asset_events=observations)
 

@@ -20,6 +20,7 @@ from rcm_assets.defs import bronze, checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import daily_partitions
 from rcm_assets.lib import claim_history, contracts, quality, settings, transforms
+from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import PhiKeyResource
 from rcm_assets.platform.types import rejects_dagster_type, silver_dagster_type
 
@@ -82,6 +83,37 @@ def unique_check(good: pd.DataFrame, table: str, key: dg.AssetKey) -> dg.AssetCh
     )
 
 
+def silver_check_specs(table: str, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    state_key = ", ".join(contracts.SILVER_KEY_COLUMNS[table])
+    return [
+        checks.spec("reject_rate_within_threshold", key,
+                    "Share of the day's bronze rows rejected by the contract at most max_reject_rate (default "
+                    "1%); above it the rejects are written and silver is not",
+                    blocking=True, partitions_def=daily_partitions),
+        checks.spec("no_phi_in_silver", key, "No PHI column and no raw PHI value of bronze in silver or rejects",
+                    blocking=True, partitions_def=daily_partitions),
+        checks.spec("one_row_per_state", key, f"One row per state after deduplication: ({state_key})",
+                    blocking=True, partitions_def=daily_partitions),
+    ]
+
+
+def day_checks(
+    stats: dict, raw: pd.DataFrame, rejects: pd.DataFrame, good: pd.DataFrame, limit: float, table: str,
+    key: dg.AssetKey, phi_ok: dg.AssetCheckResult, day: str,
+) -> list[dg.AssetCheckResult]:
+    """The day's reject rate and uniqueness, and the run's PHI result (one scan of the whole run)."""
+    raw_day = raw[raw["dt"] == day] if "dt" in raw.columns else raw
+    rejects_day = rejects[rejects["dt"] == day] if "dt" in rejects.columns else rejects
+    rejected = len(rejects_day)
+    day_stats = {"rows_in": len(raw_day), "rows_rejected": rejected,
+                 "reject_rate": rejected / len(raw_day) if len(raw_day) else 0.0,
+                 "rejects_by_column": stats.get("rejects_by_column", {}),
+                 "rejects_by_check": stats.get("rejects_by_check", {})}
+    good_day = good[good["dt"] == day] if "dt" in good.columns else good
+    return [reject_rate_check(day_stats, raw_day, rejects_day, limit, key), phi_ok,
+            unique_check(good_day, table, key)]
+
+
 def build_silver_asset(
     table: str, upstream: dg.AssetsDefinition, build: Callable[..., transforms.SilverResult], needs_key: bool
 ) -> dg.AssetsDefinition:
@@ -95,31 +127,30 @@ def build_silver_asset(
                 description=(f"Validated, pseudonymized {table}: their history, one row per state "
                              "(claims: every version and in-place update; remittances: every adjudication)."),
                 automation_condition=follow_upstream(), kinds={"pandas", "parquet"},
+                owners=catalog.OWNERS, tags=catalog.registry_tags(table, "silver"),
+                metadata=catalog.definition_metadata(catalog.silver_schema(table)),
             ),
             "rejects": dg.AssetOut(
-                key=rejects_key, io_manager_key="lake", dagster_type=rejects_dagster_type(table),
-                description=f"Bronze {table} rows that broke the contract, with failing checks and columns.",
+                key=rejects_key, io_manager_key="lake", is_required=False, dagster_type=rejects_dagster_type(table),
+                description=(f"Bronze {table} rows that broke the contract, with failing checks and columns. "
+                             f"Always written with silver/{table}, even when only silver/{table} is selected."),
                 automation_condition=follow_upstream(), kinds={"pandas", "parquet"},
+                owners=catalog.OWNERS, tags=catalog.registry_tags(table, "silver"),
+                metadata=catalog.definition_metadata(catalog.rejects_schema(table)),
             ),
         },
         ins={"raw": dg.AssetIn(key=upstream.key)},
         group_name="silver",
         partitions_def=daily_partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        can_subset=False,
-        check_specs=[
-            dg.AssetCheckSpec("reject_rate_within_threshold", asset=good_key, blocking=True,
-                              description="Share of rejected rows at most max_reject_rate (default 1%)"),
-            dg.AssetCheckSpec("no_phi_in_silver", asset=good_key, blocking=True,
-                              description="No PHI column and no raw PHI value of bronze in silver or rejects"),
-            dg.AssetCheckSpec("one_row_per_state", asset=good_key, blocking=True,
-                              description=("One row per state after deduplication: "
-                                           f"({', '.join(contracts.SILVER_KEY_COLUMNS[table])})")),
-        ],
+        # Subsettable, so `*gold/claim_features`, a single layer or any chain selects what it names. The
+        # rejects are still written whenever silver is: as an output when selected, else by `write_rejects`.
+        can_subset=True,
+        required_resource_keys={"lake", "phi"},  # lake: see write_rejects
+        check_specs=silver_check_specs(table, good_key),
     )
-    def _silver(
-        context: dg.AssetExecutionContext, config: SilverConfig, raw: pd.DataFrame, phi: PhiKeyResource
-    ) -> Iterator:
+    def _silver(context: dg.AssetExecutionContext, config: SilverConfig, raw: pd.DataFrame) -> Iterator:
+        phi: PhiKeyResource = context.resources.phi
         tz = settings.facility_tz()  # RCM_FACILITY_TZ: service dates are local dates there
         result = build(raw, phi.key_bytes(), facility_tz=tz) if needs_key else build(raw, facility_tz=tz)
         stats = result.stats
@@ -130,25 +161,48 @@ def build_silver_asset(
         )
         if stats.get("unknown_columns"):
             context.log.warning(f"silver/{table}: dropped unknown column(s) {', '.join(stats['unknown_columns'])}")
-        rate = reject_rate_check(stats, raw, result.rejects, config.max_reject_rate, good_key)
         phi_ok = phi_check({f"silver/{table}": result.good, f"silver/{table}_rejects": result.rejects}, raw, good_key)
-        unique = unique_check(result.good, table, good_key)
+        by_day = {day: day_checks(stats, raw, result.rejects, result.good, config.max_reject_rate, table, good_key,
+                                  phi_ok, day)
+                  for day in context.partition_keys}
         if not phi_ok.passed:  # nothing may be written when PHI would leak, not even the rejects
-            yield from checks.publish([], [phi_ok, rate, unique], what=f"silver/{table}")
-        yield dg.Output(result.rejects, output_name="rejects",
-                        metadata={"rejected_rows": len(result.rejects)})
+            yield from checks.publish([], by_day, what=f"silver/{table}", context=context)
+        selected = context.selected_asset_keys
+        rejects_meta = {"rejected_rows": len(result.rejects)}
+        if rejects_key in selected:
+            yield dg.Output(result.rejects, output_name="rejects", metadata=rejects_meta)
+        elif good_key in selected:  # never silver without its rejects: nothing refused may go unrecorded
+            yield from write_rejects(context, rejects_key, result.rejects, table, rejects_meta)
+        if good_key not in selected:
+            return
         summary = {
             "rows_in": stats["rows_in"], "rows_rejected": stats["rows_rejected"],
-            "reject_rate": float(stats["reject_rate"]),
+            "reject_rate": round(float(stats["reject_rate"]), 4),
             "duplicates_removed": int(stats.get("duplicates_removed", 0)),
             "unknown_columns": ", ".join(stats.get("unknown_columns", [])) or "none",
         }
         yield from checks.publish(
-            [dg.Output(result.good, output_name="good", metadata=summary)], [rate, phi_ok, unique],
-            what=f"silver/{table}",
+            [dg.Output(result.good, output_name="good", metadata=summary)], by_day,
+            what=f"silver/{table}", context=context,
         )
 
     return _silver
+
+
+def write_rejects(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, rejects: pd.DataFrame, table: str, metadata: dict
+) -> Iterator[dg.AssetMaterialization]:
+    """Store the rejects through the lake IO manager when only silver was selected, and record one
+    materialization per partition (the same files and events as the `rejects` output would give)."""
+    check = rejects_dagster_type(table).type_check(None, rejects)  # the output's own contract
+    if not check.success:
+        raise dg.Failure(description=f"silver/{table}_rejects not written: {check.description}",
+                         allow_retries=False)
+    written = context.resources.lake.write_partitions(list(key.path), rejects, context.partition_keys)
+    for day, (path, rows) in written.items():
+        yield dg.AssetMaterialization(asset_key=key, partition=day, metadata={
+            **metadata, "path": dg.MetadataValue.path(path), "dagster/row_count": rows,
+            "written_with": f"silver/{table} (rejects not selected)"})
 
 
 claims = build_silver_asset("claims", bronze.claims, transforms.build_silver_claims, needs_key=True)
@@ -159,6 +213,9 @@ remittances = build_silver_asset("remittances", bronze.remittances, transforms.b
 @dg.asset(
     key=["silver", "claim_versions"],
     group_name="silver",
+    owners=catalog.OWNERS,
+    tags=catalog.registry_tags("claims", "silver"),
+    metadata=catalog.definition_metadata(catalog.claim_versions_schema()),
     partitions_def=daily_partitions,
     io_manager_key="lake",
     ins={"silver_claims": dg.AssetIn(

@@ -83,17 +83,22 @@ CLAIMS_COLUMNS: tuple[Column, ...] = (
            description="1 for the original submission, 2+ for corrected claims"),
     Column("member_id", "claims", "string", D, phi=True, layers=BRONZE_ONLY,
            description="Payer member id (PHI; becomes member_token in silver)"),
-    Column("patient_name", "claims", "string", D, phi=True, layers=BRONZE_ONLY),
-    Column("patient_dob", "claims", "date", D, phi=True, layers=BRONZE_ONLY),
+    Column("patient_name", "claims", "string", D, phi=True, layers=BRONZE_ONLY,
+           description="Patient name (PHI; dropped in silver)"),
+    Column("patient_dob", "claims", "date", D, phi=True, layers=BRONZE_ONLY,
+           description="Date of birth (PHI; becomes patient_age in silver)"),
     Column("patient_address", "claims", "string", D, phi=True, layers=BRONZE_ONLY,
            description="Street address (PHI; dropped in silver)"),
     Column("patient_zip", "claims", "string", D, phi=True, rules=("zip_or_zip4",), layers=BRONZE_ONLY,
            description="ZIP or ZIP+4 (PHI; becomes patient_zip3 in silver)"),
-    Column("patient_sex", "claims", "string", D, isin=("F", "M", "U")),
-    Column("payer_id", "claims", "string", D),
-    Column("plan_type", "claims", "string", D, isin=PLAN_TYPES),
-    Column("billing_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit")),
-    Column("rendering_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit")),
+    Column("patient_sex", "claims", "string", D, isin=("F", "M", "U"),
+           description="Administrative sex on the claim (U: unknown)"),
+    Column("payer_id", "claims", "string", D, description="Payer (insurer) the claim is sent to"),
+    Column("plan_type", "claims", "string", D, isin=PLAN_TYPES, description="Coverage type of the member's plan"),
+    Column("billing_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit"),
+           description="NPI of the billing provider (organization)"),
+    Column("rendering_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit"),
+           description="NPI of the clinician who rendered the service"),
     Column("place_of_service", "claims", "string", D, rules=("cms_pos_code",),
            description="CMS place-of-service code"),
     Column("cpt_code", "claims", "string", D, rules=("cpt_hcpcs_code",),
@@ -104,35 +109,46 @@ CLAIMS_COLUMNS: tuple[Column, ...] = (
            description="Principal diagnosis (ICD-10-CM)"),
     Column("icd10_count", "claims", "int64", D, ge=1, le=25,
            description="Diagnoses on the claim (837P carries up to 12, 837I up to 25)"),
-    Column("units", "claims", "int64", D, ge=1, le=9999),
-    Column("billed_amount", "claims", "float64", D, ge=0.01, le=10_000_000),
+    Column("units", "claims", "int64", D, ge=1, le=9999, description="Service units billed for the procedure"),
+    Column("billed_amount", "claims", "float64", D, ge=0.01, le=10_000_000,
+           description="Charge billed to the payer (USD)"),
     Column("service_date", "claims", "date", D,
            description="Local calendar date of service (facility time zone, RCM_FACILITY_TZ)"),
     Column("submitted_at", "claims", "timestamp", D, description="When the claim was submitted (UTC)"),
-    Column("prior_auth_number", "claims", "string", D, nullable=True),
-    Column("eligibility_verified", "claims", "bool", D),
+    Column("prior_auth_number", "claims", "string", D, nullable=True,
+           description="Prior authorization number, when one was obtained"),
+    Column("eligibility_verified", "claims", "bool", D,
+           description="Member eligibility was verified with the payer before submission"),
     Column("updated_at", "claims", "timestamp", B, role=Role.BOOKKEEPING,
            description="When this row reached the source"),
 )
 
 REMITTANCES_COLUMNS: tuple[Column, ...] = (
-    Column("claim_id", "remittances", "string", D, role=Role.KEY, rules=("x12_claim_id",)),
-    Column("adjudicated_at", "remittances", "timestamp", P),
-    Column("claim_status", "remittances", "string", P, isin=CLAIM_STATUSES),
-    Column("paid_amount", "remittances", "float64", P, ge=0),
-    Column("allowed_amount", "remittances", "float64", P, ge=0),
+    Column("claim_id", "remittances", "string", D, role=Role.KEY, rules=("x12_claim_id",),
+           description="Claim the remittance answers (X12 835 CLP01)"),
+    Column("adjudicated_at", "remittances", "timestamp", P, description="When the payer adjudicated the claim (UTC)"),
+    Column("claim_status", "remittances", "string", P, isin=CLAIM_STATUSES,
+           description="Outcome of this adjudication: paid, denied or partial"),
+    Column("paid_amount", "remittances", "float64", P, ge=0, description="Amount the payer paid (USD)"),
+    Column("allowed_amount", "remittances", "float64", P, ge=0,
+           description="Amount the payer allows for the service (USD)"),
     Column("carc_code", "remittances", "string", P, nullable=True, rules=("x12_carc_code",),
            description="Claim adjustment reason code, bare as X12 835 CAS02 carries it ('197', not 'CO-197')"),
     Column("rarc_code", "remittances", "string", P, nullable=True, rules=("x12_rarc_code",),
            description="Remittance advice remark code (M…, MA…, N…)"),
-    Column("updated_at", "remittances", "timestamp", B, role=Role.BOOKKEEPING),
+    Column("updated_at", "remittances", "timestamp", B, role=Role.BOOKKEEPING,
+           description="When this row reached the source"),
 )
 
 # Columns the pipeline adds on the way in (bronze) and derives (silver).
 INGEST_COLUMNS: tuple[Column, ...] = tuple(
-    Column(name, table, dtype, B, role=Role.BOOKKEEPING, layers=("bronze", "silver"))
+    Column(name, table, dtype, B, role=Role.BOOKKEEPING, layers=("bronze", "silver"), description=text)
     for table in ("claims", "remittances")
-    for name, dtype in (("_ingested_at", "timestamp"), ("_source", "string"), ("_run_id", "string"))
+    for name, dtype, text in (
+        ("_ingested_at", "timestamp", "When the pipeline extracted the row (UTC)"),
+        ("_source", "string", "Where the row came from: source:<table> or landing:<file name>"),
+        ("_run_id", "string", "Dagster run that extracted the row"),
+    )
 )
 
 DERIVED_COLUMNS: tuple[Column, ...] = (
@@ -140,7 +156,8 @@ DERIVED_COLUMNS: tuple[Column, ...] = (
            description="Keyed HMAC-SHA256 of member_id (pseudonym)"),
     Column("patient_age", "claims", "int64", D, ge=0, le=90, layers=SILVER_ONLY,
            description="Age in whole years at the service date, capped at 90"),
-    Column("patient_zip3", "claims", "string", D, regex=r"^\d{3}$", layers=SILVER_ONLY),
+    Column("patient_zip3", "claims", "string", D, regex=r"^\d{3}$", layers=SILVER_ONLY,
+           description="First three digits of the patient ZIP (HIPAA safe-harbor generalization)"),
     Column("denied", "remittances", "bool", P, layers=SILVER_ONLY,
            description="Outcome label: the payer denied the claim"),
     Column("carc_category", "remittances", "string", P, nullable=True, layers=SILVER_ONLY,
@@ -149,6 +166,78 @@ DERIVED_COLUMNS: tuple[Column, ...] = (
 )
 
 REGISTRY: tuple[Column, ...] = CLAIMS_COLUMNS + REMITTANCES_COLUMNS + INGEST_COLUMNS + DERIVED_COLUMNS
+
+# What the columns of the tables the pipeline computes mean (gold features, model rows, scores, the version
+# index): shown in the Dagster UI beside the registry columns. A column a table gains must be described here.
+COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "dt": "Partition key (YYYY-MM-DD, UTC day the row reached the source)",
+    "claim_id": "Claim number assigned by the billing system (X12 CLM01)",
+    "claim_version": "1 for the original submission, 2+ for corrected claims",
+    "submitted_at": "When the claim was submitted (UTC): the moment of the prediction",
+    "updated_at": "When this claim state reached the source",
+    "_ingested_at": "When the pipeline extracted the row (UTC)",
+    "first_updated_at": "First updated_at of the claim version on that day (its submission state)",
+    # rejects
+    "failed_checks": "Names of the contract checks the row failed",
+    "failed_columns": "Columns whose values failed a check",
+    "reasons": "column:check of every failure",
+    # gold features (lib/features.py)
+    "payer_id": "Payer the claim is sent to (unknown payers as 'unknown')",
+    "plan_type": "Coverage type of the member's plan",
+    "cpt_family": "Procedure family of the CPT/HCPCS code (reference table)",
+    "place_of_service": "CMS place-of-service code",
+    "icd_chapter": "ICD-10-CM chapter of the principal diagnosis",
+    "patient_sex": "Administrative sex on the claim",
+    "patient_age_band": "Patient age band at the service date",
+    "prior_auth_required": "1 when the payer's published policy requires prior auth for this payer and CPT family",
+    "prior_auth_present": "1 when the claim carries a prior authorization number",
+    "prior_auth_missing": "1 when prior auth is required but absent",
+    "eligibility_verified": "1 when eligibility was verified before submission",
+    "days_to_submit": "Days from the service date to submission (facility time zone)",
+    "filing_limit_days": "The payer's timely-filing limit in days",
+    "filing_margin_days": "Filing limit minus days to submit (negative: past the limit)",
+    "past_filing_limit": "1 when the claim is submitted after the payer's timely-filing limit",
+    "cpt_icd_consistent": "1 when the diagnosis supports the procedure (reference pairs)",
+    "icd10_count": "Diagnoses on the claim",
+    "units": "Service units billed",
+    "n_modifiers": "Number of CPT modifiers",
+    "has_modifier_25": "1 when modifier 25 (separate E/M service) is present",
+    "has_modifier_59": "1 when modifier 59 (distinct procedural service) is present",
+    "charge_ratio": "Billed amount / (typical charge of the CPT x units), capped",
+    "log_billed_amount": "log(1 + billed amount in USD)",
+    "feature_version": "Hash of the feature code, reference data and configuration that computed the row",
+    # model rows (one per trained week)
+    "week": "Model week (Monday, UTC) the model serves from",
+    "model_name": "Registered model name in MLflow",
+    "model_version": "Registered model version in MLflow",
+    "mlflow_run_id": "MLflow run that trained (or produced) the row",
+    "window_start": "First submission time of the training window",
+    "window_end": "End of the training window (exclusive): cutoff minus the label horizon",
+    "cutoff": "Outcomes known before this instant label the training claims",
+    "train_rows": "Labelled claims used to fit",
+    "holdout_rows": "Labelled claims held out (latest by submission time)",
+    "labelled": "Claims of the window with a known first adjudication",
+    "unlabelled": "Claims of the window without an outcome by the cutoff",
+    "holdout_roc_auc": "ROC AUC on the holdout",
+    "holdout_pr_auc": "Precision-recall AUC on the holdout",
+    "holdout_brier": "Brier score on the holdout",
+    "champion_version_before": "Version serving before this week's gate",
+    "champion_auc_on_holdout": "The previous champion's AUC on the holdout claims it did not train on",
+    "candidate_auc_vs_champion": "The candidate's AUC on those same claims",
+    "promoted": "True when the gate promoted the candidate",
+    "gate": "Gate outcome: pass, warn or error",
+    "gate_sentence": "The gate's decision in words",
+    "serving_version": "Version that serves from this week on",
+    # scores
+    "denial_probability": "Calibrated probability that the payer denies the claim",
+    "decision": "review (send to a biller first) or submit, at the decision threshold",
+    "threshold": "Decision threshold on the probability",
+    "scored_by": "champion, a challenger name, or the fallback rules",
+    "training_window_start": "Training window start of the model that scored",
+    "training_window_end": "Training window end of the model that scored",
+    "dagster_run_id": "Dagster run that scored the claim",
+    "scored_at": "When the claim was scored (UTC)",
+}
 
 
 def columns(table: str, layer: str | None = None) -> tuple[Column, ...]:

@@ -1,28 +1,23 @@
 """Gold features: one row per claim and day, stamped with the feature version; leakage is refused loudly
-(configuration, computation, the stored table) and the stored table matches the scoring path (parity).
+(configuration, computation, the table about to be stored) and the stored table matches the scoring path.
 
-Read-only assertions use the whole-graph `pipeline` run; the stored-table checks run against copies of its
-gold and silver files in this test's own lake (the files are copied, then changed).
+Read-only assertions use the whole-graph `pipeline` run.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from rcm_assets.definitions import defs
 from rcm_assets.defs import gold
 from rcm_assets.lib import claim_history, contracts
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib.scoring import scoring_features
-from rcm_assets.platform.resources import FeatureResource, build_resources
+from rcm_assets.platform.resources import FeatureResource
 
 DAY = "2025-03-04"
 GOLD_CHECKS = {"one_row_per_claim", "feature_null_rates_within_bounds", "numeric_features_within_ranges",
@@ -38,19 +33,6 @@ def read_all(data_dir: Path, layer: str, table: str) -> pd.DataFrame:
     return frame.assign(dt=frame["dt"].astype(str))
 
 
-def run_check(check: dg.AssetChecksDefinition, day: str = DAY):
-    """Only `check`, for one partition (a check-only selection takes its partition from the run tag)."""
-    return dg.materialize([*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.checks(check),
-                          instance=dg.DagsterInstance.ephemeral(), resources=build_resources("dev"),
-                          tags={"dagster/partition": day}, raise_on_error=False)
-
-
-def only_evaluation(result, name: str):
-    (evaluation,) = result.get_asset_check_evaluations()
-    assert evaluation.check_name == name
-    return evaluation
-
-
 @pytest.fixture(scope="module")
 def gold_and_silver(pipeline) -> tuple[pd.DataFrame, pd.DataFrame]:
     return read_all(pipeline.data_dir, "gold", "claim_features"), read_all(pipeline.data_dir, "silver", "claims")
@@ -59,16 +41,6 @@ def gold_and_silver(pipeline) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture()
 def day_silver(pipeline) -> pd.DataFrame:
     return pd.read_parquet(lake_file(pipeline.data_dir, "silver", "claims")).assign(dt=DAY)
-
-
-@pytest.fixture()
-def lake_copy(pipeline, isolated_env: Path) -> Path:
-    """The pipeline's silver claims and gold features of DAY, copied into this test's lake."""
-    for layer, table in (("silver", "claims"), ("gold", "claim_features")):
-        target = lake_file(isolated_env, layer, table)
-        target.parent.mkdir(parents=True)
-        shutil.copyfile(lake_file(pipeline.data_dir, layer, table), target)
-    return isolated_env
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,38 +131,5 @@ def test_scoring_features_refuses_a_post_outcome_column(day_silver):
         scoring_features(frame, FeatureResource().config())
 
 
-# --------------------------------------------------------------------------------------------------
-# stored-table checks, run on their own against a copy of a pipeline partition
-
-
-def test_decision_time_columns_only_fails_on_a_stored_post_outcome_column(lake_copy: Path):
-    passing = only_evaluation(run_check(gold.decision_time_columns_only), "decision_time_columns_only")
-    assert passing.passed and passing.partition == DAY
-
-    path = lake_file(lake_copy, "gold", "claim_features")
-    table = pq.read_table(path)
-    pq.write_table(table.append_column("paid_amount", pa.array(np.full(table.num_rows, 99.5))), path)
-    result = run_check(gold.decision_time_columns_only)
-    evaluation = only_evaluation(result, "decision_time_columns_only")
-    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert "paid_amount" in evaluation.description
-    assert evaluation.metadata["leaking_columns"].value == "paid_amount is post_outcome"
-    assert not result.success  # blocking
-
-
-def test_train_serve_parity_fails_when_a_stored_value_is_tampered(lake_copy: Path):
-    path = lake_file(lake_copy, "gold", "claim_features")
-    table = pq.read_table(path)
-    passing = only_evaluation(run_check(gold.train_serve_parity), "train_serve_parity")
-    assert passing.passed and passing.metadata["rows_compared"].value == table.num_rows > 0
-
-    ratios = table.column("charge_ratio").to_numpy(zero_copy_only=False).copy()
-    row = int(np.flatnonzero(~np.isnan(ratios))[0])
-    ratios[row] = ratios[row] * 1.5 + 0.01
-    position = table.schema.get_field_index("charge_ratio")
-    pq.write_table(table.set_column(position, "charge_ratio", pa.array(ratios)), path)
-    result = run_check(gold.train_serve_parity)
-    evaluation = only_evaluation(result, "train_serve_parity")
-    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-    assert evaluation.description == f"charge_ratio: 1 of {table.num_rows} values differ"
-    assert not result.success  # blocking
+# The leakage guard and train/serve parity run inside the gold asset before the write: their failing cases
+# are in test_selection_and_checks.py (a leaking or drifting feature path stops the write).
