@@ -261,9 +261,11 @@ def denial_model(
         decisions.append((key, decision))
         promotions += [promotion] if promotion else []
     frame = pd.DataFrame(rows)
+    # the MLflow run, registered version and plots on the asset page (issue 15.3)
+    from rcm_assets.platform.catalog import model_run_metadata
     yield dg.Output(frame, metadata={
-        "model_versions": ", ".join(frame["model_version"]),
-        "holdout_roc_auc": float(frame["holdout_roc_auc"].iloc[-1]),
+        "registered_versions": ", ".join(frame["model_version"]),  # every version this run registered
+        **model_run_metadata(mlflow_tracking.tracking_uri, mlflow_tracking.experiment_id(), frame),
         "promoted": int(frame["promoted"].sum()),
         "training_window": f"{frame['window_start'].iloc[-1].date()}..{frame['window_end'].iloc[-1].date()}",
     })

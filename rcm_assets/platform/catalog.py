@@ -15,6 +15,7 @@ validation and the UI schema.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -160,3 +161,44 @@ def operator_view(spec: dg.AssetSpec) -> dg.AssetSpec:
     if COLUMN_SCHEMA not in metadata and schema is not None:
         metadata[COLUMN_SCHEMA] = schema()
     return spec.replace_attributes(owners=list(spec.owners or OWNERS), tags=tags, metadata=metadata)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the model's MLflow run, registered version and plots, reachable from the asset page
+
+MLFLOW_UI_DEFAULT = "http://127.0.0.1:5000"  # where `mlflow ui --backend-store-uri <tracking URI>` serves
+PLOTS = {"ROC curve": "plots/roc.png", "Precision-recall": "plots/precision_recall.png",
+         "Calibration": "plots/calibration.png", "Feature importance": "plots/feature_importance.png"}
+
+
+def mlflow_ui_url(tracking_uri: str) -> str:
+    """The MLflow web UI: RCM_MLFLOW_UI_URL, else a remote tracking server's own address, else the local
+    `mlflow ui` default (a SQLite tracking store has no web address of its own)."""
+    configured = os.environ.get("RCM_MLFLOW_UI_URL", "").strip()
+    if configured:
+        return configured.rstrip("/")
+    if tracking_uri.startswith(("http://", "https://")):
+        return tracking_uri.rstrip("/")
+    return MLFLOW_UI_DEFAULT
+
+
+def model_run_metadata(tracking_uri: str, experiment_id: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Links of the newest week's model: its MLflow run page, registered version and plots (markdown with
+    the images, served by the MLflow UI), with the holdout metrics rounded to 4 places."""
+    last = frame.iloc[-1]
+    ui = mlflow_ui_url(tracking_uri)
+    run_id = str(last["mlflow_run_id"])
+    run_page = f"{ui}/#/experiments/{experiment_id}/runs/{run_id}"
+    version_page = f"{ui}/#/models/{last['model_name']}/versions/{last['model_version']}"
+    images = {title: f"{ui}/get-artifact?path={path}&run_uuid={run_id}" for title, path in PLOTS.items()}
+    plots = "\n\n".join(f"**{title}** ([open]({url}))\n\n![{title}]({url})" for title, url in images.items())
+    metrics = {name: round(float(last[name]), 4) for name in ("holdout_roc_auc", "holdout_pr_auc", "holdout_brier")
+               if name in frame.columns and pd.notna(last[name])}
+    return {
+        "mlflow_run": dg.MetadataValue.url(run_page),
+        "registered_version": dg.MetadataValue.text(f"{last['model_name']} v{last['model_version']}"),
+        "registered_version_page": dg.MetadataValue.url(version_page),
+        **metrics,
+        "plots": dg.MetadataValue.md(plots),
+        "roc_plot": dg.MetadataValue.url(images["ROC curve"]),
+    }
