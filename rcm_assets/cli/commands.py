@@ -1,12 +1,16 @@
 """The CLI's commands: each one materializes assets through Dagster against the DAGSTER_HOME instance.
 
 Runs are grouped by partitioning so a range of days is one run per group (daily layers, weekly model,
-daily scores). `--dry-run` uses an ephemeral instance, a lake IO manager that reads the real lake but
-keeps writes in memory, and a throwaway MLflow store, then reports what would have been written.
+daily scores). `--dry-run` runs the same steps against an ephemeral instance, a lake IO manager that reads
+the real lake but keeps writes in memory, the real MLflow registry read-only (a private snapshot when the
+run trains, see `platform.dry_run`) and, for `--input`, a temporary landing folder holding the file beside
+the real landing files of its days; then it reports what a real run would have written. Its exit code is
+the real run's.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -19,19 +23,25 @@ from pathlib import Path
 import dagster as dg
 
 from rcm_assets import definitions
-from rcm_assets.cli import status as status_report
-from rcm_assets.cli.console import EXIT_FAILED, EXIT_OK, UsageError, as_json, elapsed, say, utc_today
+from rcm_assets.cli.console import EXIT_FAILED, EXIT_OK, UsageError, elapsed, say, utc_today
 from rcm_assets.defs import partitions
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import landing, settings
+from rcm_assets.platform import dry_run as dry
 from rcm_assets.platform.dry_run import DryRunLakeIOManager
 from rcm_assets.platform.instance import get_instance
-from rcm_assets.platform.resources import MlflowResource, build_resources
+from rcm_assets.platform.resources import LandingResource, MlflowResource, build_resources
 
 GROUPS = {
     "daily": ("bronze", "silver", "gold"),
     "weekly": ("model",),
     "scoring": ("predictions",),
+}
+# Run config fields each layer's assets take from the settings (environment or configuration file).
+CONFIGURED_FIELDS = {
+    "silver": settings.silver_overrides,
+    "model": settings.model_overrides,
+    "predictions": settings.scoring_overrides,
 }
 
 
@@ -58,6 +68,37 @@ def asset_keys_in_groups(groups: Iterable[str]) -> list[dg.AssetKey]:
                   key=lambda k: k.to_user_string())
 
 
+def op_name(key: dg.AssetKey) -> str | None:
+    """The op that materializes an asset (None for an asset Dagster only observes, like landing/quarantine)."""
+    assets_def = definitions.defs.resolve_asset_graph().get(key).assets_def
+    return assets_def.op.name if assets_def.is_executable else None
+
+
+def config_fields(assets_def: dg.AssetsDefinition) -> set[str]:
+    """The run config fields an asset's op accepts (empty when it takes no config)."""
+    schema = assets_def.op.config_schema
+    config_type = getattr(schema, "config_type", None)
+    return set(getattr(config_type, "fields", None) or {})
+
+
+def configured_op_config(keys: Iterable[dg.AssetKey]) -> dict[str, dict]:
+    """Op name -> run config for the selected assets, from the settings the environment or the
+    configuration file set (gate parameters for the model, thresholds for silver and predictions);
+    values nobody set are left to the assets' own defaults."""
+    graph = definitions.defs.resolve_asset_graph()
+    ops: dict[str, dict] = {}
+    for key in keys:
+        node = graph.get(key)
+        values = CONFIGURED_FIELDS.get(node.group_name or "", dict)()
+        if not values or op_name(key) is None:
+            continue
+        fields = config_fields(node.assets_def)
+        picked = {name: value for name, value in values.items() if name in fields}
+        if picked:
+            ops.setdefault(op_name(key), {}).update(picked)
+    return ops
+
+
 class Runner:
     """Materializes selections over partition ranges, for real or as a dry run."""
 
@@ -65,15 +106,23 @@ class Runner:
         self.dry_run = dry_run
         self.command = command
         self.resources = build_resources()
-        self.scratch_dir: Path | None = None  # dry runs only: throwaway source and MLflow
+        self.scratch_dir: Path | None = None  # dry runs only: registry snapshot, landing copy, demo source
+        self.registry_snapshot: bool = False
+        self.notes: list[str] = []  # dry runs: what a real run would also have written
         if dry_run:
             self.instance = dg.DagsterInstance.ephemeral()
             self.scratch_dir = Path(tempfile.mkdtemp(prefix="rcm-dry-run-"))
             self.resources["lake"] = DryRunLakeIOManager(base_url=settings.lake_url())
-            self.resources["mlflow_tracking"] = MlflowResource(
-                tracking_uri=settings.sqlite_url(self.scratch_dir / "mlflow.db"),
-                artifact_location=(self.scratch_dir / "artifacts").as_uri(),
-            )
+            real_db = dry.sqlite_path(settings.mlflow_tracking_uri())
+            if command == "demo" or (real_db is not None and not real_db.is_file()):
+                # an empty registry: the real demo removes the old one; a missing database is not created
+                self.resources["mlflow_tracking"] = MlflowResource(
+                    tracking_uri=settings.sqlite_url(self.scratch_dir / "mlflow.db"),
+                    artifact_location=(self.scratch_dir / "artifacts").as_uri())
+            else:  # the real registry, read-only
+                self.resources["mlflow_tracking"] = dry.ReadOnlyMlflowResource(
+                    tracking_uri=settings.mlflow_tracking_uri(),
+                    artifact_location=settings.mlflow_artifact_location())
         else:
             self.instance = get_instance()
 
@@ -81,10 +130,46 @@ class Runner:
         if self.scratch_dir is not None:
             shutil.rmtree(self.scratch_dir, ignore_errors=True)
 
+    def use_registry_snapshot(self) -> None:
+        """Training in a dry run logs and registers to run its gate: give it a private copy of the registry."""
+        if not self.dry_run or self.registry_snapshot or self.command == "demo":
+            return
+        uri = settings.mlflow_tracking_uri()
+        if dry.sqlite_path(uri) is None:
+            raise UsageError(f"a dry run that trains copies the MLflow registry, which needs a SQLite tracking "
+                             f"store; MLFLOW_TRACKING_URI is {uri} (run `rcm train` without --dry-run, or "
+                             "point MLFLOW_TRACKING_URI at a copy)")
+        assert self.scratch_dir is not None
+        tracking, artifacts = dry.snapshot_registry(uri, self.scratch_dir)
+        self.resources["mlflow_tracking"] = MlflowResource(tracking_uri=tracking, artifact_location=artifacts)
+        self.registry_snapshot = True
+
+    def use_landing_dir(self, landing_dir: Path) -> None:
+        """Dry runs: bronze reads this (temporary) landing folder instead of the real one."""
+        real = self.resources["landing"]
+        self.resources["landing"] = LandingResource(landing_dir=str(landing_dir),
+                                                    quarantine_dir=str(landing_dir.parent / "quarantine"),
+                                                    first_day=real.first_day)
+
+    def registry_notes(self) -> list[str]:
+        """Dry runs that trained: the versions and champion events a real run would have recorded."""
+        if not self.registry_snapshot:
+            return []
+        snapshot: MlflowResource = self.resources["mlflow_tracking"]
+        real_path = dry.sqlite_path(settings.mlflow_tracking_uri())
+        real = (dry.ReadOnlyMlflowClient(MlflowResource(tracking_uri=settings.mlflow_tracking_uri()).client())
+                if real_path is not None and real_path.is_file() else None)
+        return dry.registry_changes(real, snapshot.client(), snapshot.model_name) or [
+            "would register no model version"]
+
     def run(self, keys: list[dg.AssetKey], first: str, last: str, label: str,
             op_config: dict[str, dict] | None = None) -> Outcome:
         """One run materializing `keys` for partitions first..last (their checks included); `op_config`
-        maps an asset's op name to its run config (e.g. {"model__denial_model": {"force": True}})."""
+        maps an asset's op name to its run config (e.g. {"model__denial_model": {"force": True}}), on top
+        of the values the settings give (`configured_op_config`)."""
+        graph = definitions.defs.resolve_asset_graph()
+        if any(graph.get(k).group_name in GROUPS["weekly"] for k in keys):
+            self.use_registry_snapshot()
         tags = {"rcm/command": self.command, "rcm/dry_run": str(self.dry_run).lower()}
         kwargs: dict = {}
         if first == last:
@@ -92,14 +177,18 @@ class Runner:
         else:
             tags.update({"dagster/asset_partition_range_start": first,
                          "dagster/asset_partition_range_end": last})
+        ops = configured_op_config(keys)
+        for op, cfg in (op_config or {}).items():
+            ops.setdefault(op, {}).update(cfg)
         started = time.monotonic()
         say(f"  {label}: {first}{'' if first == last else ' .. ' + last} ...")
         result = dg.materialize(
             all_assets(), selection=dg.AssetSelection.assets(*keys), instance=self.instance,
             resources=self.resources, tags=tags, raise_on_error=False,
-            # the instance's JSON handler logs the run; keep Dagster's coloured console to warnings
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}},
-                        **({"ops": {op: {"config": cfg} for op, cfg in op_config.items()}} if op_config else {})},
+            # the instance's JSON handler logs the run; Dagster's coloured console only for errors
+            # (a failure is reported once, by `report`, in one line)
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                        **({"ops": {op: {"config": cfg} for op, cfg in ops.items()}} if ops else {})},
             **kwargs,
         )
         outcome = Outcome(label=label, success=result.success, failures=failures_of(result, first, last))
@@ -109,40 +198,93 @@ class Runner:
             count = mat.metadata.get("dagster/row_count")
             outcome.rows[name] = outcome.rows.get(name, 0) + int(count.value if count is not None else 0)
             outcome.partitions[name] = outcome.partitions.get(name, 0) + 1
+        for line in layer_progress(self.instance, result, outcome):
+            say(line)
         state = "ok" if result.success else "FAILED"
         say(f"  {label}: {state} in {elapsed(started)} (run {result.run_id[:8]})")
         return outcome
 
 
+def layer_progress(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, outcome: Outcome) -> list[str]:
+    """One line per layer of a finished run: tables, rows, partitions, seconds its steps took."""
+    graph = definitions.defs.resolve_asset_graph()
+    layer_of_op = {}
+    for key in graph.get_all_asset_keys():
+        if (name := op_name(key)) is not None:
+            layer_of_op.setdefault(name, graph.get(key).group_name or "?")
+    started: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+    for entry in instance.all_logs(result.run_id, of_type=kinds):
+        step = entry.step_key
+        if step is None or step not in layer_of_op or entry.dagster_event is None:
+            continue
+        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            started[step] = entry.timestamp
+        elif step in started:
+            layer = layer_of_op[step]
+            seconds[layer] = seconds.get(layer, 0.0) + entry.timestamp - started.pop(step)
+    layers: dict[str, list[str]] = {}
+    for name in outcome.rows:
+        layers.setdefault(name.split("/", 1)[0], []).append(name)
+    lines = []
+    for layer in [g for group in GROUPS.values() for g in group]:
+        if layer not in seconds and layer not in layers:
+            continue
+        names = layers.get(layer, [])
+        rows = sum(outcome.rows[n] for n in names)
+        parts = max((outcome.partitions[n] for n in names), default=0)
+        lines.append(f"    {layer:<12} {len(names)} table(s) {rows:>12,} rows {parts:>5} partition(s) "
+                     f"{seconds.get(layer, 0.0):>7.1f} s")
+    return lines
+
+
+def asset_of_step(step_key: str) -> str:
+    """The asset (or assets) a step materializes, as users write them (silver/claims)."""
+    graph = definitions.defs.resolve_asset_graph()
+    names = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if op_name(k) == step_key)
+    return ", ".join(names) if names else step_key
+
+
 def failures_of(result: dg.ExecuteInProcessResult, first: str, last: str) -> list[tuple[str, str, str]]:
-    """(asset, partition, reason) for failed steps and failed blocking checks."""
+    """(asset, partition, reason) for failed steps and failed blocking checks, one line each."""
     span = first if first == last else f"{first}..{last}"
     found = []
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error
+            data = event.step_failure_data
+            error = data.error
             cause = error
             while cause is not None and cause.cause is not None and "Failure" not in cause.cls_name:
                 cause = cause.cause
-            message = (cause or error).message.strip().splitlines()[0] if (cause or error) else "failed"
-            found.append((event.step_key or "?", span, message))
+            described = data.user_failure_data.description if data.user_failure_data is not None else None
+            message = described or ((cause or error).message if (cause or error) else "failed")
+            found.append((asset_of_step(event.step_key or "?"), span, " ".join(message.split())))
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
-            found.append((f"{evaluation.asset_key.to_user_string()} [{evaluation.check_name}]", span,
-                          evaluation.description or "check failed"))
+            reason = " ".join((evaluation.description or "check failed").split())
+            if any(reason in failure[2] for failure in found):
+                continue  # the step's failure already says it
+            found.append((f"{evaluation.asset_key.to_user_string()} [{evaluation.check_name}]", span, reason))
     return found
 
 
-def report(outcomes: list[Outcome], dry_run: bool) -> int:
+def report(outcomes: list[Outcome], dry_run: bool, runner: Runner | None = None) -> int:
     failed = [o for o in outcomes if not o.success]
     for outcome in failed:
         for asset, partition, reason in outcome.failures or [(outcome.label, "?", "run failed")]:
             say(f"FAILED {asset} partition {partition}: {reason}")
     if dry_run:
-        say("dry run: nothing was written. It would have written:")
+        say("dry run: nothing was written. A real run would have written:")
         for outcome in outcomes:
             for name, count in sorted(outcome.partitions.items()):
-                say(f"  {name}: {outcome.rows[name]} rows in {count} partition(s) under {settings.lake_url()}")
+                say(f"  lake: {name}: {outcome.rows[name]:,} rows in {count} partition(s) under {settings.lake_url()}")
+        for note in (runner.notes if runner else []):
+            say(f"  {note}")
+        for line in (runner.registry_notes() if runner else []):
+            say(f"  MLflow: {line}")
+        if outcomes:
+            say(f"  instance: {len(outcomes)} run(s) recorded in {os.environ.get('DAGSTER_HOME', '.dagster_home')}")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -198,7 +340,8 @@ def resolve_selection(names: list[str] | None) -> dict[str, list[dg.AssetKey]]:
 # --------------------------------------------------------------------------------------------------
 
 
-def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: date, last: date) -> list[Outcome]:
+def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: date, last: date,
+              op_config: dict[str, dict] | None = None) -> list[Outcome]:
     """Daily layers, then model weeks, then scores: one run each, stopping at the first failure."""
     plan = []
     if selection.get("daily"):
@@ -210,7 +353,9 @@ def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: da
         plan.append((selection["scoring"], *days, "predictions"))
     outcomes = []
     for keys, lo, hi, label in plan:
-        outcomes.append(runner.run(keys, lo, hi, label))
+        ops = {op: cfg for op, cfg in (op_config or {}).items()
+               if any("__".join(k.path) == op for k in keys)}
+        outcomes.append(runner.run(keys, lo, hi, label, op_config=ops or None))
         if not outcomes[-1].success:
             break
     return outcomes
@@ -221,12 +366,12 @@ def cmd_extract(args: Namespace, runner: Runner) -> int:
     if args.until is not None and args.date is None:
         raise UsageError("--until goes with --date")
     if args.input is not None:
-        first, last = stage_input_file(args.input, args.dry_run)
+        first, last = stage_input_file(args.input, runner)
     else:
         first, last = (args.since, today) if args.since is not None else (args.date, args.until or args.date)
         first = with_lookback(first, args.lookback_days)
     selection = {"daily": asset_keys_in_groups(GROUPS["daily"])}
-    return report(run_range(runner, selection, first, last), args.dry_run)
+    return report(run_range(runner, selection, first, last), args.dry_run, runner)
 
 
 def with_lookback(first: date, lookback_days: int | None) -> date:
@@ -241,9 +386,14 @@ def with_lookback(first: date, lookback_days: int | None) -> date:
     return max(partitions.PARTITIONS_START, first - timedelta(days=lookback))
 
 
-def stage_input_file(path: Path, dry_run: bool) -> tuple[date, date]:
+def stage_input_file(path: Path, runner: Runner) -> tuple[date, date]:
     """Validate a landing file given on the command line (CSV/Parquet named for its day, or X12 837/835)
-    and copy it into the landing folder; returns the first and last day it feeds."""
+    and copy it into the landing folder; returns the first and last day it feeds.
+
+    A dry run copies it into a temporary landing folder instead, beside copies of the real landing files
+    of the same days, so bronze reads exactly what the real run would read and its rows go through every
+    contract and PHI check; the real landing folder is not touched.
+    """
     if not path.is_file():
         raise UsageError(f"input file not found: {path}")
     try:
@@ -258,15 +408,44 @@ def stage_input_file(path: Path, dry_run: bool) -> tuple[date, date]:
             days = [landing.validate_file(path, partitions.PARTITIONS_START, utc_today()).day]
     except landing.LandingError as exc:
         raise UsageError(f"{path.name} cannot be ingested ({exc.reason}): {exc}") from None
+    first, last = min(days), max(days)
     target = settings.landing_dir() / path.name
-    if dry_run:
-        say(f"dry run: would copy {path} to {target}")
+    if runner.dry_run:
+        assert runner.scratch_dir is not None
+        staging = runner.scratch_dir / "landing"
+        mirror_landing(settings.landing_dir(), staging, first, last)
+        copy_atomically(path, staging / path.name)
+        runner.use_landing_dir(staging)
+        runner.notes.append(f"landing: would copy {path} to {target}")
     else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(path, tmp)
-        tmp.replace(target)
-    return min(days), max(days)
+        copy_atomically(path, target)
+    return first, last
+
+
+def copy_atomically(path: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(path, tmp)
+    tmp.replace(target)
+
+
+def mirror_landing(real: Path, staging: Path, first: date, last: date) -> None:
+    """Copy the real landing files bronze would read for first..last (named files of those days, every
+    X12 file) into `staging`; hard links where the file system allows (read-only use, no copy cost)."""
+    staging.mkdir(parents=True, exist_ok=True)
+    wanted: list[Path] = []
+    day = first
+    while day <= last:
+        for table in ("claims", "remittances"):
+            wanted += landing.files_for_day(real, table, day)
+        day += timedelta(days=1)
+    wanted += landing.x12_files(real)
+    for source in dict.fromkeys(wanted):
+        target = staging / source.name
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
 
 
 def cmd_train(args: Namespace, runner: Runner) -> int:
@@ -277,7 +456,7 @@ def cmd_train(args: Namespace, runner: Runner) -> int:
     force = {"model__denial_model": {"force": True}} if args.force else None
     outcome = runner.run(asset_keys_in_groups(GROUPS["weekly"]), week.isoformat(), week.isoformat(), "weekly model",
                          op_config=force)
-    return report([outcome], args.dry_run)
+    return report([outcome], args.dry_run, runner)
 
 
 def cmd_predict(args: Namespace, runner: Runner) -> int:
@@ -286,18 +465,16 @@ def cmd_predict(args: Namespace, runner: Runner) -> int:
     selection = {"scoring": asset_keys_in_groups(GROUPS["scoring"])}
     if args.window == "today":  # today's claims so far: extract them first, then score
         selection["daily"] = asset_keys_in_groups(GROUPS["daily"])
-    return report(run_range(runner, selection, day, day), args.dry_run)
+    # written scores are kept unless --rescore asks to rewrite them (each rewrite is recorded)
+    rescore = {"predictions__claim_denial_scores": {"rescore": True}} if getattr(args, "rescore", False) else None
+    return report(run_range(runner, selection, day, day, op_config=rescore), args.dry_run, runner)
 
 
 def cmd_backfill(args: Namespace, runner: Runner) -> int:
     selection = resolve_selection(args.select)
-    return report(run_range(runner, selection, args.start, args.end), args.dry_run)
-
-
-def cmd_status(args: Namespace) -> int:
-    rows = status_report.collect(get_instance(), definitions.defs)
-    say(as_json(rows) if args.json else status_report.render(rows))
-    return EXIT_OK
+    # after a feature change: `--select gold model --force` rebuilds gold and retrains the promoted weeks
+    force = {"model__denial_model": {"force": True}} if getattr(args, "force", False) else None
+    return report(run_range(runner, selection, args.start, args.end, op_config=force), args.dry_run, runner)
 
 
 def cmd_model(args: Namespace) -> int:
@@ -306,7 +483,11 @@ def cmd_model(args: Namespace) -> int:
     client = mlf.client()
     if args.model_command == "history":
         events = champion_lib.history(client, mlf.model_name)
-        say(events.to_string(index=False) if not events.empty else "no promotions yet")
+        if events.empty:
+            say("no promotions yet")
+        for _, event in events.iterrows():  # one readable sentence per decision
+            say(f"{event['at'][:19]}  v{event['version']:<4} {event['action']:<9} from {event['effective']}  "
+                f"{event['sentence']}")
         say(f"current champion: v{champion_lib.current_champion(client, mlf.model_name)}")
         return EXIT_OK
     try:

@@ -1,22 +1,43 @@
 """`rcm`: one entry point that runs everything through Dagster, so every run shows in the UI.
 
 Exit codes: 0 success; 1 a run failed or a blocking check failed (asset, partition and reason printed);
-2 usage error (bad date, unknown asset, missing file, missing production setting).
+2 usage error (bad date, unknown asset, missing file, missing production setting, bad configuration file).
+
+Configuration: `--config FILE` (before or after the command) or RCM_CONFIG names a YAML file of settings
+(`configs/dev.yaml`, `configs/prod.yaml`, validated by `lib.config_file`); environment variables win over
+it, and secrets come only from the environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from rcm_assets.cli.console import EXIT_USAGE, UsageError
+from rcm_assets.cli.console import EXIT_OK, EXIT_USAGE, UsageError, say
 
 PROD_SETTINGS = ("RCM_SOURCE_URL", "RCM_LAKE_URL", "RCM_PHI_KEY", "MLFLOW_TRACKING_URI",
                  "RCM_MLFLOW_ARTIFACTS", "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR", "DAGSTER_HOME")
+# Settings that only the environment may give (secrets, and Dagster's own home); the others may also come
+# from the configuration file.
+ENVIRONMENT_ONLY = ("RCM_PHI_KEY", "DAGSTER_HOME")
+
+# Dagster warns about APIs it labels beta, preview or superseded each time the code location loads. These
+# are our deliberate uses, so the CLI hides exactly these notices (any other warning still shows; tests
+# and `dagster dev` see them all): (warning class, start of Dagster's message, our use).
+DELIBERATE_DAGSTER_USES = (
+    ("BetaWarning", "Parameter `backfill_policy` of function `asset`",
+     "single-run backfills of every partitioned asset"),
+    ("BetaWarning", "Parameter `allow_nonexistent_upstream_partitions`",
+     "gold's look-back mapping reaches days before the first partition"),
+    ("PreviewWarning", "Specifying a partitions_def on an AssetCheckSpec",
+     "checks recorded per partition"),
+)
 
 
 def parse_day(text: str) -> date:
@@ -29,11 +50,17 @@ def parse_day(text: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rcm", description=__doc__.splitlines()[0])
     parser.add_argument("--env", choices=("dev", "prod"), default=None,
-                        help="dev allows embedded defaults; prod requires every setting from the environment")
+                        help="dev allows embedded defaults; prod requires every setting from the environment "
+                             "or the configuration file (secrets from the environment only)")
+    config_help = "YAML configuration file (configs/dev.yaml, configs/prod.yaml); default: $RCM_CONFIG"
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE", help=config_help)
     sub = parser.add_subparsers(dest="command", required=True)
+    # `--config` is accepted after the command too (rcm train --config configs/prod.yaml ...)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE", help=config_help)
 
     def writer(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
+        p = sub.add_parser(name, help=help_text, parents=[common])
         p.add_argument("--dry-run", action="store_true",
                        help="read, transform and validate everything; write nothing; say what would be written")
         return p
@@ -68,38 +95,75 @@ def build_parser() -> argparse.ArgumentParser:
     which = predict.add_mutually_exclusive_group(required=True)
     which.add_argument("--date", type=parse_day)
     which.add_argument("--window", choices=("today",))
+    predict.add_argument("--rescore", action="store_true",
+                         help="rewrite scores already written for the day (kept otherwise); each rewrite is "
+                              "recorded in the run's metadata and log")
 
     backfill = writer("backfill", "re-run a range of days (and weeks) as few runs as possible")
     backfill.add_argument("--start", type=parse_day, required=True)
     backfill.add_argument("--end", type=parse_day, required=True)
     backfill.add_argument("--select", nargs="+", default=None, metavar="ASSET",
                           help="asset keys such as bronze/claims or layers such as silver (default: all)")
+    backfill.add_argument("--force", action="store_true",
+                          help="also re-train model weeks whose gate already promoted a model (after a feature "
+                               "change: --select gold model --force); their promotions serve from today on")
 
-    status = sub.add_parser("status", help="per asset: latest partition, freshness, checks, failures")
+    status = sub.add_parser("status", parents=[common], help="per asset: latest partition, freshness, checks, failures")
     status.add_argument("--json", action="store_true")
 
-    model = sub.add_parser("model", help="champion history and rollback")
+    model = sub.add_parser("model", parents=[common], help="champion history and rollback")
     model_sub = model.add_subparsers(dest="model_command", required=True)
-    model_sub.add_parser("history", help="who held the champion alias, from when")
-    rollback = model_sub.add_parser("rollback", help="make an earlier version the champion again")
+    model_sub.add_parser("history", parents=[common], help="who held the champion alias, from when")
+    rollback = model_sub.add_parser("rollback", parents=[common], help="make an earlier version the champion again")
     rollback.add_argument("--version", required=True)
     return parser
 
 
-def check_environment(env: str) -> None:
-    """prod refuses embedded defaults: every setting must come from the environment."""
+def use_config_file(path: Path | None) -> None:
+    """Make `path` (else $RCM_CONFIG) the configuration file of this process and the runs it starts,
+    validated now: a bad file is a usage error naming the file and the key."""
+    from rcm_assets.lib import config_file
+
+    if path is not None:
+        os.environ[config_file.CONFIG_ENV] = str(path.expanduser().resolve())
+    try:
+        config_file.active()
+    except config_file.ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def check_environment(env: str | None) -> None:
+    """prod refuses embedded defaults: every setting must come from the environment or the configuration
+    file (secrets and DAGSTER_HOME from the environment only)."""
+    from rcm_assets.lib import settings
+
+    try:
+        env = env or settings.environment()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     os.environ["RCM_ENV"] = env
     if env == "prod":
-        missing = [name for name in PROD_SETTINGS if not os.environ.get(name)]
+        missing = [name for name in PROD_SETTINGS
+                   if not (os.environ.get(name) if name in ENVIRONMENT_ONLY else settings.setting(name))]
         if missing:
-            raise UsageError(f"--env prod needs these settings in the environment: {', '.join(missing)}")
+            raise UsageError(f"--env prod needs these settings (environment, or the configuration file for "
+                             f"those that are not secrets): {', '.join(missing)}")
+
+
+def quiet_dagster_labels() -> None:
+    """Hide Dagster's beta/preview/superseded notices for our deliberate uses (DELIBERATE_DAGSTER_USES)."""
+    import dagster as dg
+
+    for name, message, _use in DELIBERATE_DAGSTER_USES:
+        warnings.filterwarnings("ignore", message=re.escape(message), category=getattr(dg, name))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        check_environment(args.env or os.environ.get("RCM_ENV", "dev"))
+        use_config_file(getattr(args, "config", None))
+        check_environment(args.env)
         return dispatch(args)
     except UsageError as exc:
         sys.stderr.write(f"rcm: error: {exc}\n")
@@ -109,10 +173,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dispatch(args: argparse.Namespace) -> int:
     """Run one parsed command. Dagster, MLflow and pandas are imported only here, after parsing,
     so `rcm --help` and usage errors answer at once."""
+    quiet_dagster_labels()
+    if args.command == "status":  # answers without loading the code location (cli/status.py)
+        from rcm_assets.cli import status
+
+        say(status.run(args.json))
+        return EXIT_OK
     from rcm_assets.cli import commands
 
-    if args.command == "status":
-        return commands.cmd_status(args)
     if args.command == "model":
         return commands.cmd_model(args)
     if args.command == "demo":

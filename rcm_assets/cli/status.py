@@ -1,53 +1,119 @@
-"""`rcm status`: per asset, the latest partition, freshness, last check results and recent failures."""
+"""`rcm status`: per asset, the latest partition, freshness, last check results and recent failures.
+
+Answering fast matters more here than anywhere: status is what an operator types first. Loading the code
+location (pandas, scikit-learn, MLflow) costs seconds, so status reads which assets and checks exist from a
+small catalog cached beside the instance (`$DAGSTER_HOME/rcm_status_catalog.json`), rebuilt from the
+definitions whenever a file of the package changed; and it asks the instance in batches (one query for
+every asset's latest materialization, one for every check's latest evaluation).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+import rcm_assets
+
 # Days an asset's newest partition may lag behind yesterday before it is reported stale.
 FRESHNESS_LAG_DAYS = {"bronze": 1, "silver": 1, "gold": 1, "predictions": 1, "model": 8}
+CATALOG_FILE = "rcm_status_catalog.json"
 
 
-def collect(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[dict[str, Any]]:
+def package_fingerprint() -> str:
+    """Changes whenever a module of the package changes (names, sizes, modification times)."""
+    root = Path(rcm_assets.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        st = path.stat()
+        digest.update(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def build_catalog(defs: dg.Definitions) -> list[dict[str, Any]]:
+    """Each asset of the definitions: key, group, partitioned or not, its check names."""
     graph = defs.resolve_asset_graph()
+    return [{
+        "asset": key.to_user_string(),
+        "path": list(key.path),
+        "group": graph.get(key).group_name,
+        "partitioned": graph.get(key).partitions_def is not None,
+        "checks": sorted(c.name for c in graph.get(key).check_keys),
+    } for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())]
+
+
+def catalog(home: Path) -> list[dict[str, Any]]:
+    """The asset catalog: the cached one when the package has not changed, else built from the
+    definitions (imported only then) and cached."""
+    path = home / CATALOG_FILE
+    fingerprint = package_fingerprint()
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("fingerprint") == fingerprint:
+            return cached["assets"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    from rcm_assets.definitions import defs
+
+    assets = build_catalog(defs)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"fingerprint": fingerprint, "assets": assets}))
+        tmp.replace(path)
+    except OSError:  # a read-only home still answers, just without the cache
+        tmp.unlink(missing_ok=True)
+    return assets
+
+
+def _at(timestamp: float | None) -> str | None:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds") if timestamp else None
+
+
+def collect(instance: dg.DagsterInstance, assets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per asset of the catalog, from a handful of instance queries."""
     today = datetime.now(UTC).date()
+    keys = [dg.AssetKey(a["path"]) for a in assets]
+    records = {r.asset_entry.asset_key: r.asset_entry for r in instance.get_asset_records(keys)}
+    check_keys = [dg.AssetCheckKey(key, name) for key, a in zip(keys, assets, strict=True) for name in a["checks"]]
+    evaluations = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys) if check_keys else {}
     rows = []
-    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
-        node = graph.get(key)
-        materialized = sorted(instance.get_materialized_partitions(key)) if node.partitions_def else []
-        latest_event = instance.get_latest_materialization_event(key)
+    for key, asset in zip(keys, assets, strict=True):
+        entry = records.get(key)
+        materialized = sorted(instance.get_materialized_partitions(key)) if asset["partitioned"] and entry else []
         latest = materialized[-1] if materialized else None
         lag = (today - datetime.fromisoformat(latest).date()).days - 1 if latest else None
-        allowed = FRESHNESS_LAG_DAYS.get(node.group_name or "", 1)
+        allowed = FRESHNESS_LAG_DAYS.get(asset["group"] or "", 1)
         checks = {}
-        for check_key in sorted(node.check_keys, key=lambda c: c.name):
-            record = instance.get_latest_asset_check_evaluation_record(check_key)
+        for name in asset["checks"]:
+            record = evaluations.get(dg.AssetCheckKey(key, name))
             if record is None:
                 continue
             evaluation = record.event.asset_check_evaluation if record.event else None
-            checks[check_key.name] = {
+            checks[name] = {
                 "status": record.status.value,
                 "passed": evaluation.passed if evaluation else None,
                 "partition": record.partition,
                 "description": evaluation.description if evaluation else None,
             }
-        failed = instance.fetch_failed_materializations(key, limit=1).records
+        failed = instance.fetch_failed_materializations(key, limit=1).records if entry else []
+        last = entry.last_materialization if entry else None
         rows.append({
-            "asset": key.to_user_string(),
-            "group": node.group_name,
+            "asset": asset["asset"],
+            "group": asset["group"],
             "latest_partition": latest,
             "partitions_materialized": len(materialized),
-            "last_materialized_at": datetime.fromtimestamp(latest_event.timestamp, UTC).isoformat()
-            if latest_event else None,
+            "last_materialized_at": _at(last.timestamp) if last else None,
             "freshness": "unknown" if lag is None else ("fresh" if lag <= allowed - 1 else f"stale ({lag} days behind)"),
             "checks": checks,
             "last_failure": {
                 "run_id": failed[0].run_id,
                 "partition": failed[0].partition_key,
-                "at": datetime.fromtimestamp(failed[0].timestamp, UTC).isoformat(),
+                "at": _at(failed[0].timestamp),
             } if failed else None,
         })
     return rows
@@ -55,20 +121,41 @@ def collect(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[dict[str
 
 def shorten(text: str, limit: int = 160) -> str:
     """Range runs put one sentence per week in a description; the table shows the start (--json has all)."""
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    lines = []
+    """A table to read at a glance, then the problems (failing checks, last failures) one per line."""
+    header = ("asset", "latest", "parts", "freshness", "checks", "last run")
+    table = []
+    problems = []
     for row in rows:
-        bad = [f"{name} ({shorten(c['description'] or c['status'])})" for name, c in row["checks"].items()
-               if c["passed"] is False]
-        lines.append(f"{row['asset']:<36} latest {row['latest_partition'] or '-':<10} "
-                     f"{row['freshness']:<24} checks {len(row['checks']) - len(bad)}/{len(row['checks'])} ok")
-        for item in bad:
-            lines.append(f"    failing check: {item}")
-        if row["last_failure"]:
-            failure = row["last_failure"]
-            lines.append(f"    last failure: partition {failure['partition']} run {failure['run_id'][:8]} "
-                         f"at {failure['at']}")
+        bad = [(name, c) for name, c in row["checks"].items() if c["passed"] is False]
+        checks = f"{len(row['checks']) - len(bad)}/{len(row['checks'])} ok" if row["checks"] else "-"
+        freshness = row["freshness"] if row["latest_partition"] or row["last_materialized_at"] else "never run"
+        last_run = (row["last_materialized_at"] or "-")[:16].replace("T", " ")
+        failure = row["last_failure"]
+        if failure and (failure["at"] or "") > (row["last_materialized_at"] or ""):  # not mended since
+            last_run = "FAILED " + (failure["at"] or "")[:16].replace("T", " ")
+            problems.append(f"{row['asset']}: failed partition {failure['partition'] or '-'} "
+                            f"at {(failure['at'] or '')[:19]} (run {failure['run_id'][:8]})")
+        for name, c in bad:
+            problems.append(f"{row['asset']} [{name}] partition {c['partition'] or '-'}: "
+                            f"{shorten(c['description'] or c['status'])}")
+        table.append((row["asset"], row["latest_partition"] or "-", str(row["partitions_materialized"] or "-"),
+                      freshness, checks + (" !" if bad else ""), last_run))
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+             for r in [header, tuple("-" * w for w in widths), *table]]
+    if problems:
+        lines += ["", "problems:", *(f"  {p}" for p in problems)]
     return "\n".join(lines)
+
+
+def run(as_json: bool) -> str:
+    """The `rcm status` answer for the instance at DAGSTER_HOME (its table, or JSON)."""
+    from rcm_assets.platform.instance import ensure_dagster_home, get_instance
+
+    rows = collect(get_instance(), catalog(ensure_dagster_home()))
+    return json.dumps(rows, indent=2, default=str) if as_json else render(rows)
