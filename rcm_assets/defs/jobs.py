@@ -20,3 +20,15 @@ scoring_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("predictions"),
     description="Score a day's claims with the champion serving on that day",
 )
+# Monitoring: the daily drift and label monitors (by day) and the weekly realized performance (by week).
+monitoring_daily_job = dg.define_asset_job(
+    "monitoring_daily_job",
+    selection=dg.AssetSelection.assets(["monitoring", "feature_drift"], ["monitoring", "score_drift"],
+                                       ["monitoring", "label_freshness"]),
+    description="Feature and score drift, label arrival and early outcomes of a day",
+)
+monitoring_weekly_job = dg.define_asset_job(
+    "monitoring_weekly_job",
+    selection=dg.AssetSelection.assets(["monitoring", "realized_performance"]),
+    description="Realized performance of the week's matured cohort (champion, fallback, shadows)",
+)

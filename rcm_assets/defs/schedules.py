@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from rcm_assets.defs.jobs import daily_ingest_job, training_job
+from rcm_assets.defs.jobs import daily_ingest_job, monitoring_daily_job, monitoring_weekly_job, training_job
 from rcm_assets.defs.partitions import PARTITIONS_START
 from rcm_assets.lib import settings
 
@@ -42,5 +42,26 @@ def daily_ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReques
     description="Monday 03:00 UTC: train and gate the model of the week that starts today",
 )
 def weekly_training_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    week = context.scheduled_execution_time.date().isoformat()
+    return dg.RunRequest(run_key=week, partition_key=week)
+
+
+@dg.schedule(
+    cron_schedule="30 5 * * *", execution_timezone="UTC", job=monitoring_daily_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=("05:30 UTC: drift, label arrival and early outcomes of yesterday — also when nothing "
+                 "upstream changed (a remittance feed that stopped shows only this way)"),
+)
+def daily_monitoring_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    yesterday = (context.scheduled_execution_time - timedelta(days=1)).date().isoformat()
+    return dg.RunRequest(run_key=yesterday, partition_key=yesterday)
+
+
+@dg.schedule(
+    cron_schedule="0 6 * * 1", execution_timezone="UTC", job=monitoring_weekly_job,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Monday 06:00 UTC: realized performance of the cohort whose labels matured",
+)
+def weekly_performance_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     week = context.scheduled_execution_time.date().isoformat()
     return dg.RunRequest(run_key=week, partition_key=week)
