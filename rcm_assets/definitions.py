@@ -11,6 +11,7 @@ from rcm_assets.defs.jobs import daily_ingest_job, scoring_job, training_job
 from rcm_assets.defs.schedules import daily_ingest_schedule, weekly_training_schedule
 from rcm_assets.defs.sensors import landing_file_sensor, landing_quarantine
 from rcm_assets.platform import catalog
+from rcm_assets.platform.executor import executor_from_env
 from rcm_assets.platform.resources import build_resources
 
 defs = dg.Definitions(
@@ -28,6 +29,7 @@ defs = dg.Definitions(
     schedules=[daily_ingest_schedule, weekly_training_schedule],
     sensors=[landing_file_sensor, freshness_sensor, automation_sensor()],
     resources=build_resources(),
-    # Small daily steps: one process per run, not one per step (≈2 s import each; DAGSTER_NOTES §12).
-    executor=dg.in_process_executor,
+    # Small daily steps: one process per run, not one per step (≈2 s import each; DAGSTER_NOTES §12);
+    # RCM_EXECUTOR=celery spreads the steps over dagster-celery workers (README "Deployment", deploy/).
+    executor=executor_from_env(),
 )

@@ -36,6 +36,12 @@ START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 
 
+def sqlalchemy_url(url: str) -> str:
+    """A postgresql:// URL for SQLAlchemy (Dagster, MLflow): SQLAlchemy 2.1 maps the bare scheme to psycopg 3,
+    the project installs psycopg2."""
+    return url.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -199,8 +205,12 @@ class PostgresDatabases:
 
     def create(self, purpose: str) -> str:
         name = f"rcm_{purpose}_{uuid.uuid4().hex[:10]}"
-        with self._connect() as conn, conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+        conn = self._connect()  # autocommit: CREATE DATABASE cannot run in a transaction
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
         self.created.append(name)
         parts = urlsplit(self.admin_url)
         return parts._replace(scheme="postgresql", path=f"/{name}").geturl()
