@@ -30,7 +30,7 @@ from rcm_assets.platform.resources import MlflowResource
 
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
 WORKLIST_DIR_ENV = "RCM_WORKLIST_DIR"
-CLAIM_COLUMNS = ["claim_id", "claim_version", "cpt_code", "billed_amount", "updated_at"]
+CLAIM_COLUMNS = ["claim_id", "claim_version", "cpt_code", "billed_amount", "updated_at", "dt"]
 FALLBACK_TEXT = "scored by the fallback model (the payer's denial rate for this CPT family): no drivers"
 
 
@@ -74,10 +74,13 @@ class Explainers:
         return version, self.reason[version]
 
 
-def explain_day(scores: pd.DataFrame, gold: pd.DataFrame, explainers: Explainers, day: str) -> pd.DataFrame:
-    """Reason and drivers for the scored claims of one day (rows aligned with `scores`)."""
+def explain_day(scores: pd.DataFrame, gold: pd.DataFrame, cpt_code: pd.Series, explainers: Explainers,
+                day: str) -> pd.DataFrame:
+    """Reason and drivers for the scored claims of one day (rows aligned with `scores`; `cpt_code` too,
+    for the sentences)."""
     feats = scores[["claim_id", "claim_version"]].merge(gold, on=["claim_id", "claim_version"], how="left",
                                                         validate="one_to_one")
+    feats["cpt_code"] = cpt_code.to_numpy()
     out = pd.DataFrame(index=scores.index)
     version, reason_model = explainers.reason_champion(day)
     if reason_model is not None and len(feats):
@@ -111,10 +114,10 @@ def build_worklist(scores: pd.DataFrame, gold: pd.DataFrame, claims: pd.DataFram
     frames = []
     for day, rows in scores.groupby("dt", sort=True):
         rows = rows.reset_index(drop=True)
-        explained = explain_day(rows, gold[gold["dt"] == day], explainers, day)
         amounts = rows[["claim_id", "claim_version"]].merge(
             day_claims(claims[claims["dt"] == day]), on=["claim_id", "claim_version"], how="left",
             validate="one_to_one")
+        explained = explain_day(rows, gold[gold["dt"] == day], amounts["cpt_code"], explainers, day)
         payer = gold[gold["dt"] == day][["claim_id", "claim_version", "payer_id"]]
         payer = rows[["claim_id", "claim_version"]].merge(payer, on=["claim_id", "claim_version"], how="left")
         ratio = worklist_lib.allowed_ratio_for(payer["payer_id"].astype(str), ratios)
