@@ -22,6 +22,8 @@ VENV_BIN = Path(sys.executable).parent
 SECRET_VARS = ("RCM_PHI_KEY", "RCM_SOURCE_URL", "RCM_LAKE_URL", "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS",
                "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR", "RCM_ENV", "DAGSTER_HOME")
 
+MONITORING_ASSETS = {"monitoring/feature_drift", "monitoring/score_drift", "monitoring/label_freshness",
+                     "monitoring/realized_performance"}
 EXPECTED_ASSETS = {
     "landing/quarantine",  # observed by the landing sensor (one observation per refused file)
     "bronze/claims", "bronze/remittances",
@@ -29,6 +31,7 @@ EXPECTED_ASSETS = {
     "silver/claim_versions",
     "gold/claim_features", "model/denial_model", "predictions/claim_denial_scores",
     "model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist",
+    *MONITORING_ASSETS,
 }
 # asset -> {check name: blocking}
 EXPECTED_CHECKS = {
@@ -51,10 +54,18 @@ EXPECTED_CHECKS = {
                                         "feature_version_matches_model": True,
                                         "score_drift_psi_below_threshold": False, "freshness_check": False,
                                         "model_week_trained": False},
+    # monitoring checks never block: the rows are stored whatever they find; alerts carry the failures
+    "monitoring/feature_drift": {"feature_drift_within_thresholds": False},
+    "monitoring/score_drift": {"score_drift_within_thresholds": False},
+    "monitoring/label_freshness": {"labels_arrive_within_sla": False, "early_outcomes_match_scores": False},
+    "monitoring/realized_performance": {"champion_auc_above_floor": False, "auc_per_payer_above_floor": False},
 }
-EXPECTED_JOBS = {"daily_ingest_job", "training_job", "scoring_job", "freshness_check_job"}
-EXPECTED_SCHEDULES = {"daily_ingest_schedule", "weekly_training_schedule"}
-EXPECTED_SENSORS = {"landing_file_sensor", "freshness_checks_sensor", "rcm_automation_sensor"}
+EXPECTED_JOBS = {"daily_ingest_job", "training_job", "scoring_job", "freshness_check_job",
+                 "monitoring_daily_job", "monitoring_weekly_job"}
+EXPECTED_SCHEDULES = {"daily_ingest_schedule", "weekly_training_schedule", "daily_monitoring_schedule",
+                      "weekly_performance_schedule"}
+EXPECTED_SENSORS = {"landing_file_sensor", "freshness_checks_sensor", "rcm_automation_sensor",
+                    "check_failure_alert_sensor", "run_failure_alert_sensor"}
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -77,7 +88,11 @@ def test_exact_asset_inventory_with_groups_and_partitions():
     for name in worklist_assets:
         weekly = name.startswith("model/")
         assert nodes[name].partitions_def == (partitions.weekly_partitions if weekly else partitions.scoring_partitions)
-    for name in EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores", "landing/quarantine"} - worklist_assets:
+    for name in MONITORING_ASSETS:
+        weekly = name == "monitoring/realized_performance"
+        assert nodes[name].partitions_def == (partitions.weekly_partitions if weekly else partitions.scoring_partitions)
+    for name in (EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores", "landing/quarantine"}
+                 - worklist_assets - MONITORING_ASSETS):
         assert nodes[name].partitions_def == partitions.daily_partitions, name
     assert nodes["model/denial_model"].partitions_def == partitions.weekly_partitions
     assert nodes["predictions/claim_denial_scores"].partitions_def == partitions.scoring_partitions
@@ -118,6 +133,8 @@ def test_jobs_select_their_layers():
         "training_job": {"model/denial_model", "model/denial_reason_model", "model/payer_allowed_ratios"},
         "scoring_job": {"predictions/claim_denial_scores", "predictions/worklist"},
         "freshness_check_job": set(),  # checks only
+        "monitoring_daily_job": MONITORING_ASSETS - {"monitoring/realized_performance"},
+        "monitoring_weekly_job": {"monitoring/realized_performance"},
     }
 
 
