@@ -1,0 +1,144 @@
+"""defs/alerts: failed checks and failed runs reach a webhook (a local HTTP server started here) and the
+alerts log, as Slack/Teams-compatible JSON without PHI."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from rcm_assets.defs import alerts
+
+PHI_VALUE = "Jane Q Doe 1961-04-02"  # stands for a patient value a check could hold in its metadata
+MEMBER_ID = "MBR884213377"
+
+
+class Webhook:
+    """A real HTTP server on 127.0.0.1 that records every POSTed JSON body."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append({"content_type": self.headers["Content-Type"], "body": json.loads(body)})
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/rcm"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture()
+def webhook(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Webhook]:
+    hook = Webhook()
+    monkeypatch.setenv(alerts.WEBHOOK_ENV, hook.url)
+    monkeypatch.setenv(alerts.LOG_ENV, str(tmp_path / "alerts.jsonl"))
+    yield hook
+    hook.close()
+
+
+@dg.asset(check_specs=[dg.AssetCheckSpec("row_count_recorded", asset="claims_today"),
+                       dg.AssetCheckSpec("no_duplicate_claims", asset="claims_today")])
+def claims_today():
+    yield dg.Output(1)
+    yield dg.AssetCheckResult(check_name="row_count_recorded", passed=True)
+    yield dg.AssetCheckResult(
+        check_name="no_duplicate_claims", passed=False, severity=dg.AssetCheckSeverity.WARN,
+        description=f"3 duplicate rows (first: claim {MEMBER_ID})",
+        metadata={"example_patient": PHI_VALUE})
+
+
+@dg.asset
+def broken_extract():
+    raise ValueError(f"source refused the query for member {MEMBER_ID}")
+
+
+def sensor_context(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance, name: str, event):
+    return dg.build_run_status_sensor_context(sensor_name=name, dagster_instance=instance,
+                                              dagster_run=result.dagster_run, dagster_event=event)
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_failed_check_is_posted_and_logged_without_phi(webhook: Webhook, tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([claims_today], instance=instance)
+    assert result.success
+    context = sensor_context(result, instance, "check_failure_alert_sensor", result.get_run_success_event())
+    alerts.check_failure_alert_sensor(context)
+
+    assert len(webhook.received) == 1
+    post = webhook.received[0]
+    assert post["content_type"] == "application/json"
+    body = post["body"]
+    assert "no_duplicate_claims" in body["text"] and "claims_today" in body["text"]
+    assert "row_count_recorded" not in body["text"]  # passed checks are not alerts
+    assert [b["type"] for b in body["blocks"]] == ["header", "section", "context"]  # Slack block kit
+    assert body["rcm"]["severity"] == "WARN" and body["rcm"]["run_id"] == result.run_id
+    text = json.dumps(body)
+    assert PHI_VALUE not in text and MEMBER_ID not in text and "[redacted]" in text
+
+    logged = read_log(tmp_path / "alerts.jsonl")
+    assert len(logged) == 1 and logged[0]["text"] == body["text"] and "at" in logged[0]
+
+
+def test_a_run_without_failed_checks_sends_nothing(webhook: Webhook, tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+
+    @dg.asset
+    def fine():
+        return 1
+
+    result = dg.materialize([fine], instance=instance)
+    skip = alerts.check_failure_alert_sensor(
+        sensor_context(result, instance, "check_failure_alert_sensor", result.get_run_success_event()))
+    assert isinstance(skip, dg.SkipReason)
+    assert webhook.received == [] and not (tmp_path / "alerts.jsonl").exists()
+
+
+def test_a_failed_run_is_posted_with_its_step_and_no_phi(webhook: Webhook, tmp_path: Path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([broken_extract], instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
+    context = sensor_context(result, instance, "run_failure_alert_sensor", failure).for_run_failure()
+    alerts.run_failure_alert_sensor(context)
+
+    body = webhook.received[0]["body"]
+    assert "failed" in body["text"] and "broken_extract" in body["text"]
+    assert body["rcm"]["severity"] == "ERROR" and body["rcm"]["run_id"] == result.run_id
+    assert MEMBER_ID not in json.dumps(body)
+    assert read_log(tmp_path / "alerts.jsonl")[0]["rcm"]["run_id"] == result.run_id
+
+
+def test_without_a_webhook_the_alert_is_still_logged(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(alerts.WEBHOOK_ENV, raising=False)
+    monkeypatch.setenv(alerts.LOG_ENV, str(tmp_path / "a.jsonl"))
+    outcome = alerts.deliver(alerts.payload("t", ["line"], {"run_id": "r"}, "WARN"))
+    assert "not set" in outcome and read_log(tmp_path / "a.jsonl")[0]["text"].endswith("line")
+
+
+def test_scrub_redacts_id_like_tokens_and_keeps_words_and_numbers() -> None:
+    assert alerts.scrub("claim 2025010100001 of MBR884213377 denied 3 times, PSI 0.31") == \
+        "claim [redacted] of [redacted] denied 3 times, PSI 0.31"
+    assert alerts.scrub("x" * 500).endswith("…") and len(alerts.scrub("x" * 500)) == 400
