@@ -453,7 +453,9 @@ def cmd_train(args: Namespace, runner: Runner) -> int:
     keys = partitions.weekly_partitions.get_partition_keys()
     if week.isoformat() not in keys:
         raise UsageError(f"no model week {week}: weeks run {keys[0]} .. {keys[-1]}" if keys else "no model weeks yet")
-    force = {"model__denial_model": {"force": True}} if args.force else None
+    # the reason model of the week is retrained with it (its own gate refuses a promoted week without force)
+    force = ({op: {"force": True} for op in ("model__denial_model", "model__denial_reason_model")}
+             if args.force else None)
     outcome = runner.run(asset_keys_in_groups(GROUPS["weekly"]), week.isoformat(), week.isoformat(), "weekly model",
                          op_config=force)
     return report([outcome], args.dry_run, runner)
@@ -496,4 +498,12 @@ def cmd_model(args: Namespace) -> int:
         raise UsageError(f"cannot roll back to version {args.version}: {exc}") from None
     say(f"champion is now v{args.version} (from {utc_today()})")
     return EXIT_OK
+
+
+def cmd_worklist(args: Namespace) -> int:
+    """`rcm worklist evaluate`: each day's top K against K random claims and the naive prior-auth rule, on
+    the outcomes known now; writes the per-day table (CSV) and the plot (PNG)."""
+    from rcm_assets.cli.worklist_evaluation import evaluate
+
+    return evaluate(args.start, args.end, args.k, args.out)
 

@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     model_sub.add_parser("history", parents=[common], help="who held the champion alias, from when")
     rollback = model_sub.add_parser("rollback", parents=[common], help="make an earlier version the champion again")
     rollback.add_argument("--version", required=True)
+
+    worklist = sub.add_parser("worklist", help="the billers' worklist: how its top K would have done")
+    worklist_sub = worklist.add_subparsers(dest="worklist_command", required=True)
+    evaluate = worklist_sub.add_parser("evaluate", help="top K a day vs random and the naive prior-auth rule "
+                                       "(CSV table + PNG plot)")
+    evaluate.add_argument("--start", type=parse_day, required=True)
+    evaluate.add_argument("--end", type=parse_day, required=True)
+    evaluate.add_argument("--k", type=int, default=200, help="claims a team works a day (default 200)")
+    evaluate.add_argument("--out", type=Path, default=None,
+                          help="folder for the table and plot (default: <RCM_DATA_DIR>/landing_out/evaluation)")
     return parser
 
 
@@ -183,6 +193,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
     if args.command == "model":
         return commands.cmd_model(args)
+    if args.command == "worklist":
+        return commands.cmd_worklist(args)
     if args.command == "demo":
         from rcm_assets.cli import demo
 

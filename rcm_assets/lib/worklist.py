@@ -28,6 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from rcm_assets.lib.columns import phi_column_names
+from rcm_assets.lib.reasons import first_adjudication_rows
 
 OVERALL = "*"  # the ratios' row for every payer together (payers not seen before fall back to it)
 RATIO_PRIOR_CLAIMS = 20.0  # pseudo-claims pulling a thin payer toward the overall ratio
@@ -159,6 +160,18 @@ def write_export(export: pd.DataFrame, folder: Path, day: str) -> tuple[Path, Pa
 # --------------------------------------------------------------------------------------------------
 # Evaluation: top K against random and the naive prior-auth rule
 # --------------------------------------------------------------------------------------------------
+
+
+def outcome_labels(versions: pd.DataFrame, outcomes: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """claim_id, claim_version, denied: each listed version's first adjudication known at `as_of`
+    (`versions` has claim_id, claim_version, submitted_at). The payer adjudicates a claim's latest
+    version, so a version superseded by a corrected claim gets no label (its outcome was never known)."""
+    latest = versions.sort_values(["claim_id", "claim_version"], kind="mergesort").drop_duplicates(
+        "claim_id", keep="last")
+    first = first_adjudication_rows(latest, outcomes, as_of)
+    keyed = latest[["claim_id", "claim_version", "submitted_at"]].merge(
+        first[["claim_id", "submitted_at", "denied"]], on=["claim_id", "submitted_at"], how="inner")
+    return keyed[["claim_id", "claim_version", "denied"]].drop_duplicates(["claim_id", "claim_version"])
 
 
 def top_k_evaluation(worklist: pd.DataFrame, labels: pd.DataFrame, k: int = DEFAULT_TOP_K) -> pd.DataFrame:

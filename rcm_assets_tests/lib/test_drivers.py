@@ -1,0 +1,120 @@
+"""Drivers: grouped occlusion gives exact effects on a known model, names the generator's true cause on a
+trained denial model, and speaks a biller's words from decision-time, non-PHI columns only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rcm_assets.lib import drivers as D
+from rcm_assets.lib import features as F
+from rcm_assets.lib import modelling as M
+from rcm_assets.lib import reference as ref
+from rcm_assets.lib.columns import Availability, availability_of, phi_column_names
+from rcm_assets_tests.conftest import silver_claims
+from rcm_assets_tests.lib.test_reasons import generator_world, truth_rows
+
+CAUSE_GROUP = {"missing_prior_auth": "prior_auth", "eligibility_unverified": "eligibility",
+               "timely_filing": "timely_filing", "dx_inconsistent": "coding", "high_charge": "charge"}
+
+
+@pytest.fixture(scope="module")
+def gold() -> pd.DataFrame:
+    silver = silver_claims(400, seed=3)
+    silver["plan_type"] = silver["payer_id"].map(ref.PAYER_PLAN_TYPE)  # as payers have it: one plan type each
+    return F.compute_features(F.decision_time_view(silver))
+
+
+def additive(frame: pd.DataFrame) -> np.ndarray:
+    """A known model: base 0.05, +0.5 prior auth missing, +0.2 eligibility not verified, +0.1 for UHC."""
+    return (0.05 + 0.5 * frame["prior_auth_missing"].to_numpy() + 0.2 * (1 - frame["eligibility_verified"].to_numpy())
+            + 0.1 * (frame["payer_id"].astype(str) == "UHC").to_numpy())
+
+
+def test_effects_are_exact_on_an_additive_model(gold):
+    effects = D.driver_effects(additive, gold)
+    assert list(effects.columns) == list(D.GROUP_NAMES) and effects.index.equals(gold.index)
+    np.testing.assert_allclose(effects["prior_auth"], 0.5 * gold["prior_auth_missing"])
+    np.testing.assert_allclose(effects["eligibility"], 0.2 * (1 - gold["eligibility_verified"]))
+    for group in ("timely_filing", "coding", "charge", "modifiers", "place_of_service"):
+        np.testing.assert_allclose(effects[group], 0.0, atol=1e-12)
+    # context: the claim against the day's payer mix (the 8 payers, weighted by their share)
+    uhc_share = (gold["payer_id"].astype(str) == "UHC").mean()
+    expected = 0.1 * ((gold["payer_id"].astype(str) == "UHC").to_numpy() - uhc_share)
+    np.testing.assert_allclose(effects["payer"], expected, atol=1e-12)
+
+
+def test_top_drivers_keep_the_largest_positive_effects_in_order(gold):
+    top = D.top_drivers(D.driver_effects(additive, gold))
+    both = (gold["prior_auth_missing"] == 1) & (gold["eligibility_verified"] == 0)
+    assert both.any()
+    assert (top.loc[both, "driver_1"] == "prior_auth").all() and (top.loc[both, "driver_2"] == "eligibility").all()
+    clean = (gold["prior_auth_missing"] == 0) & (gold["eligibility_verified"] == 1) & (gold["payer_id"] != "UHC")
+    assert top.loc[clean, "driver_1"].isna().all()  # nothing raised these claims: no driver
+    assert (top.loc[clean, "driver_1_effect"] == 0).all()
+
+
+def test_clean_values_keep_each_group_consistent(gold):
+    late = gold.assign(days_to_submit=200, filing_margin_days=gold["filing_limit_days"] - 200,
+                       past_filing_limit=(gold["filing_limit_days"] < 200).astype("int64"))
+    fixed = D._clean(late, next(g for g in D.GROUPS if g.name == "timely_filing"))
+    assert (fixed["days_to_submit"] == D.PROMPT_SUBMISSION_DAYS).all()
+    assert (fixed["filing_margin_days"] == fixed["filing_limit_days"] - D.PROMPT_SUBMISSION_DAYS).all()
+    assert (fixed["past_filing_limit"] == 0).all()
+    charge = D._clean(gold, next(g for g in D.GROUPS if g.name == "charge"))
+    high = gold["charge_ratio"] > 1
+    np.testing.assert_allclose(np.expm1(charge.loc[high, "log_billed_amount"]),
+                               np.expm1(gold.loc[high, "log_billed_amount"]) / gold.loc[high, "charge_ratio"])
+
+
+def test_groups_come_from_decision_time_non_phi_registry_columns():
+    for group in D.GROUPS:
+        assert set(group.features) <= set(F.FEATURE_COLUMNS), group.name
+        for column in group.source_columns:
+            assert availability_of(column) is Availability.DECISION_TIME, (group.name, column)
+            assert column not in phi_column_names(), (group.name, column)
+    assert set(D.GROUP_CATEGORY) == set(D.GROUP_NAMES)
+
+
+def test_sentences_read_like_a_billers_note():
+    claim = {"payer_id": "UHC", "cpt_family": "imaging", "cpt_code": "70551", "prior_auth_missing": 1,
+             "days_to_submit": 120, "filing_limit_days": 90, "past_filing_limit": 1, "charge_ratio": 2.4,
+             "icd_chapter": "pregnancy", "has_modifier_25": 1, "has_modifier_59": 0, "n_modifiers": 1,
+             "plan_type": "commercial", "place_of_service": "23"}
+    assert D.sentence("prior_auth", claim) == ("prior authorisation missing; UnitedHealthcare requires it for "
+                                              "CPT 70551 (imaging)")
+    assert D.sentence("timely_filing", claim) == ("submitted 120 days after service, past UnitedHealthcare's "
+                                                 "90-day timely filing limit")
+    assert D.sentence("charge", claim) == "billed 2.4x the typical charge for CPT 70551 (imaging)"
+    assert "does not support CPT 70551" in D.sentence("coding", claim)
+    assert D.sentence("modifiers", claim) == "modifier 25 on the claim: payers audit it"
+    assert "Emergency room" in D.sentence("place_of_service", claim)
+    with pytest.raises(KeyError):
+        D.sentence("weather", claim)
+
+
+def test_the_top_driver_is_the_generators_true_cause():
+    """On a denial model trained on the generator's world: a claim with exactly one named cause has that
+    cause's group as its top driver, and its sentence names it."""
+    world = generator_world()
+    train, holdout = M.time_holdout_split(world.ts)
+    model = M.fit_model(train.X, train.y, seed=0, n_threads=1)
+    explained = D.explain(lambda frame: M.predict_denial(model, frame, n_threads=1), holdout.X)
+    causes = truth_rows(holdout.claim_keys, world.truth)
+    named = causes[[f"cause_{c}" for c in CAUSE_GROUP]]
+    for cause, group in CAUSE_GROUP.items():
+        only = (causes[f"cause_{cause}"] & (named.sum(axis=1) == 1)).to_numpy()
+        assert only.sum() >= 20, cause
+        assert (explained["driver_1"].to_numpy()[only] == group).mean() >= 0.9, cause
+    auth = (causes["cause_missing_prior_auth"] & (named.sum(axis=1) == 1)).to_numpy()
+    assert pd.Series(explained["driver_1_text"].to_numpy()[auth]).str.startswith("prior authorisation missing;").all()
+    # without any named cause, the actionable groups rarely lead
+    clean = (named.sum(axis=1) == 0).to_numpy()
+    actionable = {g.name for g in D.GROUPS if g.actionable}
+    assert pd.Series(explained["driver_1"].to_numpy()[clean]).isin(actionable).mean() < 0.2
+
+
+def test_empty_day_gives_empty_drivers(gold):
+    out = D.explain(additive, gold.head(0))
+    assert len(out) == 0 and "driver_3_text" in out.columns

@@ -1,0 +1,199 @@
+"""The denial-reason model: first-adjudication labels, fit, metrics, and quality against the generator's causes
+(top-1 accuracy and macro AUC beside the Bayes-optimal figures of its cause structure)."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rcm_assets.lib import claim_history, settings
+from rcm_assets.lib import features as F
+from rcm_assets.lib import modelling as M
+from rcm_assets.lib import reasons as R
+from rcm_assets.lib import transforms as T
+from rcm_assets.lib.columns import CARC_CATEGORIES
+from rcm_assets.synthetic import generate
+from rcm_assets.synthetic import generator as G
+
+START = date(2025, 1, 1)
+
+
+@functools.lru_cache(maxsize=1)
+def generator_world() -> SimpleNamespace:
+    """150 days x 250 claims through the real silver and gold code; a training set whose window matured
+    before the cutoff; its denied claims labelled by category (shared with test_drivers)."""
+    data = generate(start=START, days=150, claims_per_day=250, seed=5)
+
+    def bronze(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(_ingested_at=frame["updated_at"], _source="test", _run_id="test",
+                            dt=frame["updated_at"].dt.strftime("%Y-%m-%d"))
+
+    silver = T.build_silver_claims(bronze(data.claims), T.DEV_PHI_KEY).good
+    outcomes = T.build_silver_remittances(bronze(data.remittances)).good
+    decisions, _ = claim_history.decision_rows(silver, None, settings.update_lookback_days())
+    gold = F.compute_features(F.decision_time_view(decisions))
+    cutoff = pd.Timestamp(data.end)
+    ts = M.training_frame(gold, outcomes, cutoff, pd.Timestamp(START), pd.Timestamp("2025-04-15"))
+    rs = R.reason_training_set(ts, outcomes, cutoff)
+    return SimpleNamespace(data=data, outcomes=outcomes, gold=gold, cutoff=cutoff, ts=ts, rs=rs,
+                           truth=data.ground_truth)
+
+
+@pytest.fixture(scope="module")
+def world() -> SimpleNamespace:
+    return generator_world()
+
+
+def truth_rows(keys: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    return keys[["claim_id", "claim_version"]].merge(truth, on=["claim_id", "claim_version"], how="left",
+                                                     validate="one_to_one")
+
+
+def bayes(rows: pd.DataFrame) -> pd.DataFrame:
+    return R.bayes_reason_probabilities(rows["true_denial_probability"], rows, G.EFFECTS, G.CAUSE_CARC,
+                                        G.BACKGROUND_CARCS)
+
+
+# ----------------------------------------------------------------------------------------------- labels
+
+
+def outcome_rows(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["claim_id", "adjudicated_at", "updated_at", "denied", "carc_category"]).astype(
+        {"adjudicated_at": "datetime64[ns]", "updated_at": "datetime64[ns]"})
+
+
+def test_first_adjudication_wins_over_a_later_appeal_and_a_restatement_corrects_it():
+    keys = pd.DataFrame({"claim_id": ["A", "B", "C"], "submitted_at": pd.to_datetime(["2025-01-01"] * 3)})
+    outcomes = outcome_rows([
+        ("A", "2025-02-01", "2025-02-01 01:00", True, "authorization"),
+        ("A", "2025-03-01", "2025-03-01 01:00", False, None),             # appeal overturns: never relabels
+        ("B", "2025-02-02", "2025-02-02 01:00", True, "coding"),
+        ("B", "2025-02-02", "2025-02-05 01:00", True, "eligibility"),     # same adjudication, restated later
+        ("C", "2025-04-20", "2025-04-20 01:00", True, "timely_filing"),   # after the cutoff: unknown
+    ])
+    first = R.first_adjudication_rows(keys, outcomes, pd.Timestamp("2025-04-01")).set_index("claim_id")
+    assert first.loc["A", "carc_category"] == "authorization" and bool(first.loc["A", "denied"])
+    assert first.loc["B", "carc_category"] == "eligibility"
+    assert "C" not in first.index
+
+
+def test_reason_labels_are_the_generators_denial_carcs(world):
+    rs = world.rs
+    assert rs.stats["denied"] == int(world.ts.y.sum()) == len(rs.y) > 500
+    assert set(rs.y) <= set(R.REASON_CATEGORIES)
+    keyed = truth_rows(rs.claim_keys, world.truth)
+    expected = keyed["denial_carc"].map(lambda c: CARC_CATEGORIES.get(c, "other"))
+    assert keyed["denied"].all()
+    assert (rs.y.to_numpy() == expected.to_numpy()).all()
+    assert rs.claim_keys["submitted_at"].is_monotonic_increasing
+
+
+def test_a_first_adjudication_that_disagrees_with_the_label_is_refused(world):
+    broken = world.outcomes.assign(denied=~world.outcomes["denied"].astype(bool))
+    with pytest.raises(ValueError, match="disagree"):
+        R.reason_training_set(world.ts, broken, world.cutoff)
+
+
+# ------------------------------------------------------------------------------------------------- fit
+
+
+@pytest.fixture(scope="module")
+def fitted(world):
+    train, holdout = R.reason_holdout_split(world.rs)
+    model = R.fit_reason_model(train.X, train.y, seed=0, n_threads=1)
+    return train, holdout, model
+
+
+def test_holdout_split_keeps_category_labels_and_time_order(world, fitted):
+    train, holdout, _ = fitted
+    assert len(train.y) + len(holdout.y) == len(world.rs.y)
+    assert train.claim_keys["submitted_at"].max() <= holdout.claim_keys["submitted_at"].min()
+    assert set(holdout.y) <= set(R.REASON_CATEGORIES)
+
+
+def test_reason_model_is_near_the_bayes_optimal_figures(world, fitted):
+    _, holdout, model = fitted
+    proba = R.predict_reasons(model, holdout.X, n_threads=1)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    metrics = R.reason_metrics(holdout.y, proba)
+    ceiling = R.reason_metrics(holdout.y, bayes(truth_rows(holdout.claim_keys, world.truth)))
+    assert metrics["top1_accuracy"] >= ceiling["top1_accuracy"] - 0.05, (metrics, ceiling)
+    assert metrics["macro_auc"] >= ceiling["macro_auc"] - 0.03, (metrics["macro_auc"], ceiling["macro_auc"])
+    # a majority-class guess is far below both
+    majority = holdout.y.value_counts(normalize=True).iloc[0]
+    assert metrics["top1_accuracy"] > majority + 0.2
+
+
+def test_claims_with_one_named_cause_get_that_cause_as_reason(world, fitted):
+    _, holdout, model = fitted
+    rows = truth_rows(holdout.claim_keys, world.truth)
+    top = R.top_reasons(R.predict_reasons(model, holdout.X))
+    named = rows[[f"cause_{c}" for c in G.CAUSES]]
+    for cause, category in (("timely_filing", "timely_filing"), ("missing_prior_auth", "authorization"),
+                            ("dx_inconsistent", "coding"), ("eligibility_unverified", "eligibility")):
+        only = (rows[f"cause_{cause}"] & (named.sum(axis=1) == 1)).to_numpy()
+        assert only.sum() >= 10, cause
+        assert (top["reason_category"].to_numpy()[only] == category).mean() >= 0.8, cause
+
+
+def test_one_vs_rest_strategy_also_fits_and_probabilities_sum_to_one(fitted):
+    train, holdout, _ = fitted
+    model = R.fit_reason_model(train.X, train.y, strategy="one_vs_rest", n_threads=1,
+                               params={"max_iter": 30, "early_stopping": False})
+    proba = R.predict_reasons(model, holdout.X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    with pytest.raises(ValueError, match="strategy"):
+        R.fit_reason_model(train.X, train.y, strategy="tree_per_payer")
+
+
+def test_unseen_categories_get_zero_probability_and_single_class_is_refused(fitted):
+    train, holdout, _ = fitted
+    keep = train.y.isin(["timely_filing", "administrative", "authorization"]).to_numpy()
+    model = R.fit_reason_model(train.X[keep], train.y[keep], params={"max_iter": 20, "early_stopping": False})
+    proba = R.predict_reasons(model, holdout.X.head(50))
+    assert list(proba.columns) == list(R.REASON_CATEGORIES)
+    assert (proba["pricing"] == 0).all() and (proba["coding"] == 0).all()
+    with pytest.raises(ValueError, match="single category"):
+        R.fit_reason_model(train.X.head(200), pd.Series(["coding"] * 200))
+
+
+def test_fitted_reason_model_needs_only_the_trusted_skops_types(fitted):
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(fitted[2]))
+    assert set(untrusted) <= set(R.SKOPS_TRUSTED_TYPES), set(untrusted) - set(R.SKOPS_TRUSTED_TYPES)
+
+
+# --------------------------------------------------------------------------------------- metrics, Bayes
+
+
+def test_reason_metrics_on_a_known_case():
+    proba = pd.DataFrame({"authorization": [0.9, 0.2, 0.1, 0.6], "coding": [0.1, 0.8, 0.9, 0.4]})
+    m = R.reason_metrics(["authorization", "coding", "coding", "coding"], proba)
+    assert m["top1_accuracy"] == 0.75
+    assert m["category_auc"] == {"authorization": 1.0, "coding": 1.0}
+    assert m["macro_auc"] == 1.0
+    assert R.reason_metric_values(m, "holdout_")["holdout_auc_coding"] == 1.0
+
+
+def test_bayes_probabilities_follow_the_cause_structure():
+    causes = pd.DataFrame({f"cause_{c}": [False, False, False] for c in G.CAUSES})
+    causes.loc[1, "cause_timely_filing"] = True
+    causes.loc[2, ["cause_missing_prior_auth", "cause_eligibility_unverified"]] = True
+    small = -3.0  # background logit
+    logit = np.array([small, small + G.EFFECTS["timely_filing"],
+                      small + G.EFFECTS["missing_prior_auth"] + G.EFFECTS["eligibility_unverified"]])
+    p = 1 / (1 + np.exp(-logit))
+    out = R.bayes_reason_probabilities(p, causes, G.EFFECTS, G.CAUSE_CARC, G.BACKGROUND_CARCS)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    background = 1 / (1 + np.exp(-small))
+    assert out.loc[0, "administrative"] == pytest.approx(0.65) and out.loc[0, "other"] == pytest.approx(0.35)
+    assert out.loc[1, "timely_filing"] == pytest.approx(1 - background / p[1])
+    # two causes: the first in the generator's order names the denial
+    assert out.loc[2, "authorization"] == pytest.approx(1 - background / p[2])
+    assert out.loc[2, "eligibility"] == 0.0
