@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import dagster as dg
 
-from rcm_assets.defs import bronze, gold, model, monitoring, predictions, reason_model, silver, worklist
+from rcm_assets.defs import (
+    bronze,
+    gold,
+    lifecycle,
+    model,
+    monitoring,
+    predictions,
+    reason_model,
+    silver,
+    worklist,
+)
 from rcm_assets.defs.alerts import alert_sensors
 from rcm_assets.defs.automation import automation_sensor
 from rcm_assets.defs.freshness import freshness_checks, freshness_job, freshness_sensor
 from rcm_assets.defs.jobs import (
-    daily_ingest_job, monitoring_daily_job, monitoring_weekly_job, scoring_job, training_job,
+    daily_ingest_job,
+    monitoring_daily_job,
+    monitoring_weekly_job,
+    scoring_job,
+    training_job,
 )
 from rcm_assets.defs.schedules import (
-    daily_ingest_schedule, daily_monitoring_schedule, weekly_performance_schedule, weekly_training_schedule,
+    daily_ingest_schedule,
+    daily_monitoring_schedule,
+    weekly_performance_schedule,
+    weekly_training_schedule,
 )
 from rcm_assets.defs.sensors import landing_file_sensor, landing_quarantine
 from rcm_assets.platform import catalog
+from rcm_assets.platform.executor import executor_from_env
 from rcm_assets.platform.resources import build_resources
 
 defs = dg.Definitions(
@@ -25,8 +43,8 @@ defs = dg.Definitions(
         silver.claims, silver.remittances, silver.claim_versions,
         gold.claim_features,
         reason_model.denial_reason_model, reason_model.payer_allowed_ratios, worklist.worklist,
-        model.denial_model,
-        predictions.claim_denial_scores,
+        model.denial_model, lifecycle.lifecycle_review,
+        predictions.claim_denial_scores, predictions.shadow_scores,
         *monitoring.monitoring_assets,
     ]),
     asset_checks=[freshness_checks],  # the other checks run inside their assets (defs/checks.py)
@@ -35,6 +53,7 @@ defs = dg.Definitions(
                weekly_performance_schedule],
     sensors=[landing_file_sensor, freshness_sensor, automation_sensor(), *alert_sensors],
     resources=build_resources(),
-    # Small daily steps: one process per run, not one per step (≈2 s import each; DAGSTER_NOTES §12).
-    executor=dg.in_process_executor,
+    # Small daily steps: one process per run, not one per step (≈2 s import each; DAGSTER_NOTES §12);
+    # RCM_EXECUTOR=celery spreads the steps over dagster-celery workers (README "Deployment", deploy/).
+    executor=executor_from_env(),
 )

@@ -17,6 +17,7 @@ import dagster as dg
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from rcm_assets.defs.partitions import (
@@ -28,6 +29,7 @@ from rcm_assets.defs.partitions import (
     weekly_partitions,
 )
 from rcm_assets.lib import champion as champion_lib
+from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import modelling, quality
 from rcm_assets.platform.resources import FeatureResource, MlflowResource
 
@@ -102,17 +104,58 @@ class Promotion:
     version: str
     effective: date
     reason: str
+    sentence: str = ""
+    replaces: str | None = None
+
+
+def training_params(config: ModelConfig) -> dict:
+    """What besides the data decides the fitted model (part of the data fingerprint)."""
+    return {"seed": config.seed, "holdout_fraction": config.holdout_fraction,
+            "hgb": modelling.DEFAULT_HGB_PARAMS, "fallback_strength": fallback_lib.DEFAULT_STRENGTH}
+
+
+def registered_for(client, name: str, week: date, fingerprint: str):
+    """The version of `name` registered for `week` on the same data fingerprint, if a run already did it."""
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    same = [mv for mv in versions if (mv.tags or {}).get("dagster_partition") == week.isoformat()
+            and (mv.tags or {}).get("data_fingerprint") == fingerprint]
+    return max(same, key=lambda mv: int(mv.version)) if same else None
+
+
+def register_fallback(client, model_name: str, run_id: str, week: date, fingerprint: str,
+                      fallback: fallback_lib.FallbackModel, auc: float, feature_version: str) -> str:
+    """Log the week's fallback rates in the week's MLflow run and register them (once per fingerprint)."""
+    name = fallback_lib.registered_name(model_name)
+    existing = registered_for(client, name, week, fingerprint)
+    if existing is not None:
+        return str(existing.version)
+    client.log_dict(run_id, fallback.to_dict(), fallback_lib.ARTIFACT_PATH)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description=fallback_lib.__doc__.split("\n\n")[0])
+    source = f"{client.get_run(run_id).info.artifact_uri}/{fallback_lib.ARTIFACT_PATH.rsplit('/', 1)[0]}"
+    mv = client.create_model_version(name, source, run_id=run_id, tags={
+        "dagster_partition": week.isoformat(), "data_fingerprint": fingerprint,
+        "holdout_roc_auc": f"{auc:.6f}", "feature_version": feature_version, "kind": "fallback",
+    })
+    return str(mv.version)
 
 
 def train_week(
     week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, config: ModelConfig, features: FeatureResource,
     mlf: MlflowResource, run_id: str, log: dg.DagsterLogManager, pending: list[Promotion] | None = None,
 ) -> tuple[dict, champion_lib.GateDecision, Promotion | None]:
-    """Train, log, register and gate one week's model; returns its row, the gate decision and the
-    promotion to make (not made here: nothing is promoted unless the week's row is written). `pending`
-    holds the promotions of earlier weeks of the same run, which the gate treats as made."""
+    """Train, log, register and gate one week's model and its fallback; returns its row, the gate decision
+    and the promotion to make (not made here: nothing is promoted unless the week's row is written).
+    `pending` holds the promotions of earlier weeks of the same run, which the gate treats as made.
+    A re-run on the same data (same fingerprint) reuses the version registered before, never a duplicate."""
     start, end, cutoff = training_window(week)
-    earlier = champion_lib.promoted_for_week(champion_lib.history(mlf.client(), mlf.model_name), week)
+    client = mlf.client()
+    earlier = champion_lib.promoted_for_week(champion_lib.history(client, mlf.model_name), week)
     if earlier is not None and not config.force:
         raise dg.Failure(
             f"model week {week} already promoted v{earlier}; re-training it would change the champion of "
@@ -128,11 +171,19 @@ def train_week(
             metadata={"labelled": ts.stats["labelled"], "unlabelled": ts.stats["unlabelled"]},
         )
     train, holdout = modelling.time_holdout_split(ts, config.holdout_fraction)
-    model = modelling.fit_model(train.X, train.y, seed=config.seed, n_threads=config.threads)
+    fingerprint = modelling.data_fingerprint(ts, training_params(config))
+    registered = registered_for(client, mlf.model_name, week, fingerprint)
+    if registered is None:
+        model = modelling.fit_model(train.X, train.y, seed=config.seed, n_threads=config.threads)
+    else:  # an earlier run trained on exactly this data and failed after registering: reuse it
+        log.info(f"model week {week}: v{registered.version} was registered on the same data "
+                 f"(fingerprint {fingerprint}); reusing it instead of registering a duplicate")
+        model = mlflow.sklearn.load_model(f"models:/{mlf.model_name}/{registered.version}")
     p = modelling.predict_denial(model, holdout.X)
     metrics = modelling.evaluate(holdout.y, p)
+    fallback = fallback_lib.fit_fallback(train.X, train.y)
+    fallback_auc = float(modelling.evaluate(holdout.y, fallback.predict(holdout.X))["roc_auc"])
 
-    client = mlf.client()
     # the champion the week replaces: as of the day before it (not a version this week itself promoted)
     the_day_before = week - timedelta(days=1)
     earlier_in_run = [p for p in pending or [] if p.effective <= the_day_before]
@@ -140,6 +191,52 @@ def train_week(
                         else champion_lib.champion_as_of(client, mlf.model_name, the_day_before))
     champion_auc, candidate_auc_unseen = _champion_comparison(
         mlf, champion_version, holdout, p, features.version, log)
+    if registered is None:
+        version, mlflow_run_id = _log_and_register(week, model, train, holdout, ts, p, metrics, fallback_auc,
+                                                   fingerprint, config, features, mlf, run_id)
+    else:
+        version, mlflow_run_id = str(registered.version), registered.run_id
+    fallback_version = register_fallback(client, mlf.model_name, mlflow_run_id, week, fingerprint, fallback,
+                                         fallback_auc, features.version)
+
+    decision = champion_lib.gate(metrics["roc_auc"], config.auc_floor, champion_auc, config.max_auc_drop,
+                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
+    client.set_model_version_tag(mlf.model_name, version, "gate_decision", decision.sentence)
+    client.set_model_version_tag(mlf.model_name, version, "gate_severity", decision.severity)
+    promotion = None
+    if decision.promote:
+        # a forced re-run never changes who served the days already scored: it serves from today on
+        effective = max(week, datetime.now(UTC).date()) if earlier is not None else week
+        promotion = Promotion(version, effective, champion_lib.gate_reason(week),
+                              f"Week {week}: {decision.sentence} v{version} serves from {effective}.",
+                              champion_version)
+    log.info(f"model week {week}: v{version} — {decision.sentence} "
+             f"(fallback v{fallback_version}: holdout ROC AUC {fallback_auc:.4f})")
+    row = {
+        "week": week.isoformat(), "model_name": mlf.model_name, "model_version": version,
+        "mlflow_run_id": mlflow_run_id, "feature_version": features.version,
+        "window_start": start, "window_end": end, "cutoff": cutoff,
+        "train_rows": len(train.X), "holdout_rows": len(holdout.X), "labelled": ts.stats["labelled"],
+        "unlabelled": ts.stats["unlabelled"], "holdout_roc_auc": float(metrics["roc_auc"]),
+        "holdout_pr_auc": float(metrics["pr_auc"]), "holdout_brier": float(metrics["brier"]),
+        "champion_version_before": champion_version, "champion_auc_on_holdout": champion_auc,
+        "candidate_auc_vs_champion": candidate_auc_unseen,
+        "promoted": decision.promote, "gate": decision.severity, "gate_sentence": decision.sentence,
+        "serving_version": version if decision.promote else champion_version,
+        "data_fingerprint": fingerprint, "reused_registered_version": registered is not None,
+        "fallback_version": fallback_version, "fallback_holdout_roc_auc": fallback_auc,
+    }
+    return row, decision, promotion
+
+
+def _log_and_register(
+    week: date, model, train: modelling.TrainingSet, holdout: modelling.TrainingSet, ts: modelling.TrainingSet,
+    p: np.ndarray, metrics: dict, fallback_auc: float, fingerprint: str, config: ModelConfig,
+    features: FeatureResource, mlf: MlflowResource, run_id: str,
+) -> tuple[str, str]:
+    """One MLflow run for the week: params, metrics, plots, the model; registered and tagged."""
+    start, end, cutoff = training_window(week)
+    client = mlf.client()
     with mlflow.start_run(
         experiment_id=mlf.experiment_id(), run_name=f"denial_model-{week}",
         tags={"dagster_run_id": run_id, "dagster_partition": week.isoformat(),
@@ -149,12 +246,14 @@ def train_week(
             "week": week.isoformat(), "cutoff": cutoff.isoformat(), "window_start": start.isoformat(),
             "window_end": end.isoformat(), "window_days": TRAIN_WINDOW_DAYS, "horizon_days": LABEL_HORIZON_DAYS,
             "feature_version": features.version, "seed": config.seed,
-            "holdout_fraction": config.holdout_fraction, **modelling.model_summary(model)["params"],
+            "holdout_fraction": config.holdout_fraction, "data_fingerprint": fingerprint,
+            **modelling.model_summary(model)["params"],
         })
         mlflow.log_metrics({
             **modelling.metric_values(metrics, prefix="holdout_"),
             "train_rows": len(train.X), "holdout_rows": len(holdout.X), "labelled": ts.stats["labelled"],
             "unlabelled": ts.stats["unlabelled"], "denial_rate": ts.stats["denial_rate"],
+            "fallback_holdout_roc_auc": fallback_auc,
         })
         mlflow.log_figure(modelling.roc_figure(holdout.y.to_numpy(), p), "plots/roc.png")
         mlflow.log_figure(modelling.pr_figure(holdout.y.to_numpy(), p), "plots/precision_recall.png")
@@ -164,6 +263,14 @@ def train_week(
         mlflow.log_figure(modelling.importance_figure(importances), "plots/feature_importance.png")
         mlflow.log_dict(modelling.reliability_table(holdout.y.to_numpy(), p).to_dict("list"),
                         "calibration/reliability.json")
+        from rcm_assets.lib.model_card import holdout_card  # the version's model card (issue 15.6)
+
+        mlflow.log_text(holdout_card(
+            model_name=mlf.model_name, week=week, window=(start, end, cutoff), feature_version=features.version,
+            y=holdout.y, p=p, X=holdout.X, metrics=metrics, run_id=run.info.run_id, fallback_auc=fallback_auc,
+            reliability=modelling.reliability_table(holdout.y.to_numpy(), p),
+            counts={"train_rows": len(train.X), "holdout_rows": len(holdout.X), "labelled": ts.stats["labelled"]},
+        ), "model_card.md")
         info = mlflow.sklearn.log_model(
             model, name="model", signature=infer_signature(holdout.X.head(0), p[:0]),
             registered_model_name=mlf.model_name,
@@ -176,31 +283,11 @@ def train_week(
         "dagster_run_id": run_id, "dagster_partition": week.isoformat(), "feature_version": features.version,
         "window_start": start.date().isoformat(), "window_end": end.date().isoformat(),
         "cutoff": cutoff.date().isoformat(), "holdout_roc_auc": f"{metrics['roc_auc']:.6f}",
-        "score_reference": score_reference(p),
+        "score_reference": score_reference(p), "data_fingerprint": fingerprint,
+        "fallback_holdout_roc_auc": f"{fallback_auc:.6f}",
     }.items():
         client.set_model_version_tag(mlf.model_name, version, tag, value)
-
-    decision = champion_lib.gate(metrics["roc_auc"], config.auc_floor, champion_auc, config.max_auc_drop,
-                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
-    client.set_model_version_tag(mlf.model_name, version, "gate_decision", decision.sentence)
-    promotion = None
-    if decision.promote:
-        # a forced re-run never changes who served the days already scored: it serves from today on
-        effective = max(week, datetime.now(UTC).date()) if earlier is not None else week
-        promotion = Promotion(version, effective, champion_lib.gate_reason(week))
-    log.info(f"model week {week}: v{version} — {decision.sentence}")
-    row = {
-        "week": week.isoformat(), "model_name": mlf.model_name, "model_version": version,
-        "mlflow_run_id": run.info.run_id, "feature_version": features.version,
-        "window_start": start, "window_end": end, "cutoff": cutoff,
-        "train_rows": len(train.X), "holdout_rows": len(holdout.X), "labelled": ts.stats["labelled"],
-        "unlabelled": ts.stats["unlabelled"], "holdout_roc_auc": float(metrics["roc_auc"]),
-        "holdout_pr_auc": float(metrics["pr_auc"]), "holdout_brier": float(metrics["brier"]),
-        "champion_version_before": champion_version, "champion_auc_on_holdout": champion_auc, "candidate_auc_vs_champion": candidate_auc_unseen,
-        "promoted": decision.promote, "gate": decision.severity, "gate_sentence": decision.sentence,
-        "serving_version": version if decision.promote else champion_version,
-    }
-    return row, decision, promotion
+    return version, run.info.run_id
 
 
 def _champion_comparison(
@@ -273,7 +360,8 @@ def denial_model(
     client = mlflow_tracking.client()
     for promotion in promotions:
         champion_lib.promote(client, mlflow_tracking.model_name, promotion.version, promotion.effective,
-                             reason=promotion.reason, by=context.run.run_id)
+                             reason=promotion.reason, by=context.run.run_id, sentence=promotion.sentence,
+                             replaces=promotion.replaces)
     worst = max(decisions, key=lambda kd: ["pass", "warn", "error"].index(kd[1].severity))
     yield dg.AssetCheckResult(
         check_name=GATE_CHECK, passed=worst[1].severity == "pass",
@@ -281,6 +369,8 @@ def denial_model(
         description=" ".join(f"Week {k}: {d.sentence}" for k, d in decisions),
         metadata={"metric": "holdout ROC AUC", "floor": config.auc_floor, "max_auc_drop": config.max_auc_drop,
                   "weeks": len(decisions), "promoted": sum(d.promote for _, d in decisions),
-                  "decision": f"Week {worst[0]}: {worst[1].sentence}"},
+                  "decision": f"Week {worst[0]}: {worst[1].sentence}",
+                  "champion_holdout_roc_auc": round(float(frame["holdout_roc_auc"].iloc[-1]), 4),
+                  "fallback_holdout_roc_auc": round(float(frame["fallback_holdout_roc_auc"].iloc[-1]), 4)},
     )
 

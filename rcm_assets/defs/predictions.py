@@ -1,42 +1,58 @@
-"""Predictions: day D's gold features scored by the champion serving on D, every row stamped with lineage.
+"""Predictions: day D's gold features scored by the model serving on D, every row stamped with lineage.
 
-The champion as of D comes from the promotion history in the MLflow registry (data time, not wall time),
-so a backfill of an old day never uses a model trained on later data. The model week that contains D is
-a declared dependency for lineage, but scoring never waits for it: when that week's training failed (too
-few labels, MLflow down) the champion history still names who serves D, and the `model_week_trained`
-check says which week is missing. A retrained week does not re-score days already scored either.
+Who serves D comes from the promotion history in the MLflow registry (data time, not wall time), so a
+backfill of an old day never uses a model trained on later data. When no champion serves D (none promoted
+yet, a review retired it, its features differ from the gold being scored) or it cannot be loaded, the
+week's fallback model scores instead (`scored_by = fallback`, WARN check `scored_by_champion`). The model
+week that contains D is a declared dependency for lineage, but scoring never waits for it: the
+`model_week_trained` check says which week is missing.
+
+Scores a biller may already have worked from are kept: re-materializing a day scores only claims it does
+not hold yet; `ScoringConfig.rescore` (`rcm predict --rescore`) rewrites them, and each rewrite is recorded
+in the materialization's metadata and the run log. `predictions/shadow_scores` holds what the previous
+champion, the challengers and the fallback would have said about the same claims (not the billers' table);
+the weekly review in `model/lifecycle_review` compares them on matured labels.
 """
 
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.model import MODEL_KEY
 from rcm_assets.defs.partitions import SCORING_MODEL_MAPPING, scoring_partitions
 from rcm_assets.lib import champion as champion_lib
+from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality
 from rcm_assets.lib.scoring import score
 from rcm_assets.platform.resources import MlflowResource
 
 SCORES_KEY = dg.AssetKey(["predictions", "claim_denial_scores"])
+SHADOW_KEY = dg.AssetKey(["predictions", "shadow_scores"])
 PSI_WARN = 0.2
+SCORE_KEY_COLUMNS = ["claim_id", "claim_version"]
 
 
 class ScoringConfig(dg.Config):
     decision_threshold: float = 0.35  # at or above: send the claim to a biller for review
     psi_warn_threshold: float = PSI_WARN
+    # Rewrite scores already written for a day (`rcm predict --rescore`); every rewrite is recorded.
+    rescore: bool = False
 
 
 class ServingModel:
     """A registered version loaded once per run, with the lineage every score is stamped with."""
+
+    scored_by = "champion"
 
     def __init__(self, mlf: MlflowResource, version: str):
         client = mlf.client()
@@ -53,39 +69,154 @@ class ServingModel:
         self.reference = np.array(json.loads(self.tags.get("score_reference", "[]")), dtype=float)
 
 
-def score_days(gold: pd.DataFrame, mlf: MlflowResource, threshold: float, run_id: str,
-               log: dg.DagsterLogManager) -> tuple[pd.DataFrame, dict[str, ServingModel]]:
-    """Score each day of `gold` with the champion serving on that day."""
-    client, loaded, frames = mlf.client(), {}, []
+class FallbackServing:
+    """A registered fallback version: payer × CPT-family rates read from its MLflow run (JSON, no pickle)."""
+
+    scored_by = "fallback"
+
+    def __init__(self, mlf: MlflowResource, mv):
+        client = mlf.client()
+        self.version = str(mv.version)
+        self.tags = dict(mv.tags or {})
+        self.feature_version = None  # reads payer and CPT family only: any feature version
+        local = client.download_artifacts(mv.run_id, fallback_lib.ARTIFACT_PATH)
+        with open(local) as f:
+            self.model = fallback_lib.FallbackModel.from_dict(json.load(f))
+        self.stamp = {
+            "model_name": fallback_lib.registered_name(mlf.model_name), "model_version": self.version,
+            "mlflow_run_id": mv.run_id, "training_window_start": None, "training_window_end": None,
+        }
+        self.reference = np.array([], dtype=float)
+
+
+@dataclass
+class Registry:
+    """What the registry says about serving, read once per run: the champion history, each version's
+    tags, the fallback versions by week, and the models loaded so far."""
+
+    mlf: MlflowResource
+    events: pd.DataFrame = field(init=False)
+    versions: dict[str, dict[str, str]] = field(init=False)
+    fallbacks: list = field(init=False)
+    loaded: dict[str, ServingModel | FallbackServing] = field(default_factory=dict)
+
+    def __post_init__(self):
+        client = self.mlf.client()
+        self.events = champion_lib.history(client, self.mlf.model_name)
+        self.versions = self._tags(self.mlf.model_name)
+        try:
+            fallbacks = client.search_model_versions(f"name = '{fallback_lib.registered_name(self.mlf.model_name)}'")
+        except MlflowException:
+            fallbacks = []
+        self.fallbacks = sorted(fallbacks, key=lambda mv: ((mv.tags or {}).get("dagster_partition", ""),
+                                                           int(mv.version)))
+
+    def _tags(self, name: str) -> dict[str, dict[str, str]]:
+        try:
+            return {str(mv.version): dict(mv.tags or {}) for mv in self.mlf.client().search_model_versions(
+                f"name = '{name}'")}
+        except MlflowException:
+            return {}
+
+    def champion_for(self, day: str, feature_version: str) -> str | None:
+        fvs = {v: t.get("feature_version", "") for v, t in self.versions.items()}
+        return champion_lib.serving_version(self.events, date.fromisoformat(day), fvs, feature_version)
+
+    def model(self, version: str) -> ServingModel:
+        if version not in self.loaded:
+            self.loaded[version] = ServingModel(self.mlf, version)
+        return self.loaded[version]
+
+    def fallback_for(self, day: str) -> FallbackServing | None:
+        """The newest fallback fitted for a model week on or before `day` (data time, like the champion)."""
+        eligible = [mv for mv in self.fallbacks if (mv.tags or {}).get("dagster_partition", "") <= day]
+        if not eligible:
+            return None
+        key = f"fallback:{eligible[-1].version}"
+        if key not in self.loaded:
+            self.loaded[key] = FallbackServing(self.mlf, eligible[-1])
+        return self.loaded[key]
+
+
+def _day_feature_version(rows: pd.DataFrame) -> str:
+    versions = sorted(rows["feature_version"].unique()) if len(rows) else [""]
+    return versions[-1] if len(versions) == 1 else ",".join(versions)
+
+
+def score_days(gold: pd.DataFrame, registry: Registry, threshold: float, run_id: str,
+               log: dg.DagsterLogManager) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Score each day of `gold` with the champion serving on that day, or the fallback; returns the scores
+    and, per day the fallback served, why."""
+    frames, fell_back = [], {}
     for day, rows in gold.groupby("dt", sort=True):
-        version = champion_lib.champion_as_of(client, mlf.model_name, date.fromisoformat(day))
-        if version is None:
-            raise dg.Failure(f"no champion model serves {day}: train and promote a model for a week "
-                             f"starting on or before {day} (rcm train --date {day})")
-        if version not in loaded:
-            loaded[version] = ServingModel(mlf, version)
-        serving = loaded[version]
+        fv = _day_feature_version(rows)
+        version = registry.champion_for(day, fv)
+        serving, why = None, None
+        if version is not None:
+            try:
+                serving = registry.model(version)
+            except Exception as exc:  # a champion that cannot load must not leave the day unscored
+                why = f"champion v{version} could not be loaded ({type(exc).__name__}: {str(exc)[:200]})"
+                log.warning(f"{day}: {why}; scoring with the fallback model")
+        else:
+            current = champion_lib.serving_version(registry.events, date.fromisoformat(day))
+            why = (f"champion v{current} was trained on other features than the gold of {day} and no earlier "
+                   f"champion was trained on feature_version {fv}" if current else f"no champion serves {day}")
+        if serving is None:
+            serving = registry.fallback_for(day)
+            if serving is None:
+                raise dg.Failure(f"{why or f'no champion serves {day}'} and no fallback model is registered for "
+                                 f"a week on or before {day}: train and promote a model for a week starting on or "
+                                 f"before {day} (rcm train --date {day})")
+            fell_back[day] = why
         frames.append(score(serving.model, rows, model_feature_version=serving.feature_version,
-                            threshold=threshold, stamp={**serving.stamp, "dagster_run_id": run_id}))
-        log.info(f"{day}: {len(rows)} claims scored by v{version}")
+                            threshold=threshold, stamp={**serving.stamp, "dagster_run_id": run_id},
+                            scored_by=serving.scored_by))
+        log.info(f"{day}: {len(rows)} claims scored by {serving.scored_by} v{serving.version}")
     if not frames:
-        return pd.DataFrame(), loaded
-    return pd.concat(frames, ignore_index=True), loaded
+        return pd.DataFrame(), fell_back
+    return pd.concat(frames, ignore_index=True), fell_back
 
 
-def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict[str, ServingModel],
-                      psi_warn: float) -> list[dg.AssetCheckResult]:
+def keep_written_scores(stored: pd.DataFrame | None, gold_day: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows to keep as written, gold rows still to score) for one day: claims already scored keep their
+    score; only claims the day did not hold when it was scored (late gold rows) are scored now."""
+    if stored is None or stored.empty:
+        return gold_day.iloc[0:0], gold_day
+    done = pd.MultiIndex.from_frame(stored[SCORE_KEY_COLUMNS].astype(str))
+    todo = ~pd.MultiIndex.from_frame(gold_day[SCORE_KEY_COLUMNS].astype(str)).isin(done)
+    return stored, gold_day[todo]
+
+
+def rewrites(stored: pd.DataFrame | None, rescored: pd.DataFrame) -> dict[str, object]:
+    """What a re-score changes in one day's written scores (for the record)."""
+    if stored is None or stored.empty:
+        return {}
+    both = stored.merge(rescored, on=SCORE_KEY_COLUMNS, suffixes=("_before", "_after"))
+    changed = both[(both["model_version_before"].astype(str) != both["model_version_after"].astype(str))
+                   | ~np.isclose(both["denial_probability_before"], both["denial_probability_after"])]
+    moves = changed.groupby(["model_version_before", "model_version_after"]).size()
+    return {"claims_rewritten": int(len(changed)), "claims_kept_identical": int(len(both) - len(changed)),
+            "versions": ", ".join(f"v{a}→v{b}: {n}" for (a, b), n in moves.items()) or "none"}
+
+
+def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict, psi_warn: float,
+                      fell_back: dict[str, str]) -> list[dg.AssetCheckResult]:
     in_range = scores["denial_probability"].between(0, 1).all() if len(scores) else True
     scored = scores.groupby(["dt", "claim_id"]).size() if len(scores) else pd.Series(dtype=int)
     expected = gold.groupby(["dt", "claim_id"]).size() if len(gold) else pd.Series(dtype=int)
     missing = int((~expected.index.isin(scored.index)).sum())
     repeated = int((scored > 1).sum())
     extra = int((~scored.index.isin(expected.index)).sum())
-    mismatched = sorted({v for v in gold.get("feature_version", pd.Series(dtype=str)).unique()}
-                        - {m.feature_version for m in loaded.values()})
-    psis = {v: quality.score_psi(m.reference, scores.loc[scores["model_version"] == v, "denial_probability"])
-            for v, m in loaded.items() if len(m.reference)}
+    champions = {k: m for k, m in loaded.items() if m.scored_by == "champion"}
+    champion_days = set(scores.loc[scores["scored_by"] == "champion", "dt"]) if len(scores) else set()
+    gold_fvs = set(gold.loc[gold["dt"].isin(champion_days), "feature_version"].unique()) if len(gold) else set()
+    mismatched = sorted(gold_fvs - {m.feature_version for m in champions.values()})
+    psis = {v: quality.score_psi(m.reference, scores.loc[(scores["model_version"] == v)
+                                                         & (scores["scored_by"] == "champion"), "denial_probability"])
+            for v, m in champions.items() if len(m.reference)}
     worst_psi = max(psis.values(), default=0.0)
+    fallback_rows = int((scores["scored_by"] == "fallback").sum()) if len(scores) else 0
     return [
         checks.result("probabilities_in_unit_interval", in_range, asset_key=SCORES_KEY,
                       min_probability=float(scores["denial_probability"].min()) if len(scores) else 0.0,
@@ -97,12 +228,18 @@ def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict[str
         checks.result("feature_version_matches_model", not mismatched, asset_key=SCORES_KEY,
                       description=f"gold feature_version(s) {', '.join(mismatched)} differ from the model's"
                       if mismatched else None,
-                      model_feature_versions=", ".join(sorted({m.feature_version for m in loaded.values()}))),
+                      model_feature_versions=", ".join(sorted({m.feature_version for m in champions.values()}))
+                      or "none (fallback only)"),
         checks.result("score_drift_psi_below_threshold", worst_psi < psi_warn, asset_key=SCORES_KEY,
                       warn_only=True,
                       description=f"score PSI {worst_psi:.3f} against the training holdout "
                       f"({'above' if worst_psi >= psi_warn else 'below'} the warning threshold {psi_warn})",
                       psi=float(worst_psi), threshold=psi_warn),
+        checks.result("scored_by_champion", not fell_back, asset_key=SCORES_KEY, warn_only=True,
+                      description=" ".join(f"Fallback: {day}: {why}; its {int((scores['dt'] == day).sum())} claims "
+                                           f"were scored by the fallback model (payer × CPT-family denial rates)."
+                                           for day, why in sorted(fell_back.items())) or None,
+                      fallback_days=", ".join(sorted(fell_back)) or "none", fallback_claims=fallback_rows),
     ]
 
 
@@ -117,8 +254,8 @@ def missing_model_weeks(days: list[str], trained_weeks: set[str]) -> list[str]:
     return sorted({week_of(d) for d in days} - trained_weeks)
 
 
-def model_week_check(missing: list[str], loaded: dict[str, ServingModel]) -> dg.AssetCheckResult:
-    serving = ", ".join(f"v{v}" for v in sorted(loaded)) or "none"
+def model_week_check(missing: list[str], loaded: dict) -> dg.AssetCheckResult:
+    serving = ", ".join(f"{m.scored_by} v{m.version}" for m in loaded.values()) or "none"
     return checks.result(
         "model_week_trained", not missing, asset_key=SCORES_KEY, warn_only=True,
         description=(f"model week(s) {', '.join(missing)} have no trained model; the champion history "
@@ -135,16 +272,24 @@ def model_week_check(missing: list[str], loaded: dict[str, ServingModel]) -> dg.
     ins={"gold": dg.AssetIn(key=["gold", "claim_features"]),
          "model_weeks": dg.AssetIn(key=MODEL_KEY, partition_mapping=SCORING_MODEL_MAPPING,
                                    metadata={"allow_missing_partitions": True, "columns": ["model_version", "week"]})},
+    # the lake IO manager too: a day's written scores are read back to be kept
+    required_resource_keys={"lake", "mlflow_tracking"},
     backfill_policy=dg.BackfillPolicy.single_run(),
     # gold decides when a day is scored; the model week neither holds scoring back nor re-scores
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(MODEL_KEY)),
     kinds={"scikitlearn", "parquet"},
     check_specs=[
-        dg.AssetCheckSpec("probabilities_in_unit_interval", asset=SCORES_KEY, blocking=True),
-        dg.AssetCheckSpec("every_gold_claim_scored_once", asset=SCORES_KEY, blocking=True),
-        dg.AssetCheckSpec("feature_version_matches_model", asset=SCORES_KEY, blocking=True),
+        dg.AssetCheckSpec("probabilities_in_unit_interval", asset=SCORES_KEY, blocking=True,
+                          description="Every denial probability is within [0, 1]"),
+        dg.AssetCheckSpec("every_gold_claim_scored_once", asset=SCORES_KEY, blocking=True,
+                          description="Each gold claim of the day scored exactly once, and no claim gold lacks"),
+        dg.AssetCheckSpec("feature_version_matches_model", asset=SCORES_KEY, blocking=True,
+                          description="The gold feature_version equals the serving model's (no scoring of other features)"),
         dg.AssetCheckSpec("score_drift_psi_below_threshold", asset=SCORES_KEY,
                           description="PSI of the day's scores against the training holdout scores"),
+        dg.AssetCheckSpec("scored_by_champion", asset=SCORES_KEY,
+                          description="Every claim was scored by a champion; warns naming each day the fallback "
+                                      "model scored and why (no champion, features changed, champion failed to load)"),
         dg.AssetCheckSpec("model_week_trained", asset=SCORES_KEY,
                           description="The model week containing each scored day has its row (training ran); "
                                       "warns naming the missing weeks, while an earlier champion serves"),
@@ -152,20 +297,85 @@ def model_week_check(missing: list[str], loaded: dict[str, ServingModel]) -> dg.
 )
 def claim_denial_scores(
     context: dg.AssetExecutionContext, config: ScoringConfig, gold: pd.DataFrame, model_weeks: pd.DataFrame,
-    mlflow_tracking: MlflowResource,
 ) -> Iterator:
     """Denial probability and review decision for every claim of day D, with model lineage."""
-    scores, loaded = score_days(gold, mlflow_tracking, config.decision_threshold, context.run.run_id, context.log)
+    registry = Registry(context.resources.mlflow_tracking)
+    kept, todo, recorded = [], [], {}
+    for day in context.partition_keys:
+        gold_day = gold[gold["dt"] == day] if len(gold) else gold
+        stored = context.resources.lake.read_stored(SCORES_KEY.path, day)
+        if config.rescore:
+            todo.append(gold_day)
+            recorded[day] = stored
+        else:
+            keep, new = keep_written_scores(stored, gold_day)
+            kept.append(keep)
+            todo.append(new)
+    to_score = pd.concat(todo, ignore_index=True) if todo else gold.iloc[0:0]
+    scores, fell_back = score_days(to_score, registry, config.decision_threshold, context.run.run_id, context.log)
+    frames = [f for f in (*kept, scores) if len(f)]
+    scores = pd.concat(frames, ignore_index=True) if frames else scores
     if scores.empty:
-        scores = pd.DataFrame({"dt": pd.Series(dtype=object), "claim_id": pd.Series(dtype=object)})
+        scores = pd.DataFrame({"dt": pd.Series(dtype=object), "claim_id": pd.Series(dtype=object),
+                               "scored_by": pd.Series(dtype=object)})
+    record = {day: rewrites(before, scores[scores["dt"] == day]) for day, before in recorded.items()}
+    record = {day: r for day, r in record.items() if r}
+    for day, r in record.items():
+        context.log.warning(f"re-score of {day} (explicit, run {context.run.run_id}): {r['claims_rewritten']} "
+                            f"written scores rewritten ({r['versions']}), {r['claims_kept_identical']} unchanged")
     missing = missing_model_weeks(context.partition_keys, set(model_weeks.get("week", pd.Series(dtype=str))))
-    results = [*prediction_checks(scores, gold, loaded, config.psi_warn_threshold),
-               model_week_check(missing, loaded)]
+    results = [*prediction_checks(scores, gold, registry.loaded, config.psi_warn_threshold, fell_back),
+               model_week_check(missing, registry.loaded)]
+    kept_rows = sum(len(k) for k in kept)
     yield from checks.publish(
         [dg.Output(scores, metadata={
-            "model_versions": ", ".join(sorted(loaded)) or "none",
+            "model_versions": ", ".join(f"{m.scored_by} v{m.version}" for m in registry.loaded.values()) or "none",
             "flagged_for_review": int((scores.get("decision") == "review").sum()) if len(scores) else 0,
             "decision_threshold": config.decision_threshold,
+            "scored_by_fallback": int((scores["scored_by"] == "fallback").sum()) if len(scores) else 0,
+            "scores_kept_as_written": kept_rows,
+            "rescore": config.rescore,
+            "rewrites": dg.MetadataValue.json(record) if record else "none",
         })],
         results, what="predictions/claim_denial_scores",
     )
+
+
+@dg.asset(
+    key=SHADOW_KEY,
+    group_name="predictions",
+    partitions_def=scoring_partitions,
+    io_manager_key="lake",
+    ins={"gold": dg.AssetIn(key=["gold", "claim_features"])},
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    automation_condition=follow_upstream(),
+    kinds={"scikitlearn", "parquet"},
+)
+def shadow_scores(context: dg.AssetExecutionContext, gold: pd.DataFrame, mlflow_tracking: MlflowResource) -> pd.DataFrame:
+    """What the previous champion, the challengers and the fallback would have said about each claim of
+    day D (not the billers' table): the weekly review compares them with the champion on matured labels."""
+    registry = Registry(mlflow_tracking)
+    frames, roles = [], []
+    for day, rows in gold.groupby("dt", sort=True):
+        fv = _day_feature_version(rows)
+        roster = champion_lib.shadow_roster(registry.events, registry.versions, date.fromisoformat(day), fv)
+        for version, role in roster:
+            model = registry.model(version)
+            frames.append(score(model.model, rows, model_feature_version=model.feature_version, threshold=0.5,
+                                stamp={**model.stamp, "dagster_run_id": context.run.run_id}, scored_by="shadow")
+                          .assign(role=role))
+            roles.append(f"{day}: {role} v{version}")
+        fallback = registry.fallback_for(day)
+        if fallback is not None and registry.champion_for(day, fv) is not None:
+            frames.append(score(fallback.model, rows, model_feature_version=None, threshold=0.5,
+                                stamp={**fallback.stamp, "dagster_run_id": context.run.run_id}, scored_by="shadow")
+                          .assign(role="fallback"))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {"dt": pd.Series(dtype=object), "claim_id": pd.Series(dtype=object), "role": pd.Series(dtype=object)})
+    context.add_output_metadata({
+        "shadow_models": ", ".join(sorted({f"{r} v{v}" for r, v in zip(out.get("role", []),
+                                                                        out.get("model_version", []), strict=False)}))
+        or "none",
+        "rows": len(out),
+    })
+    return out

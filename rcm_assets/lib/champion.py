@@ -20,6 +20,8 @@ from mlflow.exceptions import MlflowException
 
 ALIAS = "champion"
 EVENT_PREFIX = "rcm.champion."
+PROMOTE, ROLLBACK, FALLBACK = "promote", "rollback", "fallback"
+EVENT_COLUMNS = ["version", "effective", "reason", "by", "at", "action", "sentence", "replaces"]
 
 
 @dataclass(frozen=True)
@@ -66,21 +68,33 @@ def gate(candidate_auc: float, floor: float, champion_auc: float | None, margin:
                         f"(needed at least {needed:.4f}).")
 
 
-def promote(client: MlflowClient, name: str, version: str, effective: date, reason: str, by: str) -> None:
+def promote(client: MlflowClient, name: str, version: str, effective: date, reason: str, by: str,
+            action: str = "promote", sentence: str | None = None, replaces: str | None = None) -> None:
     """Record that `version` serves from day `effective`, and point the alias at the newest champion.
 
+    `action` is what the event decides: promote (the gate or a shadow comparison), rollback, or fallback
+    (no version clears the floor: the fallback model serves from `effective`; `version` is then the
+    champion it replaces). `sentence` is the decision in one readable sentence (`rcm model history`).
     Backfilling an old week records its event without moving the alias off a newer week's champion.
     """
     now = datetime.now(UTC)
-    event = {"effective": effective.isoformat(), "reason": reason, "by": by, "at": now.isoformat()}
+    event = {"effective": effective.isoformat(), "reason": reason, "by": by, "at": now.isoformat(),
+             "action": action, "sentence": sentence or reason, "replaces": replaces}
     client.set_model_version_tag(name, version, f"{EVENT_PREFIX}{now.strftime('%Y%m%dT%H%M%S%fZ')}",
                                  json.dumps(event))
     newest = champion_as_of(client, name, date.max)
-    client.set_registered_model_alias(name, ALIAS, newest or version)
+    if newest is not None:
+        client.set_registered_model_alias(name, ALIAS, newest)
+    elif action == FALLBACK:
+        try:
+            client.delete_registered_model_alias(name, ALIAS)
+        except MlflowException:
+            pass
 
 
 def history(client: MlflowClient, name: str) -> pd.DataFrame:
-    """Every promotion and rollback, oldest first: version, effective day, when, why, by whom."""
+    """Every promotion, rollback and fallback, oldest first: version, effective day, when, why, by whom,
+    the action, its sentence and the version it replaced."""
     rows = []
     try:
         versions = client.search_model_versions(f"name = '{name}'")
@@ -90,24 +104,47 @@ def history(client: MlflowClient, name: str) -> pd.DataFrame:
         for key, value in (mv.tags or {}).items():
             if key.startswith(EVENT_PREFIX):
                 event = json.loads(value)
+                event.setdefault("action", ROLLBACK if event.get("reason") == "rollback" else PROMOTE)
+                event.setdefault("sentence", event.get("reason"))
+                event.setdefault("replaces", None)
                 rows.append({"version": str(mv.version), **event})
-    frame = pd.DataFrame(rows, columns=["version", "effective", "reason", "by", "at"])
+    frame = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     return frame.sort_values(["at"], kind="stable", ignore_index=True)
 
 
-def champion_as_of(client: MlflowClient, name: str, day: date) -> str | None:
-    """The version serving on `day`: the latest event (by time) among those effective on or before it.
+def serving_version(events: pd.DataFrame, day: date, feature_versions: dict[str, str] | None = None,
+                    feature_version: str | None = None) -> str | None:
+    """The version serving on `day` (pure; `events` from `history`). None: the fallback serves.
 
-    Events are ordered by their effective day, then by when they happened, so a rollback made today
-    does not rewrite which model scored a past day.
+    The latest event (by time) among those effective on or before `day` decides, events ordered by their
+    effective day, then by when they happened, so a rollback made today does not rewrite which model
+    scored a past day. A fallback event means no version serves. With `feature_version`, a champion trained
+    on other features cannot score this gold: the newest earlier champion trained on it serves instead
+    (never one a rollback or fallback retired), so a feature change rolls out without a dead period.
     """
-    events = history(client, name)
     if events.empty:
         return None
-    eligible = events[events["effective"] <= day.isoformat()]
+    eligible = events[events["effective"] <= day.isoformat()].sort_values(["effective", "at"], kind="stable")
     if eligible.empty:
         return None
-    return str(eligible.sort_values(["effective", "at"], kind="stable").iloc[-1]["version"])
+    last = eligible.iloc[-1]
+    if last["action"] == FALLBACK:
+        return None
+    if feature_version is None or (feature_versions or {}).get(str(last["version"])) == feature_version:
+        return str(last["version"])
+    retired = set(eligible.loc[eligible["action"].isin([ROLLBACK, FALLBACK]), "replaces"].dropna().astype(str))
+    for _, event in eligible.iloc[::-1].iterrows():
+        version = str(event["version"])
+        if event["action"] == FALLBACK:
+            return None
+        if version not in retired and (feature_versions or {}).get(version) == feature_version:
+            return version
+    return None
+
+
+def champion_as_of(client: MlflowClient, name: str, day: date) -> str | None:
+    """The version serving on `day` (see `serving_version`); None when none does."""
+    return serving_version(history(client, name), day)
 
 
 def gate_reason(week: date) -> str:
@@ -131,4 +168,40 @@ def current_champion(client: MlflowClient, name: str) -> str | None:
 def rollback(client: MlflowClient, name: str, version: str, by: str, today: date | None = None) -> None:
     """Make `version` the champion again from today on, recording who did it."""
     client.get_model_version(name, version)  # raises a clear MlflowException for an unknown version
-    promote(client, name, version, today or datetime.now(UTC).date(), "rollback", by)
+    day = today or datetime.now(UTC).date()
+    before = champion_as_of(client, name, day)
+    promote(client, name, version, day, "rollback", by, action=ROLLBACK, replaces=before,
+            sentence=f"Rollback by {by}: v{version} serves from {day.isoformat()}"
+                     + (f" in place of v{before}." if before else "."))
+
+
+def shadow_roster(events: pd.DataFrame, versions: dict[str, dict[str, str]], day: date, feature_version: str,
+                  max_challengers: int = 3) -> list[tuple[str, str]]:
+    """The versions that score `day` in shadow, as (version, role), beside the champion serving it.
+
+    - `previous_champion`: the version the serving champion's promotion replaced;
+    - `challenger`: candidates of weeks since that promotion (up to `day`) that cleared the floor but were
+      not promoted by the gate (`gate_severity` tag "warn"), newest first, at most `max_challengers`.
+    `versions` maps each registered version to its tags (feature_version, gate_severity,
+    dagster_partition). Only versions trained on `feature_version` can score the day's gold.
+    """
+    fvs = {v: t.get("feature_version", "") for v, t in versions.items()}
+    champion = serving_version(events, day, fvs, feature_version)
+    roster: list[tuple[str, str]] = []
+    since = ""
+    if champion is not None:
+        eligible = events[(events["effective"] <= day.isoformat()) & (events["version"] == champion)]
+        last = eligible.sort_values(["effective", "at"], kind="stable").iloc[-1] if len(eligible) else None
+        if last is not None:
+            since = str(last["effective"])
+            previous = last["replaces"]
+            if (last["action"] == PROMOTE and isinstance(previous, str) and previous != champion
+                    and fvs.get(previous) == feature_version):
+                roster.append((previous, "previous_champion"))
+    challengers = sorted(
+        (v for v, t in versions.items()
+         if t.get("gate_severity") == "warn" and t.get("feature_version") == feature_version
+         and since <= t.get("dagster_partition", "") <= day.isoformat() and v != champion),
+        key=lambda v: (versions[v].get("dagster_partition", ""), int(v)), reverse=True)
+    roster += [(v, "challenger") for v in challengers[:max_challengers]]
+    return roster

@@ -15,6 +15,8 @@ frame: the selector picks the feature columns it was fitted on and ignores keys 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -205,6 +207,18 @@ def training_frame(
         else [],
     }
     return TrainingSet(X, y, labelled[key_cols], stats)
+
+
+def data_fingerprint(ts: TrainingSet, params: Mapping[str, Any]) -> str:
+    """A short hash of what a week's model is fitted on: the labelled claims, their labels, their feature
+    version and the training parameters. Two runs with the same fingerprint train the same model, so a
+    re-run after a failure reuses the registered version instead of registering a duplicate."""
+    digest = hashlib.sha256()
+    keys = ts.claim_keys[[c for c in ("claim_id", "claim_version", "submitted_at", "feature_version")
+                          if c in ts.claim_keys.columns]]
+    digest.update(pd.util.hash_pandas_object(keys.assign(denied=ts.y.to_numpy()), index=False).to_numpy().tobytes())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
 
 
 def time_holdout_split(ts: TrainingSet, holdout_fraction: float = 0.2) -> tuple[TrainingSet, TrainingSet]:

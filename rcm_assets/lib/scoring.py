@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rcm_assets.lib import features as feature_lib
+from rcm_assets.lib.fallback import FallbackModel
 from rcm_assets.lib.modelling import DenialModel, decision, predict_denial
 
 
@@ -27,27 +28,40 @@ def scoring_features(claims: pd.DataFrame, config: feature_lib.FeatureConfig) ->
 
 
 def score(
-    model: DenialModel,
+    model: DenialModel | FallbackModel,
     features: pd.DataFrame,
     *,
-    model_feature_version: str,
+    model_feature_version: str | None,
     threshold: float,
     stamp: dict[str, object],
+    scored_by: str = "champion",
 ) -> pd.DataFrame:
-    """One row per claim: probability, decision at `threshold`, and the lineage in `stamp`."""
+    """One row per claim: probability, decision at `threshold`, who scored it, and the lineage in `stamp`.
+
+    A champion (or shadow) model refuses features of another feature_version. The fallback model reads
+    only payer and CPT family, which every feature version has: `model_feature_version=None` skips the
+    check, and the rows carry the features' own version.
+    """
     versions = set(features["feature_version"].unique()) if not features.empty else set()
-    foreign = sorted(v for v in versions if v != model_feature_version)
+    foreign = sorted(v for v in versions if v != model_feature_version) if model_feature_version else []
     if foreign:
         raise FeatureVersionMismatch(
             f"model was trained on feature_version {model_feature_version}; "
             f"refusing to score features of version(s) {', '.join(foreign)} — rebuild gold or retrain"
         )
-    probability = predict_denial(model, features, n_threads=1) if len(features) else np.array([], dtype=float)
-    out = features[["claim_id", "claim_version", "dt"]].copy()
+    if not len(features):
+        probability = np.array([], dtype=float)
+    elif isinstance(model, FallbackModel):
+        probability = model.predict(features)
+    else:
+        probability = predict_denial(model, features, n_threads=1)
+    keys = [c for c in ("claim_id", "claim_version", "submitted_at", "dt") if c in features.columns]
+    out = features[keys].copy()
     out["denial_probability"] = probability.astype("float64")
     out["decision"] = np.where(decision(probability, threshold), "review", "submit") if len(out) else []
     out["threshold"] = float(threshold)
-    out["feature_version"] = model_feature_version
+    out["feature_version"] = model_feature_version or features["feature_version"].to_numpy()
+    out["scored_by"] = scored_by
     for name, value in stamp.items():
         out[name] = value
     out["scored_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")

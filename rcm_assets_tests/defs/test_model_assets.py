@@ -307,7 +307,8 @@ def test_gate_promotes_the_first_week_when_there_is_no_champion(gated):
     assert evaluation.passed
     assert row["promoted"] and row["gate"] == "pass" and row["champion_version_before"] is None
     assert row["serving_version"] == row["model_version"] == gated.champion_after["B"]
-    assert row["model_version"] != gated.rows["A"]["model_version"]  # A registered a version, never promoted
+    # A registered a version on the same training data and never promoted it: B reuses it (issue 13.4)
+    assert row["model_version"] == gated.rows["A"]["model_version"] and row["reused_registered_version"]
     assert "no comparable champion" in evaluation.metadata["decision"].value
     assert gated.history_after["B"] == 1
 
@@ -344,11 +345,10 @@ def test_a_correction_known_only_after_the_cutoff_cannot_change_the_training_set
     for stat in ("labelled", "unlabelled", "train_rows", "holdout_rows", "holdout_roc_auc",
                  "holdout_pr_auc", "holdout_brier", "window_start", "window_end", "cutoff"):
         assert after[stat] == before[stat], stat
-    client = mlflow_client(gated.data_dir)
-    run_a, run_b = client.get_run(before["mlflow_run_id"]), client.get_run(after["mlflow_run_id"])
-    assert run_a.info.run_id != run_b.info.run_id
-    assert run_b.data.metrics == run_a.data.metrics  # denial_rate, labelled, every holdout metric
-    assert run_b.data.params == run_a.data.params
+    # the same data fingerprint (claims, labels, feature version, parameters): the corrections arrived
+    # after the cutoff, so B trains on exactly A's rows and reuses A's registered version and MLflow run
+    assert after["data_fingerprint"] == before["data_fingerprint"]
+    assert after["mlflow_run_id"] == before["mlflow_run_id"] and after["model_version"] == before["model_version"]
 
 
 def test_later_adjudications_never_relabel_but_a_restated_first_adjudication_does(gated):
@@ -411,7 +411,9 @@ def test_a_forced_re_run_never_changes_who_served_days_already_scored(gated):
     assert result.success
     # compared with the champion as of the day before the week (none), not with the week's own version
     assert row["champion_version_before"] is None
-    assert row["model_version"] != gated.rows["B"]["model_version"]
+    # the same data as B's run (same fingerprint): B's registered version is reused, not duplicated
+    assert row["model_version"] == gated.rows["B"]["model_version"] and row["reused_registered_version"]
+    assert row["data_fingerprint"] == gated.rows["B"]["data_fingerprint"]
     client = mlflow_client(gated.data_dir)
     name = row["model_name"]
     for day in pd.date_range(gated.w1, periods=7, freq="D"):
@@ -454,3 +456,56 @@ def test_nothing_is_promoted_when_the_weeks_row_cannot_be_written(gated, monkeyp
     assert not result.success and "the lake is full" in failure_text(result)
     assert len(champion_lib.history(client, name)) == events_before
     assert champion_lib.champion_as_of(client, name, date.max) == serving_before
+
+
+def test_a_re_run_after_a_failed_write_reuses_the_registered_version(gated, monkeypatch):
+    """Issue 13.4: a run that registered its version and then failed left a registered version behind; the
+    re-run registered a second one for the same week and data. Now the re-run finds it by fingerprint."""
+    import dagster as dg
+
+    from rcm_assets.defs import model, partitions
+    from rcm_assets.lib import fallback as fallback_lib
+    from rcm_assets.platform.io_manager import HiveParquetIOManager
+    from rcm_assets.platform.resources import build_resources
+    from rcm_assets_tests.conftest import ENV_VARS, materialize_range
+
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RCM_DATA_DIR", str(gated.data_dir))
+    monkeypatch.setenv("RCM_PHI_KEY", PHI_KEY)
+    week = [k for k in partitions.weekly_partitions.get_partition_keys() if k > gated.w2][0]
+    client = mlflow_client(gated.data_dir)
+    name = gated.rows["C"]["model_name"]
+
+    def of_week(registered_name: str) -> list:
+        return [mv for mv in client.search_model_versions(f"name = '{registered_name}'")
+                if mv.tags.get("dagster_partition") == week]
+
+    real_write = HiveParquetIOManager._write_files
+
+    def failing_write(self, tables):
+        if any("denial_model" in str(path) for path in tables):
+            raise OSError("the lake is full")
+        return real_write(self, tables)
+
+    run_config = {"ops": {"model__denial_model": {"config": {"auc_floor": 0.5, "max_auc_drop": 1.0}}}}
+    with monkeypatch.context() as failing:
+        failing.setattr(HiveParquetIOManager, "_write_files", failing_write)
+        failed = materialize_range([model.denial_model], week, week, dg.DagsterInstance.ephemeral(),
+                                   build_resources("dev"), run_config=run_config)
+    assert not failed.success
+    registered = of_week(name)
+    assert len(registered) == 1 and len(of_week(fallback_lib.registered_name(name))) == 1
+    assert champion_lib.promoted_for_week(champion_lib.history(client, name), date.fromisoformat(week)) is None
+
+    result = materialize_range([model.denial_model], week, week, dg.DagsterInstance.ephemeral(),
+                               build_resources("dev"), run_config=run_config)
+    assert result.success, failure_text(result)
+    row = model_row(gated.data_dir, week)
+    assert row["reused_registered_version"] and row["model_version"] == str(registered[0].version)
+    assert len(of_week(name)) == 1 and len(of_week(fallback_lib.registered_name(name))) == 1
+    assert row["promoted"]  # promoted once, now that its row is written
+    events = champion_lib.history(client, name)
+    assert (events["reason"] == champion_lib.gate_reason(date.fromisoformat(week))).sum() == 1
+    sentence = events.iloc[-1]["sentence"]
+    assert sentence.startswith(f"Week {week}: Promoted") and f"v{row['model_version']} serves from {week}" in sentence

@@ -19,6 +19,7 @@ import pytest
 from rcm_assets.defs import partitions
 from rcm_assets.defs.predictions import PSI_WARN, SCORES_KEY, ScoringConfig
 from rcm_assets.lib import champion as champion_lib
+from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality
 from rcm_assets.lib.scoring import FeatureVersionMismatch, score
 from rcm_assets.lib.settings import sqlite_url
@@ -224,12 +225,8 @@ def run_scoring(day: str):
                              build_resources("dev"))
 
 
-def test_a_day_without_a_champion_fails_naming_the_day(pipeline, scored, isolated_env):
-    day = scored["days"][0]
-    copy_for_scoring(pipeline, isolated_env, day)
-    client = mlflow_client(isolated_env)
-    name = scored["scores"]["model_name"].iloc[0]
-    # the same registered versions, but no promotion ever happened: the history is empty
+def remove_promotions(client, name: str) -> None:
+    """The same registered versions, but no promotion ever happened: the history is empty."""
     for mv in client.search_model_versions(f"name = '{name}'"):
         for key in mv.tags:
             if key.startswith(champion_lib.EVENT_PREFIX):
@@ -237,12 +234,62 @@ def test_a_day_without_a_champion_fails_naming_the_day(pipeline, scored, isolate
     client.delete_registered_model_alias(name, champion_lib.ALIAS)
     assert champion_lib.history(client, name).empty
 
+
+def test_a_day_without_a_champion_is_scored_by_the_fallback_and_says_so(pipeline, scored, isolated_env):
+    """Issue 13.5: before, a day without a champion failed and stayed unscored."""
+    day = scored["days"][0]
+    copy_for_scoring(pipeline, isolated_env, day)
+    client = mlflow_client(isolated_env)
+    name = scored["scores"]["model_name"].iloc[0]
+    remove_promotions(client, name)
+
+    result = run_scoring(day)
+
+    assert result.success, failure_messages(result)
+    rescored = pd.read_parquet(isolated_env / "lake" / "predictions" / "claim_denial_scores" / f"dt={day}")
+    assert (rescored["scored_by"] == "fallback").all()
+    assert (rescored["model_name"] == fallback_lib.registered_name(name)).all()
+    assert rescored["denial_probability"].between(0, 1).all() and rescored["denial_probability"].nunique() > 3
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "scored_by_champion"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert f"no champion serves {day}" in check.description and "fallback model" in check.description
+    # the fallback is a registered MLflow version fitted on the model week's own training window
+    fb = client.get_model_version(fallback_lib.registered_name(name), rescored["model_version"].iloc[0])
+    assert fb.tags["dagster_partition"] <= day and float(fb.tags["holdout_roc_auc"]) > 0.55
+
+
+def test_a_day_without_a_champion_or_a_fallback_fails_naming_the_day(pipeline, scored, isolated_env):
+    day = scored["days"][0]
+    copy_for_scoring(pipeline, isolated_env, day)
+    client = mlflow_client(isolated_env)
+    name = scored["scores"]["model_name"].iloc[0]
+    remove_promotions(client, name)
+    client.delete_registered_model(fallback_lib.registered_name(name))
+
     result = run_scoring(day)
 
     assert not result.success
     message = failure_messages(result)
-    assert "no champion" in message and day in message, message
+    assert "no champion" in message and day in message and "no fallback" in message, message
     assert not (isolated_env / "lake" / "predictions" / "claim_denial_scores" / f"dt={day}").exists()
+
+
+def test_a_champion_that_cannot_load_leaves_no_day_unscored(pipeline, scored, isolated_env, monkeypatch):
+    day = scored["days"][-1]
+    copy_for_scoring(pipeline, isolated_env, day)
+    from rcm_assets.defs import predictions
+
+    def unreachable(*args, **kwargs):
+        raise OSError("artifact store unreachable")
+
+    monkeypatch.setattr(predictions.mlflow.sklearn, "load_model", unreachable)
+    result = run_scoring(day)
+
+    assert result.success, failure_messages(result)
+    rescored = pd.read_parquet(isolated_env / "lake" / "predictions" / "claim_denial_scores" / f"dt={day}")
+    assert (rescored["scored_by"] == "fallback").all()
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "scored_by_champion"]
+    assert not check.passed and "could not be loaded" in check.description and "OSError" in check.description
 
 
 def test_a_rollback_today_does_not_change_which_model_scores_a_past_day(pipeline, scored, isolated_env):
@@ -291,3 +338,44 @@ def test_a_failed_model_week_names_the_week_and_never_holds_scoring_back():
                                                                 partition=day))
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert result.get_requested_partitions(dg.AssetKey(["predictions", "claim_denial_scores"])) == {day}
+
+
+def test_written_scores_are_kept_and_an_explicit_rescore_is_recorded(pipeline, scored, isolated_env):
+    """Issue 13.1: re-materializing a day used to overwrite the scores billers had worked from with
+    whatever model serves now. Written scores are kept; `rescore` rewrites them and records it."""
+    import dagster as dg
+
+    from rcm_assets.defs import predictions
+    from rcm_assets.platform.resources import build_resources
+    from rcm_assets_tests.conftest import materialize_range
+
+    day = scored["days"][-1]
+    copy_for_scoring(pipeline, isolated_env, day)
+    first = run_scoring(day)
+    assert first.success
+    path = isolated_env / "lake" / "predictions" / "claim_denial_scores" / f"dt={day}" / "part-0.parquet"
+    written = pd.read_parquet(path).sort_values("claim_id", ignore_index=True)
+    client = mlflow_client(isolated_env)
+    name = written["model_name"].iloc[0]
+    other = "1" if written["model_version"].iloc[0] != "1" else "2"
+    # another version now serves that day (a review's rollback, effective from the day)
+    champion_lib.promote(client, name, other, date.fromisoformat(day), "test", by="test",
+                         action=champion_lib.ROLLBACK, replaces=written["model_version"].iloc[0])
+
+    again = run_scoring(day)
+    assert again.success
+    kept = pd.read_parquet(path).sort_values("claim_id", ignore_index=True)
+    pd.testing.assert_frame_equal(kept[written.columns], written)  # untouched, scored_at included
+    (mat,) = again.asset_materializations_for_node("predictions__claim_denial_scores")
+    assert mat.metadata["scores_kept_as_written"].value == len(written)
+
+    rescored = materialize_range([predictions.claim_denial_scores], day, day, dg.DagsterInstance.ephemeral(),
+                                 build_resources("dev"),
+                                 run_config={"ops": {"predictions__claim_denial_scores": {"config": {"rescore": True}}}})
+    assert rescored.success
+    now = pd.read_parquet(path)
+    assert (now["model_version"] == other).all()
+    (mat,) = rescored.asset_materializations_for_node("predictions__claim_denial_scores")
+    record = mat.metadata["rewrites"].value[day]
+    assert record["claims_rewritten"] > 0 and f"v{written['model_version'].iloc[0]}→v{other}" in record["versions"]
+    assert record["claims_rewritten"] + record["claims_kept_identical"] == len(written)

@@ -77,7 +77,8 @@ def test_weekly_promotions_give_the_champion_of_each_day(registry):
         champion.promote(client, name, version, week, reason=f"gate week {week}", by=f"run-{version}")
 
     hist = champion.history(client, name)
-    assert list(hist.columns) == ["version", "effective", "reason", "by", "at"]
+    assert list(hist.columns) == champion.EVENT_COLUMNS
+    assert list(hist.columns)[:5] == ["version", "effective", "reason", "by", "at"]
     assert hist["version"].tolist() == ["1", "2", "3"]  # oldest first
     assert hist["effective"].tolist() == [W1.isoformat(), W2.isoformat(), W3.isoformat()]
     assert hist["by"].tolist() == ["run-1", "run-2", "run-3"]

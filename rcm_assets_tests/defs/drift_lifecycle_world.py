@@ -1,0 +1,94 @@
+"""The model lifecycle run week by week on the generator's drift scenario, through Dagster and MLflow.
+
+Run by `test_lifecycle_assets.py` in a fresh process (`python -m rcm_assets_tests.defs.drift_lifecycle_world
+OUT.json`), because partitions and mappings are fixed when the code location loads and this world uses
+short windows (the test sets RCM_LABEL_HORIZON_DAYS and friends). Each week: train and gate the week's
+model, review the champion on matured labels, then score the week's days (champion and shadows), as the
+nightly and weekly schedules would. At the end, a review with a floor above the champion's matured AUC
+retires it, and the next day is scored by the version the review chose: the seconds from that decision to
+the scored day are the rollback time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+START = date(2025, 1, 1)
+DAYS = 100
+CLAIMS_PER_DAY = 200
+SEED = 23
+DRIFT = (date(2025, 2, 17), "BCBS", "imaging")
+REVIEW = {"min_labels": 300, "min_denied": 30}
+
+
+def main(out: Path) -> None:
+    import dagster as dg
+    import pandas as pd
+
+    from rcm_assets.defs import bronze, gold, lifecycle, model, partitions, predictions, silver
+    from rcm_assets.lib import champion as champion_lib
+    from rcm_assets.lib import settings
+    from rcm_assets.platform.resources import build_resources
+    from rcm_assets.synthetic import generate, write_source
+    from rcm_assets.synthetic.generator import Drift
+    from rcm_assets_tests.conftest import materialize_range
+
+    data_dir = Path(os.environ["RCM_DATA_DIR"])
+    data = generate(START, DAYS, CLAIMS_PER_DAY, SEED, drift=Drift(*DRIFT))
+    write_source(data, settings.sqlite_url(data_dir / "source.db"))
+    resources = build_resources("dev")
+    instance = dg.DagsterInstance.ephemeral()
+    last = START + timedelta(days=DAYS - 1)
+    lake = data_dir / "lake"
+
+    def run(assets, first: str, end: str, **config):
+        ops = {f"{'__'.join(a.key.path)}": {"config": c} for a, c in config.get("ops", {}).items()}
+        result = materialize_range(assets, first, end, instance, resources,
+                                   run_config={"ops": ops} if ops else None)
+        return result
+
+    ingest = run([bronze.claims, bronze.remittances, silver.claims, silver.remittances, silver.claim_versions,
+                  gold.claim_features], START.isoformat(), last.isoformat())
+    assert ingest.success
+    weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if k <= last.isoformat()]
+    log = {"weeks": weeks, "model": {}, "review": {}, "scoring": {}}
+    for week in weeks[:-1]:
+        trained = run([model.denial_model], week, week)
+        log["model"][week] = trained.success
+        reviewed = run([lifecycle.lifecycle_review], week, week, ops={lifecycle.lifecycle_review: REVIEW})
+        log["review"][week] = reviewed.success
+        end = min(date.fromisoformat(week) + timedelta(days=6), last).isoformat()
+        scored = run([predictions.claim_denial_scores, predictions.shadow_scores], week, end)
+        log["scoring"][week] = scored.success
+
+    # the last week: its model, then a review whose floor sits above the champion's matured-label AUC
+    final = weeks[-1]
+    log["model"][final] = run([model.denial_model], final, final).success
+    run([lifecycle.lifecycle_review], final, final, ops={lifecycle.lifecycle_review: REVIEW})
+    probe = pd.read_parquet(lake / "model" / "lifecycle_review" / f"week={final}")
+    results = json.loads(probe["results"].iloc[0])
+    champion_auc = results[0]["roc_auc"]
+    better = sorted(r["roc_auc"] for r in results[1:] if r["roc_auc"] > champion_auc
+                    and r["role"] in ("previous_champion", "fallback"))
+    floor = (champion_auc + better[-1]) / 2 if better else champion_auc + 0.01
+    decided = run([lifecycle.lifecycle_review], final, final,
+                  ops={lifecycle.lifecycle_review: {**REVIEW, "auc_floor": floor}})
+    decided_at = time.monotonic()
+    scored = run([predictions.claim_denial_scores, predictions.shadow_scores], final, final)
+    log["rollback_seconds"] = time.monotonic() - decided_at
+    log["forced_floor"] = floor
+    log["forced_review_success"] = decided.success
+    log["forced_scoring_success"] = scored.success
+    log["events"] = champion_lib.history(resources["mlflow_tracking"].client(),
+                                         resources["mlflow_tracking"].model_name).to_dict("records")
+    log["truth_drift_claims"] = int(data.ground_truth["drift_active"].sum())
+    out.write_text(json.dumps(log, default=str))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,91 @@
+"""End to end on the generator's drift scenario: shadow scores beside the champion's, the weekly review on
+matured labels, and an automatic rollback whose next scored day uses the version the review chose
+(issue 13.6, 13.7). The world runs in a fresh process with short windows (`drift_lifecycle_world`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rcm_assets_tests.conftest import ENV_VARS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    data_dir = tmp_path_factory.mktemp("drift_lifecycle") / "data"
+    data_dir.mkdir()
+    out = data_dir.parent / "out.json"
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env.update({"RCM_DATA_DIR": str(data_dir), "RCM_PHI_KEY": "test-phi-key-0123456789abcdef",
+                "RCM_LABEL_HORIZON_DAYS": "21", "RCM_TRAIN_WINDOW_DAYS": "28", "RCM_MIN_TRAIN_DAYS": "21",
+                "RCM_PARTITIONS_START": "2025-01-01", "PYTHONWARNINGS": "ignore"})
+    done = subprocess.run([sys.executable, "-m", "rcm_assets_tests.defs.drift_lifecycle_world", str(out)],
+                          env=env, capture_output=True, text=True, timeout=1200,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-4000:]
+    return {"log": json.loads(out.read_text()), "lake": data_dir / "lake", "data_dir": data_dir}
+
+
+def read(lake: Path, *key: str) -> pd.DataFrame:
+    folder = lake.joinpath(*key)
+    frames = [pd.read_parquet(p).assign(part=p.parent.name.split("=", 1)[1]) for p in sorted(folder.glob("*/part-0.parquet"))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_every_week_trains_reviews_and_scores(world):
+    log = world["log"]
+    assert all(log["scoring"].values()) and all(log["review"].values())
+    assert sum(log["model"].values()) >= len(log["weeks"]) - 1
+    scores = read(world["lake"], "predictions", "claim_denial_scores")
+    assert set(scores["scored_by"]) <= {"champion", "fallback"} and scores["scored_by"].eq("champion").mean() > 0.9
+    assert log["truth_drift_claims"] > 200  # the drift really happened in this world
+
+
+def test_shadows_score_the_same_claims_as_the_champion(world):
+    scores = read(world["lake"], "predictions", "claim_denial_scores")
+    shadows = read(world["lake"], "predictions", "shadow_scores")
+    assert {"fallback", "previous_champion"} <= set(shadows["role"])
+    for (day, role, version), rows in shadows.groupby(["dt", "role", "model_version"]):
+        served = scores[scores["dt"] == day]
+        assert set(rows["claim_id"]) == set(served["claim_id"]), (day, role, version)
+        assert version not in set(served["model_version"]) or role == "fallback"
+    assert (shadows["scored_by"] == "shadow").all()
+
+
+def test_reviews_decide_on_matured_labels_in_one_sentence(world):
+    reviews = read(world["lake"], "model", "lifecycle_review")
+    decided = reviews[reviews["claims"] > 0]
+    assert len(decided) >= 2
+    for _, row in decided.iterrows():
+        assert row["action"] in ("keep", "promote", "rollback", "fallback")
+        assert f"v{row['champion_version']}" in row["sentence"] and row["sentence"].endswith(".")
+        results = json.loads(row["results"])
+        assert results[0]["role"] == "champion" and results[0]["claims"] == row["claims"] >= 300
+        assert {r["role"] for r in results[1:]} & {"fallback", "previous_champion", "challenger"}
+
+
+def test_a_champion_below_the_floor_is_rolled_back_and_the_next_day_uses_the_choice(world):
+    log = world["log"]
+    final = log["weeks"][-1]
+    review = pd.read_parquet(world["lake"] / "model" / "lifecycle_review" / f"week={final}")
+    row = review.iloc[0]
+    assert row["action"] in ("rollback", "fallback"), row["sentence"]
+    assert row["champion_matured_auc"] < log["forced_floor"] and "below the floor" in row["sentence"]
+    events = pd.DataFrame(log["events"])
+    event = events[events["reason"] == f"review week {final}"]
+    assert len(event) == 1 and event.iloc[0]["effective"] == final
+    assert event.iloc[0]["action"] == row["action"] and event.iloc[0]["sentence"] == row["sentence"]
+    day = pd.read_parquet(world["lake"] / "predictions" / "claim_denial_scores" / f"dt={final}")
+    if row["action"] == "rollback":
+        assert (day["model_version"] == row["serving_version"]).all() and (day["scored_by"] == "champion").all()
+    else:
+        assert (day["scored_by"] == "fallback").all()
+    assert log["forced_scoring_success"] and log["rollback_seconds"] < 300
