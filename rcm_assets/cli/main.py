@@ -37,6 +37,8 @@ DELIBERATE_DAGSTER_USES = (
      "gold's look-back mapping reaches days before the first partition"),
     ("PreviewWarning", "Specifying a partitions_def on an AssetCheckSpec",
      "checks recorded per partition"),
+    ("BetaWarning", "Handling yaml-defined logging configuration",
+     "the instance's python_logs handlers write the JSON run logs (platform/instance.py)"),
 )
 
 

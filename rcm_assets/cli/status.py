@@ -38,10 +38,15 @@ def package_fingerprint() -> str:
 def build_catalog(defs: dg.Definitions) -> list[dict[str, Any]]:
     """Each asset of the definitions: key, group, partitioned or not, its check names."""
     graph = defs.resolve_asset_graph()
+    def op(key: dg.AssetKey) -> str | None:
+        assets_def = graph.get(key).assets_def
+        return assets_def.op.name if assets_def.is_executable else None
+
     return [{
         "asset": key.to_user_string(),
         "path": list(key.path),
         "group": graph.get(key).group_name,
+        "op": op(key),
         "partitioned": graph.get(key).partitions_def is not None,
         "checks": sorted(c.name for c in graph.get(key).check_keys),
     } for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())]
@@ -74,6 +79,36 @@ def _at(timestamp: float | None) -> str | None:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds") if timestamp else None
 
 
+def failure_reason(entry: Any) -> str | None:
+    """The first line of a step failure's own description (a dg.Failure) or error message."""
+    data = entry.dagster_event.step_failure_data if entry.dagster_event else None
+    if data is None:
+        return None
+    text = (data.user_failure_data.description if data.user_failure_data else None) or (
+        data.error.message if data.error else "")
+    return " ".join(text.split()) or None
+
+
+def recent_step_failures(instance: dg.DagsterInstance, runs: int = 20) -> dict[str, dict[str, Any]]:
+    """Op name -> its newest failure among the latest failed runs (run id, partition or range, time).
+
+    Dagster records a failed step as a run event, not always as an asset event, so a day whose bronze
+    failed would otherwise look as if it never ran."""
+    found: dict[str, dict[str, Any]] = {}
+    records = instance.get_run_records(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=runs)
+    for record in records:  # newest first
+        run = record.dagster_run
+        tags = run.tags
+        partition = tags.get("dagster/partition") or (
+            f"{tags['dagster/asset_partition_range_start']}..{tags['dagster/asset_partition_range_end']}"
+            if "dagster/asset_partition_range_start" in tags else None)
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+            if entry.step_key and entry.step_key not in found:
+                found[entry.step_key] = {"run_id": run.run_id, "partition": partition, "at": _at(entry.timestamp),
+                                         "reason": failure_reason(entry)}
+    return found
+
+
 def collect(instance: dg.DagsterInstance, assets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per asset of the catalog, from a handful of instance queries."""
     today = datetime.now(UTC).date()
@@ -81,6 +116,7 @@ def collect(instance: dg.DagsterInstance, assets: list[dict[str, Any]]) -> list[
     records = {r.asset_entry.asset_key: r.asset_entry for r in instance.get_asset_records(keys)}
     check_keys = [dg.AssetCheckKey(key, name) for key, a in zip(keys, assets, strict=True) for name in a["checks"]]
     evaluations = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys) if check_keys else {}
+    step_failures = recent_step_failures(instance)
     rows = []
     for key, asset in zip(keys, assets, strict=True):
         entry = records.get(key)
@@ -100,7 +136,12 @@ def collect(instance: dg.DagsterInstance, assets: list[dict[str, Any]]) -> list[
                 "partition": record.partition,
                 "description": evaluation.description if evaluation else None,
             }
-        failed = instance.fetch_failed_materializations(key, limit=1).records if entry else []
+        failed = instance.fetch_failed_materializations(key, limit=1).records
+        last_failure = ({"run_id": failed[0].run_id, "partition": failed[0].partition_key, "at": _at(failed[0].timestamp)}
+                        if failed else None)
+        step_failure = step_failures.get(asset.get("op") or "")
+        if step_failure and (last_failure is None or step_failure["at"] > last_failure["at"]):
+            last_failure = step_failure
         last = entry.last_materialization if entry else None
         rows.append({
             "asset": asset["asset"],
@@ -110,11 +151,7 @@ def collect(instance: dg.DagsterInstance, assets: list[dict[str, Any]]) -> list[
             "last_materialized_at": _at(last.timestamp) if last else None,
             "freshness": "unknown" if lag is None else ("fresh" if lag <= allowed - 1 else f"stale ({lag} days behind)"),
             "checks": checks,
-            "last_failure": {
-                "run_id": failed[0].run_id,
-                "partition": failed[0].partition_key,
-                "at": _at(failed[0].timestamp),
-            } if failed else None,
+            "last_failure": last_failure,
         })
     return rows
 
@@ -132,14 +169,17 @@ def render(rows: list[dict[str, Any]]) -> str:
     problems = []
     for row in rows:
         bad = [(name, c) for name, c in row["checks"].items() if c["passed"] is False]
-        checks = f"{len(row['checks']) - len(bad)}/{len(row['checks'])} ok" if row["checks"] else "-"
-        freshness = row["freshness"] if row["latest_partition"] or row["last_materialized_at"] else "never run"
+        passed = sum(c["passed"] is True for c in row["checks"].values())  # planned or skipped: not ok
+        checks = f"{passed}/{len(row['checks'])} ok" if row["checks"] else "-"
+        ran = row["latest_partition"] or row["last_materialized_at"]
+        freshness = row["freshness"] if ran else ("failed" if row["last_failure"] else "never run")
         last_run = (row["last_materialized_at"] or "-")[:16].replace("T", " ")
         failure = row["last_failure"]
         if failure and (failure["at"] or "") > (row["last_materialized_at"] or ""):  # not mended since
             last_run = "FAILED " + (failure["at"] or "")[:16].replace("T", " ")
+            reason = f": {shorten(failure['reason'])}" if failure.get("reason") else ""
             problems.append(f"{row['asset']}: failed partition {failure['partition'] or '-'} "
-                            f"at {(failure['at'] or '')[:19]} (run {failure['run_id'][:8]})")
+                            f"at {(failure['at'] or '')[:19]} (run {failure['run_id'][:8]}){reason}")
         for name, c in bad:
             problems.append(f"{row['asset']} [{name}] partition {c['partition'] or '-'}: "
                             f"{shorten(c['description'] or c['status'])}")
