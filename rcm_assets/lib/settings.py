@@ -17,20 +17,22 @@ IANA time zone (RCM_FACILITY_TZ, default UTC) says which local date a timestamp 
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pandas as pd
-
 from rcm_assets.lib import config_file
+
+if TYPE_CHECKING:  # pandas is imported where frames are handled, so `rcm status` and `--help` start fast
+    import pandas as pd
 
 ENVIRONMENTS = ("dev", "prod")
 FACILITY_TZ_ENV = "RCM_FACILITY_TZ"
 DEFAULT_FACILITY_TZ = "UTC"
 # Easternmost UTC offset in the time zone database (Pacific/Kiritimati): no local date is later than
 # the UTC instant plus this, whatever the facility's zone.
-MAX_UTC_OFFSET = pd.Timedelta(hours=14)
+MAX_UTC_OFFSET = timedelta(hours=14)
 
 
 def setting(name: str, default: str | None = None) -> str | None:
@@ -111,6 +113,8 @@ def check_time_zone(name: str, *, setting: str = FACILITY_TZ_ENV) -> str:
 
 def facility_tz() -> str:
     """The facility's IANA time zone (RCM_FACILITY_TZ, default UTC): where service dates are local dates."""
+    if FACILITY_TZ_ENV in os.environ:  # set, even empty, it is what the operator asked for: checked as is
+        return check_time_zone(os.environ[FACILITY_TZ_ENV])
     return check_time_zone(setting(FACILITY_TZ_ENV, DEFAULT_FACILITY_TZ))
 
 
@@ -119,6 +123,8 @@ def local_dates(utc: pd.Series, tz: str | None) -> pd.Series:
 
     `tz=None` means "any zone": the latest local date anywhere (UTC+14), the zone-independent bound.
     """
+    import pandas as pd
+
     ts = pd.Series(utc).astype("datetime64[ns]")
     if tz is None:
         return (ts + MAX_UTC_OFFSET).dt.normalize()
