@@ -10,7 +10,6 @@ local lake give the same Parquet files, row for row (the extraction run id and t
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -19,10 +18,10 @@ import psycopg2
 import pytest
 import yaml
 
-from rcm_assets_tests.conftest import SyntheticSource, failure_text, materialize_range
+from rcm_assets_tests.conftest import failure_text, materialize_range
 from rcm_assets_tests.production.lake_compare import DAILY_ASSETS, assert_same_lake
-from rcm_assets_tests.production.services import DEPLOY, PostgresDatabases, S3Server, report_figure
-from rcm_assets_tests.production.stack import Stack, build_stack, dagster_cli
+from rcm_assets_tests.production.services import DEPLOY, S3Server, report_figure
+from rcm_assets_tests.production.stack import Stack, dagster_cli
 
 FIRST, LAST = "2025-02-03", "2025-02-06"
 
@@ -38,14 +37,18 @@ def test_deploy_dagster_yaml_is_the_default_instance_on_postgres() -> None:
     assert workspace == yaml.safe_load((DEPLOY.parent / "workspace.yaml").read_text())
 
 
-@pytest.fixture(scope="module")
-def stack(s3_server: S3Server, pg_databases: PostgresDatabases, synthetic_source: SyntheticSource,
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    built = build_stack(tmp_path_factory.mktemp("stack"), synthetic_source, s3_server, pg_databases.create("dagster"))
-    try:
-        yield built
-    finally:
-        built.stop()
+def test_executor_follows_rcm_executor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rcm_assets.platform.executor import executor_from_env
+
+    monkeypatch.delenv("RCM_EXECUTOR", raising=False)
+    assert executor_from_env() is dg.in_process_executor
+    monkeypatch.setenv("RCM_EXECUTOR", "celery")
+    monkeypatch.setenv("RCM_CELERY_QUEUE", "rcm-nightly")
+    celery = executor_from_env()
+    assert celery.name == "rcm_celery" and celery.executor_creation_fn is not None
+    monkeypatch.setenv("RCM_EXECUTOR", "dask")
+    with pytest.raises(ValueError, match="RCM_EXECUTOR='dask'.*in_process"):
+        executor_from_env()
 
 
 def _daily_assets() -> list:
