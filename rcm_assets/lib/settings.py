@@ -28,6 +28,12 @@ if TYPE_CHECKING:  # pandas is imported where frames are handled, so `rcm status
     import pandas as pd
 
 ENVIRONMENTS = ("dev", "prod")
+
+
+class SettingError(config_file.ConfigError):
+    """A setting (environment variable or configuration file value) that cannot be used; names it."""
+
+
 FACILITY_TZ_ENV = "RCM_FACILITY_TZ"
 DEFAULT_FACILITY_TZ = "UTC"
 # Easternmost UTC offset in the time zone database (Pacific/Kiritimati): no local date is later than
@@ -42,6 +48,13 @@ def setting(name: str, default: str | None = None) -> str | None:
     if value:
         return value
     return config_file.active().get(name, default)
+
+
+def where(name: str) -> str:
+    """Where setting `name` comes from, for error messages: the variable, or the file's key and the file."""
+    if not os.environ.get(name) and name in config_file.active() and name in config_file.BY_ENV:
+        return f"{config_file.BY_ENV[name].key} (in {config_file.active_path()})"
+    return name
 
 
 def from_config_file(name: str) -> str | None:
@@ -96,7 +109,7 @@ def partitions_start() -> date:
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValueError(f"RCM_PARTITIONS_START={raw!r} is not a date (YYYY-MM-DD)") from None
+        raise SettingError(f"{where('RCM_PARTITIONS_START')}={raw!r} is not a date (YYYY-MM-DD)") from None
 
 
 def check_time_zone(name: str, *, setting: str = FACILITY_TZ_ENV) -> str:
@@ -106,7 +119,7 @@ def check_time_zone(name: str, *, setting: str = FACILITY_TZ_ENV) -> str:
             raise ValueError(name)
         ZoneInfo(name)
     except (ValueError, OSError, ZoneInfoNotFoundError):
-        raise ValueError(f"{setting}={name!r} is not an IANA time zone name (e.g. 'America/New_York', "
+        raise SettingError(f"{setting}={name!r} is not an IANA time zone name (e.g. 'America/New_York', "
                          "'Asia/Tokyo', 'UTC')") from None
     return name
 
@@ -136,7 +149,7 @@ def local_dates(utc: pd.Series, tz: str | None) -> pd.Series:
 def _positive_int(name: str, default: int) -> int:
     raw = setting(name, str(default))
     if not raw.isdigit() or int(raw) <= 0:
-        raise ValueError(f"{name}={raw!r} must be a positive whole number of days")
+        raise SettingError(f"{where(name)}={raw!r} must be a positive whole number of days")
     return int(raw)
 
 
@@ -163,7 +176,7 @@ def extract_lookback_days() -> int:
     """
     raw = setting("RCM_EXTRACT_LOOKBACK_DAYS", "2")
     if not raw.isdigit():
-        raise ValueError(f"RCM_EXTRACT_LOOKBACK_DAYS={raw!r} must be a whole number of days (0 or more)")
+        raise SettingError(f"{where('RCM_EXTRACT_LOOKBACK_DAYS')}={raw!r} must be a whole number of days (0 or more)")
     return int(raw)
 
 
@@ -177,7 +190,7 @@ def environment() -> str:
     """The deployment environment, `dev` unless RCM_ENV says otherwise; unknown values are refused."""
     env = setting("RCM_ENV", "dev").strip().lower()
     if env not in ENVIRONMENTS:
-        raise ValueError(f"RCM_ENV={env!r} is not one of {ENVIRONMENTS}")
+        raise SettingError(f"RCM_ENV={env!r} is not one of {ENVIRONMENTS}")
     return env
 
 
@@ -189,9 +202,9 @@ def _number(name: str, kind: type) -> int | float | None:
     try:
         value = kind(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} must be {'a whole number' if kind is int else 'a number'}") from None
+        raise SettingError(f"{where(name)}={raw!r} must be {'a whole number' if kind is int else 'a number'}") from None
     if value < 0:
-        raise ValueError(f"{name}={raw!r} must not be negative")
+        raise SettingError(f"{where(name)}={raw!r} must not be negative")
     return value
 
 

@@ -111,3 +111,13 @@ def test_prod_resources_take_non_secret_values_from_the_file(tmp_path, monkeypat
     assert resources["landing"].landing_dir == "/srv/in"
     assert isinstance(resources["source"].url, dg.EnvVar)
     assert isinstance(resources["phi"].key, dg.EnvVar)
+
+
+def test_a_value_the_setting_refuses_names_the_files_key(tmp_path, monkeypatch):
+    path = write(tmp_path, "model:\n  train_window_days: 0\n")
+    monkeypatch.setenv("RCM_CONFIG", str(path))
+    with pytest.raises(config_file.ConfigError, match=r"model.train_window_days \(in .*rcm.yaml\)='0' must be"):
+        settings.train_window_days()
+    monkeypatch.setenv("RCM_TRAIN_WINDOW_DAYS", "zero")  # from the environment: the variable is named
+    with pytest.raises(ValueError, match=r"^RCM_TRAIN_WINDOW_DAYS='zero'"):
+        settings.train_window_days()
