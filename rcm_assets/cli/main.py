@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from rcm_assets.cli.console import EXIT_OK, EXIT_USAGE, UsageError, say
+from rcm_assets.lib.config_file import ConfigError
 
 PROD_SETTINGS = ("RCM_SOURCE_URL", "RCM_LAKE_URL", "RCM_PHI_KEY", "MLFLOW_TRACKING_URI",
                  "RCM_MLFLOW_ARTIFACTS", "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR", "DAGSTER_HOME")
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         use_config_file(getattr(args, "config", None))
         check_environment(args.env)
         return dispatch(args)
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:  # a bad setting, wherever it is first read, is a usage error
         sys.stderr.write(f"rcm: error: {exc}\n")
         return EXIT_USAGE
 
