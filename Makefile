@@ -26,8 +26,9 @@ dev: install
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/python -c "from rcm_assets.platform.instance import prepare_instance; prepare_instance()"
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# One table of ratios measured in one run (benchmarks/run.py; ARGS="--year" for 365 days x 20,000 claims).
 bench: install
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) data .dagster_home
