@@ -151,6 +151,21 @@ class Runner:
                                                     quarantine_dir=str(landing_dir.parent / "quarantine"),
                                                     first_day=real.first_day)
 
+    def redirect_exports(self, keys: list[dg.AssetKey], ops: dict[str, dict]) -> dict[str, Path]:
+        """Dry runs: assets that export files outside the lake (an `export_dir` config field, e.g. the
+        billers' worklist) export into the scratch folder instead; returns op -> that folder."""
+        if not self.dry_run:
+            return {}
+        assert self.scratch_dir is not None
+        graph = definitions.defs.resolve_asset_graph()
+        folders = {}
+        for key in keys:
+            name = op_name(key)
+            if name and name not in folders and "export_dir" in config_fields(graph.get(key).assets_def):
+                folders[name] = self.scratch_dir / "exports" / name
+                ops.setdefault(name, {})["export_dir"] = str(folders[name])
+        return folders
+
     def registry_notes(self) -> list[str]:
         """Dry runs that trained: the versions and champion events a real run would have recorded."""
         if not self.registry_snapshot:
@@ -180,6 +195,7 @@ class Runner:
         ops = configured_op_config(keys)
         for op, cfg in (op_config or {}).items():
             ops.setdefault(op, {}).update(cfg)
+        exports = self.redirect_exports(keys, ops)
         started = time.monotonic()
         say(f"  {label}: {first}{'' if first == last else ' .. ' + last} ...")
         result = dg.materialize(
@@ -200,6 +216,9 @@ class Runner:
             outcome.partitions[name] = outcome.partitions.get(name, 0) + 1
         for line in layer_progress(self.instance, result, outcome):
             say(line)
+        for op, folder in exports.items():
+            self.notes += [f"export: {op} would write {path.name}" for path in sorted(folder.rglob("*"))
+                           if path.is_file()]
         state = "ok" if result.success else "FAILED"
         say(f"  {label}: {state} in {elapsed(started)} (run {result.run_id[:8]})")
         return outcome

@@ -123,13 +123,15 @@ def snapshot_registry(tracking_uri: str, scratch: Path) -> tuple[str, str]:
 
 
 def registry_changes(real: MlflowClient | None, copy: MlflowClient, model_name: str) -> list[str]:
-    """What a dry run did to its registry copy, in sentences: new versions (with their gate decision) and
-    champion events. `real` None means the registry was empty."""
-    def versions(client: MlflowClient | None) -> dict[str, dict[str, str]]:
+    """What a dry run did to its registry copy, in sentences: new versions of any registered model (with
+    their gate decision) and champion events of `model_name`. `real` None means the registry was empty."""
+    def versions(client: MlflowClient | None) -> dict[tuple[str, str], dict[str, str]]:
         if client is None:
             return {}
         try:
-            return {mv.version: dict(mv.tags or {}) for mv in client.search_model_versions(f"name='{model_name}'")}
+            return {(mv.name, mv.version): dict(mv.tags or {})
+                    for model in client.search_registered_models()
+                    for mv in client.search_model_versions(f"name='{model.name}'")}
         except MlflowException:
             return {}
 
@@ -145,9 +147,10 @@ def registry_changes(real: MlflowClient | None, copy: MlflowClient, model_name: 
 
     before, after = versions(real), versions(copy)
     lines = []
-    for version in sorted(set(after) - set(before), key=int):
-        tags = after[version]
-        lines.append(f"would register {model_name} v{version} (model week {tags.get('dagster_partition', '?')})"
+    for name, version in sorted(set(after) - set(before), key=lambda nv: (nv[0], int(nv[1]))):
+        tags = after[(name, version)]
+        week = f" (model week {tags['dagster_partition']})" if tags.get("dagster_partition") else ""
+        lines.append(f"would register {name} v{version}{week}"
                      + (f": {tags['gate_decision']}" if tags.get("gate_decision") else ""))
     for version, effective, _at, action in sorted(events(copy) - events(real), key=lambda e: e[2]):
         lines.append(f"would record champion event: {action} v{version} serving from {effective}")
