@@ -49,9 +49,10 @@ FRESHNESS_KEY = dg.AssetKey(["monitoring", "label_freshness"])
 HISTORY_DAYS = 28  # drift-over-time plots and the per-payer score baseline
 COHORT_DAYS = LABEL_HORIZON_DAYS  # label freshness follows cohorts up to the label horizon
 PERFORMANCE_WEEKS = math.ceil((LABEL_HORIZON_DAYS + 7) / 7) + 1
-SCORE_COLUMNS = ["claim_id", "claim_version", "denial_probability", "decision", "threshold", "model_name",
+SCORE_COLUMNS = ["dt", "claim_id", "claim_version", "denial_probability", "decision", "threshold", "model_name",
                  "model_version", "training_window_start", "training_window_end", "feature_version"]
-GOLD_KEYS = ["claim_id", "claim_version", "submitted_at", "payer_id", "cpt_family"]
+OUTCOME_COLUMNS = ["dt", "claim_id", "adjudicated_at", "updated_at", "denied"]
+GOLD_KEYS = ["dt", "claim_id", "claim_version", "submitted_at", "payer_id", "cpt_family"]
 
 
 class MonitoringConfig(dg.Config):
@@ -132,7 +133,9 @@ def roles(scores: pd.DataFrame, shadow: pd.DataFrame | None = None) -> pd.DataFr
 
 def with_claim_keys(scores: pd.DataFrame, gold: pd.DataFrame) -> pd.DataFrame:
     """Scores joined to their gold row: submitted_at, payer_id, cpt_family (codes, no PHI)."""
-    keys = gold[[c for c in (*GOLD_KEYS, "dt") if c in gold.columns]].drop_duplicates(["dt", "claim_id", "claim_version"])
+    join = ["dt", "claim_id", "claim_version"]
+    keys = gold[[c for c in GOLD_KEYS if c in gold.columns and (c in join or c not in scores.columns)]]
+    keys = keys.drop_duplicates(join)
     keys = keys.astype({c: object for c in ("payer_id", "cpt_family") if c in keys.columns})
     return scores.merge(keys, on=["dt", "claim_id", "claim_version"], how="left", validate="many_to_one")
 
@@ -250,7 +253,8 @@ def reference_for(gold_window: pd.DataFrame, start: str, end: str, feature_versi
             start_offset=-(TRAIN_WINDOW_DAYS + LABEL_HORIZON_DAYS + 28), end_offset=0,
             allow_nonexistent_upstream_partitions=True),
             metadata={"allow_missing_partitions": True,
-                      "columns": ["claim_id", "claim_version", "submitted_at", "feature_version", *FEATURE_COLUMNS]}),
+                      "columns": ["dt", "claim_id", "claim_version", "submitted_at", "feature_version",
+                                  *FEATURE_COLUMNS]}),
         "history": dg.AssetIn(key=FEATURE_DRIFT_KEY, **HISTORY_IN),
     },
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -327,7 +331,7 @@ def score_reference(mlf: MlflowResource, model_name: str, version: str) -> list[
         "scores": dg.AssetIn(key=SCORES_KEY, partition_mapping=WITH_HISTORY,
                              metadata={"allow_missing_partitions": True}),
         "gold": dg.AssetIn(key=GOLD_KEY, partition_mapping=WITH_HISTORY,
-                           metadata={"allow_missing_partitions": True, "columns": [*GOLD_KEYS, "dt"]}),
+                           metadata={"allow_missing_partitions": True, "columns": GOLD_KEYS}),
         "history": dg.AssetIn(key=SCORE_DRIFT_KEY, **HISTORY_IN),
     },
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -398,7 +402,7 @@ PERFORMANCE_INS = {
                        metadata={"allow_missing_partitions": True, "columns": GOLD_KEYS}),
     "outcomes": dg.AssetIn(key=REMITTANCES_KEY, partition_mapping=WEEKS_BACK,
                            metadata={"allow_missing_partitions": True,
-                                     "columns": ["claim_id", "adjudicated_at", "updated_at", "denied"]}),
+                                     "columns": OUTCOME_COLUMNS}),
 } | ({"shadow": dg.AssetIn(key=SHADOW_KEY, partition_mapping=WEEKS_BACK,
                            metadata={"allow_missing_partitions": True})} if SHADOW_EXISTS else {})
 
@@ -482,6 +486,20 @@ COHORTS = dg.TimeWindowPartitionMapping(start_offset=-COHORT_DAYS, end_offset=0,
                                         allow_nonexistent_upstream_partitions=True)
 
 
+def claims_with_scores(gold: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim version in gold (codes only) with its champion score when it was scored."""
+    if gold.empty:
+        return gold
+    claims = gold.drop_duplicates(["claim_id", "claim_version"]).astype(
+        {c: object for c in ("payer_id", "cpt_family") if c in gold.columns})
+    if scores.empty:
+        return claims.assign(denial_probability=np.nan, decision=None)
+    champion = roles(scores)
+    champion = champion[champion["role"] == "champion"].drop_duplicates(["claim_id", "claim_version"])
+    return claims.merge(champion[["claim_id", "claim_version", "denial_probability", "decision"]],
+                        on=["claim_id", "claim_version"], how="left", validate="one_to_one")
+
+
 def early_outcome_check(rows: pd.DataFrame, window: int, z_band: mon.Band, min_claims: int) -> dg.AssetCheckResult:
     """Observed vs expected denials of the claims adjudicated so far, per payer and payer/CPT family."""
     drift = mon.early_outcome_drift(rows, window, z_band, min_adjudicated=min_claims // 2) if len(rows) else \
@@ -502,13 +520,12 @@ def early_outcome_check(rows: pd.DataFrame, window: int, z_band: mon.Band, min_c
     io_manager_key="lake",
     ins={
         "scores": dg.AssetIn(key=SCORES_KEY, partition_mapping=COHORTS,
-                             metadata={"allow_missing_partitions": True,
-                                       "columns": ["claim_id", "claim_version", "denial_probability", "decision"]}),
+                             metadata={"allow_missing_partitions": True}),
         "gold": dg.AssetIn(key=GOLD_KEY, partition_mapping=COHORTS,
-                           metadata={"allow_missing_partitions": True, "columns": [*GOLD_KEYS, "dt"]}),
+                           metadata={"allow_missing_partitions": True, "columns": GOLD_KEYS}),
         "outcomes": dg.AssetIn(key=REMITTANCES_KEY, partition_mapping=COHORTS,
                                metadata={"allow_missing_partitions": True,
-                                         "columns": ["claim_id", "adjudicated_at", "updated_at", "denied"]}),
+                                         "columns": OUTCOME_COLUMNS}),
     },
     backfill_policy=dg.BackfillPolicy.single_run(),
     # runs on its schedule too: a remittance feed that stops produces no upstream update to follow
@@ -536,7 +553,9 @@ def label_freshness(context: dg.AssetExecutionContext, config: MonitoringConfig,
     sla_band = mon.Band(setting(config, "sla_share_warn"), setting(config, "sla_share_error"), low_is_bad=True)
     z_band = band(config, "early_z")
     window, min_claims = int(setting(config, "early_window_days")), int(setting(config, "min_claims"))
-    keyed = with_claim_keys(scores, gold) if len(scores) else scores
+    # cohorts are every submission in gold (labels are due whether or not a model scored the claim);
+    # the day's scores join for the early-outcome comparison
+    keyed = claims_with_scores(gold, scores)
     out, by_day = [], {}
     for day in context.partition_keys:
         rows = pd.DataFrame({"status": pd.Series([], dtype=object), "age_days": pd.Series([], dtype="int64")})

@@ -64,13 +64,15 @@ def reference_sample(frame: pd.DataFrame, rows: int = 20_000, seed: int = 0,
     return sample.reset_index(drop=True)
 
 
-def categorical_psi(reference: pd.Series, current: pd.Series) -> float:
-    """PSI with the reference's categories as bins; a value the reference never had counts as "other"."""
+def categorical_psi(reference: pd.Series, current: pd.Series, min_share: float = 0.05) -> float:
+    """PSI with the reference's categories as bins; a value the reference never had, or had in less than
+    `min_share` of its rows, counts as "other": rare bins make a day's PSI noise (a 2% category absent
+    from 150 claims, which happens 3% of days, adds 0.12 through the empty-bin floor)."""
     ref = reference.astype(object).where(reference.notna(), "<NA>")
-    seen = set(ref.unique())
+    shares = ref.value_counts(normalize=True)
+    kept = set(shares[shares >= min_share].index)
     cur = current.astype(object).where(current.notna(), "<NA>")
-    cur = cur.where(cur.isin(seen), OTHER)
-    return modelling.psi(ref, cur)
+    return modelling.psi(ref.where(ref.isin(kept), OTHER), cur.where(cur.isin(kept), OTHER))
 
 
 def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, psi_band: Band, ks_band: Band,
@@ -222,9 +224,10 @@ def calibration_by_decile(labelled: pd.DataFrame) -> pd.DataFrame:
 
 def label_freshness(labelled: pd.DataFrame, as_of: pd.Timestamp, sla_days: int, sla_band: Band,
                     min_claims: int = 30) -> pd.DataFrame:
-    """Per submission cohort (day) and segment (all, payer): share whose first adjudication had reached
-    the source by the end of `as_of`, the cohort's age, and early outcomes — observed denials against the
-    scores' expectation among the adjudicated (labels known now, not only after the maturity horizon).
+    """Per submission cohort (day) and segment: share whose first adjudication had reached the source by
+    the end of `as_of`, the cohort's age, and early outcomes — among the adjudicated claims that were
+    scored (denial_probability not null), observed denials and the scores' expectation (labels known now,
+    not only after the maturity horizon).
 
     Segments: all, each payer, each payer/CPT family (where payer rules change: a new prior-auth
     requirement hits one CPT family of one payer).
@@ -234,25 +237,27 @@ def label_freshness(labelled: pd.DataFrame, as_of: pd.Timestamp, sla_days: int, 
     """
     end = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     arrived = labelled["denied"].notna() & (labelled["outcome_updated_at"] < end)
-    p = labelled["denial_probability"].where(arrived, 0.0)
+    scored = arrived & labelled["denial_probability"].notna()  # early outcomes compare scored claims only
+    p = labelled["denial_probability"].where(scored, 0.0)
     frame = pd.DataFrame({"cohort_day": labelled["submitted_day"].astype(str), "payer_id": labelled["payer_id"],
-                          "claims": 1, "adjudicated": arrived.astype("int64"),
-                          "denied": labelled["denied"].where(arrived, 0.0), "expected_denied": p,
+                          "claims": 1, "adjudicated": arrived.astype("int64"), "scored_adjudicated": scored.astype("int64"),
+                          "denied": labelled["denied"].where(scored, 0.0), "expected_denied": p,
                           "expected_variance": p * (1 - p)})
     if "cpt_family" in labelled.columns:
         frame["family"] = labelled["payer_id"].astype(str) + "/" + labelled["cpt_family"].astype(str)
-    sums = ["claims", "adjudicated", "denied", "expected_denied", "expected_variance"]
+    sums = ["claims", "adjudicated", "scored_adjudicated", "denied", "expected_denied", "expected_variance"]
     parts = [frame.groupby("cohort_day")[sums].sum().reset_index().assign(segment="all")]
     for column in ("payer_id", "family") if "family" in frame.columns else ("payer_id",):
         parts.append(frame.groupby(["cohort_day", column])[sums].sum().reset_index().rename(columns={column: "segment"}))
     rows = pd.concat(parts, ignore_index=True)
     rows["age_days"] = (pd.Timestamp(as_of) - pd.to_datetime(rows["cohort_day"])).dt.days.astype("int64")
     rows["adjudicated_share"] = rows["adjudicated"] / rows["claims"]
-    rows[["claims", "adjudicated", "denied"]] = rows[["claims", "adjudicated", "denied"]].astype("int64")
+    counts = ["claims", "adjudicated", "scored_adjudicated", "denied"]
+    rows[counts] = rows[counts].astype("int64")
     sla = np.array([sla_band.status(v) for v in rows["adjudicated_share"]], dtype=object)
     rows["status"] = np.where(rows["claims"] < min_claims, "insufficient",
                               np.where(rows["age_days"] == sla_days, sla, "ok"))
-    order = ["cohort_day", "age_days", "segment", "claims", "adjudicated", "adjudicated_share", "denied",
+    order = ["cohort_day", "age_days", "segment", "claims", "adjudicated", "adjudicated_share", "scored_adjudicated", "denied",
              "expected_denied", "expected_variance", "status"]
     return rows[order].sort_values(["cohort_day", "segment"], kind="mergesort").reset_index(drop=True)
 
@@ -264,7 +269,7 @@ def early_outcome_drift(freshness: pd.DataFrame, window_days: int, z_band: Band,
     the model expects it to pay shows here as soon as its first adjudications arrive, weeks before the
     labels mature. Positive z = more denials than predicted."""
     recent = freshness[freshness["age_days"] < window_days]
-    g = recent.groupby("segment").agg(adjudicated=("adjudicated", "sum"), denied=("denied", "sum"),
+    g = recent.groupby("segment").agg(adjudicated=("scored_adjudicated", "sum"), denied=("denied", "sum"),
                                       expected_denied=("expected_denied", "sum"),
                                       expected_variance=("expected_variance", "sum")).reset_index()
     g["observed_rate"] = g["denied"] / g["adjudicated"].where(g["adjudicated"] > 0)

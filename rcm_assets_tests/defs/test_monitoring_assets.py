@@ -1,0 +1,132 @@
+"""defs/monitoring through Dagster on the session pipeline's lake (copied: the pipeline is read-only).
+
+The monitoring assets read gold, scores and remittances from the lake, store one row set per day (or
+week), record their checks per partition, attach plots and log them to MLflow.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from rcm_assets.defs import monitoring, partitions
+from rcm_assets.platform.resources import build_resources
+from rcm_assets_tests.conftest import materialize_range
+
+DAILY = [monitoring.feature_drift, monitoring.score_drift, monitoring.label_freshness]
+
+
+def copy_pipeline(pipeline, data_dir: Path) -> dict:
+    """The pipeline's lake and MLflow store, copied into this test's RCM_DATA_DIR."""
+    for name in ("lake", "mlflow"):
+        shutil.copytree(pipeline.data_dir / name, data_dir / name, dirs_exist_ok=True)
+    return build_resources("dev")
+
+
+def read(data_dir: Path, key: dg.AssetKey, part: str) -> pd.DataFrame:
+    return pd.read_parquet(data_dir / "lake" / Path(*key.path) / part / "part-0.parquet")
+
+
+def check_evaluations(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) -> dict[str, object]:
+    """The latest evaluation of a check per partition."""
+    out = {}
+    for record in instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(key, name), limit=1000):
+        evaluation = record.event.dagster_event.event_specific_data if record.event else None
+        if evaluation is not None and evaluation.partition not in out:
+            out[evaluation.partition] = evaluation
+    return out
+
+
+@pytest.fixture(scope="module")
+def days(pipeline) -> list[str]:
+    keys = partitions.scoring_partitions.get_partition_keys()
+    return [d for d in keys if d <= pipeline.source.end.isoformat()]
+
+
+def test_daily_monitors_store_rows_every_day_with_per_day_checks_and_plots(pipeline, days, isolated_env: Path):
+    resources = copy_pipeline(pipeline, isolated_env)
+    instance = dg.DagsterInstance.ephemeral()
+    first, last = days[0], days[-1]
+    result = materialize_range(DAILY, first, last, instance, resources)
+    assert result.success
+
+    for day in (first, last):
+        drift = read(isolated_env, monitoring.FEATURE_DRIFT_KEY, f"dt={day}")
+        assert set(drift["feature"]) == set(monitoring.FEATURE_COLUMNS)  # every feature, every day
+        assert drift["reference_rows"].min() > 1000 and drift["psi"].notna().all()
+        assert drift.loc[drift["kind"] == "numeric", "ks_statistic"].notna().all()
+        scores = read(isolated_env, monitoring.SCORE_DRIFT_KEY, f"dt={day}")
+        assert "all" in set(scores["segment"]) and len(scores) > 5  # overall and per payer
+        fresh = read(isolated_env, monitoring.FRESHNESS_KEY, f"dt={day}")
+        overall = fresh[fresh["segment"] == "all"].set_index("age_days")
+        assert overall.loc[0, "adjudicated_share"] == 0.0  # today's cohort: nothing adjudicated yet
+        assert overall.loc[45, "adjudicated_share"] > 0.6
+
+    # the same process before and after: no drift ERROR on any day; one evaluation per day and check
+    for key, name in ((monitoring.FEATURE_DRIFT_KEY, "feature_drift_within_thresholds"),
+                      (monitoring.SCORE_DRIFT_KEY, "score_drift_within_thresholds"),
+                      (monitoring.FRESHNESS_KEY, "labels_arrive_within_sla")):
+        evaluations = check_evaluations(instance, key, name)
+        assert set(evaluations) == set(days), name
+        errors = {d: e.description for d, e in evaluations.items()
+                  if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR}
+        assert not errors, (name, errors)
+
+    materialization = instance.get_latest_materialization_event(monitoring.FEATURE_DRIFT_KEY).asset_materialization
+    plot = materialization.metadata["plot_feature_drift_over_time"]
+    assert isinstance(plot, dg.MarkdownMetadataValue) and "data:image/png;base64," in plot.value
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=resources["mlflow_tracking"].tracking_uri)
+    run_id = materialization.metadata["mlflow_run_id"].value
+    assert [a.path for a in client.list_artifacts(run_id, "plots")] == ["plots/feature_drift_over_time.png"]
+
+
+def test_a_stopped_remittance_feed_fails_the_label_sla(pipeline, days, isolated_env: Path):
+    """Remittance files stop arriving three weeks before the last day: the cohort due today misses its SLA."""
+    resources = copy_pipeline(pipeline, isolated_env)
+    last = days[-1]
+    stopped = (pd.Timestamp(last) - pd.Timedelta(days=21)).date().isoformat()
+    remittances = isolated_env / "lake" / "silver" / "remittances"
+    removed = [p for p in remittances.glob("dt=*") if p.name[3:] >= stopped]
+    assert len(removed) >= 20
+    for path in removed:
+        shutil.rmtree(path)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([*pipeline_assets()], selection=[monitoring.label_freshness], partition_key=last,
+                            instance=instance, resources=resources, raise_on_error=False)
+    assert result.success  # the rows are stored; the check carries the failure
+    evaluation = check_evaluations(instance, monitoring.FRESHNESS_KEY, "labels_arrive_within_sla")[last]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert "all" in evaluation.description
+    fresh = read(isolated_env, monitoring.FRESHNESS_KEY, f"dt={last}")
+    assert fresh.loc[(fresh["segment"] == "all") & (fresh["age_days"] == 45), "adjudicated_share"].item() < 0.5
+
+
+def test_realized_performance_runs_weekly_for_every_role_it_finds(pipeline, days, isolated_env: Path):
+    """The pipeline world ends two weeks after scoring starts, so few labels have matured: the asset still
+    stores its rows (coverage shows it) and the floor check does not fire on too few labels."""
+    resources = copy_pipeline(pipeline, isolated_env)
+    instance = dg.DagsterInstance.ephemeral()
+    week = "2025-05-19"
+    result = dg.materialize([*pipeline_assets()], selection=[monitoring.realized_performance], partition_key=week,
+                            instance=instance, resources=resources,
+                            run_config={"ops": {"monitoring__realized_performance": {"config": {"maturity_days": 14}}}})
+    assert result.success
+    table = read(isolated_env, monitoring.PERFORMANCE_KEY, f"week={week}")
+    assert set(table["role"]) >= {"champion"} and "all" in set(table["segment"])
+    overall = table[(table["role"] == "champion") & (table["segment"] == "all")].iloc[0]
+    assert overall["scored"] > 500 and 0 <= overall["label_coverage"] < 0.5
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["champion_auc_above_floor"].passed  # "insufficient" is not an alert
+
+
+def pipeline_assets() -> list:
+    from rcm_assets.definitions import defs
+
+    return [*defs.assets]
