@@ -193,9 +193,36 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+MONITORING_SUMMARY = (  # asset, what to say, metadata keys of its latest materialization
+    ("monitoring/feature_drift", "feature drift", ("max_psi", "worst_status")),
+    ("monitoring/score_drift", "score drift", ("overall_psi", "flagged_share", "worst_status")),
+    ("monitoring/label_freshness", "label arrival", ("worst_status",)),
+    ("monitoring/realized_performance", "realized AUC", ("champion_auc", "labelled", "cohort")),
+)
+
+
+def monitoring_summary(instance: dg.DagsterInstance) -> list[str]:
+    """One line per monitor: its latest partition and headline figures (from materialization metadata,
+    one batched query); empty when no monitor has run."""
+    keys = [dg.AssetKey(name.split("/")) for name, _, _ in MONITORING_SUMMARY]
+    records = {r.asset_entry.asset_key: r.asset_entry for r in instance.get_asset_records(keys)}
+    lines = []
+    for key, (_, label, fields) in zip(keys, MONITORING_SUMMARY, strict=True):
+        entry = records.get(key)
+        event = entry.last_materialization if entry else None
+        materialization = event.asset_materialization if event else None
+        if materialization is None:
+            continue
+        values = {k: materialization.metadata[k].value for k in fields if k in materialization.metadata}
+        text = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items())
+        lines.append(f"  {label:<14} {materialization.partition or '-':<10}  {text}")
+    return ["", "monitoring (latest):", *lines] if lines else []
+
+
 def run(as_json: bool) -> str:
     """The `rcm status` answer for the instance at DAGSTER_HOME (its table, or JSON)."""
     from rcm_assets.platform.instance import ensure_dagster_home, get_instance
 
-    rows = collect(get_instance(), catalog(ensure_dagster_home()))
-    return json.dumps(rows, indent=2, default=str) if as_json else render(rows)
+    instance = get_instance()
+    rows = collect(instance, catalog(ensure_dagster_home()))
+    return json.dumps(rows, indent=2, default=str) if as_json else "\n".join([render(rows), *monitoring_summary(instance)])

@@ -419,16 +419,17 @@ def matured_cohort(week: str, maturity_days: int) -> tuple[pd.Timestamp, pd.Time
     partitions_def=weekly_partitions,
     io_manager_key="lake",
     ins=PERFORMANCE_INS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     # weekly by `weekly_performance_schedule` (Monday 06:00 UTC); the shadow input exists only once predictions/shadow_scores does: inputs arrive as **inputs, so the
     # resource is named here rather than by a typed parameter
     required_resource_keys={"mlflow_tracking"},
     kinds={"scikitlearn", "parquet"},
     owners=catalog.OWNERS,
     check_specs=[
-        dg.AssetCheckSpec("champion_auc_above_floor", asset=PERFORMANCE_KEY,
+        dg.AssetCheckSpec("champion_auc_above_floor", asset=PERFORMANCE_KEY, partitions_def=weekly_partitions,
                           description="Champion AUC on matured labels above the floor (ERROR) and the warn level; "
                                       "the model-lifecycle review acts on an ERROR (rollback)"),
-        dg.AssetCheckSpec("auc_per_payer_above_floor", asset=PERFORMANCE_KEY,
+        dg.AssetCheckSpec("auc_per_payer_above_floor", asset=PERFORMANCE_KEY, partitions_def=weekly_partitions,
                           description="Per payer, the champion's realized AUC above the warn level and the floor"),
     ],
 )
@@ -436,46 +437,65 @@ def realized_performance(context: dg.AssetExecutionContext, config: MonitoringCo
     """Weekly: AUC, PR AUC, Brier, precision/recall at the threshold and calibration by score decile on
     claims whose outcomes have matured, overall and per payer, for the champion, fallback and shadows."""
     mlf: MlflowResource = context.resources.mlflow_tracking
-    week = context.partition_key
     maturity = int(setting(config, "maturity_days"))
     if maturity + 7 > PERFORMANCE_WEEKS * 7:
         raise dg.Failure(f"maturity_days={maturity} reaches before the {PERFORMANCE_WEEKS} weeks this asset loads "
                          f"(set RCM_LABEL_HORIZON_DAYS ≥ {maturity} so the mapping covers it)", allow_retries=False)
-    start, end = matured_cohort(week, maturity)
-    scored = roles(frames(inputs["scores"]), frames(inputs.get("shadow")))
-    scored = scored[(scored["dt"] >= start.date().isoformat()) & (scored["dt"] < end.date().isoformat())] \
-        if len(scored) else scored
     auc_band = band(config, "auc", low_is_bad=True)
-    if len(scored):
-        keyed = with_claim_keys(scored, frames(inputs["gold"]))
-        labelled = mon.label_scored_claims(keyed, frames(inputs["outcomes"]), pd.Timestamp(week))
-        table = mon.realized_performance(labelled, auc_band)
-        calibration = mon.calibration_by_decile(labelled)
+    scored_all = roles(frames(inputs["scores"]), frames(inputs.get("shadow")))
+    gold, outcomes = frames(inputs["gold"]), frames(inputs["outcomes"])
+    tables, by_week, metadata = [], {}, {}
+    for week in context.partition_keys:  # a backfill runs several weeks at once
+        table, calibration, cohort = week_performance(week, maturity, scored_all, gold, outcomes, auc_band)
+        champion = table[table["role"] == "champion"]
+        overall = champion[champion["segment"] == "all"]
+        auc = float(overall["roc_auc"].iloc[0]) if len(overall) else float("nan")
+        metadata = {"cohort": cohort, "champion_auc": auc,
+                    "labelled": int(overall["labelled"].iloc[0]) if len(overall) else 0,
+                    "roles": ", ".join(sorted(table["role"].unique())) or "none"}
+        if len(calibration):
+            metadata["calibration_by_decile"] = dg.MetadataValue.md(markdown_table(calibration))
+            plots = {"calibration_by_decile.png": mon.figure_png(mon.calibration_deciles_figure(calibration)),
+                     "auc_by_payer.png": mon.figure_png(mon.performance_by_payer_figure(table, auc_band.error))}
+            metrics = {f"{r.role}_auc": r.roc_auc for r in table[table["segment"] == "all"].itertuples()}
+            metadata |= plot_metadata(mlf, "realized_performance", week, plots, metrics)
+        tables.append(table)
+        by_week[week] = [
+            status_check("champion_auc_above_floor", overall, "champion AUC", "model_version", "roc_auc",
+                         {"auc": auc if math.isfinite(auc) else -1.0, "floor": auc_band.error,
+                          "warn": auc_band.warn, "week": week}),
+            status_check("auc_per_payer_above_floor", champion[champion["segment"] != "all"], "payers", "segment",
+                         "roc_auc", {"floor": auc_band.error, "warn": auc_band.warn}),
+        ]
+    yield dg.Output(pd.concat(tables, ignore_index=True), metadata=metadata)  # the last week's headline
+    yield from check_events(context, PERFORMANCE_KEY, by_week)
+
+
+def week_performance(week: str, maturity: int, scored: pd.DataFrame, gold: pd.DataFrame, outcomes: pd.DataFrame,
+                     auc_band: mon.Band) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """One week's rows: the cohort scored [W - maturity - 7, W - maturity), labels known before W."""
+    start, end = matured_cohort(week, maturity)
+    cohort = f"{start.date()}..{(end - pd.Timedelta(days=1)).date()} (scored; labels known before {week})"
+    part = scored[(scored["dt"] >= start.date().isoformat()) & (scored["dt"] < end.date().isoformat())] \
+        if len(scored) else scored
+    if len(part):
+        labelled = mon.label_scored_claims(with_claim_keys(part, gold), outcomes, pd.Timestamp(week))
+        table, calibration = mon.realized_performance(labelled, auc_band), mon.calibration_by_decile(labelled)
     else:
-        table, calibration = pd.DataFrame({"role": [], "segment": [], "status": [], "roc_auc": []}), pd.DataFrame()
+        table = pd.DataFrame({"role": pd.Series([], dtype=object), "segment": pd.Series([], dtype=object),
+                              "status": pd.Series([], dtype=object), "roc_auc": pd.Series([], dtype=float),
+                              "labelled": pd.Series([], dtype="int64")})
+        calibration = pd.DataFrame()
     table = table.assign(week=week, cohort_start=start.date().isoformat(), cohort_end=end.date().isoformat())
-    champion = table[(table["role"] == "champion")]
-    overall = champion[champion["segment"] == "all"]
-    per_payer = champion[champion["segment"] != "all"]
-    metadata: dict[str, object] = {
-        "cohort": f"{start.date()}..{(end - pd.Timedelta(days=1)).date()} (scored; labels known before {week})",
-        "champion_auc": float(overall["roc_auc"].iloc[0]) if len(overall) else float("nan"),
-        "labelled": int(overall["labelled"].iloc[0]) if len(overall) else 0,
-        "roles": ", ".join(sorted(table["role"].unique())) or "none",
-    }
-    if len(calibration):
-        metadata["calibration_by_decile"] = dg.MetadataValue.md(calibration.round(4).to_markdown(index=False))
-        plots = {"calibration_by_decile.png": mon.figure_png(mon.calibration_deciles_figure(calibration)),
-                 "auc_by_payer.png": mon.figure_png(mon.performance_by_payer_figure(table, auc_band.error))}
-        metrics = {f"{r.role}_auc": r.roc_auc for r in table[table["segment"] == "all"].itertuples()}
-        metadata |= plot_metadata(mlf, "realized_performance", week, plots, metrics)
-    yield dg.Output(table, metadata=metadata)
-    auc = metadata["champion_auc"]
-    yield status_check("champion_auc_above_floor", overall, "champion AUC", "model_version", "roc_auc",
-                       {"auc": auc if math.isfinite(auc) else -1.0, "floor": auc_band.error, "warn": auc_band.warn,
-                        "week": week})
-    yield status_check("auc_per_payer_above_floor", per_payer, "payers", "segment", "roc_auc",
-                       {"floor": auc_band.error, "warn": auc_band.warn})
+    return table, calibration, cohort
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A small frame as a markdown table (the asset page renders it)."""
+    cells = frame.round(digits).astype(str)
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -509,7 +529,7 @@ def early_outcome_check(rows: pd.DataFrame, window: int, z_band: mon.Band, min_c
     if len(drift):
         top = drift[drift["status"] != "insufficient"].sort_values("z", key=lambda s: s.abs(), ascending=False).head(10)
         result = result._replace(metadata={**result.metadata, "segments": dg.MetadataValue.md(
-            top.round(3).to_markdown(index=False))})
+            markdown_table(top, 3))})
     return result
 
 
