@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     d_train, d_holdout = M.time_holdout_split(ts)
     denial = M.fit_model(d_train.X, d_train.y, seed=0, n_threads=args.threads)
     predict = lambda frame: M.predict_denial(denial, frame, n_threads=args.threads)  # noqa: E731
-    explained = D.explain(predict, d_holdout.X)
+    smooth = D.smooth_predict(denial, n_threads=args.threads)
+    explained = D.explain(smooth, d_holdout.X)
     causes = truth_for(d_holdout.claim_keys, truth)
     cause_cols = [f"cause_{c}" for c in CAUSE_GROUP]
     single = causes[cause_cols].sum(axis=1) == 1
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     reason_model = results["multiclass"][1]
     t_score, _ = timed(lambda: predict(day))
     t_reason, _ = timed(lambda: R.top_reasons(R.predict_reasons(reason_model, day, n_threads=args.threads)))
-    t_effects, effects = timed(lambda: D.driver_effects(predict, day))
+    t_effects, effects = timed(lambda: D.driver_effects(smooth, day))
     t_text, _ = timed(lambda: D.driver_sentences(D.top_drivers(effects), day))
     extra = t_reason + t_effects + t_text
     print(f"speed, {len(day):,} claims: scoring (predict_proba) {t_score:.2f} s; reasons {t_reason:.2f} s, "

@@ -8,6 +8,7 @@ same rows, what each payer allows of a billed dollar: the worklist's expected pa
 """
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -107,6 +108,8 @@ def train_reason_week(
         client.set_model_version_tag(name, version, tag, value)
     decision = champion_lib.gate(metrics["macro_auc"], config.macro_auc_floor, champion_auc, config.max_auc_drop,
                                  champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
+    # the same gate, on the reason model's metric: say which one
+    decision = replace(decision, sentence=decision.sentence.replace("ROC AUC", "macro AUC"))
     client.set_model_version_tag(name, version, "gate_decision", decision.sentence)
     promotion = None
     if decision.promote:

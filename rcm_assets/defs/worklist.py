@@ -25,7 +25,6 @@ from rcm_assets.defs.reason_model import RATIOS_KEY, REASON_MODEL_KEY, reason_mo
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import drivers, reasons, settings
 from rcm_assets.lib import worklist as worklist_lib
-from rcm_assets.lib.modelling import predict_denial
 from rcm_assets.platform.resources import MlflowResource
 
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
@@ -99,7 +98,7 @@ def explain_day(scores: pd.DataFrame, gold: pd.DataFrame, cpt_code: pd.Series, e
         model = explainers.denial_model(str(name), str(model_version))
         positions = scores.index.get_indexer(rows.index)
         part = feats.iloc[positions].reset_index(drop=True)
-        explained = drivers.explain(lambda frame, m=model: predict_denial(m, frame, n_threads=1), part)
+        explained = drivers.explain(drivers.smooth_predict(model, n_threads=1), part)
         for column in explained.columns:
             out.loc[rows.index, column] = explained[column].to_numpy()
     out.loc[(scored_by == "fallback").to_numpy(), "driver_1_text"] = FALLBACK_TEXT

@@ -6,7 +6,8 @@ claim is scored again with that group set to its *clean* value (prior authorisat
 verified, submitted within a week of service, a diagnosis that supports the procedure, billed at the
 typical charge, no audited modifier) or, for context that no biller changes (payer, place of service),
 averaged over the mix of the day's claims. A driver's effect is the drop in probability, in
-probability points; the three largest positive effects are the claim's drivers.
+probability points, of the boosted trees before calibration (`smooth_predict`); drivers are ranked by the drop in log-odds, so a claim pushed near certainty by two
+causes (where fixing either alone moves the probability little) still names both.
 
 Why not TreeSHAP: the denial model is scikit-learn HistGradientBoosting with *native categorical splits*
 inside a calibration wrapper. shap's TreeExplainer reads HGB trees as numeric thresholds only; on a model
@@ -26,17 +27,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rcm_assets.lib import reference as ref
 from rcm_assets.lib.features import FEATURE_COLUMNS
+from rcm_assets.lib.modelling import limit_threads, predict_denial
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
 
 PROMPT_SUBMISSION_DAYS = 7  # "submitted promptly": the filing reference for a late claim
 MIN_EFFECT = 0.005  # half a probability point: smaller moves are not worth a biller's line
+MIN_LOGIT_EFFECT = 0.1  # in log-odds: below the smallest cause the generator knows (0.15)
 TOP_N = 3
 CONTEXT_VALUES = 8  # context groups are averaged over at most this many of the day's values
 
@@ -70,6 +74,24 @@ GROUP_CATEGORY: dict[str, str] = {
     "coding": "coding", "charge": "pricing", "modifiers": "administrative", "payer": "other",
     "place_of_service": "other",
 }
+
+
+def smooth_predict(model: Any, n_threads: int | None = 1) -> Predict:
+    """The score drivers are measured on: for the denial model (`modelling.fit_model`), the boosted trees'
+    own probability before the isotonic calibration, whose flat steps would hide a real change (a fix
+    that lands on the same step moves the calibrated probability by exactly 0); the calibration is
+    monotone, so directions and ranking agree. Any other model: its `predict_proba`."""
+    try:
+        prepare = model.named_steps["prepare"]
+        trees = model.named_steps["model"].estimator.estimator
+        trees.predict_proba  # noqa: B018 - the attribute chain is the check
+    except (AttributeError, KeyError, TypeError):
+        return lambda frame: predict_denial(model, frame, n_threads=n_threads)
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        with limit_threads(n_threads):
+            return trees.predict_proba(prepare.transform(frame))[:, 1]
+    return predict
 
 
 # --------------------------------------------------------------------------------------------------
@@ -121,13 +143,11 @@ def _context_values(features: pd.DataFrame, group: DriverGroup) -> list[tuple[di
     return out
 
 
-def driver_effects(predict: Predict, features: pd.DataFrame, groups: Sequence[DriverGroup] = GROUPS) -> pd.DataFrame:
-    """Drop in denial probability per claim (rows) when each group (columns) is made clean or averaged
-    over the day's context mix. One batched prediction; rows of `features`, index preserved."""
-    features = features[[c for c in FEATURE_COLUMNS if c in features.columns]]
+def _occlusion(predict: Predict, features: pd.DataFrame, groups: Sequence[DriverGroup]
+               ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(probability, reference probability per group, reference log-odds per group) from one batched
+    prediction of every variant; context groups average over the day's mix (probabilities and log-odds)."""
     n = len(features)
-    if n == 0:
-        return pd.DataFrame({g.name: pd.Series(dtype="float64") for g in groups}, index=features.index)
     variants: list[pd.DataFrame] = [features]
     plan: list[tuple[str, float]] = []  # (group, weight) per variant after the first
     for group in groups:
@@ -138,33 +158,63 @@ def driver_effects(predict: Predict, features: pd.DataFrame, groups: Sequence[Dr
             for values, share in _context_values(features, group):
                 variant = features.copy(deep=False)
                 for name, value in values.items():
-                    variant[name] = pd.Categorical(np.full(n, value, dtype=object),
-                                                   dtype=features[name].dtype)
+                    variant[name] = pd.Categorical(np.full(n, value, dtype=object), dtype=features[name].dtype)
                 variants.append(variant)
                 plan.append((group.name, share))
-    stacked = pd.concat(variants, ignore_index=True)
-    p = np.asarray(predict(stacked), dtype="float64").reshape(len(variants), n)
-    base = p[0]
-    effects = {g.name: np.zeros(n) for g in groups}
-    reference = {g.name: np.zeros(n) for g in groups}
+    p = np.asarray(predict(pd.concat(variants, ignore_index=True)), dtype="float64").reshape(len(variants), n)
+    ref_p = {g.name: np.zeros(n) for g in groups}
+    ref_logit = {g.name: np.zeros(n) for g in groups}
     for (name, weight), row in zip(plan, p[1:], strict=True):
-        reference[name] += weight * row
-    for name in effects:
-        effects[name] = base - reference[name]
-    return pd.DataFrame(effects, index=features.index)
+        ref_p[name] += weight * row
+        ref_logit[name] += weight * _logit(row)
+    return p[0], ref_p, ref_logit
 
 
-def top_drivers(effects: pd.DataFrame, n: int = TOP_N, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
-    """The `n` groups with the largest positive effect per claim (None beyond those above
-    `min_effect`): columns driver_1..n and driver_1_effect..n (probability points, 0–1)."""
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def driver_effects(predict: Predict, features: pd.DataFrame, groups: Sequence[DriverGroup] = GROUPS,
+                   scale: str = "probability") -> pd.DataFrame:
+    """Drop per claim (rows) when each group (columns) is made clean or averaged over the day's context
+    mix: in probability points (`scale="probability"`) or in log-odds (`"logit"`). One batched prediction;
+    rows and index of `features`."""
+    frames = _effect_frames(predict, features, groups)
+    return frames[0] if scale == "probability" else frames[1]
+
+
+def _effect_frames(predict: Predict, features: pd.DataFrame, groups: Sequence[DriverGroup] = GROUPS
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    index = features.index
+    features = features[[c for c in FEATURE_COLUMNS if c in features.columns]]
+    if len(features) == 0:
+        empty = pd.DataFrame({g.name: pd.Series(dtype="float64") for g in groups}, index=index)
+        return empty, empty.copy()
+    base, ref_p, ref_logit = _occlusion(predict, features, groups)
+    prob = pd.DataFrame({name: base - ref for name, ref in ref_p.items()}, index=index)
+    logit = pd.DataFrame({name: _logit(base) - ref for name, ref in ref_logit.items()}, index=index)
+    return prob, logit
+
+
+def top_drivers(effects: pd.DataFrame, n: int = TOP_N, min_effect: float = MIN_EFFECT,
+                order_by: pd.DataFrame | None = None, min_order: float = 0.0) -> pd.DataFrame:
+    """The `n` groups with the largest positive effect per claim: columns driver_1..n and
+    driver_1_effect..n (probability points, 0–1). A group counts when its effect reaches `min_effect`;
+    with `order_by` (log-odds effects) groups are ranked by it and must also reach `min_order` there —
+    so a claim pushed near certainty by two causes still names both (each alone moves the probability
+    little)."""
     values = effects.to_numpy(dtype="float64")
+    order_values = values if order_by is None else order_by[effects.columns].to_numpy(dtype="float64")
     names = np.asarray(effects.columns, dtype=object)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :n] if len(values) else np.empty((0, n), "int64")
+    rows = np.arange(len(values))
+    order = np.argsort(-order_values, axis=1, kind="stable")[:, :n] if len(values) else np.empty((0, n), "int64")
     out = {}
     for k in range(n):
         idx = order[:, k] if order.shape[1] > k else np.zeros(len(values), dtype="int64")
-        effect = values[np.arange(len(values)), idx] if len(values) else np.array([], dtype="float64")
-        keep = effect >= min_effect
+        effect = values[rows, idx] if len(values) else np.array([], dtype="float64")
+        ranked = order_values[rows, idx] if len(values) else np.array([], dtype="float64")
+        keep = (ranked >= min_order) & (effect >= min_effect) if order_by is not None else effect >= min_effect
         out[f"driver_{k + 1}"] = np.where(keep, names[idx] if len(values) else names[:0], None).astype(object)
         out[f"driver_{k + 1}_effect"] = np.where(keep, effect, 0.0)
     return pd.DataFrame(out, index=effects.index)
@@ -236,8 +286,9 @@ def driver_sentences(top: pd.DataFrame, features: pd.DataFrame, n: int = TOP_N) 
     return pd.DataFrame(out, index=top.index)
 
 
-def explain(predict: Predict, features: pd.DataFrame, n: int = TOP_N, min_effect: float = MIN_EFFECT) -> pd.DataFrame:
-    """Top `n` drivers per claim: group names, effects and sentences (rows and index of `features`)."""
-    effects = driver_effects(predict, features)
-    top = top_drivers(effects, n, min_effect)
+def explain(predict: Predict, features: pd.DataFrame, n: int = TOP_N) -> pd.DataFrame:
+    """Top `n` drivers per claim: group names, effects and sentences (rows and index of `features`).
+    Ranked by log-odds drop (at least `MIN_LOGIT_EFFECT`), shown as probability points (> 0)."""
+    prob, logit = _effect_frames(predict, features)
+    top = top_drivers(prob, n, min_effect=1e-9, order_by=logit, min_order=MIN_LOGIT_EFFECT)
     return pd.concat([top, driver_sentences(top, features, n)], axis=1)
