@@ -571,6 +571,7 @@ def test_pg_connection_killed_mid_extraction_is_retried(pg_admin, pg_schema_url,
     table and just as it sends the SELECT; the reader reconnects and returns exactly the day's rows."""
     app = f"rcm_kill_{uuid.uuid4().hex[:8]}"
     reader = SourceReader(f"{pg_schema_url}&application_name={app}", base_delay=0.05, max_delay=0.2)
+    reader.use_adbc = False  # the SQLAlchemy read path; the ADBC one: test_source_postgres.py
     killed: list[int] = []
 
     def kill_first_select(conn, cursor, statement, params, context, many):
