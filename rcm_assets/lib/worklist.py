@@ -174,10 +174,13 @@ def outcome_labels(versions: pd.DataFrame, outcomes: pd.DataFrame, as_of: pd.Tim
     return keyed[["claim_id", "claim_version", "denied"]].drop_duplicates(["claim_id", "claim_version"])
 
 
-def top_k_evaluation(worklist: pd.DataFrame, labels: pd.DataFrame, k: int = DEFAULT_TOP_K) -> pd.DataFrame:
+def top_k_evaluation(worklist: pd.DataFrame, labels: pd.DataFrame, k: int = DEFAULT_TOP_K,
+                     min_labelled_share: float = 0.5) -> pd.DataFrame:
     """Per day: share denied and denied dollars (expected payment of the denied claims) among the top `k`
     of the list, K random claims (expectation) and the naive rule (prior authorisation missing, largest
-    billed first; it may flag fewer than K). Only claims with a known first adjudication count.
+    billed first; it may flag fewer than K). Only claims with a known first adjudication count, and only
+    days where at least `min_labelled_share` of the listed claims have one (recent days' outcomes have
+    not arrived yet: the few early ones would be an odd sample).
 
     `worklist` needs dt, claim_id, claim_version, expected_loss, expected_payment, billed_amount,
     prior_auth_missing; `labels` claim_id, claim_version, denied.
@@ -186,8 +189,11 @@ def top_k_evaluation(worklist: pd.DataFrame, labels: pd.DataFrame, k: int = DEFA
         raise ValueError(f"k must be at least 1, got {k}")
     joined = worklist.merge(labels[["claim_id", "claim_version", "denied"]], on=["claim_id", "claim_version"],
                             how="inner", validate="one_to_one")
+    listed = worklist.groupby("dt").size()
     rows = []
     for day, claims in joined.groupby("dt", sort=True):
+        if len(claims) < min_labelled_share * listed[day]:
+            continue
         denied = claims["denied"].astype(bool).to_numpy()
         dollars = claims["expected_payment"].to_numpy(dtype="float64") * denied
         n, kk = len(claims), min(k, len(claims))

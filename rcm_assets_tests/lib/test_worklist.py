@@ -139,3 +139,15 @@ def test_evaluation_figure_plots_both_panels():
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+def test_days_whose_outcomes_have_not_arrived_are_left_out():
+    wl = pd.concat([listed(day="2025-05-01"), listed(day="2025-05-02")], ignore_index=True).assign(
+        prior_auth_missing=0)
+    labels = pd.DataFrame({"claim_id": ["C0", "C1", "C2", "C3"], "claim_version": 1, "denied": True})
+    # day 2 gets its own claim ids, only one of its six labelled
+    wl.loc[wl["dt"] == "2025-05-02", "claim_id"] = [f"D{i}" for i in range(6)]
+    labels = pd.concat([labels, pd.DataFrame({"claim_id": ["D0"], "claim_version": [1], "denied": [True]})])
+    per_day = W.top_k_evaluation(wl, labels, k=3)
+    assert list(per_day["dt"]) == ["2025-05-01"]  # 4 of 6 labelled; day 2 has 1 of 6
+    assert len(W.top_k_evaluation(wl, labels, k=3, min_labelled_share=0.0)) == 2
