@@ -31,6 +31,7 @@ EXPECTED_ASSETS = {
     "silver/claim_versions",
     "gold/claim_features", "model/denial_model", "predictions/claim_denial_scores",
     "model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist",
+    "model/lifecycle_review", "predictions/shadow_scores",
     *MONITORING_ASSETS,
 }
 # asset -> {check name: blocking}
@@ -47,13 +48,15 @@ EXPECTED_CHECKS = {
                             "numeric_features_within_ranges": True, "decision_time_columns_only": True,
                             "train_serve_parity": True},
     "model/denial_model": {"holdout_auc_passes_gate": True},
+    # the review's decision is recorded whatever it finds (a rollback is its own action): never blocking
+    "model/lifecycle_review": {"champion_holds_up_on_matured_labels": False},
     "model/denial_reason_model": {"holdout_macro_auc_passes_gate": True},
     "predictions/worklist": {"every_scored_claim_listed_once": True, "expected_loss_within_billed": True,
                              "allowed_ratios_learned": False, "reason_model_serving": False},
     "predictions/claim_denial_scores": {"probabilities_in_unit_interval": True, "every_gold_claim_scored_once": True,
                                         "feature_version_matches_model": True,
                                         "score_drift_psi_below_threshold": False, "freshness_check": False,
-                                        "model_week_trained": False},
+                                        "model_week_trained": False, "scored_by_champion": False},
     # monitoring checks never block: the rows are stored whatever they find; alerts carry the failures
     "monitoring/feature_drift": {"feature_drift_within_thresholds": False},
     "monitoring/score_drift": {"score_drift_within_thresholds": False},
@@ -91,11 +94,15 @@ def test_exact_asset_inventory_with_groups_and_partitions():
     for name in MONITORING_ASSETS:
         weekly = name == "monitoring/realized_performance"
         assert nodes[name].partitions_def == (partitions.weekly_partitions if weekly else partitions.scoring_partitions)
+    lifecycle_assets = {"model/lifecycle_review", "predictions/shadow_scores"}
     for name in (EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores", "landing/quarantine"}
+                 - lifecycle_assets
                  - worklist_assets - MONITORING_ASSETS):
         assert nodes[name].partitions_def == partitions.daily_partitions, name
     assert nodes["model/denial_model"].partitions_def == partitions.weekly_partitions
+    assert nodes["model/lifecycle_review"].partitions_def == partitions.weekly_partitions
     assert nodes["predictions/claim_denial_scores"].partitions_def == partitions.scoring_partitions
+    assert nodes["predictions/shadow_scores"].partitions_def == partitions.scoring_partitions
 
 
 def test_exact_asset_check_inventory_per_asset_with_blocking_flags():
@@ -130,8 +137,9 @@ def test_jobs_select_their_layers():
     selected = {job.name: {k.to_user_string() for k in job.selection.resolve(graph)} for job in defs.jobs}
     assert selected == {
         "daily_ingest_job": {a for a in EXPECTED_ASSETS if a.split("/")[0] in ("bronze", "silver", "gold")},
-        "training_job": {"model/denial_model", "model/denial_reason_model", "model/payer_allowed_ratios"},
-        "scoring_job": {"predictions/claim_denial_scores", "predictions/worklist"},
+        "training_job": {"model/denial_model", "model/denial_reason_model", "model/payer_allowed_ratios",
+                         "model/lifecycle_review"},
+        "scoring_job": {"predictions/claim_denial_scores", "predictions/worklist", "predictions/shadow_scores"},
         "freshness_check_job": set(),  # checks only
         "monitoring_daily_job": MONITORING_ASSETS - {"monitoring/realized_performance"},
         "monitoring_weekly_job": {"monitoring/realized_performance"},

@@ -1,9 +1,13 @@
 """The weekly review on matured labels: keep, promote a shadow challenger, roll back, or fall back.
 
-Week W compares the champion serving before W with the previous champion, the challengers and the
-fallback on the same claims, those scored on [W - horizon - review_days, W - horizon) whose first
-adjudication reached us before W (`lib.lifecycle` states the tests). The decision is one sentence, stored in
-the week's row, in the check, as a tag on the champion's MLflow version and, when it changes who serves,
+Week W re-scores the claims submitted on [W - horizon - review_days, W - horizon) whose first adjudication
+reached us before W with every model in the review (the champion serving before W, the earlier champions,
+the challengers that cleared the floor but were not promoted, the fallback) and compares them on the
+*same* claims: those none of them trained on (submitted on or after the latest training-window end among
+them). Scores are deterministic, so these are the numbers `predictions/shadow_scores` recorded for the
+claims it covers; re-scoring lets a champion promoted last week be judged now, not nine weeks later when
+the claims it served have matured. `lib.lifecycle` states the tests. The decision is one sentence, stored
+in the week's row, in the check, as a tag on the champion's MLflow version and, when it changes who serves,
 as an event of the champion history effective from W: days from W on are scored by the new choice at the
 next scoring run; days already scored keep their scores.
 """
@@ -16,17 +20,17 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from rcm_assets.defs.model import OUTCOME_COLUMNS
+from rcm_assets.defs.model import OUTCOME_COLUMNS, training_window
 from rcm_assets.defs.partitions import LABEL_HORIZON_DAYS, weekly_partitions
-from rcm_assets.defs.predictions import SCORES_KEY, SHADOW_KEY
+from rcm_assets.defs.predictions import Registry
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import lifecycle
+from rcm_assets.lib.scoring import score
 from rcm_assets.platform.resources import MlflowResource
 
 REVIEW_KEY = dg.AssetKey(["model", "lifecycle_review"])
 REVIEW_CHECK = "champion_holds_up_on_matured_labels"
 REVIEW_DAYS = 28
-SCORE_COLUMNS = ["claim_id", "submitted_at", "model_version", "scored_by", "denial_probability"]
 # Offsets are in weeks of the review partition: from the start of the matured window to the week before W.
 REVIEW_MAPPING = dg.TimeWindowPartitionMapping(
     start_offset=-math.ceil((LABEL_HORIZON_DAYS + REVIEW_DAYS) / 7) - 1, end_offset=-1)
@@ -55,21 +59,35 @@ def review_window(week: date, review_days: int = REVIEW_DAYS,
     return end - pd.Timedelta(days=review_days), end, cutoff
 
 
-def scores_by_role(scores: pd.DataFrame, shadows: pd.DataFrame, champion: str | None) -> pd.DataFrame:
-    """Every model's score per claim, with its role relative to the champion under review: the champion
-    itself (whether it served those days or shadowed them), earlier champions, challengers, the fallback."""
-    served = scores.assign(role=lifecycle.PREVIOUS_CHAMPION) if len(scores) else scores.assign(role=[])
-    if len(served):
-        served.loc[served["scored_by"] == "fallback", "role"] = lifecycle.FALLBACK
-    shadow = shadows if "role" in shadows.columns else shadows.iloc[0:0].assign(role=[])
-    frame = pd.concat([served, shadow[[c for c in (*SCORE_COLUMNS, "role") if c in shadow.columns]]],
-                      ignore_index=True)
-    if frame.empty:
-        return frame
-    frame["model_version"] = frame["model_version"].astype(str)
-    frame.loc[frame["role"] == lifecycle.FALLBACK, "model_version"] = "fallback"
-    frame.loc[frame["model_version"] == str(champion), "role"] = lifecycle.CHAMPION
-    return frame
+def unseen_from(model, fallback_week: str | None = None) -> pd.Timestamp:
+    """The first submission time a model never trained on: its training window's end."""
+    if fallback_week is not None:
+        return training_window(date.fromisoformat(fallback_week))[1]
+    return pd.Timestamp(model.tags["window_end"])
+
+
+def backtest(gold: pd.DataFrame, outcomes: pd.DataFrame, registry: Registry, champion: str,
+             roster: list[tuple[str, str]], week: date, review_days: int) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Every model's score on the matured claims none of them trained on, with their labels."""
+    start, end, cutoff = review_window(week, review_days)
+    models = [(champion, lifecycle.CHAMPION, registry.model(champion))]
+    models += [(v, role, registry.model(v)) for v, role in roster]
+    fallback = registry.fallback_for((week - timedelta(days=1)).isoformat())
+    first = max([start, *(unseen_from(m) for _, _, m in models)]
+                + ([unseen_from(fallback, fallback.tags["dagster_partition"])] if fallback else []))
+    claims = gold[(gold["submitted_at"] >= first) & (gold["submitted_at"] < end)] if len(gold) else gold
+    claims = claims.sort_values(["claim_id", "claim_version", "dt"]).drop_duplicates(
+        ["claim_id", "claim_version"], keep="first")  # each version as it was submitted
+    frames = []
+    for version, role, model in models:
+        rows = claims[claims["feature_version"] == model.feature_version]
+        frames.append(score(model.model, rows, model_feature_version=model.feature_version, threshold=0.5,
+                            stamp={"model_version": version}).assign(role=role))
+    if fallback is not None:
+        frames.append(score(fallback.model, claims, model_feature_version=None, threshold=0.5,
+                            stamp={"model_version": "fallback"}).assign(role=lifecycle.FALLBACK))
+    scored = pd.concat(frames, ignore_index=True)
+    return lifecycle.matured_scores(scored, outcomes, cutoff, first, end), first
 
 
 @dg.asset(
@@ -78,14 +96,13 @@ def scores_by_role(scores: pd.DataFrame, shadows: pd.DataFrame, champion: str | 
     partitions_def=weekly_partitions,
     io_manager_key="lake",
     ins={
-        "scores": dg.AssetIn(key=SCORES_KEY, partition_mapping=REVIEW_MAPPING,
-                             metadata={"allow_missing_partitions": True, "columns": SCORE_COLUMNS}),
-        "shadows": dg.AssetIn(key=SHADOW_KEY, partition_mapping=REVIEW_MAPPING,
-                              metadata={"allow_missing_partitions": True}),
+        "gold": dg.AssetIn(key=["gold", "claim_features"], partition_mapping=REVIEW_MAPPING,
+                           metadata={"allow_missing_partitions": True}),
         "outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=REVIEW_MAPPING,
                                metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS}),
     },
     kinds={"mlflow"},
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),  # weeks in order, as the model
     check_specs=[dg.AssetCheckSpec(
         REVIEW_CHECK, asset=REVIEW_KEY,
         description="The champion's ROC AUC on matured labels clears the floor; an ERROR names the rollback "
@@ -93,29 +110,32 @@ def scores_by_role(scores: pd.DataFrame, shadows: pd.DataFrame, champion: str | 
     )],
 )
 def lifecycle_review(
-    context: dg.AssetExecutionContext, config: ReviewConfig, scores: pd.DataFrame, shadows: pd.DataFrame,
-    outcomes: pd.DataFrame, mlflow_tracking: MlflowResource,
+    context: dg.AssetExecutionContext, config: ReviewConfig, gold: pd.DataFrame, outcomes: pd.DataFrame,
+    mlflow_tracking: MlflowResource,
 ) -> Iterator:
     """Weekly matured-label review of the champion against its shadows: keep, promote, roll back, fall back."""
     client, name = mlflow_tracking.client(), mlflow_tracking.model_name
-    events = champion_lib.history(client, name)
+    registry = Registry(mlflow_tracking)
+    events = registry.events
     rows, decisions, current = [], [], None
     for key in context.partition_keys:  # oldest first; a decision changes the champion of the next week
         week = date.fromisoformat(key)
         start, end, cutoff = review_window(week, config.review_days)
-        champion = current if current is not None else champion_lib.serving_version(events, week - timedelta(days=1))
-        frame = scores_by_role(scores, shadows, champion)
-        matured = (lifecycle.matured_scores(frame, outcomes, cutoff, start, end) if len(frame) and len(outcomes)
-                   else frame.iloc[0:0])
-        results = lifecycle.compare_on_same_claims(matured, champion, config.policy()) if champion else []
+        champion, roster = champion_lib.review_roster(events, registry.versions, week)
+        if current is not None:  # an earlier week of this run changed who serves
+            champion, roster = (current or None), [(v, r) for v, r in roster if v != current]
+        results, first = [], end
+        if champion:
+            matured, first = backtest(gold, outcomes, registry, champion, roster, week, config.review_days)
+            results = lifecycle.compare_on_same_claims(matured, champion, config.policy())
         decision = lifecycle.decide(champion, results, config.policy(), key)
         context.log.info(decision.sentence)
         if decision.action in ACTIONS:
-            current = decision.serving or ""  # "" : the fallback serves from this week on
+            current = decision.serving or ""  # "": the fallback serves from this week on
         rows.append({
             "week": key, "champion_version": champion, "action": decision.action, "serving_version": decision.serving,
             "replaces": decision.replaces, "severity": decision.severity, "sentence": decision.sentence,
-            "window_start": start, "window_end": end, "claims": results[0].claims if results else 0,
+            "window_start": max(start, first), "window_end": end, "claims": results[0].claims if results else 0,
             "denied": results[0].denied if results else 0,
             "champion_matured_auc": results[0].roc_auc if results else float("nan"),
             "results": json.dumps([r.__dict__ for r in results]),

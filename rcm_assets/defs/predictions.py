@@ -200,8 +200,10 @@ def rewrites(stored: pd.DataFrame | None, rescored: pd.DataFrame) -> dict[str, o
             "versions": ", ".join(f"v{a}→v{b}: {n}" for (a, b), n in moves.items()) or "none"}
 
 
-def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict, psi_warn: float,
-                      fell_back: dict[str, str]) -> list[dg.AssetCheckResult]:
+def prediction_checks(scores: pd.DataFrame, fresh: pd.DataFrame, gold: pd.DataFrame, loaded: dict,
+                      psi_warn: float, fell_back: dict[str, str]) -> list[dg.AssetCheckResult]:
+    """Coverage and range on every row of the days; model/feature agreement and drift on the rows scored
+    by this run (`fresh`: rows kept as written were checked when they were written)."""
     in_range = scores["denial_probability"].between(0, 1).all() if len(scores) else True
     scored = scores.groupby(["dt", "claim_id"]).size() if len(scores) else pd.Series(dtype=int)
     expected = gold.groupby(["dt", "claim_id"]).size() if len(gold) else pd.Series(dtype=int)
@@ -209,11 +211,16 @@ def prediction_checks(scores: pd.DataFrame, gold: pd.DataFrame, loaded: dict, ps
     repeated = int((scored > 1).sum())
     extra = int((~scored.index.isin(expected.index)).sum())
     champions = {k: m for k, m in loaded.items() if m.scored_by == "champion"}
-    champion_days = set(scores.loc[scores["scored_by"] == "champion", "dt"]) if len(scores) else set()
-    gold_fvs = set(gold.loc[gold["dt"].isin(champion_days), "feature_version"].unique()) if len(gold) else set()
-    mismatched = sorted(gold_fvs - {m.feature_version for m in champions.values()})
-    psis = {v: quality.score_psi(m.reference, scores.loc[(scores["model_version"] == v)
-                                                         & (scores["scored_by"] == "champion"), "denial_probability"])
+    by_champion = fresh[fresh["scored_by"] == "champion"] if len(fresh) else fresh
+    if len(by_champion):
+        stamped = by_champion[["dt", "claim_id", "claim_version", "feature_version"]].merge(
+            gold[["dt", "claim_id", "claim_version", "feature_version"]], how="left",
+            on=["dt", "claim_id", "claim_version"], suffixes=("", "_gold"))
+        mismatched = sorted(set(stamped.loc[stamped["feature_version"] != stamped["feature_version_gold"],
+                                            "feature_version_gold"].astype(str)))
+    else:
+        mismatched = []
+    psis = {v: quality.score_psi(m.reference, by_champion.loc[by_champion["model_version"] == v, "denial_probability"])
             for v, m in champions.items() if len(m.reference)}
     worst_psi = max(psis.values(), default=0.0)
     fallback_rows = int((scores["scored_by"] == "fallback").sum()) if len(scores) else 0
@@ -312,9 +319,9 @@ def claim_denial_scores(
             kept.append(keep)
             todo.append(new)
     to_score = pd.concat(todo, ignore_index=True) if todo else gold.iloc[0:0]
-    scores, fell_back = score_days(to_score, registry, config.decision_threshold, context.run.run_id, context.log)
-    frames = [f for f in (*kept, scores) if len(f)]
-    scores = pd.concat(frames, ignore_index=True) if frames else scores
+    fresh, fell_back = score_days(to_score, registry, config.decision_threshold, context.run.run_id, context.log)
+    frames = [f for f in (*kept, fresh) if len(f)]
+    scores = pd.concat(frames, ignore_index=True) if frames else fresh
     if scores.empty:
         scores = pd.DataFrame({"dt": pd.Series(dtype=object), "claim_id": pd.Series(dtype=object),
                                "scored_by": pd.Series(dtype=object)})
@@ -324,7 +331,7 @@ def claim_denial_scores(
         context.log.warning(f"re-score of {day} (explicit, run {context.run.run_id}): {r['claims_rewritten']} "
                             f"written scores rewritten ({r['versions']}), {r['claims_kept_identical']} unchanged")
     missing = missing_model_weeks(context.partition_keys, set(model_weeks.get("week", pd.Series(dtype=str))))
-    results = [*prediction_checks(scores, gold, registry.loaded, config.psi_warn_threshold, fell_back),
+    results = [*prediction_checks(scores, fresh, gold, registry.loaded, config.psi_warn_threshold, fell_back),
                model_week_check(missing, registry.loaded)]
     kept_rows = sum(len(k) for k in kept)
     yield from checks.publish(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -205,3 +205,27 @@ def shadow_roster(events: pd.DataFrame, versions: dict[str, dict[str, str]], day
         key=lambda v: (versions[v].get("dagster_partition", ""), int(v)), reverse=True)
     roster += [(v, "challenger") for v in challengers[:max_challengers]]
     return roster
+
+
+def review_roster(events: pd.DataFrame, versions: dict[str, dict[str, str]], week: date,
+                  max_each: int = 3) -> tuple[str | None, list[tuple[str, str]]]:
+    """(champion, [(version, role)]) for the weekly review of `week`: the champion serving the day before,
+    the earlier champions it follows (newest first, never one a rollback or fallback retired), and the
+    challengers registered since it started serving that cleared the floor but were not promoted."""
+    day_before = week - timedelta(days=1)
+    champion = serving_version(events, day_before)
+    if champion is None:
+        return None, []
+    eligible = events[events["effective"] <= day_before.isoformat()].sort_values(["effective", "at"], kind="stable")
+    retired = set(eligible.loc[eligible["action"].isin([ROLLBACK, FALLBACK]), "replaces"].dropna().astype(str))
+    earlier: list[str] = []
+    for version in eligible["version"].astype(str).iloc[::-1]:
+        if version != champion and version not in retired and version not in earlier:
+            earlier.append(version)
+    since = str(eligible[eligible["version"].astype(str) == champion]["effective"].iloc[-1])
+    challengers = sorted(
+        (v for v, t in versions.items() if t.get("gate_severity") == "warn" and v != champion
+         and since <= t.get("dagster_partition", "") <= day_before.isoformat()),
+        key=lambda v: (versions[v].get("dagster_partition", ""), int(v)), reverse=True)
+    return champion, ([(v, "previous_champion") for v in earlier[:max_each]]
+                      + [(v, "challenger") for v in challengers[:max_each]])

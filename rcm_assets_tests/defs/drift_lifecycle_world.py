@@ -4,9 +4,10 @@ Run by `test_lifecycle_assets.py` in a fresh process (`python -m rcm_assets_test
 OUT.json`), because partitions and mappings are fixed when the code location loads and this world uses
 short windows (the test sets RCM_LABEL_HORIZON_DAYS and friends). Each week: train and gate the week's
 model, review the champion on matured labels, then score the week's days (champion and shadows), as the
-nightly and weekly schedules would. At the end, a review with a floor above the champion's matured AUC
-retires it, and the next day is scored by the version the review chose: the seconds from that decision to
-the scored day are the rollback time.
+nightly and weekly schedules would. The drift makes a champion fail on matured labels and the review
+retires it; the next day is scored by the version the review chose, and the seconds from that decision to
+the scored day are the rollback time. Should no review retire a champion on its own, a last review with
+a floor between the champion's matured AUC and a better earlier model's does.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ START = date(2025, 1, 1)
 DAYS = 100
 CLAIMS_PER_DAY = 200
 SEED = 23
-DRIFT = (date(2025, 2, 17), "BCBS", "imaging")
+DRIFT = (date(2025, 2, 17), "MEDICARE", "em")  # the busiest payer x family: ~17 claims a day
 REVIEW = {"min_labels": 300, "min_denied": 30}
 
 
@@ -56,34 +57,39 @@ def main(out: Path) -> None:
                   gold.claim_features], START.isoformat(), last.isoformat())
     assert ingest.success
     weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if k <= last.isoformat()]
-    log = {"weeks": weeks, "model": {}, "review": {}, "scoring": {}}
+    log = {"weeks": weeks, "model": {}, "review": {}, "scoring": {}, "actions": {}, "rollback": None}
     for week in weeks[:-1]:
         trained = run([model.denial_model], week, week)
         log["model"][week] = trained.success
         reviewed = run([lifecycle.lifecycle_review], week, week, ops={lifecycle.lifecycle_review: REVIEW})
+        decided_at = time.monotonic()
         log["review"][week] = reviewed.success
+        action = pd.read_parquet(lake / "model" / "lifecycle_review" / f"week={week}")["action"].iloc[0]
+        log["actions"][week] = action
         end = min(date.fromisoformat(week) + timedelta(days=6), last).isoformat()
-        scored = run([predictions.claim_denial_scores, predictions.shadow_scores], week, end)
-        log["scoring"][week] = scored.success
+        first_day = run([predictions.claim_denial_scores, predictions.shadow_scores], week, week)
+        seconds = time.monotonic() - decided_at
+        rest = (run([predictions.claim_denial_scores, predictions.shadow_scores],
+                    (date.fromisoformat(week) + timedelta(days=1)).isoformat(), end) if end > week else first_day)
+        log["scoring"][week] = first_day.success and rest.success
+        if action in ("rollback", "fallback") and log["rollback"] is None:
+            log["rollback"] = {"week": week, "mode": "natural", "seconds": seconds}
 
-    # the last week: its model, then a review whose floor sits above the champion's matured-label AUC
     final = weeks[-1]
     log["model"][final] = run([model.denial_model], final, final).success
     run([lifecycle.lifecycle_review], final, final, ops={lifecycle.lifecycle_review: REVIEW})
-    probe = pd.read_parquet(lake / "model" / "lifecycle_review" / f"week={final}")
-    results = json.loads(probe["results"].iloc[0])
-    champion_auc = results[0]["roc_auc"]
-    better = sorted(r["roc_auc"] for r in results[1:] if r["roc_auc"] > champion_auc
-                    and r["role"] in ("previous_champion", "fallback"))
-    floor = (champion_auc + better[-1]) / 2 if better else champion_auc + 0.01
-    decided = run([lifecycle.lifecycle_review], final, final,
-                  ops={lifecycle.lifecycle_review: {**REVIEW, "auc_floor": floor}})
-    decided_at = time.monotonic()
-    scored = run([predictions.claim_denial_scores, predictions.shadow_scores], final, final)
-    log["rollback_seconds"] = time.monotonic() - decided_at
-    log["forced_floor"] = floor
-    log["forced_review_success"] = decided.success
-    log["forced_scoring_success"] = scored.success
+    if log["rollback"] is None:  # a floor between the champion and a better earlier model (or the fallback)
+        probe = pd.read_parquet(lake / "model" / "lifecycle_review" / f"week={final}")
+        results = json.loads(probe["results"].iloc[0])
+        better = sorted(r["roc_auc"] for r in results[1:] if r["role"] in ("previous_champion", "fallback")
+                        and r["roc_auc"] > results[0]["roc_auc"])
+        floor = (results[0]["roc_auc"] + better[-1]) / 2 if better else results[0]["roc_auc"] + 0.01
+        run([lifecycle.lifecycle_review], final, final,
+            ops={lifecycle.lifecycle_review: {**REVIEW, "auc_floor": floor}})
+        decided_at = time.monotonic()
+        scored = run([predictions.claim_denial_scores, predictions.shadow_scores], final, final)
+        log["rollback"] = {"week": final, "mode": "forced", "floor": floor, "seconds": time.monotonic() - decided_at,
+                           "scoring_success": scored.success}
     log["events"] = champion_lib.history(resources["mlflow_tracking"].client(),
                                          resources["mlflow_tracking"].model_name).to_dict("records")
     log["truth_drift_claims"] = int(data.ground_truth["drift_active"].sum())

@@ -8,11 +8,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from rcm_assets.lib import champion as champion_lib
 from rcm_assets_tests.conftest import ENV_VARS
 
 pytestmark = pytest.mark.slow
@@ -36,17 +38,26 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 def read(lake: Path, *key: str) -> pd.DataFrame:
     folder = lake.joinpath(*key)
-    frames = [pd.read_parquet(p).assign(part=p.parent.name.split("=", 1)[1]) for p in sorted(folder.glob("*/part-0.parquet"))]
+    frames = [pd.read_parquet(p).assign(**{p.parent.name.split("=", 1)[0]: p.parent.name.split("=", 1)[1]})
+              for p in sorted(folder.glob("*/part-0.parquet"))]
     return pd.concat(frames, ignore_index=True)
 
 
 def test_every_week_trains_reviews_and_scores(world):
     log = world["log"]
     assert all(log["scoring"].values()) and all(log["review"].values())
-    assert sum(log["model"].values()) >= len(log["weeks"]) - 1
+    # a week fails only by the gate's blocking floor or too few labels; most weeks promote or keep
+    assert sum(log["model"].values()) >= len(log["weeks"]) // 2
     scores = read(world["lake"], "predictions", "claim_denial_scores")
-    assert set(scores["scored_by"]) <= {"champion", "fallback"} and scores["scored_by"].eq("champion").mean() > 0.9
-    assert log["truth_drift_claims"] > 200  # the drift really happened in this world
+    events = pd.DataFrame(log["events"])
+    # the fallback scored exactly the days no champion served (the first week's model had too few labels)
+    for day, rows in scores.groupby("dt"):
+        serving = champion_lib.serving_version(events, date.fromisoformat(day))
+        assert set(rows["scored_by"]) == {"champion" if serving else "fallback"}, day
+        if serving:
+            assert set(rows["model_version"]) == {serving}, day
+    assert scores["scored_by"].eq("champion").mean() > 0.5
+    assert log["truth_drift_claims"] > 500  # the drift really happened in this world
 
 
 def test_shadows_score_the_same_claims_as_the_champion(world):
@@ -74,18 +85,29 @@ def test_reviews_decide_on_matured_labels_in_one_sentence(world):
 
 def test_a_champion_below_the_floor_is_rolled_back_and_the_next_day_uses_the_choice(world):
     log = world["log"]
-    final = log["weeks"][-1]
-    review = pd.read_parquet(world["lake"] / "model" / "lifecycle_review" / f"week={final}")
+    rollback = log["rollback"]
+    week = rollback["week"]
+    review = pd.read_parquet(world["lake"] / "model" / "lifecycle_review" / f"week={week}")
     row = review.iloc[0]
     assert row["action"] in ("rollback", "fallback"), row["sentence"]
-    assert row["champion_matured_auc"] < log["forced_floor"] and "below the floor" in row["sentence"]
+    assert "below the floor" in row["sentence"] and row["severity"] == "error"
     events = pd.DataFrame(log["events"])
-    event = events[events["reason"] == f"review week {final}"]
-    assert len(event) == 1 and event.iloc[0]["effective"] == final
+    event = events[events["reason"] == f"review week {week}"]
+    assert len(event) == 1 and event.iloc[0]["effective"] == week
     assert event.iloc[0]["action"] == row["action"] and event.iloc[0]["sentence"] == row["sentence"]
-    day = pd.read_parquet(world["lake"] / "predictions" / "claim_denial_scores" / f"dt={final}")
+    assert event.iloc[0]["replaces"] == row["champion_version"]
+    day = pd.read_parquet(world["lake"] / "predictions" / "claim_denial_scores" / f"dt={week}")
     if row["action"] == "rollback":
         assert (day["model_version"] == row["serving_version"]).all() and (day["scored_by"] == "champion").all()
+        assert row["serving_version"] != row["champion_version"]
     else:
         assert (day["scored_by"] == "fallback").all()
-    assert log["forced_scoring_success"] and log["rollback_seconds"] < 300
+    assert rollback["seconds"] < 300  # from the decision to the next scored day
+
+
+def test_the_retired_champion_never_serves_again_unless_promoted_again(world):
+    events = pd.DataFrame(world["log"]["events"])
+    retired = events[events["action"].isin(["rollback", "fallback"])]
+    for _, event in retired.iterrows():
+        later = events[(events["effective"] > event["effective"]) & (events["version"] == event["replaces"])]
+        assert later.empty or (later["action"] == "promote").all()

@@ -154,3 +154,17 @@ def test_the_shadow_roster_is_the_previous_champion_and_recent_challengers():
     assert C.shadow_roster(ev, versions, date(2025, 1, 15), "f") == [("1", "previous_champion")]
     assert C.shadow_roster(ev, versions, date(2025, 1, 28), "f") == [("1", "previous_champion"),
                                                                      ("3", "challenger")]
+
+
+def test_the_review_roster_is_the_champion_before_the_week_its_predecessors_and_its_challengers():
+    ev = events(("1", "2025-01-06", C.PROMOTE, None), ("2", "2025-01-13", C.PROMOTE, "1"),
+                ("3", "2025-01-20", C.PROMOTE, "2"), ("2", "2025-01-27", C.ROLLBACK, "3"))
+    versions = {"4": {"gate_severity": "warn", "dagster_partition": "2025-01-27"},
+                "5": {"gate_severity": "warn", "dagster_partition": "2025-02-03"},
+                "6": {"gate_severity": "error", "dagster_partition": "2025-01-27"}}
+    assert C.review_roster(ev, versions, date(2025, 1, 6)) == (None, [])
+    assert C.review_roster(ev, versions, date(2025, 1, 21)) == ("3", [("2", "previous_champion"),
+                                                                      ("1", "previous_champion")])
+    # after the rollback to v2: v3 is retired; v4 cleared the floor since v2 serves again; v5 is too new
+    assert C.review_roster(ev, versions, date(2025, 2, 3)) == ("2", [("1", "previous_champion"),
+                                                                     ("4", "challenger")])
