@@ -21,6 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+from mlflow import MlflowClient
 
 from rcm_assets import definitions
 from rcm_assets.cli.console import EXIT_FAILED, EXIT_OK, UsageError, elapsed, say, utc_today
@@ -105,6 +106,9 @@ class Runner:
     def __init__(self, dry_run: bool, command: str):
         self.dry_run = dry_run
         self.command = command
+        # read once: a run's MLflow client exports its own tracking URI into the environment
+        self.tracking_uri = settings.mlflow_tracking_uri()
+        self.artifact_location = settings.mlflow_artifact_location()
         self.resources = build_resources()
         self.scratch_dir: Path | None = None  # dry runs only: registry snapshot, landing copy, demo source
         self.registry_snapshot: bool = False
@@ -113,7 +117,7 @@ class Runner:
             self.instance = dg.DagsterInstance.ephemeral()
             self.scratch_dir = Path(tempfile.mkdtemp(prefix="rcm-dry-run-"))
             self.resources["lake"] = DryRunLakeIOManager(base_url=settings.lake_url())
-            real_db = dry.sqlite_path(settings.mlflow_tracking_uri())
+            real_db = dry.sqlite_path(self.tracking_uri)
             if command == "demo" or (real_db is not None and not real_db.is_file()):
                 # an empty registry: the real demo removes the old one; a missing database is not created
                 self.resources["mlflow_tracking"] = MlflowResource(
@@ -121,8 +125,7 @@ class Runner:
                     artifact_location=(self.scratch_dir / "artifacts").as_uri())
             else:  # the real registry, read-only
                 self.resources["mlflow_tracking"] = dry.ReadOnlyMlflowResource(
-                    tracking_uri=settings.mlflow_tracking_uri(),
-                    artifact_location=settings.mlflow_artifact_location())
+                    tracking_uri=self.tracking_uri, artifact_location=self.artifact_location)
         else:
             self.instance = get_instance()
 
@@ -134,7 +137,7 @@ class Runner:
         """Training in a dry run logs and registers to run its gate: give it a private copy of the registry."""
         if not self.dry_run or self.registry_snapshot or self.command == "demo":
             return
-        uri = settings.mlflow_tracking_uri()
+        uri = self.tracking_uri
         if dry.sqlite_path(uri) is None:
             raise UsageError(f"a dry run that trains copies the MLflow registry, which needs a SQLite tracking "
                              f"store; MLFLOW_TRACKING_URI is {uri} (run `rcm train` without --dry-run, or "
@@ -171,11 +174,12 @@ class Runner:
         if not self.registry_snapshot:
             return []
         snapshot: MlflowResource = self.resources["mlflow_tracking"]
-        real_path = dry.sqlite_path(settings.mlflow_tracking_uri())
-        real = (dry.ReadOnlyMlflowClient(MlflowResource(tracking_uri=settings.mlflow_tracking_uri()).client())
-                if real_path is not None and real_path.is_file() else None)
-        return dry.registry_changes(real, snapshot.client(), snapshot.model_name) or [
-            "would register no model version"]
+        real_path = dry.sqlite_path(self.tracking_uri)
+        with dry.restoring_tracking_uri():
+            real = (dry.ReadOnlyMlflowClient(MlflowClient(tracking_uri=self.tracking_uri))
+                    if real_path is not None and real_path.is_file() else None)
+            return dry.registry_changes(real, MlflowClient(tracking_uri=snapshot.tracking_uri),
+                                        snapshot.model_name) or ["would register no model version"]
 
     def run(self, keys: list[dg.AssetKey], first: str, last: str, label: str,
             op_config: dict[str, dict] | None = None) -> Outcome:
@@ -198,15 +202,16 @@ class Runner:
         exports = self.redirect_exports(keys, ops)
         started = time.monotonic()
         say(f"  {label}: {first}{'' if first == last else ' .. ' + last} ...")
-        result = dg.materialize(
-            all_assets(), selection=dg.AssetSelection.assets(*keys), instance=self.instance,
-            resources=self.resources, tags=tags, raise_on_error=False,
-            # the instance's JSON handler logs the run; Dagster's coloured console only for errors
-            # (a failure is reported once, by `report`, in one line)
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
-                        **({"ops": {op: {"config": cfg} for op, cfg in ops.items()}} if ops else {})},
-            **kwargs,
-        )
+        with dry.restoring_tracking_uri():
+            result = dg.materialize(
+                all_assets(), selection=dg.AssetSelection.assets(*keys), instance=self.instance,
+                resources=self.resources, tags=tags, raise_on_error=False,
+                # the instance's JSON handler logs the run; Dagster's coloured console only for errors
+                # (a failure is reported once, by `report`, in one line)
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+                            **({"ops": {op: {"config": cfg} for op, cfg in ops.items()}} if ops else {})},
+                **kwargs,
+            )
         outcome = Outcome(label=label, success=result.success, failures=failures_of(result, first, last))
         for event in result.get_asset_materialization_events():
             mat = event.step_materialization_data.materialization

@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import Mapping
-from contextlib import closing
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import dagster as dg
+import mlflow
 import pyarrow as pa
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -89,6 +91,22 @@ class ReadOnlyMlflowResource(MlflowResource):
         if found is None:
             raise PermissionError(f"dry run: experiment {self.experiment!r} does not exist and would be created")
         return found.experiment_id
+
+
+@contextmanager
+def restoring_tracking_uri() -> Iterator[None]:
+    """Put MLflow's process-wide tracking URI back afterwards. `mlflow.set_tracking_uri` (which a resource
+    calls) also exports MLFLOW_TRACKING_URI, so without this, every setting read after a dry run would
+    name its registry snapshot instead of the real registry."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)  # None unsets the variable again
+        if before is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
