@@ -18,8 +18,6 @@ from typing import Any
 
 import dagster as dg
 
-import rcm_assets
-
 # Days an asset's newest partition may lag behind yesterday before it is reported stale.
 FRESHNESS_LAG_DAYS = {"bronze": 1, "silver": 1, "gold": 1, "predictions": 1, "model": 8}
 CATALOG_FILE = "rcm_status_catalog.json"
@@ -27,7 +25,7 @@ CATALOG_FILE = "rcm_status_catalog.json"
 
 def package_fingerprint() -> str:
     """Changes whenever a module of the package changes (names, sizes, modification times)."""
-    root = Path(rcm_assets.__file__).parent
+    root = Path(__file__).resolve().parents[1]  # the rcm_assets package
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         st = path.stat()
