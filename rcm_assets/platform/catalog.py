@@ -84,7 +84,7 @@ def computed_schema(dtypes: Mapping[str, Any], constraints: Mapping[str, list[st
 
 
 def gold_schema() -> dg.TableSchema:
-    ranges = {name: [f">= {low}", f"<= {high}"] for name, (low, high) in feature_lib.FEATURE_RANGES.items()}
+    ranges = {name: [f">= {low:g}", f"<= {high:g}"] for name, (low, high) in feature_lib.FEATURE_RANGES.items()}
     nulls = {name: [f"null share <= {rate:.0%}"] for name, rate in feature_lib.MAX_NULL_RATE.items()}
     notes = {name: ranges.get(name, []) + nulls.get(name, []) for name in feature_lib.OUTPUT_COLUMNS}
     dtypes = {name: ("category" if isinstance(dtype, pd.CategoricalDtype) else dtype)
