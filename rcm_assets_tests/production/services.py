@@ -158,9 +158,20 @@ class S3Server:
                       for obj in page.get("Contents", []))
 
 
+_RUNNING_S3: list[S3Server] = []
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """moto's S3 server on a free loopback port for the whole session."""
+    """moto's S3 server on a free loopback port, one for the whole session.
+
+    The fixture is imported by more than one conftest/test module, and pytest then makes one instance per
+    definition; s3fs caches its filesystems (and their endpoint) per process, so a second server would be
+    silently ignored. The first instance starts the server; the others reuse it.
+    """
+    if _RUNNING_S3:
+        yield _RUNNING_S3[0]
+        return
     binary = BIN / "moto_server"
     if not binary.exists():
         pytest.skip(f"moto_server not installed next to {sys.executable} (make install adds moto[s3])")
@@ -172,8 +183,10 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = S3Server(service, f"http://127.0.0.1:{port}")
     try:
         service.wait_until(lambda: server.client().list_buckets() is not None, started)
+        _RUNNING_S3.append(server)
         yield server
     finally:
+        _RUNNING_S3.clear()
         service.stop()
 
 

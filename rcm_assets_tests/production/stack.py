@@ -36,6 +36,7 @@ class Stack:
     s3: S3Server
     env: dict[str, str]
     services: list[Service] = field(default_factory=list)
+    queues: list[tuple[str, str]] = field(default_factory=list)  # (broker, queue) to delete at the end
 
     def run(self, argv: list[str], timeout: float = 600, **extra_env: str) -> subprocess.CompletedProcess:
         """A command of the deployment (the dagster or rcm CLI) in its environment; output captured."""
@@ -51,6 +52,7 @@ class Stack:
         workers = [Service.start(f"worker{i}", [str(DEPLOY / "start-worker.sh"), f"worker{i}-{queue}"],
                                  env, self.root / f"worker{i}.log") for i in range(count)]
         self.services.extend(workers)
+        self.queues.append((broker, queue))
         for worker in workers:
             worker.wait_until(lambda w=worker: bool(WORKER_READY.search(w.log.read_bytes())), started)
         return queue, workers, time.monotonic() - started
@@ -58,6 +60,11 @@ class Stack:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
+        for broker, queue in self.queues:  # Celery declares its queues durable: leave none behind
+            from kombu import Connection
+
+            with Connection(broker, connect_timeout=5) as connection:
+                connection.default_channel.queue_delete(queue)
 
     def diagnostics(self) -> str:
         return "\n".join(f"----- {s.name} (exit {s.proc.poll()}):\n{tail(s.log)}" for s in self.services)
