@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from rcm_assets.defs.model import OUTCOME_COLUMNS, training_window
+from rcm_assets.defs.model import MODEL_KEY, OUTCOME_COLUMNS, training_window
 from rcm_assets.defs.partitions import LABEL_HORIZON_DAYS, weekly_partitions
 from rcm_assets.defs.predictions import Registry
 from rcm_assets.lib import champion as champion_lib
@@ -101,6 +101,9 @@ def backtest(gold: pd.DataFrame, outcomes: pd.DataFrame, registry: Registry, cha
         "outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=REVIEW_MAPPING,
                                metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS}),
     },
+    # the champion serving before W was decided by model weeks up to W - 1: in a run that also trains
+    # those weeks (a backfill, the demo), their promotions are made before the review reads the history
+    deps=[dg.AssetDep(MODEL_KEY, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))],
     kinds={"mlflow"},
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),  # weeks in order, as the model
     check_specs=[dg.AssetCheckSpec(

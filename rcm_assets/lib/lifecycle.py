@@ -1,10 +1,10 @@
 """The weekly review on matured labels: keep the champion, promote a shadow challenger, roll back, or fall back.
 
 The gate decides on a holdout when a model is trained; the review decides on what happened since. Week W
-looks at the claims scored on [W - horizon - review_days, W - horizon) whose first adjudication had
-reached us before W, and compares every model that scored the *same* claims: the champion that served
-them, the shadow challengers (candidates that cleared the floor but were not promoted, and the previous
-champion), and the fallback.
+looks at the claims submitted on [W - horizon - review_days, W - horizon) whose first adjudication had
+reached us before W, and compares every model on the *same* claims: the champion serving before W, the
+earlier champions, the shadow challengers (candidates that cleared the floor but were not promoted), and
+the fallback (`defs/lifecycle.py` re-scores the claims none of them trained on).
 
 The stated tests:
 - **rollback**: the champion's matured-label ROC AUC is below the floor (with enough labels): the best
@@ -110,7 +110,8 @@ def decide(champion: str | None, results: list[ModelOnMaturedLabels], policy: Re
     """Keep, promote, roll back or fall back (see the module docstring); one sentence says why."""
     if champion is None or not results:
         return ReviewDecision("none", champion, None, "pass",
-                              f"Review {week}: no champion scores with matured labels yet; nothing to decide.",
+                              f"Review {week}: no champion served before this week, or none of its claims has a matured "
+                              f"label yet; nothing to decide.",
                               tuple(results))
     champ = results[0]
     enough = champ.claims >= policy.min_labels and champ.denied >= policy.min_denied
@@ -161,4 +162,4 @@ def decide(champion: str | None, results: list[ModelOnMaturedLabels], policy: Re
             f"resamples, short of a {policy.margin:.2f} margin at {policy.confidence:.0%}.", tuple(results))
     return ReviewDecision(KEEP, champion, None, "pass",
                           f"Keep v{champion}: matured-label ROC AUC {champ.roc_auc:.4f} clears the floor "
-                          f"{policy.floor:.2f} ({facts}); no challenger in shadow.", tuple(results))
+                          f"{policy.floor:.2f} ({facts}); no challenger to compare.", tuple(results))
