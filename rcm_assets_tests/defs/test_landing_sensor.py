@@ -237,9 +237,20 @@ def test_files_still_settling_wait_for_a_later_tick(instance, landing, data, mon
     assert len(tick(instance, landing, held.cursor).run_requests) == 1
 
 
-def test_missing_landing_folder_skips_and_keeps_the_cursor(instance, tmp_path):
+def test_missing_landing_folder_is_created_skips_and_keeps_the_cursor(instance, tmp_path):
+    """The tick says so in the UI (it used to show only "0 runs requested") and creates the folder."""
     resource = LandingResource(landing_dir=str(tmp_path / "nope"), quarantine_dir=str(tmp_path / "q"))
     result = tick(instance, resource, '{"v":1,"t":5,"h":"ab"}')
     assert result.run_requests == []
-    assert "does not exist" in result.skip_reason.skip_message
+    assert f"landing folder {tmp_path / 'nope'} did not exist: created it" in result.skip_reason.skip_message
+    assert (tmp_path / "nope").is_dir()
     assert result.cursor == '{"v":1,"t":5,"h":"ab"}'
+
+
+def test_landing_folder_that_cannot_be_created_is_named_in_the_skip_reason(instance, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    resource = LandingResource(landing_dir=str(tmp_path / "a_file" / "landing"), quarantine_dir=str(tmp_path / "q"))
+    result = tick(instance, resource, None)
+    assert result.run_requests == []
+    assert "does not exist and cannot be created" in result.skip_reason.skip_message
+    assert "RCM_LANDING_DIR" in result.skip_reason.skip_message
