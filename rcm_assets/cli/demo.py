@@ -12,13 +12,23 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from rcm_assets.cli.commands import GROUPS, Runner, asset_keys_in_groups, report, run_range
+from rcm_assets.cli.commands import (
+    GROUPS,
+    Runner,
+    asset_keys_in_groups,
+    report,
+    run_range,
+    scoring_days,
+    weeks_between,
+)
 from rcm_assets.cli.console import EXIT_OK, UsageError, elapsed, say, utc_today
 from rcm_assets.cli.evaluation import model_vs_bayes, read_lake, scored_vs_bayes
-from rcm_assets.defs import partitions
+from rcm_assets.defs import monitoring, partitions
+from rcm_assets.lib import monitoring as mon
 from rcm_assets.lib import settings
 from rcm_assets.platform.resources import LandingResource, SourceResource
 from rcm_assets.synthetic import generate, write_ground_truth, write_source, write_x12_files
+from rcm_assets.synthetic.generator import Drift
 
 
 def run(args: Namespace, runner: Runner) -> int:
@@ -33,8 +43,11 @@ def run(args: Namespace, runner: Runner) -> int:
     facility_tz = settings.facility_tz()  # the pipeline reads the same setting
     say(f"[1/3] generating {args.days} days x {args.claims_per_day} claims (seed {args.seed}, realistic source, "
         f"facility time zone {facility_tz}) ...")
+    drift = drift_scenario(args, first, last)
+    if drift is not None:
+        say(f"      drift scenario: from {drift.start} {drift.payer_id} requires prior auth for {drift.cpt_family}")
     data = generate(start=first, days=args.days, claims_per_day=args.claims_per_day, seed=args.seed,
-                    facility_tz=facility_tz)
+                    facility_tz=facility_tz, drift=drift)
     source_url, truth_path = settings.source_url(), settings.ground_truth_path()
     if args.dry_run:  # the synthetic source goes to a throwaway folder; nothing under RCM_DATA_DIR changes
         tmp = Path(runner.scratch_dir or ".")
@@ -64,6 +77,8 @@ def run(args: Namespace, runner: Runner) -> int:
     say("[2/3] running the graph (one run per partitioning) ...")
     selection = {group: asset_keys_in_groups(layers) for group, layers in GROUPS.items()}
     outcomes = run_range(runner, selection, first, last)
+    if drift is not None and all(o.success for o in outcomes):
+        outcomes += run_monitoring(runner, first, last)
     code = report(outcomes, args.dry_run)
     if code != EXIT_OK or args.dry_run:
         return code
@@ -75,6 +90,8 @@ def run(args: Namespace, runner: Runner) -> int:
     for name in sorted(rows):
         say(f"  {name:<36} {rows[name]:>10,} rows")
     summarize_models(first, last, truth_path)
+    if drift is not None:
+        summarize_drift(drift, first, last)
     say(f"  lake:   {settings.lake_url()}")
     say(f"  source: {settings.source_url()}")
     say(f"  MLflow: {settings.mlflow_tracking_uri()}  (mlflow ui --backend-store-uri <that URI>)")
@@ -107,7 +124,15 @@ def summarize_models(first: date, last: date, truth_path: Path) -> None:
         return
     promoted = int(models["promoted"].sum())
     say(f"  models: {len(models)} weekly versions, {promoted} promoted; latest week {models['week'].iloc[-1]}: "
-        f"v{models['model_version'].iloc[-1]} holdout AUC {models['holdout_roc_auc'].iloc[-1]:.4f}")
+        f"v{models['model_version'].iloc[-1]} holdout AUC {models['holdout_roc_auc'].iloc[-1]:.4f}, "
+        f"its fallback (payer x CPT family rates) {models['fallback_holdout_roc_auc'].iloc[-1]:.4f}")
+    reviews = read_lake(settings.lake_url(), ["model", "lifecycle_review"], weeks, column="week")
+    if not reviews.empty:
+        decided = reviews[reviews["action"] != "none"]
+        say(f"  lifecycle reviews: {len(reviews)} weeks, "
+            + (", ".join(f"{n} {a}" for a, n in decided["action"].value_counts().items()) or "none with matured labels yet"))
+        if len(decided):
+            say(f"    latest: {decided['sentence'].iloc[-1]}")
     latest = models.iloc[-1]
     truth = pd.read_parquet(truth_path)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
@@ -122,3 +147,72 @@ def summarize_models(first: date, last: date, truth_path: Path) -> None:
         say(f"  scores served out of time vs Bayes-optimal ({int(served['scored_rows']):,} adjudicated claims, "
             f"{partitions.MODEL_START} .. {last}): AUC {served['model_auc']:.4f} vs {served['bayes_auc']:.4f} "
             f"(gap {served['bayes_auc'] - served['model_auc']:.4f})")
+
+
+# --------------------------------------------------------------------------------------------------
+# rcm demo --drift: the drift scenario and what the monitors made of it
+# --------------------------------------------------------------------------------------------------
+
+
+def drift_scenario(args: Namespace, first: date, last: date) -> Drift | None:
+    """The generator's Drift from --drift PAYER/FAMILY and --drift-start (default: the demo's middle day)."""
+    if getattr(args, "drift", None) is None:
+        return None
+    payer, _, family = args.drift.partition("/")
+    start = args.drift_start or first + timedelta(days=args.days // 2)
+    if not first < start <= last:
+        raise UsageError(f"--drift-start {start} must lie after {first} and on or before {last}")
+    try:
+        return Drift(start, payer, family)
+    except ValueError as e:
+        raise UsageError(f"--drift {args.drift!r}: {e}") from None
+
+
+def run_monitoring(runner: Runner, first: date, last: date) -> list:
+    """The daily monitors over the scored days, then realized performance over the weeks, one run each."""
+    daily = [monitoring.FEATURE_DRIFT_KEY, monitoring.SCORE_DRIFT_KEY, monitoring.FRESHNESS_KEY]
+    outcomes = []
+    if days := scoring_days(first, last):
+        outcomes.append(runner.run(daily, *days, "monitoring (daily)"))
+    if outcomes and outcomes[-1].success and (weeks := weeks_between(first, last)):
+        outcomes.append(runner.run([monitoring.PERFORMANCE_KEY], *weeks, "monitoring (weekly)"))
+    return outcomes
+
+
+def first_alarm(frame: pd.DataFrame, onset: str, statuses: tuple[str, ...] = ("error",)) -> str | None:
+    """The first day on or after the onset whose rows hold one of `statuses`."""
+    if frame.empty:
+        return None
+    hits = frame[(frame["dt"] >= onset) & frame["status"].isin(statuses)]
+    return str(hits["dt"].min()) if len(hits) else None
+
+
+def summarize_drift(drift: Drift, first: date, last: date) -> None:
+    """Days from the onset to the first alarm of each monitor, and the realized AUC week by week."""
+    lake, onset = settings.lake_url(), drift.start.isoformat()
+    days = [d for d in evaluation_days(drift.start, last)]
+    say(f"  drift from {onset}: {drift.payer_id} requires prior auth for {drift.cpt_family}")
+    for label, key, columns, statuses in (
+            ("feature drift", monitoring.FEATURE_DRIFT_KEY, ["status"], ("error",)),
+            ("score drift", monitoring.SCORE_DRIFT_KEY, ["status"], ("error",)),
+            ("early outcomes", monitoring.FRESHNESS_KEY, None, ("error",))):
+        frame = read_lake(lake, list(key.path), days, columns=columns)
+        if label == "early outcomes" and not frame.empty:
+            frame = pd.concat([mon.early_outcome_drift(rows, 42, mon.Band(5, 7), min_adjudicated=25).assign(dt=d)
+                               for d, rows in frame.groupby("dt")], ignore_index=True)
+        hit = first_alarm(frame, onset, statuses)
+        when = f"{(date.fromisoformat(hit) - drift.start).days} days after the onset ({hit})" if hit else "no alarm"
+        say(f"    {label:<15} {when}")
+    weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if first.isoformat() <= k <= last.isoformat()]
+    perf = read_lake(lake, list(monitoring.PERFORMANCE_KEY.path), weeks, column="week")
+    if perf.empty or "roc_auc" not in perf:
+        say("    realized AUC:   no cohort has matured labels yet")
+        return
+    overall = perf[(perf["role"] == "champion") & (perf["segment"] == "all") & perf["roc_auc"].notna()]
+    for row in overall.itertuples():
+        say(f"    realized AUC week {row.week} (cohort {row.cohort_start}): {row.roc_auc:.4f} "
+            f"on {row.labelled:,} labels [{row.status}]")
+
+
+def evaluation_days(start: date, last: date) -> list[str]:
+    return [(start + timedelta(days=i)).isoformat() for i in range((last - start).days + 1)]

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--from-x12", action="store_true",
                       help="deliver the claims and remittances as X12 837/835 files in the landing folder "
                            "(the SQL source stays empty)")
+    demo.add_argument("--drift", nargs="?", const="AETNA/lab", default=None, metavar="PAYER/FAMILY",
+                      help="switch on the generator's drift scenario: from --drift-start the payer requires prior "
+                           "auth for the CPT family (default AETNA/lab); the monitoring assets then run and the "
+                           "summary says when they caught it")
+    demo.add_argument("--drift-start", type=parse_day, default=None,
+                      help="onset of the drift (default: the middle of the demo)")
 
     extract = writer("extract", "extract days into bronze, silver and gold")
     when = extract.add_mutually_exclusive_group(required=True)

@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, timedelta
 
 import dagster as dg
-import mlflow
 import numpy as np
 import pandas as pd
 
@@ -98,14 +97,15 @@ def setting(config: MonitoringConfig, name: str) -> float:
     if raw is None:
         return DEFAULTS[name]
     try:
-        return type(DEFAULTS[name])(float(raw)) if isinstance(DEFAULTS[name], int) else float(raw)
+        return int(raw) if isinstance(DEFAULTS[name], int) else float(raw)
     except ValueError:
         raise dg.Failure(f"{env}={raw!r} is not a number", allow_retries=False) from None
 
 
 def band(config: MonitoringConfig, name: str, low_is_bad: bool = False) -> mon.Band:
-    return mon.Band(setting(config, f"{name}_warn"), setting(config, f"{name}_error" if not name == "auc" else "auc_floor"),
-                    low_is_bad=low_is_bad)
+    """The warn/error pair of a statistic (the AUC's error level is the floor)."""
+    error = "auc_floor" if name == "auc" else f"{name}_error"
+    return mon.Band(setting(config, f"{name}_warn"), setting(config, error), low_is_bad=low_is_bad)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from scipy.stats import ks_2samp
 
 from rcm_assets.lib import modelling, quality
-from rcm_assets.lib.features import CATEGORICAL_FEATURES, FEATURE_COLUMNS, NUMERIC_FEATURES
+from rcm_assets.lib.features import FEATURE_COLUMNS, NUMERIC_FEATURES
 
 OTHER = "other"
 STATUS_ORDER = ("insufficient", "ok", "warn", "error")

@@ -42,6 +42,21 @@ def check_evaluations(instance: dg.DagsterInstance, key: dg.AssetKey, name: str)
     return out
 
 
+def test_thresholds_come_from_run_config_then_environment_then_defaults(monkeypatch: pytest.MonkeyPatch):
+    config = monitoring.MonitoringConfig(psi_error=0.4)
+    monkeypatch.setenv("RCM_MONITOR_PSI_ERROR", "0.3")
+    monkeypatch.setenv("RCM_MONITOR_PSI_WARN", "0.15")
+    monkeypatch.setenv("RCM_MONITOR_SLA_DAYS", "30")
+    assert monitoring.band(config, "psi") == monitoring.mon.Band(0.15, 0.4)
+    assert monitoring.band(monitoring.MonitoringConfig(), "psi") == monitoring.mon.Band(0.15, 0.3)
+    assert monitoring.setting(monitoring.MonitoringConfig(), "sla_days") == 30
+    assert monitoring.band(monitoring.MonitoringConfig(), "auc", low_is_bad=True) == \
+        monitoring.mon.Band(0.72, 0.70, low_is_bad=True)
+    monkeypatch.setenv("RCM_MONITOR_KS_WARN", "high")
+    with pytest.raises(dg.Failure, match="RCM_MONITOR_KS_WARN='high' is not a number"):
+        monitoring.band(monitoring.MonitoringConfig(), "ks")
+
+
 @pytest.fixture(scope="module")
 def days(pipeline) -> list[str]:
     keys = partitions.scoring_partitions.get_partition_keys()
@@ -135,3 +150,33 @@ def pipeline_assets() -> list:
     from rcm_assets.definitions import defs
 
     return [*defs.assets]
+
+
+@pytest.mark.slow
+def test_rcm_demo_drift_runs_the_monitors_end_to_end(isolated_env: Path, tmp_path: Path):
+    """`rcm demo --drift` on a small world with short windows, through Dagster as a user runs it: every
+    scored day gets its monitoring rows, realized performance its weekly rows, and the summary says when
+    each monitor first raised an ERROR after the onset."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "RCM_LABEL_HORIZON_DAYS": "21",
+           "RCM_TRAIN_WINDOW_DAYS": "42", "RCM_MIN_TRAIN_DAYS": "21"}
+    result = subprocess.run(
+        [sys.executable, "-m", "rcm_assets", "demo", "--days", "110", "--claims-per-day", "250", "--drift",
+         "--drift-start", "2025-02-25"],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "drift scenario: from 2025-02-25 AETNA requires prior auth for lab" in out
+    assert "monitoring (daily)" in out and "monitoring (weekly)" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("    ")}
+    assert "days after the onset" in lines["early"], out[-2000:]
+    lake = isolated_env / "lake" / "monitoring"
+    scored_days = {p.name for p in (isolated_env / "lake" / "predictions" / "claim_denial_scores").glob("dt=*")}
+    for name in ("feature_drift", "score_drift", "label_freshness"):
+        assert {p.name for p in (lake / name).glob("dt=*")} == scored_days, name
+    performance = pd.read_parquet(lake / "realized_performance")
+    champion = performance[(performance["role"] == "champion") & (performance["segment"] == "all")]
+    assert champion["roc_auc"].notna().any() and "realized AUC week" in out

@@ -201,7 +201,7 @@ def early_status(labelled: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
     return mon.early_outcome_drift(rows, 42, Z, min_adjudicated=20)
 
 
-def test_drift_scenario_is_detected_and_a_retrain_recovers(drift_world: dict) -> None:
+def test_drift_scenario_is_detected_and_a_retrain_recovers(drift_world: dict, record_property) -> None:
     champion = fit_at(drift_world, "2025-03-31")  # the last weekly model before the onset
     scored = scored_by(drift_world, champion)
     # labels as known at the end of the world; each day below counts only those that had arrived by then
@@ -230,18 +230,18 @@ def test_drift_scenario_is_detected_and_a_retrain_recovers(drift_world: dict) ->
     lab = labelled[(labelled["payer_id"] == "AETNA") & (labelled["cpt_family"] == "lab") & labelled["denied"].notna()]
     assert lab["denied"].mean() - lab["denial_probability"].mean() > 0.25
 
-    print(f"\n{DRIFT}: early-outcome ERROR {detected} days after onset; AETNA/lab z by day "
-          f"{ {d: round(float(z), 1) for d, z in z_by_day.items() if d >= '2025-04-21'} }")
+    record_property("days_to_detection", detected)  # in the JUnit XML report (figures for the issue)
+    record_property("aetna_lab_z_by_day", {d: round(float(z), 1) for d, z in z_by_day.items() if d >= "2025-04-21"})
 
 
 @pytest.mark.xfail(strict=True, reason=(
     "measured 2026-11-30: the first retrain with 4+ matured drifted weeks leaves a 0.06 AUC gap to the new "
     "regime's Bayes AUC (0.714 vs 0.777); issue 14.6 asks for <= 0.02 — a model-side defect, reported"))
-def test_a_retrain_after_the_drift_recovers_to_within_002_of_bayes(drift_world: dict) -> None:
+def test_a_retrain_after_the_drift_recovers_to_within_002_of_bayes(drift_world: dict, record_property) -> None:
     champion = fit_at(drift_world, "2025-03-31")
     before, bayes_before = auc_vs_bayes(drift_world, champion, "2025-04-01", "2025-06-01")
     retrained = fit_at(drift_world, "2025-06-02")  # first weekly retrain with 4+ matured drifted weeks
     after, bayes_after = auc_vs_bayes(drift_world, retrained, "2025-06-02", "2025-06-16")
-    print(f"\nAUC before retrain {before:.4f} vs Bayes {bayes_before:.4f} (gap {bayes_before - before:.4f}); "
-          f"after {after:.4f} vs Bayes {bayes_after:.4f} (gap {bayes_after - after:.4f})")
+    record_property("auc_before_retrain", {"model": round(before, 4), "bayes": round(bayes_before, 4)})
+    record_property("auc_after_retrain", {"model": round(after, 4), "bayes": round(bayes_after, 4)})
     assert bayes_after - after <= 0.02
