@@ -152,7 +152,7 @@ def lifecycle_review(
     # the rows are written: now record each decision (once per week, also on a re-run)
     done = set(events["reason"]) if len(events) else set()
     for key, decision in decisions:
-        reason = f"review week {key}"
+        reason = f"{champion_lib.REVIEW_REASON_PREFIX}{key}"
         if decision.replaces:
             client.set_model_version_tag(name, decision.replaces, f"review_{key}", decision.sentence)
         if decision.action in ACTIONS and reason not in done:

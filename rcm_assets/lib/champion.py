@@ -112,19 +112,30 @@ def history(client: MlflowClient, name: str) -> pd.DataFrame:
     return frame.sort_values(["at"], kind="stable", ignore_index=True)
 
 
+REVIEW_REASON_PREFIX = "review week "
+
+
+def in_force_order(events: pd.DataFrame) -> pd.DataFrame:
+    """Events in the order they take effect: by effective day; on the same day a review's decision about
+    the champion *before* that day comes first, so the gate's promotion of that day's own model week
+    wins whichever ran first (the reviewed champion is replaced either way); then by when they happened."""
+    review = events["reason"].astype(str).str.startswith(REVIEW_REASON_PREFIX)
+    return (events.assign(_rank=(~review).astype(int))
+            .sort_values(["effective", "_rank", "at"], kind="stable").drop(columns="_rank"))
+
+
 def serving_version(events: pd.DataFrame, day: date, feature_versions: dict[str, str] | None = None,
                     feature_version: str | None = None) -> str | None:
     """The version serving on `day` (pure; `events` from `history`). None: the fallback serves.
 
-    The latest event (by time) among those effective on or before `day` decides, events ordered by their
-    effective day, then by when they happened, so a rollback made today does not rewrite which model
-    scored a past day. A fallback event means no version serves. With `feature_version`, a champion trained
+    The last event in force (`in_force_order`) among those effective on or before `day` decides, so a
+    rollback made today does not rewrite which model scored a past day. A fallback event means no version serves. With `feature_version`, a champion trained
     on other features cannot score this gold: the newest earlier champion trained on it serves instead
     (never one a rollback or fallback retired), so a feature change rolls out without a dead period.
     """
     if events.empty:
         return None
-    eligible = events[events["effective"] <= day.isoformat()].sort_values(["effective", "at"], kind="stable")
+    eligible = in_force_order(events[events["effective"] <= day.isoformat()])
     if eligible.empty:
         return None
     last = eligible.iloc[-1]
@@ -191,7 +202,7 @@ def shadow_roster(events: pd.DataFrame, versions: dict[str, dict[str, str]], day
     since = ""
     if champion is not None:
         eligible = events[(events["effective"] <= day.isoformat()) & (events["version"] == champion)]
-        last = eligible.sort_values(["effective", "at"], kind="stable").iloc[-1] if len(eligible) else None
+        last = in_force_order(eligible).iloc[-1] if len(eligible) else None
         if last is not None:
             since = str(last["effective"])
             previous = last["replaces"]
@@ -216,7 +227,7 @@ def review_roster(events: pd.DataFrame, versions: dict[str, dict[str, str]], wee
     champion = serving_version(events, day_before)
     if champion is None:
         return None, []
-    eligible = events[events["effective"] <= day_before.isoformat()].sort_values(["effective", "at"], kind="stable")
+    eligible = in_force_order(events[events["effective"] <= day_before.isoformat()])
     retired = set(eligible.loc[eligible["action"].isin([ROLLBACK, FALLBACK]), "replaces"].dropna().astype(str))
     earlier: list[str] = []
     for version in eligible["version"].astype(str).iloc[::-1]:

@@ -75,8 +75,8 @@ def main(out: Path) -> None:
         if action in ("rollback", "fallback") and log["rollback"] is None:
             log["rollback"] = {"week": week, "mode": "natural", "seconds": seconds}
 
+    # the last week: its review first (a gate promotion of the same week would replace the champion anyway)
     final = weeks[-1]
-    log["model"][final] = run([model.denial_model], final, final).success
     run([lifecycle.lifecycle_review], final, final, ops={lifecycle.lifecycle_review: REVIEW})
     if log["rollback"] is None:  # a floor between the champion and a better earlier model (or the fallback)
         probe = pd.read_parquet(lake / "model" / "lifecycle_review" / f"week={final}")
@@ -90,6 +90,7 @@ def main(out: Path) -> None:
         scored = run([predictions.claim_denial_scores, predictions.shadow_scores], final, final)
         log["rollback"] = {"week": final, "mode": "forced", "floor": floor, "seconds": time.monotonic() - decided_at,
                            "scoring_success": scored.success}
+    log["model"][final] = run([model.denial_model], final, final).success
     log["events"] = champion_lib.history(resources["mlflow_tracking"].client(),
                                          resources["mlflow_tracking"].model_name).to_dict("records")
     log["truth_drift_claims"] = int(data.ground_truth["drift_active"].sum())

@@ -97,9 +97,15 @@ def test_a_champion_below_the_floor_is_rolled_back_and_the_next_day_uses_the_cho
     assert event.iloc[0]["action"] == row["action"] and event.iloc[0]["sentence"] == row["sentence"]
     assert event.iloc[0]["replaces"] == row["champion_version"]
     day = pd.read_parquet(world["lake"] / "predictions" / "claim_denial_scores" / f"dt={week}")
-    if row["action"] == "rollback":
-        assert (day["model_version"] == row["serving_version"]).all() and (day["scored_by"] == "champion").all()
-        assert row["serving_version"] != row["champion_version"]
+    # the next scored day: never the retired champion; the review's choice, unless the gate of the same
+    # week promoted a newer model (which replaces the retired champion too)
+    assert row["champion_version"] not in set(day["model_version"])
+    serving = champion_lib.serving_version(events, date.fromisoformat(week))
+    gate_promoted = ((events["effective"] == week) & (events["reason"] == f"gate week {week}")).any()
+    if not gate_promoted:
+        assert serving == (row["serving_version"] if row["action"] == "rollback" else None)
+    if serving is not None:
+        assert (day["model_version"] == serving).all() and (day["scored_by"] == "champion").all()
     else:
         assert (day["scored_by"] == "fallback").all()
     assert rollback["seconds"] < 300  # from the decision to the next scored day

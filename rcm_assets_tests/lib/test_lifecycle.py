@@ -168,3 +168,18 @@ def test_the_review_roster_is_the_champion_before_the_week_its_predecessors_and_
     # after the rollback to v2: v3 is retired; v4 cleared the floor since v2 serves again; v5 is too new
     assert C.review_roster(ev, versions, date(2025, 2, 3)) == ("2", [("1", "previous_champion"),
                                                                      ("4", "challenger")])
+
+
+def test_on_the_same_day_the_weeks_own_gate_promotion_wins_over_a_review_of_the_champion_before_it():
+    """The review retires the champion that served before W; if the gate of week W promoted a new model,
+    that model serves from W whichever of the two ran first."""
+    gate = ("5", "2025-03-17", C.PROMOTE, "4", "gate week 2025-03-17")
+    review = ("2", "2025-03-17", C.ROLLBACK, "4", f"{C.REVIEW_REASON_PREFIX}2025-03-17")
+    for order in ((gate, review), (review, gate)):
+        ev = pd.DataFrame([r[:4] for r in order], columns=["version", "effective", "action", "replaces"])
+        ev["reason"] = [r[4] for r in order]
+        ev["at"] = ["2026-01-01T00:00:01", "2026-01-01T00:00:02"]
+        ev["sentence"], ev["by"] = "x", "test"
+        ev = pd.concat([events(("4", "2025-03-10", C.PROMOTE, None)), ev[C.EVENT_COLUMNS]], ignore_index=True)
+        assert C.serving_version(ev, date(2025, 3, 17)) == "5"
+        assert C.serving_version(ev, date(2025, 3, 16)) == "4"
