@@ -529,5 +529,5 @@ def cmd_worklist(args: Namespace) -> int:
     the outcomes known now; writes the per-day table (CSV) and the plot (PNG)."""
     from rcm_assets.cli.worklist_evaluation import evaluate
 
-    return evaluate(args.start, args.end, args.k, args.out)
+    return evaluate(args.start, args.end, args.k, args.out, args.min_labelled_share)
 

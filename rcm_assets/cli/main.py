@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--k", type=int, default=200, help="claims a team works a day (default 200)")
     evaluate.add_argument("--out", type=Path, default=None,
                           help="folder for the table and plot (default: <RCM_DATA_DIR>/landing_out/evaluation)")
+    evaluate.add_argument("--min-labelled-share", type=float, default=0.5, metavar="S",
+                          help="leave out days where fewer than this share of the listed claims have an outcome")
     return parser
 
 

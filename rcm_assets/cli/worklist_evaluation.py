@@ -27,7 +27,7 @@ def default_output_dir() -> Path:
     return settings.data_dir() / "landing_out" / "evaluation"
 
 
-def evaluate(start: date, end: date, k: int, out: Path | None) -> int:
+def evaluate(start: date, end: date, k: int, out: Path | None, min_labelled_share: float = 0.5) -> int:
     if start > end:
         raise UsageError(f"start {start} is after end {end}")
     if k < 1:
@@ -44,9 +44,10 @@ def evaluate(start: date, end: date, k: int, out: Path | None) -> int:
         raise UsageError("no silver/remittances after the first day: no outcome is known yet")
     labels = worklist_lib.outcome_labels(versions.drop_duplicates(["claim_id", "claim_version"]), outcomes,
                                          pd.Timestamp.now("UTC").tz_localize(None))
-    per_day = worklist_lib.top_k_evaluation(listed, labels, k)
+    per_day = worklist_lib.top_k_evaluation(listed, labels, k, min_labelled_share)
     if per_day.empty:
-        raise UsageError("none of the listed claims has an outcome yet (outcomes arrive 14–60 days later)")
+        raise UsageError(f"no day between {start} and {end} has outcomes for {min_labelled_share:.0%} of its listed "
+                         "claims yet (outcomes arrive 14–60 days after submission; --min-labelled-share lowers it)")
     folder = out or default_output_dir()
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / f"worklist_evaluation_{start}_{end}_k{k}"

@@ -22,6 +22,8 @@ from rcm_assets.lib.settings import sqlite_url
 from rcm_assets.synthetic import generator as G
 from rcm_assets_tests.conftest import ENV_VARS, materialize_range
 
+pytestmark = pytest.mark.slow  # trains three reason-model weeks and builds 18 days of lists on the pipeline
+
 CAUSE_GROUP = {"missing_prior_auth": "prior_auth", "eligibility_unverified": "eligibility",
                "timely_filing": "timely_filing", "dx_inconsistent": "coding", "high_charge": "charge"}
 
@@ -201,7 +203,11 @@ def test_cli_evaluate_writes_the_table_and_plot(run, monkeypatch, capsys):
     monkeypatch.setenv("RCM_DATA_DIR", str(run["lake"].parent))
     out = run["lake"].parent / "evaluation"
     first, last = run["days"][0], run["days"][-1]
-    assert main(["worklist", "evaluate", "--start", first, "--end", last, "--k", "20", "--out", str(out)]) == 0
+    # the synthetic world ends with these days: few outcomes have arrived, so the default refuses them
+    assert main(["worklist", "evaluate", "--start", first, "--end", last, "--k", "20", "--out", str(out)]) == 2
+    assert "--min-labelled-share" in capsys.readouterr().err
+    assert main(["worklist", "evaluate", "--start", first, "--end", last, "--k", "20", "--out", str(out),
+                 "--min-labelled-share", "0"]) == 0
     printed = capsys.readouterr().out
     assert "worklist (expected loss)" in printed and "naive: prior auth missing" in printed
     table = pd.read_csv(out / f"worklist_evaluation_{first}_{last}_k20.csv")
@@ -210,3 +216,19 @@ def test_cli_evaluate_writes_the_table_and_plot(run, monkeypatch, capsys):
     # days without a worklist: a usage error naming what to do
     assert main(["worklist", "evaluate", "--start", "2025-01-02", "--end", "2025-01-03"]) == 2
     assert "materialize them first" in capsys.readouterr().err
+
+
+def test_a_dry_run_writes_no_export(run, tmp_path):
+    from rcm_assets.definitions import defs
+
+    out = tmp_path / "dry"
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.assets(worklist.worklist),
+        instance=dg.DagsterInstance.ephemeral(), resources=run["resources"], partition_key=run["days"][3],
+        tags={worklist.DRY_RUN_TAG: "true"}, raise_on_error=False,
+        run_config={"ops": {"predictions__worklist": {"config": {"export_dir": str(out)}}}})
+    assert result.success
+    assert not out.exists()
+    exports = next(e.step_materialization_data.materialization.metadata["exports"].value
+                   for e in result.get_asset_materialization_events())
+    assert exports.startswith("would write ") and f"worklist_{run['days'][3]}.csv" in exports
