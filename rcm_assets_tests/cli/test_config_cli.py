@@ -66,3 +66,18 @@ def test_gate_parameters_in_the_config_file_reach_the_model_run(trained_world, h
     code, out = rcm(monkeypatch, capsys, "train", "--date", pipeline.weeks[-1], "--force", "--dry-run",
                     "--config", str(strict))
     assert code == 1 and "below the floor 0.9900" in out, out
+
+
+def test_the_code_location_reads_rcm_config(tmp_path, monkeypatch):
+    """What the webserver and the daemon load: partitions and resources from the file RCM_CONFIG names."""
+    import os
+    import subprocess
+    import sys
+
+    path = config(tmp_path, "partitions:\n  start: 2025-02-01\nlake:\n  url: /srv/rcm-lake\n")
+    probe = ("from rcm_assets.definitions import defs; from rcm_assets.defs import partitions; "
+             "print(partitions.daily_partitions.get_first_partition_key(), defs.resources['lake'].base_url)")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", probe], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "RCM_CONFIG": str(path)}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2025-02-01", "/srv/rcm-lake"]
