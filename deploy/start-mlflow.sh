@@ -5,5 +5,8 @@
 set -euo pipefail
 : "${MLFLOW_BACKEND_URI:?MLFLOW_BACKEND_URI must be a database URL (postgresql://...)}"
 : "${MLFLOW_ARTIFACTS_DESTINATION:?MLFLOW_ARTIFACTS_DESTINATION must be an object store URL (s3://...)}"
+# The pipeline uses tracking and the model registry only: MLflow's job runner (GenAI jobs, seven huey consumer
+# processes) stays off unless asked for.
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
 exec mlflow server --backend-store-uri "$MLFLOW_BACKEND_URI" --serve-artifacts \
   --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" --workers "${MLFLOW_WORKERS:-1}" "$@"

@@ -51,8 +51,10 @@ def mlflow_server(stack: Stack, pg_databases: PostgresDatabases) -> Iterator[Mlf
     env = {**stack.env, "MLFLOW_BACKEND_URI": sqlalchemy_url(db_url),
            "MLFLOW_ARTIFACTS_DESTINATION": f"s3://{stack.bucket}/{ARTIFACT_PREFIX}"}
     started = time.monotonic()
-    service = Service.start("mlflow", [str(DEPLOY / "start-mlflow.sh"), "--host", "127.0.0.1", "--port", str(port)],
-                            env, stack.root / "mlflow.log")
+    # A client's keep-alive connection would otherwise hold uvicorn's graceful shutdown until the SIGKILL.
+    argv = [str(DEPLOY / "start-mlflow.sh"), "--host", "127.0.0.1", "--port", str(port),
+            "--uvicorn-opts", "--timeout-graceful-shutdown 2"]
+    service = Service.start("mlflow", argv, env, stack.root / "mlflow.log")
     stack.services.append(service)
     url = f"http://127.0.0.1:{port}"
     service.wait_until(lambda: requests.get(f"{url}/health", timeout=2).status_code == 200, started, timeout=180)
