@@ -235,8 +235,10 @@ def test_drift_scenario_is_detected_and_a_retrain_recovers(drift_world: dict, re
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-11-30: the first retrain with 4+ matured drifted weeks leaves a 0.06 AUC gap to the new "
-    "regime's Bayes AUC (0.714 vs 0.777); issue 14.6 asks for <= 0.02 — a model-side defect, reported"))
+    "measured 2026-11-30: the first weekly retrain with 4+ matured drifted weeks (window 120 d, 32 of them "
+    "drifted) scores AETNA/lab claims 0.13 on average where the truth is 0.50: the window mixes the regimes, so "
+    "the realized AUC stays 0.06 below the new regime's Bayes AUC (0.714 vs 0.777); issue 14.6 asks for <= 0.02. "
+    "A model fitted on the drifted weeks alone learns the segment (0.46) and gets to 0.742 (gap 0.035)"))
 def test_a_retrain_after_the_drift_recovers_to_within_002_of_bayes(drift_world: dict, record_property) -> None:
     champion = fit_at(drift_world, "2025-03-31")
     before, bayes_before = auc_vs_bayes(drift_world, champion, "2025-04-01", "2025-06-01")
