@@ -46,7 +46,9 @@ FRESHNESS_KEY = dg.AssetKey(["monitoring", "label_freshness"])
 
 # Days loaded at definition time (partition mappings are fixed when the code location loads).
 HISTORY_DAYS = 28  # drift-over-time plots and the per-payer score baseline
-COHORT_DAYS = LABEL_HORIZON_DAYS  # label freshness follows cohorts up to the label horizon
+# label freshness follows cohorts for 60 days (remittances arrive 14–60 days after submission), or the
+# label horizon when that is longer
+COHORT_DAYS = max(LABEL_HORIZON_DAYS, 60)
 PERFORMANCE_WEEKS = math.ceil((LABEL_HORIZON_DAYS + 7) / 7) + 1
 SCORE_COLUMNS = ["dt", "claim_id", "claim_version", "denial_probability", "decision", "threshold", "model_name",
                  "model_version", "training_window_start", "training_window_end", "feature_version"]
