@@ -9,13 +9,15 @@ the scoring path (train/serve parity).
 
 
 from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
-from rcm_assets.defs.partitions import daily_partitions
+from rcm_assets.defs.partitions import PARTITIONS_START, daily_partitions
 from rcm_assets.defs.silver import claim_versions
 from rcm_assets.lib import claim_history, contracts, quality, settings
 from rcm_assets.lib import features as feature_lib
@@ -26,14 +28,24 @@ from rcm_assets.platform.resources import FeatureResource
 SILVER_CLAIMS = dg.AssetKey(["silver", "claims"])
 PARITY_SAMPLE_ROWS = 2_000
 UPDATE_LOOKBACK_DAYS: int = settings.update_lookback_days()  # fixed when the code location loads
-# The versions seen on the lookback days before D. Not a trigger: a change to an old day's index must not
-# re-run the next 120 days of gold (the nightly run re-reads its lookback days anyway).
-EARLIER_VERSIONS_IN = dg.AssetIn(
-    key=claim_versions.key,
-    partition_mapping=dg.TimeWindowPartitionMapping(
-        start_offset=-UPDATE_LOOKBACK_DAYS, end_offset=-1, allow_nonexistent_upstream_partitions=True),
-    metadata={"allow_missing_partitions": True, "columns": ["claim_id", "claim_version", "dt"]},
-)
+EARLIER_VERSION_COLUMNS = ["claim_id", "claim_version", "dt"]
+
+
+def read_earlier_versions(lake: Any, first_day: str, lookback_days: int = UPDATE_LOOKBACK_DAYS
+                          ) -> pd.DataFrame | None:
+    """The version index of the `lookback_days` days before `first_day` (days never written are skipped).
+
+    Read from the lake rather than declared as a partition-mapped input on purpose: an input mapping gold D
+    to claim_versions [D-120, D-1] makes Dagster's backfills fan out, so a backfill of
+    `*gold/claim_features` for one day also targeted the next 120 days of gold (whose silver days do not
+    exist yet) and failed. Gold declares claim_versions of its own day as a dependency (lineage, no fan-out);
+    days inside a run's own range are recomputed from silver by `claim_history.decision_rows`.
+    """
+    first = date.fromisoformat(first_day)
+    days = [first - timedelta(days=n) for n in range(lookback_days, 0, -1)]
+    frames = [lake.read_stored(claim_versions.key.path, d.isoformat()) for d in days if d >= PARTITIONS_START]
+    frames = [f[EARLIER_VERSION_COLUMNS] for f in frames if f is not None and len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
@@ -116,7 +128,10 @@ GOLD_CHECK_SPECS = [
     group_name="gold",
     partitions_def=daily_partitions,
     io_manager_key="lake",
-    ins={"silver_claims": dg.AssetIn(key=SILVER_CLAIMS), "earlier_versions": EARLIER_VERSIONS_IN},
+    ins={"silver_claims": dg.AssetIn(key=SILVER_CLAIMS)},
+    # the day's own version index (lineage); the lookback days are read by `read_earlier_versions`
+    deps=[claim_versions],
+    required_resource_keys={"lake", "features"},
     backfill_policy=dg.BackfillPolicy.single_run(),
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(claim_versions)),
     kinds={"pandas", "parquet"},
@@ -125,11 +140,10 @@ GOLD_CHECK_SPECS = [
     metadata=catalog.definition_metadata(catalog.gold_schema()),
     check_specs=GOLD_CHECK_SPECS,
 )
-def claim_features(
-    context: dg.AssetExecutionContext, silver_claims: pd.DataFrame, earlier_versions: pd.DataFrame | None,
-    features: FeatureResource,
-) -> Iterator:
+def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFrame) -> Iterator:
     """Decision-time features of each submission that landed on day D, stamped with feature_version."""
+    features: FeatureResource = context.resources.features
+    earlier_versions = read_earlier_versions(context.resources.lake, context.partition_keys[0])
     decisions, history = claim_history.decision_rows(silver_claims, earlier_versions, UPDATE_LOOKBACK_DAYS)
     frame = features.compute(decisions)
     context.log.info(

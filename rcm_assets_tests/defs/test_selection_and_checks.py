@@ -104,6 +104,42 @@ def test_each_layer_alone_and_a_range_chain_run(source_in_data_dir, isolated_env
         "silver/remittances", "silver/remittances_rejects"}
 
 
+def update_days(claims: pd.DataFrame) -> list[str]:
+    """Two consecutive days where a claim version submitted on the first is updated in place on the second."""
+    day = claims["updated_at"].dt.strftime("%Y-%m-%d")
+    first = day.groupby([claims["claim_id"], claims["claim_version"]]).transform("min")
+    later = claims[(day > first) & (pd.to_datetime(day) - pd.to_datetime(first) == pd.Timedelta(days=1))]
+    assert len(later), "the synthetic source updates rows in place"
+    second = sorted(later["updated_at"].dt.strftime("%Y-%m-%d"))[len(later) // 2]
+    return [(pd.Timestamp(second) - pd.Timedelta(days=1)).strftime("%Y-%m-%d"), second]
+
+
+def test_gold_day_by_day_equals_one_range_run(source_in_data_dir, isolated_env: Path):
+    """Gold reads the earlier days' version index from the lake (not a fanning partition-mapped input):
+    run day by day, an in-place update of a version submitted the day before is still left out."""
+    import shutil
+
+    days = update_days(source_in_data_dir.data.claims)
+    ingest = dg.AssetSelection.groups("bronze", "silver", "gold")
+    assert run(ingest, dg.DagsterInstance.ephemeral(), days).success
+    whole = pd.concat([pd.read_parquet(lake_file(isolated_env, "gold", "claim_features", d)).assign(dt=d)
+                       for d in days], ignore_index=True)
+    shutil.rmtree(isolated_env / "lake")
+    instance = dg.DagsterInstance.ephemeral()
+    left_out = 0
+    for day in days:
+        result = run(ingest, instance, [day])
+        assert result.success, failure_text(result)
+        (event,) = [m for m in result.get_asset_materialization_events() if m.asset_key == GOLD]
+        left_out += event.materialization.metadata["in_place_updates_left_out"].value
+    by_day = pd.concat([pd.read_parquet(lake_file(isolated_env, "gold", "claim_features", d)).assign(dt=d)
+                        for d in days], ignore_index=True)
+    keys = ["dt", "claim_id", "claim_version", "submitted_at"]
+    pd.testing.assert_frame_equal(by_day[keys].sort_values(keys, ignore_index=True),
+                                  whole[keys].sort_values(keys, ignore_index=True))
+    assert left_out > 0, "the synthetic days hold in-place updates of earlier days' versions"
+
+
 # --------------------------------------------------------------------------------------------------
 # point 2: blocking checks inside the asset, per partition, whatever launched the run
 
