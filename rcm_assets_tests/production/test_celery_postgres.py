@@ -75,7 +75,13 @@ def test_celery_backfill_on_postgres_matches_in_process(stack: Stack, amqp_broke
     tasks = {w.name: w.log.read_text(errors="replace").count("succeeded in") for w in workers}
     assert all(n >= 1 for n in tasks.values()), f"{tasks}\n{stack.diagnostics()}"
 
-    # The run, its events and the materialized partitions are in PostgreSQL.
+    # The nightly schedule (running by default) paused by an operator through deploy/workspace.yaml: the
+    # state is stored in the same database.
+    scheduled = stack.run([dagster_cli(), "schedule", "stop", "daily_ingest_schedule",
+                           "-w", str(DEPLOY / "workspace.yaml")])
+    assert scheduled.returncode == 0, scheduled.stdout[-2000:] + scheduled.stderr[-4000:]
+
+    # The run, its events, the materialized partitions and the schedule state are in PostgreSQL.
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", stack.env["DAGSTER_POSTGRES_URL"])
     with dg.DagsterInstance.from_config(str(stack.home)) as instance:
         storages = [type(s).__name__ for s in (instance.run_storage, instance.event_log_storage,
@@ -86,9 +92,13 @@ def test_celery_backfill_on_postgres_matches_in_process(stack: Stack, amqp_broke
         days = {d.date().isoformat() for d in pd.date_range(FIRST, LAST, freq="D")}
         for key in (["bronze", "claims"], ["gold", "claim_features"]):
             assert instance.get_materialized_partitions(dg.AssetKey(key)) == days
+        states = {s.name: s.status.value for s in instance.all_instigator_state()}
+        assert states == {"daily_ingest_schedule": "STOPPED"}, states
     with psycopg2.connect(stack.dagster_db_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM event_logs WHERE run_id = %s", (runs[0].run_id,))
         assert cur.fetchone()[0] > 0
+        cur.execute("SELECT count(*) FROM instigators WHERE status = 'STOPPED'")
+        assert cur.fetchone()[0] == 1
 
     # The same partitions in process, on a local lake: the same files.
     from rcm_assets.platform.resources import build_resources
