@@ -180,3 +180,33 @@ def test_rcm_demo_drift_runs_the_monitors_end_to_end(isolated_env: Path, tmp_pat
     performance = pd.read_parquet(lake / "realized_performance")
     champion = performance[(performance["role"] == "champion") & (performance["segment"] == "all")]
     assert champion["roc_auc"].notna().any() and "realized AUC week" in out
+
+
+def test_automation_runs_the_daily_monitors_after_the_days_scores_and_a_rescored_day_again():
+    """The daily monitors follow the day's scores (any day, not only the latest) and run again when a day
+    is re-scored."""
+    from rcm_assets.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    scored = [d.date().isoformat() for d in pd.date_range("2025-04-28", "2025-05-10")]
+    for key, days in ((monitoring.SCORES_KEY, scored), (monitoring.GOLD_KEY, scored),
+                      (monitoring.REMITTANCES_KEY, [d.date().isoformat() for d in pd.date_range("2025-02-20", "2025-05-10")])):
+        for day in days:
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=day))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    for key in (monitoring.FEATURE_DRIFT_KEY, monitoring.SCORE_DRIFT_KEY, monitoring.FRESHNESS_KEY):
+        assert result.get_requested_partitions(key) == set(scored), key
+    assert not result.get_requested_partitions(monitoring.PERFORMANCE_KEY)  # weekly: by its schedule
+
+    for key in (monitoring.FEATURE_DRIFT_KEY, monitoring.SCORE_DRIFT_KEY, monitoring.FRESHNESS_KEY):
+        for day in scored:
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=day))
+    settled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=monitoring.SCORES_KEY, partition="2025-05-02"))
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=settled.cursor)
+    for key in (monitoring.FEATURE_DRIFT_KEY, monitoring.SCORE_DRIFT_KEY, monitoring.FRESHNESS_KEY):
+        # the re-scored day again; score drift (28-day baseline) and label freshness (60-day cohorts) also
+        # the days whose window holds it
+        assert "2025-05-02" in again.get_requested_partitions(key), key
+    assert again.get_requested_partitions(monitoring.FRESHNESS_KEY) == {d for d in scored if d >= "2025-05-02"}
