@@ -30,7 +30,6 @@ from rcm_assets.platform.resources import MlflowResource
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
 WORKLIST_DIR_ENV = "RCM_WORKLIST_DIR"
 CLAIM_COLUMNS = ["claim_id", "claim_version", "cpt_code", "billed_amount", "updated_at", "dt"]
-DRY_RUN_TAG = "rcm/dry_run"  # set by the CLI's runner
 FALLBACK_TEXT = "scored by the fallback model (the payer's denial rate for this CPT family): no drivers"
 
 
@@ -204,14 +203,11 @@ def worklist(
     results = worklist_checks(frame, scores, int(ratios["week"].nunique()) if len(ratios) else 0, len(days),
                               reason_days)
     written = []
-    dry_run = context.run.tags.get(DRY_RUN_TAG) == "true"  # `rcm ... --dry-run` writes nothing
+    # `rcm ... --dry-run` points export_dir at its scratch folder and lists what would be written there
     if config.export and not any(not r.passed and r.severity == dg.AssetCheckSeverity.ERROR for r in results):
         folder = Path(config.export_dir) if config.export_dir else default_export_dir()
         for day, rows in frame.groupby("dt", sort=True):
-            export = worklist_lib.export_frame(rows)  # the PHI allow-list is checked in a dry run too
-            paths = (worklist_lib.export_paths(folder, day) if dry_run
-                     else worklist_lib.write_export(export, folder, day))
-            written += [f"{'would write ' if dry_run else ''}{p}" for p in paths]
+            written += [str(p) for p in worklist_lib.write_export(worklist_lib.export_frame(rows), folder, day)]
     top = frame[frame["rank"] <= 200] if len(frame) else frame
     yield from checks.publish(
         [dg.Output(frame, metadata={

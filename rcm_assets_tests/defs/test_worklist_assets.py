@@ -217,18 +217,3 @@ def test_cli_evaluate_writes_the_table_and_plot(run, monkeypatch, capsys):
     assert main(["worklist", "evaluate", "--start", "2025-01-02", "--end", "2025-01-03"]) == 2
     assert "materialize them first" in capsys.readouterr().err
 
-
-def test_a_dry_run_writes_no_export(run, tmp_path):
-    from rcm_assets.definitions import defs
-
-    out = tmp_path / "dry"
-    result = dg.materialize(
-        [*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.assets(worklist.worklist),
-        instance=dg.DagsterInstance.ephemeral(), resources=run["resources"], partition_key=run["days"][3],
-        tags={worklist.DRY_RUN_TAG: "true"}, raise_on_error=False,
-        run_config={"ops": {"predictions__worklist": {"config": {"export_dir": str(out)}}}})
-    assert result.success
-    assert not out.exists()
-    exports = next(e.step_materialization_data.materialization.metadata["exports"].value
-                   for e in result.get_asset_materialization_events())
-    assert exports.startswith("would write ") and f"worklist_{run['days'][3]}.csv" in exports
