@@ -126,9 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = model_sub.add_parser("rollback", parents=[common], help="make an earlier version the champion again")
     rollback.add_argument("--version", required=True)
 
-    worklist = sub.add_parser("worklist", help="the billers' worklist: how its top K would have done")
+    worklist = sub.add_parser("worklist", parents=[common], help="the billers' worklist: how its top K would have done")
     worklist_sub = worklist.add_subparsers(dest="worklist_command", required=True)
-    evaluate = worklist_sub.add_parser("evaluate", help="top K a day vs random and the naive prior-auth rule "
+    evaluate = worklist_sub.add_parser("evaluate", parents=[common], help="top K a day vs random and the naive prior-auth rule "
                                        "(CSV table + PNG plot)")
     evaluate.add_argument("--start", type=parse_day, required=True)
     evaluate.add_argument("--end", type=parse_day, required=True)
