@@ -20,7 +20,7 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from rcm_assets.defs.model import MODEL_KEY, OUTCOME_COLUMNS, training_window
+from rcm_assets.defs.model import CONFIGURED, MODEL_KEY, OUTCOME_COLUMNS, training_window
 from rcm_assets.defs.partitions import LABEL_HORIZON_DAYS, weekly_partitions
 from rcm_assets.defs.predictions import Registry
 from rcm_assets.lib import champion as champion_lib
@@ -39,7 +39,8 @@ ACTIONS = {lifecycle.PROMOTE: champion_lib.PROMOTE, lifecycle.ROLLBACK: champion
 
 
 class ReviewConfig(dg.Config):
-    auc_floor: float = 0.70  # the gate's floor: a champion below it on matured labels is retired
+    # the gate's floor (environment > configuration file > 0.70): a champion below it on matured labels is retired
+    auc_floor: float = CONFIGURED.get("auc_floor", 0.70)
     promote_margin: float = 0.01  # AUC a challenger must gain over the champion on the same claims
     min_labels: int = 1_000
     min_denied: int = 50

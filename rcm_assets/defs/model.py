@@ -30,7 +30,7 @@ from rcm_assets.defs.partitions import (
 )
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
-from rcm_assets.lib import modelling, quality
+from rcm_assets.lib import modelling, quality, settings
 from rcm_assets.platform.resources import FeatureResource, MlflowResource
 
 MODEL_KEY = dg.AssetKey(["model", "denial_model"])
@@ -39,14 +39,22 @@ OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied"]
 MIN_COMPARISON_ROWS = 500  # fewer unseen holdout claims than this make the champion comparison noise
 
 
+# Model and gate parameters the environment or the configuration file (RCM_CONFIG) set, read when the code
+# location loads: the defaults of the runs the daemon, the UI, schedules and sensors launch without run config.
+CONFIGURED = settings.model_overrides()
+
+
 class ModelConfig(dg.Config):
-    seed: int = 0
-    holdout_fraction: float = 0.2
-    auc_floor: float = 0.70  # below this a candidate is broken, not just worse
-    max_auc_drop: float = 0.01  # tolerated AUC loss against the champion on the same holdout
-    min_labelled_rows: int = 2_000
+    """Defaults: environment > configuration file > the values below (`settings.model_overrides`)."""
+
+    seed: int = CONFIGURED.get("seed", 0)
+    holdout_fraction: float = CONFIGURED.get("holdout_fraction", 0.2)
+    auc_floor: float = CONFIGURED.get("auc_floor", 0.70)  # below this a candidate is broken, not just worse
+    # tolerated AUC loss against the champion on the same holdout
+    max_auc_drop: float = CONFIGURED.get("max_auc_drop", 0.01)
+    min_labelled_rows: int = CONFIGURED.get("min_labelled_rows", 2_000)
     # OpenMP's default thread count makes fits 10x slower on a shared 2-core machine; raise on big boxes.
-    threads: int = 1
+    threads: int = CONFIGURED.get("threads", 1)
     # Re-train a week whose gate already promoted a model (`rcm train --force`). Its promotion, if any,
     # serves from today on: days already scored keep the model that scored them.
     force: bool = False

@@ -32,7 +32,7 @@ from rcm_assets.defs.model import MODEL_KEY
 from rcm_assets.defs.partitions import SCORING_MODEL_MAPPING, scoring_partitions
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
-from rcm_assets.lib import quality
+from rcm_assets.lib import quality, settings
 from rcm_assets.lib.scoring import score
 from rcm_assets.platform.resources import MlflowResource
 
@@ -42,9 +42,17 @@ PSI_WARN = 0.2
 SCORE_KEY_COLUMNS = ["claim_id", "claim_version"]
 
 
+# Thresholds the environment or the configuration file set, read when the code location loads (the defaults
+# of runs launched without run config: daemon, UI, schedules, sensors).
+CONFIGURED = settings.scoring_overrides()
+
+
 class ScoringConfig(dg.Config):
-    decision_threshold: float = 0.35  # at or above: send the claim to a biller for review
-    psi_warn_threshold: float = PSI_WARN
+    """Defaults: environment > configuration file > the values below (`settings.scoring_overrides`)."""
+
+    # at or above: send the claim to a biller for review
+    decision_threshold: float = CONFIGURED.get("decision_threshold", 0.35)
+    psi_warn_threshold: float = CONFIGURED.get("psi_warn_threshold", PSI_WARN)
     # Rewrite scores already written for a day (`rcm predict --rescore`); every rewrite is recorded.
     rescore: bool = False
 

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from rcm_assets.defs.model import Promotion, model_requirements, training_window, week_training_set
+from rcm_assets.defs.model import (
+    CONFIGURED,
+    Promotion,
+    model_requirements,
+    training_window,
+    week_training_set,
+)
 from rcm_assets.defs.partitions import TRAINING_FEATURES_MAPPING, TRAINING_OUTCOMES_MAPPING, weekly_partitions
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import reasons
@@ -38,12 +44,14 @@ def reason_model_name(mlf: MlflowResource) -> str:
 
 
 class ReasonModelConfig(dg.Config):
-    seed: int = 0
-    holdout_fraction: float = 0.2
+    """Seed, holdout, AUC drop and threads default to the denial model's settings (`model.CONFIGURED`)."""
+
+    seed: int = CONFIGURED.get("seed", 0)
+    holdout_fraction: float = CONFIGURED.get("holdout_fraction", 0.2)
     macro_auc_floor: float = 0.70  # the background categories (billing error, other) are near chance
-    max_auc_drop: float = 0.01
+    max_auc_drop: float = CONFIGURED.get("max_auc_drop", 0.01)
     min_denied_rows: int = 300
-    threads: int = 1
+    threads: int = CONFIGURED.get("threads", 1)
     force: bool = False  # re-train a week whose gate already promoted a reason model (rcm train --force)
 
 

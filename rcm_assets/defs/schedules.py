@@ -1,5 +1,6 @@
 """Schedules: extract yesterday (and re-read the lookback days before it) every night; train the week's
-model every Monday."""
+model every Monday. The two cron times come from the settings (environment > configuration file >
+default), read when the code location loads."""
 
 
 from datetime import date, timedelta
@@ -19,11 +20,18 @@ def nightly_range(yesterday: date, lookback_days: int) -> tuple[date, date]:
     return max(PARTITIONS_START, yesterday - timedelta(days=lookback_days)), yesterday
 
 
+def week_containing(day: date) -> date:
+    """The Monday that starts `day`'s model week: a configured cron on another weekday still asks for a
+    weekly partition key (the week already started, whose model is still to train)."""
+    return day - timedelta(days=day.weekday())
+
+
 @dg.schedule(
-    cron_schedule="0 2 * * *", execution_timezone="UTC", job=daily_ingest_job,
+    cron_schedule=settings.daily_ingest_cron(), execution_timezone="UTC", job=daily_ingest_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description=("02:00 UTC: extract, validate and featurize yesterday, re-reading the days before it "
-                 "(RCM_EXTRACT_LOOKBACK_DAYS, default 2) for rows committed late"),
+    description=("Nightly (RCM_DAILY_INGEST_CRON or schedules.daily_ingest_cron, default 02:00 UTC): extract, "
+                 "validate and featurize yesterday, re-reading the days before it (RCM_EXTRACT_LOOKBACK_DAYS, "
+                 "default 2) for rows committed late"),
 )
 def daily_ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     # Daily partitions include today (end_offset=1), so "the last partition" would be today; ask for
@@ -37,12 +45,13 @@ def daily_ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReques
 
 
 @dg.schedule(
-    cron_schedule="0 3 * * 1", execution_timezone="UTC", job=training_job,
+    cron_schedule=settings.weekly_training_cron(), execution_timezone="UTC", job=training_job,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Monday 03:00 UTC: train and gate the model of the week that starts today",
+    description=("Weekly (RCM_WEEKLY_TRAINING_CRON or schedules.weekly_training_cron, default Monday 03:00 UTC): "
+                 "train and gate the model of the week that contains the scheduled day"),
 )
 def weekly_training_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    week = context.scheduled_execution_time.date().isoformat()
+    week = week_containing(context.scheduled_execution_time.date()).isoformat()
     return dg.RunRequest(run_key=week, partition_key=week)
 
 

@@ -26,7 +26,11 @@ from rcm_assets.platform.types import rejects_dagster_type, silver_dagster_type
 
 
 class SilverConfig(dg.Config):
-    max_reject_rate: float = 0.01  # above this share of rejected rows, the partition fails
+    """Default: environment > configuration file > 1 %, read when the code location loads (so runs the
+    daemon, UI and sensors launch without run config use it too)."""
+
+    # above this share of rejected rows, the partition fails
+    max_reject_rate: float = settings.silver_overrides().get("max_reject_rate", 0.01)
 
 
 def reject_rates_by_day(raw: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, float]:
