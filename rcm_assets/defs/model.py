@@ -360,7 +360,8 @@ def denial_model(
     from rcm_assets.platform.catalog import model_run_metadata
     yield dg.Output(frame, metadata={
         "registered_versions": ", ".join(frame["model_version"]),  # every version this run registered
-        **model_run_metadata(mlflow_tracking.tracking_uri, mlflow_tracking.experiment_id(), frame),
+        **model_run_metadata(mlflow_tracking.tracking_uri, mlflow_tracking.experiment_id(), frame,
+                             client=mlflow_tracking.client()),  # and its model card (issue 15.6)
         "promoted": int(frame["promoted"].sum()),
         "training_window": f"{frame['window_start'].iloc[-1].date()}..{frame['window_end'].iloc[-1].date()}",
     })

@@ -101,7 +101,8 @@ MODEL_DTYPES = {
     "unlabelled": "int64", "holdout_roc_auc": "float64", "holdout_pr_auc": "float64", "holdout_brier": "float64",
     "champion_version_before": "object", "champion_auc_on_holdout": "float64",
     "candidate_auc_vs_champion": "float64", "promoted": "bool", "gate": "object", "gate_sentence": "object",
-    "serving_version": "object",
+    "serving_version": "object", "data_fingerprint": "object", "reused_registered_version": "bool",
+    "fallback_version": "object", "fallback_holdout_roc_auc": "float64",
 }
 SCORES_DTYPES = {
     "claim_id": "object", "claim_version": "int64", "submitted_at": "datetime64[ns]", "dt": "object",
@@ -182,9 +183,30 @@ def mlflow_ui_url(tracking_uri: str) -> str:
     return MLFLOW_UI_DEFAULT
 
 
-def model_run_metadata(tracking_uri: str, experiment_id: str, frame: pd.DataFrame) -> dict[str, Any]:
-    """Links of the newest week's model: its MLflow run page, registered version and plots (markdown with
-    the images, served by the MLflow UI), with the holdout metrics rounded to 4 places."""
+MODEL_CARD = "model_card.md"  # the card `defs/model.py` logs in each week's MLflow run (lib/model_card.py)
+
+
+def model_card_text(client: Any, run_id: str) -> str | None:
+    """The model card logged in MLflow run `run_id`, or None when the run has none (a run logged before
+    cards existed) or the artifact store cannot be read."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory(prefix="rcm-model-card-") as folder:
+        try:
+            path = client.download_artifacts(run_id, MODEL_CARD, folder)
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except (MlflowException, OSError):
+            return None
+
+
+def model_run_metadata(tracking_uri: str, experiment_id: str, frame: pd.DataFrame,
+                       client: Any = None) -> dict[str, Any]:
+    """Links of the newest week's model: its MLflow run page, registered version, model card and plots
+    (markdown with the images, served by the MLflow UI), with the holdout metrics rounded to 4 places.
+    Given an MLflow `client`, the card's own text is shown too (`model_card_text`)."""
     last = frame.iloc[-1]
     ui = mlflow_ui_url(tracking_uri)
     run_id = str(last["mlflow_run_id"])
@@ -194,11 +216,14 @@ def model_run_metadata(tracking_uri: str, experiment_id: str, frame: pd.DataFram
     plots = "\n\n".join(f"**{title}** ([open]({url}))\n\n![{title}]({url})" for title, url in images.items())
     metrics = {name: round(float(last[name]), 4) for name in ("holdout_roc_auc", "holdout_pr_auc", "holdout_brier")
                if name in frame.columns and pd.notna(last[name])}
+    card = model_card_text(client, run_id) if client is not None else None
     return {
         "mlflow_run": dg.MetadataValue.url(run_page),
         "registered_version": dg.MetadataValue.text(f"{last['model_name']} v{last['model_version']}"),
         "registered_version_page": dg.MetadataValue.url(version_page),
         **metrics,
+        "model_card": dg.MetadataValue.url(f"{ui}/get-artifact?path={MODEL_CARD}&run_uuid={run_id}"),
+        **({"model_card_text": dg.MetadataValue.md(card)} if card else {}),
         "plots": dg.MetadataValue.md(plots),
         "roc_plot": dg.MetadataValue.url(images["ROC curve"]),
     }

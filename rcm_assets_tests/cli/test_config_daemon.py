@@ -49,7 +49,7 @@ from rcm_assets.definitions import defs
 from rcm_assets.defs import lifecycle, model, predictions, reason_model, schedules, silver
 
 def schema_defaults(assets_def):
-    fields = assets_def.op.config_schema.config_type.fields
+    fields = getattr(assets_def.op.config_schema.config_type, 'fields', None) or {{}}  # no config: none
     return {{name: field.default_value for name, field in fields.items() if field.default_provided}}
 
 claims = dg.AssetKey(["silver", "claims"])
@@ -61,6 +61,10 @@ result = dg.materialize(
 checks = {{e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data
            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}}
 reject = checks["reject_rate_within_threshold"]
+from rcm_assets.cli import commands
+keys = commands.asset_keys_in_groups(commands.CONFIGURED_FIELDS)
+cli_ops = commands.configured_op_config(keys)
+op_defaults = {{commands.op_name(k): schema_defaults(graph.get(k).assets_def) for k in keys if commands.op_name(k)}}
 print(json.dumps({{
     "schema": {{name: schema_defaults(graph.get(dg.AssetKey(key)).assets_def) for name, key in (
         ("model", ["model", "denial_model"]), ("scores", ["predictions", "claim_denial_scores"]),
@@ -70,6 +74,7 @@ print(json.dumps({{
                    "silver": silver.SilverConfig().model_dump(), "review": lifecycle.ReviewConfig().model_dump(),
                    "reasons": reason_model.ReasonModelConfig().model_dump()}},
     "crons": {{s.name: s.cron_schedule for s in defs.schedules}},
+    "cli": {{"ops": cli_ops, "defaults": {{op: op_defaults[op] for op in cli_ops}}}},
     "run": {{"success": result.success, "run_config": result.dagster_run.run_config,
              "reject_check_passed": reject.passed,
              "reject_threshold": reject.metadata["threshold"].value,
@@ -153,3 +158,14 @@ def test_a_weekly_cron_on_another_day_trains_the_week_that_contains_it():
                        (datetime(2025, 6, 9, 3, 0, tzinfo=UTC), "2025-06-09")):  # Monday, the default
         request = weekly_training_schedule(dg.build_schedule_context(scheduled_execution_time=when))
         assert request.partition_key == week and weekly_partitions.has_partition_key(week)
+
+
+def test_the_cli_run_config_and_the_defaults_agree(loaded):
+    """The CLI still passes the settings as run config (its process may have imported the code location
+    before `--config` named a file); in a code location loaded with the file, every value it passes is
+    already the op's default: one source, the same values, whoever launches the run."""
+    ops, defaults = loaded["cli"]["ops"], loaded["cli"]["defaults"]
+    assert {"model__denial_model", "predictions__claim_denial_scores", "model__lifecycle_review"} <= set(ops), ops
+    assert sum(1 for fields in ops.values() if "max_reject_rate" in fields) >= 1, ops
+    for op, fields in ops.items():
+        assert fields == pytest.approx({name: defaults[op][name] for name in fields}), op
