@@ -228,6 +228,10 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "gate": "Gate outcome: pass, warn or error",
     "gate_sentence": "The gate's decision in words",
     "serving_version": "Version that serves from this week on",
+    "data_fingerprint": "Hash of the training rows and parameters (a re-run on the same data reuses its version)",
+    "reused_registered_version": "True when the run reused the version registered for the same data",
+    "fallback_version": "Registered version of the week's fallback (payer x CPT-family denial rates)",
+    "fallback_holdout_roc_auc": "The fallback's ROC AUC on the same holdout",
     # scores
     "denial_probability": "Calibrated probability that the payer denies the claim",
     "decision": "review (send to a biller first) or submit, at the decision threshold",
