@@ -82,6 +82,11 @@ def layer_seconds(output: str) -> dict[str, float]:
     return found
 
 
+def run_seconds(output: str) -> float:
+    """Seconds the CLI's Dagster runs took (`  label: ok in 12.3 s (run ...)`), process start excluded."""
+    return sum(float(x) for x in re.findall(r": (?:ok|FAILED) in ([\d.]+) s \(run ", output))
+
+
 def layer_rows(output: str) -> dict[str, int]:
     found: dict[str, int] = {}
     for layer, rows in re.findall(r"^\s+(\w+)\s+\d+ table\(s\)\s+([\d,]+) rows", output, flags=re.M):
@@ -455,13 +460,14 @@ def run(args: argparse.Namespace, work: Path, databases: list[str]) -> list[dict
                         f"{overhead['runs_s'] / n * 1e3:.0f} ms/partition on SQLite",
                         overhead_pg["runs_s"] / overhead["runs_s"], "—"))
     for name, res in (("day 2", early), ("last day", late)):
-        split = layer_seconds(res["output"])
-        data_s = sum(split.values())
-        rest = res["wall_s"] - start_up["wall_s"] - data_s
+        data_s = sum(layer_seconds(res["output"]).values())
+        in_run = run_seconds(res["output"])
+        rest, start_s = in_run - data_s, res["wall_s"] - in_run
         rows.append(row(f"nightly `rcm extract` of {name} ({layer_rows(res['output']).get('bronze', 0):,} bronze rows)",
                         f"{res['wall_s']:.1f} s, {cpu(res)}, {res['peak_rss_mb']:,.0f} MB",
-                        f"split: start (import) {start_up['wall_s']:.1f} s, steps (data) {data_s:.1f} s, "
-                        f"Dagster/other {rest:.1f} s",
+                        f"split: process start and imports {start_s:.1f} s, steps (data) {data_s:.1f} s, "
+                        f"Dagster run and events {rest:.1f} s (a bare import of the code location: "
+                        f"{start_up['wall_s']:.1f} s)",
                         res["wall_s"] / early["wall_s"], "≤ 1.2× day 2", res["cpu_s"] / early["cpu_s"]))
     backfill_wall = bronze["wall_s"] + silver_gold["wall_s"]
     peak = max(bronze["peak_rss_mb"], silver_gold["peak_rss_mb"])
