@@ -15,8 +15,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(BIN)/rcm demo
 
+# The suite (under 15 minutes on 2 cores), then the end-to-end tests marked slow (servers, live daemon,
+# browser, drift world); CI runs both.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m slow
 
 lint: install
 	$(BIN)/ruff check rcm_assets rcm_assets_tests benchmarks
