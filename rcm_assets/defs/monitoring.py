@@ -75,6 +75,7 @@ class MonitoringConfig(dg.Config):
     early_z_error: float | None = None
     early_window_days: int | None = None
     min_claims: int | None = None
+    min_payer_claims: int | None = None
 
 
 DEFAULTS: dict[str, float] = {
@@ -85,7 +86,7 @@ DEFAULTS: dict[str, float] = {
     "maturity_days": LABEL_HORIZON_DAYS,
     "sla_days": 45, "sla_share_warn": 0.75, "sla_share_error": 0.50,
     "early_z_warn": 5.0, "early_z_error": 7.0, "early_window_days": 42,
-    "min_claims": 50,
+    "min_claims": 50, "min_payer_claims": 200,
 }
 
 
@@ -163,6 +164,8 @@ def check_events(context: dg.AssetExecutionContext, key: dg.AssetKey,
 def status_check(name: str, rows: pd.DataFrame, what: str, label: str, value: str,
                  extra: Mapping[str, object] | None = None) -> dg.AssetCheckResult:
     """WARN/ERROR from the rows' worst status; the description names the offending `label`s (codes only)."""
+    if not len(rows) or value not in rows.columns:  # a day without rows (nothing scored yet)
+        rows = pd.DataFrame({"status": pd.Series([], dtype=object), label: [], value: pd.Series([], dtype=float)})
     status = mon.worst(rows["status"]) if len(rows) else "insufficient"
     bad = rows[rows["status"].isin(["warn", "error"])].sort_values(value, ascending=False, key=lambda s: s.abs())
     listed = ", ".join(f"{r[label]} {r[value]:.3f}" for _, r in bad.head(8).iterrows())
@@ -365,7 +368,7 @@ def score_drift(context: dg.AssetExecutionContext, config: MonitoringConfig, sco
             prior = base[(base["dt"] < day) & (base["dt"] >= str(date.fromisoformat(day) - timedelta(days=HISTORY_DAYS)))] \
                 if len(base) else None
             rows = mon.score_drift(part, part["payer_id"], refs[(name, version)], prior, psi_band, flagged_band,
-                                   min_claims=min_claims)
+                                   min_claims=min_claims, min_payer_claims=int(setting(config, "min_payer_claims")))
             parts.append(rows.assign(role=role, model_name=name, model_version=str(version)))
         rows = pd.concat(parts, ignore_index=True).assign(dt=day) if parts else pd.DataFrame({"dt": pd.Series([], dtype=object)})
         out.append(rows)

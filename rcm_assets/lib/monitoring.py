@@ -108,11 +108,13 @@ def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, psi_band: Band
 
 def score_drift(scores: pd.DataFrame, payers: pd.Series, reference_hist: Sequence[float],
                 baseline: pd.DataFrame | None, psi_band: Band, flagged_band: Band,
-                min_claims: int = 50) -> pd.DataFrame:
+                min_claims: int = 50, min_payer_claims: int = 200) -> pd.DataFrame:
     """Score PSI and flagged share of one day, overall and per payer.
 
     Overall PSI is against the serving model's holdout histogram (`quality.score_psi`); a payer's PSI is
-    against its own scores over the baseline days (payers differ too much for one overall reference).
+    against its own scores over the baseline days, on the baseline's decile bins (`modelling.psi`; payers
+    differ too much for one overall reference), and needs `min_payer_claims` on the day and in the
+    baseline: on fifty claims a PSI or a flagged share is noise (measured: most payer-days "drift").
     `flagged_share_change` is the flagged share minus the baseline's (absolute, in share points).
     `scores` carries denial_probability and decision; `payers` is aligned to it; `baseline` (may be
     empty) has denial_probability, decision and payer_id.
@@ -121,11 +123,15 @@ def score_drift(scores: pd.DataFrame, payers: pd.Series, reference_hist: Sequenc
     base = baseline if baseline is not None else pd.DataFrame(columns=["denial_probability", "decision", "payer_id"])
     rows = []
     for segment, part in [("all", frame), *sorted(frame.groupby("payer_id", sort=True))]:
-        base_part = base if segment == "all" else base[base["payer_id"] == segment]
-        hist = (list(reference_hist) if segment == "all" and len(reference_hist)
-                else quality.score_histogram(base_part["denial_probability"]) if len(base_part) else [])
-        enough = len(part) >= min_claims and len(hist) > 0 and (segment == "all" or len(base_part) >= min_claims)
-        value = quality.score_psi(hist, part["denial_probability"]) if enough else math.nan
+        if segment == "all":
+            base_part = base
+            enough = len(part) >= min_claims and len(reference_hist) > 0
+            value = quality.score_psi(list(reference_hist), part["denial_probability"]) if enough else math.nan
+        else:
+            base_part = base[base["payer_id"] == segment]
+            enough = len(part) >= min_payer_claims and len(base_part) >= min_payer_claims
+            value = (modelling.psi(base_part["denial_probability"].to_numpy("float64"),
+                                   part["denial_probability"].to_numpy("float64")) if enough else math.nan)
         flagged = float((part["decision"] == "review").mean()) if len(part) else math.nan
         base_flagged = float((base_part["decision"] == "review").mean()) if len(base_part) else math.nan
         change = flagged - base_flagged if enough and math.isfinite(base_flagged) else math.nan

@@ -210,3 +210,13 @@ def test_automation_runs_the_daily_monitors_after_the_days_scores_and_a_rescored
         # the days whose window holds it
         assert "2025-05-02" in again.get_requested_partitions(key), key
     assert again.get_requested_partitions(monitoring.FRESHNESS_KEY) == {d for d in scored if d >= "2025-05-02"}
+
+
+def test_a_day_without_rows_is_insufficient_not_a_crash():
+    """A range can hold days nothing was scored on (before the first champion, a failed scoring day)."""
+    result = monitoring.status_check("score_drift_within_thresholds", pd.DataFrame({"dt": []}), "segments",
+                                     "segment", "psi")
+    assert result.passed and result.metadata["status"].value == "insufficient"
+    rows = pd.DataFrame({"status": ["ok", "error"], "segment": ["all", "AETNA"], "psi": [0.02, 0.4]})
+    failed = monitoring.status_check("score_drift_within_thresholds", rows, "segments", "segment", "psi")
+    assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR and "AETNA 0.400" in failed.description

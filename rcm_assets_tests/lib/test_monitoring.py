@@ -83,6 +83,9 @@ def test_score_drift_per_payer_against_its_own_baseline() -> None:
     from rcm_assets.lib import quality
     rows = mon.score_drift(day, payers, quality.score_histogram(base["denial_probability"]), base, PSI,
                            mon.Band(0.05, 0.10)).set_index("segment")
+    few = mon.score_drift(day, payers, quality.score_histogram(base["denial_probability"]), base, PSI,
+                          mon.Band(0.05, 0.10), min_payer_claims=600).set_index("segment")
+    assert few.loc["B", "status"] == "insufficient"  # 500 claims of a payer: below the bar, never an alert
     assert rows.loc["A", "status"] == "ok"
     assert rows.loc["B", "status"] == "error" and rows.loc["B", "flagged_share_change"] > 0.3
     assert rows.loc["all", "claims"] == 1000 and rows.loc["B", "claims"] == 500
