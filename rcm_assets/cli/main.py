@@ -11,6 +11,7 @@ it, and secrets come only from the environment.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -179,6 +180,16 @@ def quiet_dagster_labels() -> None:
         warnings.filterwarnings("ignore", message=re.escape(message), category=getattr(dg, name))
 
 
+def quiet_mlflow() -> None:
+    """MLflow's console chatter (artifact download progress bars, "Registered model ... already exists",
+    a schema hint per logged model) says nothing an operator acts on; the run's own progress lines and the
+    JSON logs say what happened. Warnings and errors still show."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "mlflow.store.db.utils", "mlflow.tracking", "mlflow.models"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -195,6 +206,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run one parsed command. Dagster, MLflow and pandas are imported only here, after parsing,
     so `rcm --help` and usage errors answer at once."""
     quiet_dagster_labels()
+    quiet_mlflow()
     if args.command == "status":  # answers without loading the code location (cli/status.py)
         from rcm_assets.cli import status
 
