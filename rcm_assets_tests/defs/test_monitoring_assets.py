@@ -153,7 +153,7 @@ def pipeline_assets() -> list:
 
 
 @pytest.mark.slow
-def test_rcm_demo_drift_runs_the_monitors_end_to_end(isolated_env: Path, tmp_path: Path):
+def test_rcm_demo_drift_runs_the_monitors_end_to_end(isolated_env: Path, tmp_path: Path, record_property):
     """`rcm demo --drift` on a small world with short windows, through Dagster as a user runs it: every
     scored day gets its monitoring rows, realized performance its weekly rows, and the summary says when
     each monitor first raised an ERROR after the onset."""
@@ -172,6 +172,7 @@ def test_rcm_demo_drift_runs_the_monitors_end_to_end(isolated_env: Path, tmp_pat
     assert "drift scenario: from 2025-02-25 AETNA requires prior auth for lab" in out
     assert "monitoring (daily)" in out and "monitoring (weekly)" in out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("    ")}
+    record_property("demo_drift_summary", [line.strip() for line in out.splitlines() if line.startswith("    ")])
     assert "days after the onset" in lines["early"], out[-2000:]
     lake = isolated_env / "lake" / "monitoring"
     scored_days = {p.name for p in (isolated_env / "lake" / "predictions" / "claim_denial_scores").glob("dt=*")}
