@@ -63,10 +63,6 @@ def per_partition(keys: Sequence[str], frame: Any, evaluate: Any, column: str = 
     return {k: list(evaluate(groups.get(k, frame.iloc[0:0]), k)) for k in keys}
 
 
-def _failed(results: Iterable[dg.AssetCheckResult]) -> list[dg.AssetCheckResult]:
-    return [c for c in results if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
-
-
 def publish(
     outputs: Iterable[dg.Output],
     checks: Iterable[dg.AssetCheckResult] | PartitionResults,
@@ -83,7 +79,7 @@ def publish(
     by_partition: dict[str | None, list[dg.AssetCheckResult]] = (
         {k: list(v) for k, v in checks.items()} if isinstance(checks, Mapping) else {None: list(checks)})
     flat = [(k, c) for k, results in by_partition.items() for c in results]
-    failed = [(k, c) for k, c in flat if c in _failed([c])]
+    failed = [(k, c) for k, c in flat if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     events = list(_check_events(by_partition, context))
     if failed:
         yield from events
@@ -125,7 +121,9 @@ def _check_events(
                 continue  # deselected (a subsettable asset): evaluated and enforced, not recorded
             check_spec = assets_def.get_spec_for_check_key(check_key)
             if check_spec.partitions_def is None or not run_keys:
-                yield c if c.asset_key else c._replace(asset_key=asset_key)
+                if check_key not in announced:  # one result per unpartitioned check: the worst one
+                    announced.add(check_key)
+                    yield _worst(by_partition, check_key, asset_key)
                 continue
             if check_key not in announced:  # the check's output: marks the check as executed
                 announced.add(check_key)
@@ -136,6 +134,15 @@ def _check_events(
                     severity=c.severity, description=c.description, blocking=check_spec.blocking,
                     partition=key, target_materialization_data=None,
                 )
+
+
+def _worst(by_partition: Mapping[str | None, Sequence[dg.AssetCheckResult]], check_key: dg.AssetCheckKey,
+           asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """An unpartitioned check's one result for the run: the first failing partition's, else the first."""
+    same = [c for results in by_partition.values() for c in results
+            if c.check_name == check_key.name and (c.asset_key or asset_key) == check_key.asset_key]
+    chosen = next((c for c in same if not c.passed), same[0])
+    return chosen if chosen.asset_key else chosen._replace(asset_key=asset_key)
 
 
 def _only(keys: list[dg.AssetKey], name: str | None) -> dg.AssetKey:

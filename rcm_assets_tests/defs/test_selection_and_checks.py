@@ -334,3 +334,42 @@ def test_summary_statistics_of_gold_are_metadata(source_in_data_dir, isolated_en
     assert recorded["charge_ratio"].startswith("Billed amount")
 
 
+
+
+def test_publish_records_per_partition_or_once_as_each_spec_asks():
+    """checks.publish: a partitioned spec gets one evaluation per partition of a range run (the run's
+    result repeated when only that was given); an unpartitioned spec one result, the worst."""
+    from rcm_assets.defs import checks
+    from rcm_assets.defs.partitions import daily_partitions
+
+    key = dg.AssetKey(["t", "table"])
+
+    class NoStore(dg.IOManager):
+        def handle_output(self, context, obj):
+            return None
+
+        def load_input(self, context):
+            return None
+
+    @dg.asset(key=key, partitions_def=daily_partitions, io_manager_key="none",
+              backfill_policy=dg.BackfillPolicy.single_run(),
+              check_specs=[checks.spec("per_day", key, "d", blocking=True, partitions_def=daily_partitions),
+                           checks.spec("whole_run", key, "d", partitions_def=daily_partitions),
+                           checks.spec("unpartitioned", key, "d")])
+    def table(context):
+        keys = context.partition_keys
+        by_day = {k: [checks.result("per_day", True), checks.result("unpartitioned", k != keys[1], warn_only=True)]
+                  for k in keys}
+        yield from checks.publish([dg.Output(1)], by_day, what="t", context=context)
+        yield from checks.publish([], [checks.result("whole_run", True)], what="t", context=context)
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([table], instance=instance, resources={"none": NoStore()},
+                            tags={"dagster/asset_partition_range_start": DAYS[0],
+                                  "dagster/asset_partition_range_end": DAYS[-1]})
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert sorted(e.partition for e in evaluations if e.check_name == "per_day") == DAYS
+    assert sorted(e.partition for e in evaluations if e.check_name == "whole_run") == DAYS
+    (once,) = [e for e in evaluations if e.check_name == "unpartitioned"]
+    assert not once.passed and once.partition is None
