@@ -116,7 +116,8 @@ def test_asset_for_step_uses_loaded_definitions():
 
     assert logfmt.asset_for_step("silver_claims") == "silver/claims,silver/claims_rejects"
     assert logfmt.asset_for_step("bronze__claims") == "bronze/claims"
-    assert logfmt.asset_for_step("gold__claim_features_train_serve_parity") == "gold/claim_features"
+    # gold's checks run inside its step now (no separate check op); a step of another layer
+    assert logfmt.asset_for_step("model__lifecycle_review") == "model/lifecycle_review"
 
 
 # ---------------------------------------------------------------------------------------------------
