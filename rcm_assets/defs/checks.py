@@ -95,6 +95,14 @@ def publish(
     yield from events
 
 
+def record(
+    by_partition: Mapping[str | None, Sequence[dg.AssetCheckResult]], context: dg.AssetExecutionContext | None = None
+) -> Iterator[dg.Output | dg.AssetCheckResult | dg.AssetCheckEvaluation]:
+    """Record results without `publish`'s gate on the outputs (an asset whose output is written whatever
+    its check says, such as the model's row that documents a refused candidate)."""
+    return _check_events(by_partition, context)
+
+
 def _check_events(
     by_partition: Mapping[str | None, Sequence[dg.AssetCheckResult]], context: dg.AssetExecutionContext | None
 ) -> Iterator[dg.Output | dg.AssetCheckResult | dg.AssetCheckEvaluation]:

@@ -20,6 +20,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from rcm_assets.defs import checks
 from rcm_assets.defs.partitions import (
     LABEL_HORIZON_DAYS,
     TRAIN_WINDOW_DAYS,
@@ -339,7 +340,7 @@ def _champion_comparison(
     backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),
     kinds={"scikitlearn", "mlflow"},
     check_specs=[dg.AssetCheckSpec(
-        GATE_CHECK, asset=MODEL_KEY, blocking=True,
+        GATE_CHECK, asset=MODEL_KEY, blocking=True, partitions_def=weekly_partitions,
         description="Holdout AUC above the floor and not worse than the champion's by more than the margin",
     )],
 )
@@ -371,15 +372,20 @@ def denial_model(
         champion_lib.promote(client, mlflow_tracking.model_name, promotion.version, promotion.effective,
                              reason=promotion.reason, by=context.run.run_id, sentence=promotion.sentence,
                              replaces=promotion.replaces)
-    worst = max(decisions, key=lambda kd: ["pass", "warn", "error"].index(kd[1].severity))
-    yield dg.AssetCheckResult(
-        check_name=GATE_CHECK, passed=worst[1].severity == "pass",
-        severity=dg.AssetCheckSeverity.ERROR if worst[1].severity == "error" else dg.AssetCheckSeverity.WARN,
-        description=" ".join(f"Week {k}: {d.sentence}" for k, d in decisions),
+    # one evaluation per model week (a multi-week run records each week's own decision)
+    yield from checks.record({key: [dg.AssetCheckResult(
+        check_name=GATE_CHECK, passed=decision.severity == "pass",
+        severity=dg.AssetCheckSeverity.ERROR if decision.severity == "error" else dg.AssetCheckSeverity.WARN,
+        description=f"Week {key}: {decision.sentence}",
         metadata={"metric": "holdout ROC AUC", "floor": config.auc_floor, "max_auc_drop": config.max_auc_drop,
-                  "weeks": len(decisions), "promoted": sum(d.promote for _, d in decisions),
-                  "decision": f"Week {worst[0]}: {worst[1].sentence}",
-                  "champion_holdout_roc_auc": round(float(frame["holdout_roc_auc"].iloc[-1]), 4),
-                  "fallback_holdout_roc_auc": round(float(frame["fallback_holdout_roc_auc"].iloc[-1]), 4)},
-    )
-
+                  "decision": f"Week {key}: {decision.sentence}",
+                  "champion_holdout_roc_auc": round(float(row["holdout_roc_auc"]), 4),
+                  "fallback_holdout_roc_auc": round(float(row["fallback_holdout_roc_auc"]), 4)},
+    )] for (key, decision), row in zip(decisions, rows, strict=True)}, context)
+    refused = [(key, decision) for key, decision in decisions if decision.severity == "error"]
+    if refused:  # the rows document the refusal; the run still fails, as a blocking check does
+        raise dg.Failure(
+            description=" ".join(f"Week {key}: {decision.sentence}" for key, decision in refused),
+            metadata={"failed_checks": GATE_CHECK, "failed_partitions": ", ".join(k for k, _ in refused)},
+            allow_retries=False,
+        )

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from rcm_assets.defs import partitions
-from rcm_assets.defs.predictions import PSI_WARN, SCORES_KEY, ScoringConfig
+from rcm_assets.defs.predictions import MIN_PSI_ROWS, PSI_WARN, SCORES_KEY, ScoringConfig
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality
@@ -78,28 +78,35 @@ def failure_messages(result) -> str:
 
 
 def test_the_prediction_run_succeeded_with_its_checks_passing(pipeline, scored):
+    """Every check is recorded for every day of the range run (issue 15.2), each with that day's own figures."""
     result = pipeline.results["predictions"]
     assert result.success
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations() if e.asset_key == SCORES_KEY}
-    assert CHECKS <= set(evaluations)
-    assert all(evaluations[name].passed for name in CHECKS), {n: evaluations[n].description for n in CHECKS}
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.asset_key == SCORES_KEY]
+    by_check: dict[str, dict[str, object]] = {}
+    for e in evaluations:
+        by_check.setdefault(e.check_name, {})[e.partition] = e
+    assert CHECKS <= set(by_check)
+    for name in CHECKS:
+        assert set(by_check[name]) == set(scored["days"]), name  # one evaluation per day
+        assert all(e.passed for e in by_check[name].values()), {d: e.description for d, e in by_check[name].items()}
 
-    drift = evaluations["score_drift_psi_below_threshold"]
-    assert drift.severity.value == "WARN"  # drift warns; it never blocks scoring
-    assert drift.metadata["threshold"].value == pytest.approx(PSI_WARN)
-    psi = drift.metadata["psi"].value
-    assert 0.0 <= psi < PSI_WARN
-    # the recorded PSI is the worst over the serving versions, against each version's holdout reference
     client, scores = mlflow_client(pipeline.data_dir), scored["scores"]
-    expected = max(
-        quality.score_psi(json.loads(client.get_model_version(scores["model_name"].iloc[0], v)
-                                     .tags["score_reference"]),
-                          scores.loc[scores["model_version"] == v, "denial_probability"])
-        for v in scores["model_version"].unique())
-    assert psi == pytest.approx(expected)
-    assert f"{psi:.3f}" in drift.description and str(PSI_WARN) in drift.description
-    counts = evaluations["every_gold_claim_scored_once"].metadata
-    assert counts["gold_claims"].value == counts["scored_claims"].value == len(scored["gold"])
+    for day, drift in by_check["score_drift_psi_below_threshold"].items():
+        assert drift.severity.value == "WARN"  # drift warns; it never blocks scoring
+        assert drift.metadata["threshold"].value == pytest.approx(PSI_WARN)
+        psi = drift.metadata["psi"].value
+        assert psi >= 0.0 and (psi < PSI_WARN or drift.metadata["claims"].value < MIN_PSI_ROWS)
+        # the day's PSI: its scores against the holdout reference of the version that scored it
+        rows = scores[scores["dt"] == day]
+        version = rows["model_version"].iloc[0]
+        reference = json.loads(client.get_model_version(rows["model_name"].iloc[0], version).tags["score_reference"])
+        assert psi == pytest.approx(quality.score_psi(reference, rows["denial_probability"]))
+        assert f"{psi:.3f}" in drift.description
+        assert str(PSI_WARN) in drift.description or "too few for a stable PSI" in drift.description
+    for day, e in by_check["every_gold_claim_scored_once"].items():
+        counts = e.metadata
+        day_gold = scored["gold"][scored["gold"]["dt"] == day]
+        assert counts["gold_claims"].value == counts["scored_claims"].value == len(day_gold)
 
 
 def test_every_gold_claim_of_each_day_is_scored_exactly_once(scored):
@@ -313,9 +320,10 @@ def test_a_rollback_today_does_not_change_which_model_scores_a_past_day(pipeline
 
 
 def test_the_pipeline_run_found_every_model_week_trained(pipeline):
-    (evaluation,) = [e for e in pipeline.results["predictions"].get_asset_check_evaluations()
-                     if e.check_name == "model_week_trained"]
-    assert evaluation.passed and evaluation.metadata["missing_weeks"].value == "none"
+    evaluations = [e for e in pipeline.results["predictions"].get_asset_check_evaluations()
+                   if e.check_name == "model_week_trained"]
+    assert len(evaluations) == len({e.partition for e in evaluations}) > 1  # one per scored day
+    assert all(e.passed and e.metadata["missing_weeks"].value == "none" for e in evaluations)
 
 
 def test_a_failed_model_week_names_the_week_and_never_holds_scoring_back():
