@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from rcm_assets.lib.modelling import first_adjudications, matured_outcomes
+from rcm_assets.lib.monitoring import label_scored_claims
 
 CHAMPION, CHALLENGER, PREVIOUS_CHAMPION, FALLBACK = "champion", "challenger", "previous_champion", "fallback"
 KEEP, PROMOTE, ROLLBACK, FALLBACK_ACTION = "keep", "promote", "rollback", "fallback"
@@ -66,14 +66,13 @@ def matured_scores(scores: pd.DataFrame, outcomes: pd.DataFrame, cutoff: pd.Time
                    start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     """Score rows of claims submitted in [start, end) with their first adjudication known at `cutoff`.
 
-    `scores` holds one row per (model, claim): claim_id, submitted_at, model_version, role,
-    denial_probability. The label is the same first adjudication training uses.
+    `scores` holds one row per (model, claim version): claim_id, claim_version, submitted_at,
+    model_version, role, denial_probability. The labels are monitoring's (`label_scored_claims`): the
+    first adjudication, as training defines it, that belongs to the version (not to a later one).
     """
     window = scores[(scores["submitted_at"] >= start) & (scores["submitted_at"] < end)]
-    versions = window[["claim_id", "submitted_at"]].drop_duplicates()
-    labels = first_adjudications(versions, matured_outcomes(outcomes, cutoff))
-    return window.merge(labels[["claim_id", "submitted_at", "denied"]], on=["claim_id", "submitted_at"],
-                        how="inner")
+    labelled = label_scored_claims(window, outcomes, cutoff)
+    return labelled[labelled["denied"].notna()].drop(columns=["adjudicated_at", "outcome_updated_at"])
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:

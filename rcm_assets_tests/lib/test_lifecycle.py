@@ -29,7 +29,8 @@ def world():
 
 
 def scores_of(first: pd.DataFrame, version: str, role: str, p: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({"claim_id": first["claim_id"], "submitted_at": first["submitted_at"],
+    return pd.DataFrame({"claim_id": first["claim_id"], "claim_version": first["claim_version"],
+                         "submitted_at": first["submitted_at"],
                          "model_version": version, "role": role, "denial_probability": p})
 
 
