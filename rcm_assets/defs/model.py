@@ -164,7 +164,8 @@ def train_week(
     A re-run on the same data (same fingerprint) reuses the version registered before, never a duplicate."""
     start, end, cutoff = training_window(week)
     client = mlf.client()
-    earlier = champion_lib.promoted_for_week(champion_lib.history(client, mlf.model_name), week)
+    events = champion_lib.history(client, mlf.model_name)  # read once: the force rule and the comparison
+    earlier = champion_lib.promoted_for_week(events, week)
     if earlier is not None and not config.force:
         raise dg.Failure(
             f"model week {week} already promoted v{earlier}; re-training it would change the champion of "
@@ -197,7 +198,7 @@ def train_week(
     the_day_before = week - timedelta(days=1)
     earlier_in_run = [p for p in pending or [] if p.effective <= the_day_before]
     champion_version = (earlier_in_run[-1].version if earlier_in_run
-                        else champion_lib.champion_as_of(client, mlf.model_name, the_day_before))
+                        else champion_lib.serving_version(events, the_day_before))
     champion_auc, candidate_auc_unseen = _champion_comparison(
         mlf, champion_version, holdout, p, features.version, log)
     if registered is None:
