@@ -142,6 +142,22 @@ def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPat
     return PipelineRun(data_dir, env, instance, resources, results, synthetic_source, weeks)
 
 
+def process_group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group `pgid`, read from /proc: what a test started and must
+    leave stopped."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
 # --------------------------------------------------------------------------------------------------
 # frame builders shared by the pure-logic tests
 

@@ -34,6 +34,8 @@ import pandas as pd
 import pytest
 import requests
 
+from rcm_assets_tests.conftest import process_group_members
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,19 +128,6 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-def _process_group_members(pgid: int) -> list[int]:
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
 
 @dataclass
 class Live:
@@ -220,7 +209,7 @@ class Live:
             except subprocess.TimeoutExpired:
                 pass
         # Children (code servers, run workers) share their parent's process group.
-        while time.monotonic() < deadline and any(_process_group_members(p.pid) for p in self.procs.values()):
+        while time.monotonic() < deadline and any(process_group_members(p.pid) for p in self.procs.values()):
             time.sleep(0.5)
         for proc in self.procs.values():
             try:
@@ -233,7 +222,7 @@ class Live:
                 pass
         leftovers = set(_processes_with(self.marker))
         for proc in self.procs.values():
-            leftovers |= set(_process_group_members(proc.pid))
+            leftovers |= set(process_group_members(proc.pid))
         for pid in leftovers:  # started by us (our DAGSTER_HOME in their environment) but escaped the group
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -458,7 +447,7 @@ def test_teardown_leaves_no_process(live: Live):
     leftovers = live.stop()
     assert not leftovers, f"processes left after SIGTERM/SIGKILL: {leftovers}"
     assert all(p.poll() is not None for p in live.procs.values())
-    assert not any(_process_group_members(pid) for pid in pids)
+    assert not any(process_group_members(pid) for pid in pids)
     assert not _processes_with(live.marker)
     for name, proc in live.procs.items():  # SIGTERM was enough: nobody needed the SIGKILL
         assert proc.returncode != -signal.SIGKILL, (name, _tail(live.logs[name]))

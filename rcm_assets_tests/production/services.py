@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from rcm_assets_tests.conftest import process_group_members
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -107,23 +109,11 @@ class Service:
             except ProcessLookupError:
                 break
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _group_alive(self.proc.pid):
+            while time.monotonic() < deadline and process_group_members(self.proc.pid):
                 self.proc.poll()
                 time.sleep(0.2)
         self.proc.poll()
 
-
-def _group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 # ---------------------------------------------------------------------------------------------------

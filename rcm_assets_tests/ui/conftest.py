@@ -25,6 +25,8 @@ from unittest import mock
 import pytest
 import requests
 
+from rcm_assets_tests.conftest import process_group_members
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -74,19 +76,6 @@ def _restore_sigint() -> None:
     """dagster maps SIGTERM onto SIGINT; children of a non-interactive shell inherit SIGINT ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
-
-def _group_alive(pgid: int) -> list[int]:
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive.append(int(entry.name))
-    return alive
 
 
 @dataclass
@@ -141,9 +130,9 @@ class LiveDagster:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _group_alive(pgid):
+        while time.monotonic() < deadline and process_group_members(pgid):
             time.sleep(0.5)
-        leftovers = _group_alive(pgid)
+        leftovers = process_group_members(pgid)
         if leftovers:
             os.killpg(pgid, signal.SIGKILL)
         try:
