@@ -10,6 +10,7 @@ from rcm_assets.defs import (
     lifecycle,
     model,
     monitoring,
+    payer_rules,
     predictions,
     reason_model,
     silver,
@@ -40,7 +41,7 @@ defs = dg.Definitions(
     # owners, layer/PHI tags and column schemas on every asset (platform/catalog.py)
     assets=dg.map_asset_specs(catalog.operator_view, [
         bronze.claims, bronze.remittances, landing_quarantine,
-        silver.claims, silver.remittances, silver.claim_versions,
+        silver.claims, silver.remittances, silver.claim_versions, payer_rules.authorization_denials,
         gold.claim_features,
         reason_model.denial_reason_model, reason_model.payer_allowed_ratios, worklist.worklist,
         model.denial_model, lifecycle.lifecycle_review,

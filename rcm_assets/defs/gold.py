@@ -5,6 +5,10 @@ already seen within RCM_UPDATE_LOOKBACK_DAYS is left out, so it never reaches tr
 and is never scored twice. Only decision-time columns reach the features; every row carries
 `feature_version`. The stored table is checked again for leakage, and a sample is re-computed through
 the scoring path (train/serve parity).
+
+Payer prior-authorization rules learned from the authorization denials that arrived before day D
+(`lib/payer_rules`, evidence in `silver/authorization_denials`) count as required in D's features; the
+day a new rule comes into force, the WARN check `no_new_payer_rule` says which and on what evidence.
 """
 
 
@@ -18,8 +22,9 @@ import pandas as pd
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import PARTITIONS_START, daily_partitions
+from rcm_assets.defs.payer_rules import AUTHORIZATION_DENIALS_KEY, authorization_denials
 from rcm_assets.defs.silver import claim_versions
-from rcm_assets.lib import claim_history, contracts, quality, settings
+from rcm_assets.lib import claim_history, contracts, payer_rules, quality, settings
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib.scoring import scoring_features
 from rcm_assets.platform import catalog
@@ -46,6 +51,34 @@ def read_earlier_versions(lake: Any, first_day: str, lookback_days: int = UPDATE
     frames = [lake.read_stored(claim_versions.key.path, d.isoformat()) for d in days if d >= PARTITIONS_START]
     frames = [f[EARLIER_VERSION_COLUMNS] for f in frames if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def learned_rules(lake: Any, days: list[str], config: feature_lib.FeatureConfig) -> tuple[pd.DataFrame, int]:
+    """The payer rules in force on each of `days` and on the day before the first (to tell new ones), from
+    the authorization denials of the window before; also the number of window days with no stored denials.
+
+    Read from the lake for the reason `read_earlier_versions` gives; a day of the window that was never
+    materialized is counted, not guessed (the `learned_rule_days_missing` metadata)."""
+    first = (date.fromisoformat(days[0]) - timedelta(days=1)).isoformat()
+    arrival = [d for d in payer_rules.arrival_days_for([first, *days], config.learned_rule_window_days)
+               if date.fromisoformat(d) >= PARTITIONS_START]
+    stored = [lake.read_stored(AUTHORIZATION_DENIALS_KEY.path, d) for d in arrival]
+    frames = [f for f in stored if f is not None and len(f)]
+    denials = pd.concat(frames, ignore_index=True) if frames else payer_rules.empty_denials()
+    return payer_rules.rules_in_force(denials, [first, *days], config), sum(f is None for f in stored)
+
+
+def new_rule_check(rules: pd.DataFrame, day: str, key: dg.AssetKey) -> dg.AssetCheckResult:
+    """WARN on the day a learned payer rule comes into force (a payer changed its policy)."""
+    fresh = payer_rules.new_rules(rules, day)
+    in_force = rules[rules["dt"] == day]
+    return checks.result(
+        "no_new_payer_rule", fresh.empty, asset_key=key, warn_only=True,
+        description="; ".join(payer_rules.describe(r) for _, r in fresh.iterrows()) or None,
+        new_rules=", ".join(f"{p}/{f}" for p, f in zip(fresh["payer_id"], fresh["cpt_family"], strict=True)) or "none",
+        rules_in_force=", ".join(f"{p}/{f}" for p, f in zip(in_force["payer_id"], in_force["cpt_family"],
+                                                             strict=True)) or "none",
+    )
 
 
 def gold_checks(frame: pd.DataFrame, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
@@ -77,7 +110,7 @@ def leakage_check(frame: pd.DataFrame, key: dg.AssetKey) -> dg.AssetCheckResult:
 
 
 def parity_check(frame: pd.DataFrame, silver_claims: pd.DataFrame, features: FeatureResource,
-                 key: dg.AssetKey) -> dg.AssetCheckResult:
+                 key: dg.AssetKey, rules: pd.DataFrame | None = None) -> dg.AssetCheckResult:
     """A sample of the rows about to be stored equals the scoring path's features of the same claims."""
     if frame.empty:  # an empty day: no rows to compare
         return checks.result(
@@ -91,7 +124,7 @@ def parity_check(frame: pd.DataFrame, silver_claims: pd.DataFrame, features: Fea
     source = first[first.set_index(keys).index.isin(sample.set_index(keys).index)]
     # the scoring path receives claims as they are at submission: the scoring-input columns of silver
     scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in source.columns]
-    recomputed = scoring_features(source[scoring_input], features.config())
+    recomputed = scoring_features(source[scoring_input], features.config(), rules)
     diffs = quality.parity_differences(sample, recomputed)
     return checks.result(
         "train_serve_parity", not diffs, asset_key=key,
@@ -118,6 +151,10 @@ GOLD_CHECK_SPECS = [
                 f"A sample of up to {PARITY_SAMPLE_ROWS} rows equals the scoring path's features of the "
                 "same silver claims (values and dtypes)",
                 blocking=True, partitions_def=daily_partitions),
+    checks.spec("no_new_payer_rule", GOLD_KEY,
+                "No payer prior-authorization rule comes into force on the day (WARN when one does: a payer "
+                "denied claims without prior auth for an authorization reason; lib/payer_rules)",
+                partitions_def=daily_partitions),
 ]
 
 
@@ -129,11 +166,11 @@ GOLD_CHECK_SPECS = [
     partitions_def=daily_partitions,
     io_manager_key="lake",
     ins={"silver_claims": dg.AssetIn(key=SILVER_CLAIMS)},
-    # the day's own version index (lineage); the lookback days are read by `read_earlier_versions`
-    deps=[claim_versions],
+    # the day's own version index and denials (lineage); the lookbacks are read from the lake
+    deps=[claim_versions, authorization_denials],
     required_resource_keys={"lake", "features"},
     backfill_policy=dg.BackfillPolicy.single_run(),
-    automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(claim_versions)),
+    automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(claim_versions, authorization_denials)),
     kinds={"pandas", "parquet"},
     owners=catalog.OWNERS,
     tags=catalog.tags("gold", phi=False),
@@ -145,7 +182,9 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
     features: FeatureResource = context.resources.features
     earlier_versions = read_earlier_versions(context.resources.lake, context.partition_keys[0])
     decisions, history = claim_history.decision_rows(silver_claims, earlier_versions, UPDATE_LOOKBACK_DAYS)
-    frame = features.compute(decisions)
+    rules, rule_days_missing = learned_rules(context.resources.lake, list(context.partition_keys), features.config())
+    rules_of_run = rules[rules["dt"].isin(context.partition_keys)]
+    frame = features.compute(decisions, rules_of_run)
     context.log.info(
         f"gold: {len(frame)} submissions featurized from {history['states_in']} claim states "
         f"({history['in_place_updates']} in-place updates left out), feature_version {features.version}"
@@ -153,10 +192,13 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
     metadata = {"feature_version": features.version, "features": len(feature_lib.FEATURE_COLUMNS),
                 "claim_states_in": history["states_in"], "in_place_updates_left_out": history["in_place_updates"],
                 "versions_superseded_same_day": history["superseded_same_day"],
+                "learned_payer_rules": ", ".join(sorted({f"{p}/{f}" for p, f in zip(
+                    rules_of_run["payer_id"], rules_of_run["cpt_family"], strict=True)})) or "none",
+                "learned_rule_days_missing": rule_days_missing,
                 **catalog.summary_metadata(frame)}
     # the leakage guard and the parity sample look at the whole run; the others at each day's rows
-    whole_run = [leakage_check(frame, GOLD_KEY), parity_check(frame, silver_claims, features, GOLD_KEY)]
-    by_day = checks.per_partition(context.partition_keys, frame,
-                                  lambda rows, _day: [*gold_checks(rows, GOLD_KEY), *whole_run])
+    whole_run = [leakage_check(frame, GOLD_KEY), parity_check(frame, silver_claims, features, GOLD_KEY, rules_of_run)]
+    by_day = checks.per_partition(context.partition_keys, frame, lambda rows, day: [
+        *gold_checks(rows, GOLD_KEY), *whole_run, new_rule_check(rules, day, GOLD_KEY)])
     yield from checks.publish([dg.Output(frame, metadata=metadata)], by_day, what="gold/claim_features",
                               context=context)

@@ -189,7 +189,8 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "icd_chapter": "ICD-10-CM chapter of the principal diagnosis",
     "patient_sex": "Administrative sex on the claim",
     "patient_age_band": "Patient age band at the service date",
-    "prior_auth_required": "1 when the payer's published policy requires prior auth for this payer and CPT family",
+    "prior_auth_required": ("1 when the payer requires prior auth for this CPT family: its published policy, or a "
+                            "rule learned from authorization denials that arrived before the day (lib/payer_rules)"),
     "prior_auth_present": "1 when the claim carries a prior authorization number",
     "prior_auth_missing": "1 when prior auth is required but absent",
     "eligibility_verified": "1 when eligibility was verified before submission",
@@ -206,6 +207,13 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "charge_ratio": "Billed amount / (typical charge of the CPT x units), capped",
     "log_billed_amount": "log(1 + billed amount in USD)",
     "feature_version": "Hash of the feature code, reference data and configuration that computed the row",
+    # authorization denials and learned payer rules (lib/payer_rules.py)
+    "adjudicated_at": "When the payer adjudicated the claim (UTC)",
+    "arrived_at": "When the denial reached the source (its remittance row's updated_at)",
+    "reference_requires": "1 when the reference policy table already requires prior auth for the segment",
+    "denials": "Distinct claim versions without prior auth denied for an authorization reason in the window",
+    "first_arrival": "Arrival of the earliest of those denials",
+    "last_arrival": "Arrival of the latest of those denials",
     # model rows (one per trained week)
     "week": "Model week (Monday, UTC) the model serves from",
     "model_name": "Registered model name in MLflow",

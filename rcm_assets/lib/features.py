@@ -99,12 +99,18 @@ class FeatureConfig:
     age_band_edges: lower edges of the patient age bands after the first ("<18", "18-34", …, "75+").
     charge_ratio_cap: upper clip of billed / (typical charge × units), so one typo cannot dominate.
     facility_tz: IANA time zone in which service dates are local dates (days are counted there).
+    learned_rule_min_denials, learned_rule_window_days: a payer/CPT family the reference does not cover
+        counts as requiring prior authorization on day D when at least this many claim versions without
+        an authorization number were denied for an authorization reason, arrived on the window's days
+        before D (`lib/payer_rules`).
     """
 
     source_columns: tuple[str, ...] = DEFAULT_SOURCE_COLUMNS
     age_band_edges: tuple[int, ...] = (18, 35, 50, 65, 75)
     charge_ratio_cap: float = 100.0
     facility_tz: str = settings.DEFAULT_FACILITY_TZ
+    learned_rule_min_denials: int = 3
+    learned_rule_window_days: int = 180
 
     def __post_init__(self) -> None:
         self.validate()
@@ -123,6 +129,8 @@ class FeatureConfig:
         if not self.charge_ratio_cap > 0:
             raise ValueError("charge_ratio_cap must be positive")
         settings.check_time_zone(self.facility_tz, setting="facility_tz")
+        if self.learned_rule_min_denials < 1 or self.learned_rule_window_days < 1:
+            raise ValueError("learned_rule_min_denials and learned_rule_window_days must be at least 1")
 
     @property
     def age_bands(self) -> tuple[str, ...]:
@@ -239,7 +247,7 @@ def _reference_data() -> dict[str, Any]:
 # Raise when the features change meaning on purpose (e.g. a new feature, another definition). The version
 # also follows the computed values on a fixed probe set (`_probe_claims`), so a change nobody announced is
 # caught too, while a comment, a renamed local or a refactor that computes the same values changes nothing.
-FEATURE_LOGIC_VERSION = 1
+FEATURE_LOGIC_VERSION = 2  # 2: prior_auth_required also from learned payer rules
 PROBE_ROWS = 2_000
 
 
@@ -341,17 +349,33 @@ def _day_numbers(values: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype("int64")
 
 
-def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAULT_CONFIG) -> pd.DataFrame:
+def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAULT_CONFIG,
+                     learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features of each claim version (one output row per input row, input order, RangeIndex).
 
     The input must hold decision-time columns only (use `decision_time_view`); anything else raises
     `LeakageError` before a value is read. Without a `dt` column (ad-hoc scoring), `dt` is the
-    submission date.
+    submission date. `learned_rules` (dt, payer_id, cpt_family: `payer_rules.rules_in_force`) adds the
+    payer prior-authorization rules in force on each row's day to the reference's.
     """
-    return _features(silver_claims, config, feature_version(config))
+    return _features(silver_claims, config, feature_version(config), learned_rules)
 
 
-def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str) -> pd.DataFrame:
+def _learned_requirement(dt: np.ndarray, payer: pd.Categorical, family: pd.Categorical,
+                         rules: pd.DataFrame | None) -> np.ndarray:
+    """True where (dt, payer, family) has a learned prior-authorization rule in force."""
+    if rules is None or rules.empty:
+        return np.zeros(len(dt), dtype=bool)
+    rows = pd.MultiIndex.from_arrays([pd.Index(dt, dtype=object), np.asarray(payer, dtype=object),
+                                      np.asarray(family, dtype=object)])
+    known = pd.MultiIndex.from_arrays([rules["dt"].astype(str).to_numpy(dtype=object),
+                                       rules["payer_id"].to_numpy(dtype=object),
+                                       rules["cpt_family"].to_numpy(dtype=object)])
+    return np.asarray(rows.isin(known), dtype=bool)
+
+
+def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
+              learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
     """`compute_features` with the version to stamp given (feature_version computes it from this)."""
     check_decision_time(silver_claims.columns)
     src = decision_time_view(silver_claims, config)
@@ -392,6 +416,7 @@ def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str) 
 
     dt = (src["dt"].to_numpy(dtype=object) if "dt" in src.columns
           else src["submitted_at"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object))
+    pa_required = pa_required | _learned_requirement(dt, payer, family, learned_rules)
 
     def flag(a: np.ndarray) -> np.ndarray:
         return np.asarray(a, dtype=bool).astype("int64")

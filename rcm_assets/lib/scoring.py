@@ -20,11 +20,13 @@ class FeatureVersionMismatch(ValueError):
     """A model may only score features built by the feature code it was trained on."""
 
 
-def scoring_features(claims: pd.DataFrame, config: feature_lib.FeatureConfig) -> pd.DataFrame:
-    """Features for scoring: only decision-time columns get in (LeakageError names any other)."""
+def scoring_features(claims: pd.DataFrame, config: feature_lib.FeatureConfig,
+                     learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Features for scoring: only decision-time columns get in (LeakageError names any other); the
+    learned payer rules in force on each claim's day (`payer_rules.rules_in_force`) as gold has them."""
     feature_lib.check_decision_time(claims.columns)  # a post-outcome column is an error, not dropped
     view = feature_lib.decision_time_view(claims, config)
-    return feature_lib.compute_features(view, config)
+    return feature_lib.compute_features(view, config, learned_rules)
 
 
 def score(

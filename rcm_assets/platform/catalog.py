@@ -94,6 +94,10 @@ def gold_schema() -> dg.TableSchema:
 
 CLAIM_VERSIONS_DTYPES = {"claim_id": "object", "claim_version": "int64", "first_updated_at": "datetime64[ns]",
                          "dt": "object"}
+AUTHORIZATION_DENIALS_DTYPES = {
+    "claim_id": "object", "claim_version": "int64", "adjudicated_at": "datetime64[ns]",
+    "arrived_at": "datetime64[ns]", "payer_id": "object", "cpt_family": "object", "prior_auth_present": "int64",
+    "reference_requires": "int64", "dt": "object"}
 MODEL_DTYPES = {
     "week": "object", "model_name": "object", "model_version": "object", "mlflow_run_id": "object",
     "feature_version": "object", "window_start": "datetime64[ns]", "window_end": "datetime64[ns]",
@@ -115,6 +119,10 @@ SCORES_DTYPES = {
 
 def claim_versions_schema() -> dg.TableSchema:
     return computed_schema(CLAIM_VERSIONS_DTYPES)
+
+
+def authorization_denials_schema() -> dg.TableSchema:
+    return computed_schema(AUTHORIZATION_DENIALS_DTYPES)
 
 
 def model_schema() -> dg.TableSchema:

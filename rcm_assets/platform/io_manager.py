@@ -379,12 +379,14 @@ class HiveParquetIOManager(dg.UPathIOManager):
                 raise KeyError(f"columns {missing} not found in {path} (has {pf.schema_arrow.names})")
         return pf.read(columns=columns, use_pandas_metadata=False)
 
-    def read_stored(self, asset_key_path: Sequence[str], partition_key: str, column: str = "dt") -> pd.DataFrame | None:
+    def read_stored(self, asset_key_path: Sequence[str], partition_key: str, column: str = "dt",
+                    columns: Sequence[str] | None = None) -> pd.DataFrame | None:
         """The stored rows of one partition (None when it was never written), for an asset that must keep
-        what it wrote before (predictions keep a day's written scores unless told to re-score)."""
+        what it wrote before (predictions keep a day's written scores unless told to re-score) or reads a
+        lookback; `columns` prunes the read to those columns."""
         path = partition_path(self._base_path, list(asset_key_path), partition_key, column)
         try:
-            stored = self._read_table(path, None).to_pandas()
+            stored = self._read_table(path, [c for c in columns if c != column] if columns else None).to_pandas()
         except FileNotFoundError:
             return None
         return stored.assign(**{column: partition_key})  # the Hive folder holds the partition column

@@ -91,10 +91,12 @@ class FeatureResource(dg.ConfigurableResource):
     def version(self) -> str:
         return feature_lib.feature_version(self.config())
 
-    def compute(self, silver_claims: pd.DataFrame) -> pd.DataFrame:
-        """Features of the decision-time view of silver claims (post-outcome columns never get in)."""
+    def compute(self, silver_claims: pd.DataFrame, learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Features of the decision-time view of silver claims (post-outcome columns never get in), with
+        the learned payer rules in force on each row's day (`lib/payer_rules`)."""
         config = self.config()
-        return feature_lib.compute_features(feature_lib.decision_time_view(silver_claims, config), config)
+        return feature_lib.compute_features(feature_lib.decision_time_view(silver_claims, config), config,
+                                            learned_rules)
 
 
 class MlflowResource(dg.ConfigurableResource):
