@@ -24,8 +24,9 @@ from rcm_assets.cli.commands import (
 from rcm_assets.cli.console import EXIT_OK, UsageError, elapsed, say, utc_today
 from rcm_assets.cli.evaluation import model_vs_bayes, read_lake, scored_vs_bayes
 from rcm_assets.defs import monitoring, partitions
+from rcm_assets.defs.payer_rules import AUTHORIZATION_DENIALS_KEY
 from rcm_assets.lib import monitoring as mon
-from rcm_assets.lib import settings
+from rcm_assets.lib import payer_rules, settings
 from rcm_assets.platform.resources import LandingResource, SourceResource
 from rcm_assets.synthetic import generate, write_ground_truth, write_source, write_x12_files
 from rcm_assets.synthetic.generator import Drift
@@ -203,6 +204,7 @@ def summarize_drift(drift: Drift, first: date, last: date) -> None:
         hit = first_alarm(frame, onset, statuses)
         when = f"{(date.fromisoformat(hit) - drift.start).days} days after the onset ({hit})" if hit else "no alarm"
         say(f"    {label:<15} {when}")
+    say(f"    {'payer rule':<15} {learned_rule_line(lake, drift, first, last)}")
     weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if first.isoformat() <= k <= last.isoformat()]
     perf = read_lake(lake, list(monitoring.PERFORMANCE_KEY.path), weeks, column="week")
     if perf.empty or "roc_auc" not in perf:
@@ -212,6 +214,20 @@ def summarize_drift(drift: Drift, first: date, last: date) -> None:
     for row in overall.itertuples():
         say(f"    realized AUC week {row.week} (cohort {row.cohort_start}): {row.roc_auc:.4f} "
             f"on {row.labelled:,} labels [{row.status}]")
+
+
+def learned_rule_line(lake: str, drift: Drift, first: date, last: date) -> str:
+    """When gold started treating the drifted segment as requiring prior auth (lib/payer_rules), from the
+    authorization denials in the lake."""
+    denials = read_lake(lake, list(AUTHORIZATION_DENIALS_KEY.path), evaluation_days(first, last))
+    days = evaluation_days(drift.start, last)
+    rules = payer_rules.rules_in_force(denials, days) if len(denials) else payer_rules.empty_rules()
+    hit = rules[(rules["payer_id"] == drift.payer_id) & (rules["cpt_family"] == drift.cpt_family)]
+    if hit.empty:
+        return "not learned (too few authorization denials have arrived)"
+    day = str(hit["dt"].min())
+    return (f"{(date.fromisoformat(day) - drift.start).days} days after the onset ({day}): "
+            f"{drift.payer_id}/{drift.cpt_family} requires prior auth in the features from then on")
 
 
 def evaluation_days(start: date, last: date) -> list[str]:

@@ -174,6 +174,8 @@ def test_rcm_demo_drift_runs_the_monitors_end_to_end(isolated_env: Path, tmp_pat
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("    ")}
     record_property("demo_drift_summary", [line.strip() for line in out.splitlines() if line.startswith("    ")])
     assert "days after the onset" in lines["early"], out[-2000:]
+    # gold learned the payer's new rule from its authorization denials (issue 14.6)
+    assert "days after the onset" in lines["payer"] and "AETNA/lab requires prior auth" in lines["payer"], out[-2000:]
     lake = isolated_env / "lake" / "monitoring"
     scored_days = {p.name for p in (isolated_env / "lake" / "predictions" / "claim_denial_scores").glob("dt=*")}
     for name in ("feature_drift", "score_drift", "label_freshness"):
