@@ -115,7 +115,7 @@ def materialize_range(assets_to_run, first: str, last: str, instance, resources,
 def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     import dagster as dg
 
-    from rcm_assets.defs import bronze, gold, model, partitions, predictions, silver
+    from rcm_assets.defs import bronze, gold, model, partitions, payer_rules, predictions, silver
     from rcm_assets.platform.resources import build_resources
 
     data_dir = tmp_path_factory.mktemp("pipeline") / "data"
@@ -133,7 +133,7 @@ def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPat
         weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if k <= last]
         results = {
             "ingest": materialize_range([bronze.claims, bronze.remittances, silver.claims, silver.remittances,
-                                         silver.claim_versions,
+                                         silver.claim_versions, payer_rules.authorization_denials,
                                          gold.claim_features], first, last, instance, resources),
         }
         results["model"] = materialize_range([model.denial_model], weeks[0], weeks[-1], instance, resources)

@@ -28,7 +28,7 @@ EXPECTED_ASSETS = {
     "landing/quarantine",  # observed by the landing sensor (one observation per refused file)
     "bronze/claims", "bronze/remittances",
     "silver/claims", "silver/claims_rejects", "silver/remittances", "silver/remittances_rejects",
-    "silver/claim_versions",
+    "silver/claim_versions", "silver/authorization_denials",
     "gold/claim_features", "model/denial_model", "predictions/claim_denial_scores",
     "model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist",
     "model/lifecycle_review", "predictions/shadow_scores",
@@ -46,7 +46,8 @@ EXPECTED_CHECKS = {
                            "one_row_per_state": True},
     "gold/claim_features": {"one_row_per_claim": True, "feature_null_rates_within_bounds": True,
                             "numeric_features_within_ranges": True, "decision_time_columns_only": True,
-                            "train_serve_parity": True},
+                            "train_serve_parity": True, "no_new_payer_rule": False},
+    "silver/authorization_denials": {"denied_claims_found": False},
     "model/denial_model": {"holdout_auc_passes_gate": True},
     # the review's decision is recorded whatever it finds (a rollback is its own action): never blocking
     "model/lifecycle_review": {"champion_holds_up_on_matured_labels": False},

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from rcm_assets.lib import claim_history
@@ -130,7 +131,8 @@ def new_rules(rules: pd.DataFrame, day: str) -> pd.DataFrame:
     before = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
     today, yesterday = rules[rules["dt"] == day], rules[rules["dt"] == before]
     known = set(zip(yesterday["payer_id"], yesterday["cpt_family"], strict=True))
-    fresh = [(p, f) not in known for p, f in zip(today["payer_id"], today["cpt_family"], strict=True)]
+    fresh = np.array([(p, f) not in known for p, f in zip(today["payer_id"], today["cpt_family"], strict=True)],
+                     dtype=bool)
     return today[fresh]
 
 

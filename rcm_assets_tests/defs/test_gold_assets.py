@@ -21,7 +21,7 @@ from rcm_assets.platform.resources import FeatureResource
 
 DAY = "2025-03-04"
 GOLD_CHECKS = {"one_row_per_claim", "feature_null_rates_within_bounds", "numeric_features_within_ranges",
-               "decision_time_columns_only", "train_serve_parity"}
+               "decision_time_columns_only", "train_serve_parity", "no_new_payer_rule"}
 
 
 def lake_file(data_dir: Path, layer: str, table: str, day: str = DAY) -> Path:

@@ -105,3 +105,8 @@ def test_the_features_treat_a_learned_segment_as_requiring_prior_auth_on_the_rul
     assert list(learned.loc[on_rule_day, "prior_auth_missing"].unique()) in ([1, 0], [0, 1])
     assert learned.loc[lab["claim_id"].str[0].eq("P").to_numpy(), "prior_auth_missing"].eq(0).all()
     assert (learned["feature_version"] == plain["feature_version"]).all()  # rules are data, not a new version
+
+
+def test_no_new_rule_on_a_day_without_rules() -> None:
+    fresh = R.new_rules(R.empty_rules(), "2025-04-23")
+    assert fresh.empty and list(fresh.columns) == R.RULE_COLUMNS

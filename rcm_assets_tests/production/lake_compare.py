@@ -10,7 +10,8 @@ from rcm_assets.platform.io_manager import lake_root
 # Written by the run itself: which Dagster run extracted a row and when. Everything else must be equal.
 RUN_COLUMNS = ("_ingested_at", "_run_id")
 DAILY_ASSETS = ("bronze/claims", "bronze/remittances", "silver/claims", "silver/claims_rejects",
-                "silver/remittances", "silver/remittances_rejects", "silver/claim_versions", "gold/claim_features")
+                "silver/remittances", "silver/remittances_rejects", "silver/claim_versions",
+                "silver/authorization_denials", "gold/claim_features")
 
 
 def lake_files(url: str) -> dict[str, str]:

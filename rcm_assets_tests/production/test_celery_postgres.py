@@ -52,10 +52,10 @@ def test_executor_follows_rcm_executor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _daily_assets() -> list:
-    from rcm_assets.defs import bronze, gold, silver
+    from rcm_assets.defs import bronze, gold, payer_rules, silver
 
     return [bronze.claims, bronze.remittances, silver.claims, silver.remittances, silver.claim_versions,
-            gold.claim_features]
+            payer_rules.authorization_denials, gold.claim_features]
 
 
 @pytest.mark.slow

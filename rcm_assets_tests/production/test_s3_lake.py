@@ -20,10 +20,10 @@ FIRST, LAST = "2025-02-03", "2025-02-05"
 
 
 def _daily_assets() -> list:
-    from rcm_assets.defs import bronze, gold, silver
+    from rcm_assets.defs import bronze, gold, payer_rules, silver
 
     return [bronze.claims, bronze.remittances, silver.claims, silver.remittances, silver.claim_versions,
-            gold.claim_features]
+            payer_rules.authorization_denials, gold.claim_features]
 
 
 def _materialize(lake_url: str, monkeypatch: pytest.MonkeyPatch) -> float:
