@@ -236,5 +236,7 @@ def test_a_real_change_of_the_features_changes_the_feature_version() -> None:
     changed = source.replace("margin = filing_limit - days_to_submit", "margin = filing_limit - days_to_submit - 1")
     assert changed != source
     assert _features_module_from(changed, "features_changed").feature_version() != F.feature_version()
-    bumped = source.replace("FEATURE_LOGIC_VERSION = 1", "FEATURE_LOGIC_VERSION = 2")
+    current = f"FEATURE_LOGIC_VERSION = {F.FEATURE_LOGIC_VERSION}"
+    assert current in source
+    bumped = source.replace(current, f"FEATURE_LOGIC_VERSION = {F.FEATURE_LOGIC_VERSION + 1}")
     assert _features_module_from(bumped, "features_bumped").feature_version() != F.feature_version()
