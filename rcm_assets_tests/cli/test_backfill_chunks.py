@@ -159,3 +159,14 @@ def test_the_policy_size_follows_the_setting_when_the_code_location_loads(isolat
                          env={**os.environ, "RCM_BACKFILL_CHUNK_DAYS": "9"}, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "max_partitions_per_run=9" in out.stdout
+
+
+def test_a_dagster_backfills_chunks_run_one_at_a_time_in_order(tmp_path):
+    """A new instance queues a backfill's runs one at a time (FIFO): chunk k+1's gold reads the version index
+    chunk k wrote. The deployed dagster.yaml says the same (test_celery_postgres checks they agree)."""
+    from rcm_assets.platform.instance import prepare_instance
+
+    home = prepare_instance(tmp_path / "home")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert {"key": "dagster/backfill", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
