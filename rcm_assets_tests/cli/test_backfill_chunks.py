@@ -149,6 +149,11 @@ def test_dagster_backfills_of_the_daily_layers_and_scores_are_bounded_by_the_chu
     expected = dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions.BACKFILL_CHUNK_DAYS)
     assert {name: p for name, p in policies.items() if p != expected} == {}
     assert "gold/claim_features" in policies and "predictions/claim_denial_scores" in policies
+    # and no partitioned asset backfills a whole range in one run (monitoring included): each run is bounded
+    unbounded = sorted(k.to_user_string() for k in graph.get_all_asset_keys()
+                       if graph.get(k).is_partitioned and graph.get(k).assets_def.is_executable
+                       and not (graph.get(k).assets_def.backfill_policy or expected).max_partitions_per_run)
+    assert unbounded == []
 
 
 def test_the_policy_size_follows_the_setting_when_the_code_location_loads(isolated_env):
