@@ -2,11 +2,11 @@
 
 Runs are grouped by partitioning (daily layers, weekly model, daily scores), and a long range is cut into
 consecutive runs of at most RCM_BACKFILL_CHUNK_DAYS days (`--chunk-days`), so a run's memory is bounded by
-its chunk, not by the range. `--dry-run` runs the same steps against an ephemeral instance, a lake IO manager that reads
-the real lake but keeps writes in memory, the real MLflow registry read-only (a private snapshot when the
-run trains, see `platform.dry_run`) and, for `--input`, a temporary landing folder holding the file beside
-the real landing files of its days; then it reports what a real run would have written. Its exit code is
-the real run's.
+its chunk, not by the range. `--dry-run` runs the same steps against an ephemeral instance, a lake IO
+manager that reads the real lake but keeps writes in memory, the real MLflow registry read-only (a private
+snapshot when the run trains, see `platform.dry_run`) and, for `--input`, a temporary landing folder
+holding the file beside the real landing files of its days; then it reports what a real run would have
+written. Its exit code is the real run's.
 """
 
 from __future__ import annotations
@@ -419,7 +419,7 @@ def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: da
             if not outcomes[-1].success:
                 left = ([f"{label} {spans[n][0]} .. {spans[-1][1]}"] if n < len(spans) else []) + [
                     f"{later} {rest[0][0]} .. {rest[-1][1]}" for _, rest, later in plan[step + 1:]]
-                say(f"stopped at {name}, {lo} .. {hi}: it failed; earlier chunks are written"
+                say(f"stopped at {name}, {lo} .. {hi}: it failed (the runs before it are written)"
                     + (f"; not run: {', '.join(left)}" if left else ""))
                 return outcomes
     return outcomes

@@ -100,8 +100,8 @@ def test_backfill_stops_at_the_first_failed_chunk_naming_it(source_in_data_dir, 
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     assert "bronze → silver → gold [chunk 1/3]: ok" in out
-    assert ("stopped at bronze → silver → gold [chunk 2/3], 2025-01-06 .. 2025-01-10: it failed; earlier chunks "
-            "are written; not run: bronze → silver → gold 2025-01-11 .. 2025-01-12") in out
+    assert ("stopped at bronze → silver → gold [chunk 2/3], 2025-01-06 .. 2025-01-10: it failed (the runs before "
+            "it are written); not run: bronze → silver → gold 2025-01-11 .. 2025-01-12") in out
     assert "FAILED bronze/claims" in out and "2025-01-06..2025-01-10" in out
     assert "[chunk 3/3]" not in out
     written = sorted(p.name for p in (isolated_env / "lake" / "bronze" / "claims").iterdir())
