@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--claims-per-day 1000] [--days 49] [--year] [--seed 7] [--json PATH]
                              [--keep DIR] [--overhead-partitions 10] [--instance sqlite|postgres]
+                             [--chunk-days 31] [--memory-ranges 30,90]
     make bench
 
 It generates a synthetic source (SQLite) into a scratch folder and drives the real CLI (`python -m
@@ -23,6 +24,11 @@ beside a lower bound measured in the same run, as a child process too:
   read + training frame + fit;
 * scoring (`rcm backfill --select predictions` over that week's days) in claims/s vs a bare
   `predict_denial` on the same gold rows.
+
+* with `--memory-ranges 30,90` only this instead: peak RSS of `rcm backfill --select bronze silver gold`
+  over each range (same claims/day, a fresh lake and instance each), in runs of `--chunk-days` days and as
+  one run over the range (`--chunk-days` = the range, the behaviour before chunking): chunked, the peak
+  should not grow with the range.
 
 The machine is shared: compare the ratios, measured in the same run, more than the absolute seconds. The
 default sizes (49 days x 1,000 claims, label horizon 14 days, first model after 21 days of matured claims)
@@ -284,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", default=os.environ.get("RCM_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
                     help="PostgreSQL server for --instance postgres and the per-partition overhead on PostgreSQL "
                          "(skipped when unreachable)")
+    ap.add_argument("--chunk-days", type=int, default=None, metavar="N",
+                    help="days per backfill run of the CLI backfills (default: the CLI's, RCM_BACKFILL_CHUNK_DAYS or 31)")
+    ap.add_argument("--memory-ranges", default=None, metavar="D1,D2",
+                    help="measure only the peak RSS of bronze → gold backfills over these range lengths (days), "
+                         "chunked (--chunk-days, default 31) and as one run each")
     ap.add_argument("--json", type=Path, default=None, help="where to write the table (default: a file in /tmp)")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: temporary)")
     ap.add_argument("--piece", choices=tuple(PIECES), help=argparse.SUPPRESS)
@@ -299,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     databases: list[str] = []
     try:
-        rows = run(args, work, databases)
+        rows = memory_scaling(args, work) if args.memory_ranges else run(args, work, databases)
     finally:
         for url in databases:
             drop_database(args.pg_url, url)
@@ -310,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     path = args.json or Path(tempfile.gettempdir()) / f"rcm-bench-{datetime.now():%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps({"sizes": {"days": args.days, "claims_per_day": args.claims_per_day,
-                                          "year": args.year},
+                                          "year": args.year, "chunk_days": args.chunk_days,
+                                          "memory_ranges": args.memory_ranges},
                                 "machine": {"cpus": len(os.sched_getaffinity(0)),
                                             "load_at_end": os.getloadavg()[0]},
                                 "rows": rows}, indent=2))
@@ -393,6 +405,9 @@ def run(args: argparse.Namespace, work: Path, databases: list[str]) -> list[dict
     cli = [*py, "-m", "rcm_assets"]
     me = [*py, str(Path(__file__).resolve())]
     figures: dict[str, dict] = {}
+
+    if args.chunk_days is not None:
+        env["RCM_BACKFILL_CHUNK_DAYS"] = str(args.chunk_days)
 
     def step(name: str, cmd: list[str], **env_override: str) -> dict:
         print(f"  {name} ...", end="", flush=True)
@@ -509,6 +524,70 @@ def run(args: argparse.Namespace, work: Path, databases: list[str]) -> list[dict
                         bare_rate / (scored / score["wall_s"]) if scored else None, "≥ 200,000 claims/s"))
     else:
         print(f"  (no model week before the last of {days} days: training and scoring not measured)")
+    return rows
+
+
+def memory_scaling(args: argparse.Namespace, work: Path) -> list[dict]:
+    """Peak RSS of `rcm backfill --select bronze silver gold` over ranges of different lengths (same
+    claims/day), in chunks of `--chunk-days` days and as one run over the range, each on a fresh lake and
+    Dagster instance: chunked, the peak is bounded by a chunk; in one run it grows with the range."""
+    ranges = sorted({int(x) for x in args.memory_ranges.split(",")})
+    chunk = args.chunk_days or 31
+    per_day = args.claims_per_day
+    logs = work / "logs"
+    logs.mkdir(exist_ok=True)
+    db = work / "source.db"
+    env = dict(os.environ, RCM_PARTITIONS_START=START.isoformat(), RCM_EXTRACT_LOOKBACK_DAYS="0",
+               PYTHONWARNINGS="ignore", RCM_SOURCE_URL=f"sqlite:///{db}")
+    for name in ("RCM_LAKE_URL", "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS", "RCM_CONFIG", "RCM_LANDING_DIR",
+                 "RCM_QUARANTINE_DIR", "RCM_EXECUTOR", "RCM_BACKFILL_CHUNK_DAYS"):
+        env.pop(name, None)
+    py = [sys.executable, "-W", "ignore"]
+    print(f"bench: memory of bronze → gold backfills over {ranges} days x {per_day:,} claims/day, chunks of "
+          f"{chunk} days vs one run (cpus {len(os.sched_getaffinity(0))}, load {os.getloadavg()[0]:.1f}); "
+          f"work folder {work}")
+    spec = {"start": START.isoformat(), "days": max(ranges), "claims_per_day": per_day, "seed": args.seed,
+            "source_url": f"sqlite:///{db}"}
+    gen = measure([*py, str(Path(__file__).resolve()), "--piece", "generate", "--spec", json.dumps(spec)], env,
+                  logs / "generate.log")
+    print(f"  source: {gen['claim_rows']:,} claim rows over {max(ranges)} days ({gen['wall_s']:.1f} s)")
+    results: dict[tuple[int, str], dict] = {}
+    for days in ranges:
+        last = START + timedelta(days=days - 1)
+        for how, size in (("chunked", chunk), ("one run", days)):
+            name = f"backfill_{days}d_{how.replace(' ', '_')}"
+            folder = work / name
+            (folder / "home").mkdir(parents=True)
+            print(f"  {name} ...", end="", flush=True)
+            res = measure([*py, "-m", "rcm_assets", "backfill", "--select", "bronze", "silver", "gold", "--start",
+                           START.isoformat(), "--end", last.isoformat(), "--chunk-days", str(size)],
+                          {**env, "RCM_DATA_DIR": str(folder / "data"), "DAGSTER_HOME": str(folder / "home")},
+                          logs / f"{name}.log")
+            res["claims"] = layer_rows(res["output"]).get("gold", 0)
+            res["runs"] = len(re.findall(r": ok in [\d.]+ s \(run ", res["output"]))
+            print(f" {res['wall_s']:.1f} s wall, {res['peak_rss_mb']:,.0f} MB peak, {res['runs']} run(s)")
+            results[days, how] = res
+            shutil.rmtree(folder / "data" / "lake", ignore_errors=True)
+    rows = []
+    short, long_ = ranges[0], ranges[-1]
+    for how in ("chunked", "one run"):
+        a, b = results[short, how], results[long_, how]
+        label = f"chunks of ≤ {chunk} days" if how == "chunked" else "one run over the range (before)"
+        rows.append(row(
+            f"peak RSS, `rcm backfill` bronze → gold, {long_} vs {short} days × {per_day:,} claims/day: {label}",
+            f"{b['peak_rss_mb']:,.0f} MB at {long_} days ({b['claims']:,} gold rows, {b['runs']} run(s), "
+            f"{b['wall_s']:.0f} s)",
+            f"{a['peak_rss_mb']:,.0f} MB at {short} days ({a['claims']:,} gold rows, {a['runs']} run(s), "
+            f"{a['wall_s']:.0f} s)",
+            b["peak_rss_mb"] / a["peak_rss_mb"], "flat (≈ 1×) with chunks; ≤ 4 GB",
+            peak_long_mb=round(b["peak_rss_mb"]), peak_short_mb=round(a["peak_rss_mb"]),
+            wall_long_s=round(b["wall_s"], 1), wall_short_s=round(a["wall_s"], 1)))
+    one, chunked = results[long_, "one run"], results[long_, "chunked"]
+    rows.append(row(f"peak RSS at {long_} days: chunks of ≤ {chunk} days vs one run",
+                    f"{chunked['peak_rss_mb']:,.0f} MB, {chunked['wall_s']:.0f} s wall, {cpu(chunked)}",
+                    f"{one['peak_rss_mb']:,.0f} MB, {one['wall_s']:.0f} s wall, {cpu(one)} in one run",
+                    chunked["peak_rss_mb"] / one["peak_rss_mb"], "< 1×",
+                    chunked["cpu_s"] / one["cpu_s"] if one["cpu_s"] else None))
     return rows
 
 

@@ -1,15 +1,19 @@
 """The CLI's commands: each one materializes assets through Dagster against the DAGSTER_HOME instance.
 
-Runs are grouped by partitioning so a range of days is one run per group (daily layers, weekly model,
-daily scores). `--dry-run` runs the same steps against an ephemeral instance, a lake IO manager that reads
-the real lake but keeps writes in memory, the real MLflow registry read-only (a private snapshot when the
-run trains, see `platform.dry_run`) and, for `--input`, a temporary landing folder holding the file beside
-the real landing files of its days; then it reports what a real run would have written. Its exit code is
-the real run's.
+Runs are grouped by partitioning (daily layers, weekly model, daily scores), and a long range is cut into
+consecutive runs of at most RCM_BACKFILL_CHUNK_DAYS days (`--chunk-days`), so a run's memory is bounded by
+its chunk, not by the range. `--dry-run` runs the same steps against an ephemeral instance, a lake IO
+manager that reads the real lake but keeps writes in memory, the real MLflow registry read-only (a private
+snapshot when the run trains, see `platform.dry_run`) and, for `--input`, a temporary landing folder
+holding the file beside the real landing files of its days; then it reports what a real run would have
+written. Its exit code is the real run's.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import shutil
 import tempfile
@@ -21,6 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 from mlflow import MlflowClient
 
 from rcm_assets import definitions
@@ -364,24 +369,76 @@ def resolve_selection(names: list[str] | None) -> dict[str, list[dg.AssetKey]]:
 # --------------------------------------------------------------------------------------------------
 
 
+def chunked(keys: list[str], size: int) -> list[tuple[str, str]]:
+    """Consecutive (first, last) partition keys of at most `size` keys each, in order."""
+    if size <= 0:
+        raise UsageError(f"a backfill chunk must hold at least one partition, got {size}")
+    return [(keys[i], keys[min(i + size, len(keys)) - 1]) for i in range(0, len(keys), size)]
+
+
+def keys_between(defn: dg.PartitionsDefinition, first: str, last: str) -> list[str]:
+    return [k for k in defn.get_partition_keys() if first <= k <= last]
+
+
+def policy_size(keys: list[dg.AssetKey], default: int) -> int:
+    """Partitions per run for `keys`: the smallest multi-run backfill policy among them, else `default`."""
+    graph = definitions.defs.resolve_asset_graph()
+    sizes = [policy.max_partitions_per_run for k in keys
+             if (policy := graph.get(k).assets_def.backfill_policy) is not None and policy.max_partitions_per_run]
+    return min(sizes, default=default)
+
+
+def release_memory() -> None:
+    """Hand the memory a finished run freed back to the OS before the next chunk starts. Without it the
+    process kept a few MB more after each run (freed pandas and Arrow buffers held by the allocators), so a
+    long chunked backfill crept upwards instead of staying at one chunk's peak."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    try:  # glibc only; elsewhere the allocator keeps what it keeps
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: date, last: date,
-              op_config: dict[str, dict] | None = None) -> list[Outcome]:
-    """Daily layers, then model weeks, then scores: one run each, stopping at the first failure."""
-    plan = []
+              op_config: dict[str, dict] | None = None, chunk_days: int | None = None) -> list[Outcome]:
+    """Daily layers, then model weeks, then scores, each cut into consecutive runs of a bounded number of
+    partitions (at most `chunk_days` days, default RCM_BACKFILL_CHUNK_DAYS; model weeks as their backfill
+    policy allows), oldest first, so a run's memory is bounded by its chunk, not by the range. Stops at the
+    first failed run, naming its chunk and what was not run. A dry run keeps each layer in one run: its
+    writes stay in memory for one run only, so a later chunk could not see what an earlier one wrote."""
+    days_per_run = settings.backfill_chunk_days() if chunk_days is None else chunk_days
+    if days_per_run <= 0:
+        raise UsageError(f"--chunk-days must be 1 or more, got {days_per_run}")
+    plan: list[tuple[list[dg.AssetKey], list[tuple[str, str]], str]] = []
+
+    def add(keys: list[dg.AssetKey], defn: dg.PartitionsDefinition, lo: str, hi: str, size: int, label: str):
+        spans = [(lo, hi)] if runner.dry_run else chunked(keys_between(defn, lo, hi), size)
+        plan.append((keys, spans, label))
+
     if selection.get("daily"):
         check_days(first, last, partitions.daily_partitions, "daily")
-        plan.append((selection["daily"], first.isoformat(), last.isoformat(), "bronze → silver → gold"))
+        add(selection["daily"], partitions.daily_partitions, first.isoformat(), last.isoformat(), days_per_run,
+            "bronze → silver → gold")
     if selection.get("weekly") and (weeks := weeks_between(first, last)):
-        plan.append((selection["weekly"], *weeks, "weekly models"))
+        add(selection["weekly"], partitions.weekly_partitions, *weeks,
+            policy_size(selection["weekly"], max(1, days_per_run // 7)), "weekly models")
     if selection.get("scoring") and (days := scoring_days(first, last)):
-        plan.append((selection["scoring"], *days, "predictions"))
+        add(selection["scoring"], partitions.scoring_partitions, *days, days_per_run, "predictions")
     outcomes = []
-    for keys, lo, hi, label in plan:
+    for step, (keys, spans, label) in enumerate(plan):
         ops = {op: cfg for op, cfg in (op_config or {}).items()
                if any("__".join(k.path) == op for k in keys)}
-        outcomes.append(runner.run(keys, lo, hi, label, op_config=ops or None))
-        if not outcomes[-1].success:
-            break
+        for n, (lo, hi) in enumerate(spans, start=1):
+            name = label if len(spans) == 1 else f"{label} [chunk {n}/{len(spans)}]"
+            outcomes.append(runner.run(keys, lo, hi, name, op_config=ops or None))
+            release_memory()
+            if not outcomes[-1].success:
+                left = ([f"{label} {spans[n][0]} .. {spans[-1][1]}"] if n < len(spans) else []) + [
+                    f"{later} {rest[0][0]} .. {rest[-1][1]}" for _, rest, later in plan[step + 1:]]
+                say(f"stopped at {name}, {lo} .. {hi}: it failed (the runs before it are written)"
+                    + (f"; not run: {', '.join(left)}" if left else ""))
+                return outcomes
     return outcomes
 
 
@@ -500,7 +557,9 @@ def cmd_backfill(args: Namespace, runner: Runner) -> int:
     selection = resolve_selection(args.select)
     # after a feature change: `--select gold model --force` rebuilds gold and retrains the promoted weeks
     force = {"model__denial_model": {"force": True}} if getattr(args, "force", False) else None
-    return report(run_range(runner, selection, args.start, args.end, op_config=force), args.dry_run, runner)
+    outcomes = run_range(runner, selection, args.start, args.end, op_config=force,
+                         chunk_days=getattr(args, "chunk_days", None))
+    return report(outcomes, args.dry_run, runner)
 
 
 def cmd_model(args: Namespace) -> int:

@@ -34,7 +34,7 @@ ENVIRONMENT_ONLY = ("RCM_PHI_KEY", "DAGSTER_HOME")
 # and `dagster dev` see them all): (warning class, start of Dagster's message, our use).
 DELIBERATE_DAGSTER_USES = (
     ("BetaWarning", "Parameter `backfill_policy` of function `asset`",
-     "single-run backfills of every partitioned asset"),
+     "range runs (chunked backfills) of the partitioned assets"),
     ("BetaWarning", "Parameter `allow_nonexistent_upstream_partitions`",
      "gold's look-back mapping reaches days before the first partition"),
     ("PreviewWarning", "Specifying a partitions_def on an AssetCheckSpec",
@@ -49,6 +49,12 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def positive_days(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive whole number of days: {text!r}")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,11 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="rewrite scores already written for the day (kept otherwise); each rewrite is "
                               "recorded in the run's metadata and log")
 
-    backfill = writer("backfill", "re-run a range of days (and weeks) as few runs as possible")
+    backfill = writer("backfill", "re-run a range of days (and weeks) in runs of at most --chunk-days days")
     backfill.add_argument("--start", type=parse_day, required=True)
     backfill.add_argument("--end", type=parse_day, required=True)
     backfill.add_argument("--select", nargs="+", default=None, metavar="ASSET",
                           help="asset keys such as bronze/claims or layers such as silver (default: all)")
+    backfill.add_argument("--chunk-days", type=positive_days, default=None, metavar="N",
+                          help="at most N days per run; a longer range runs as consecutive runs, oldest first, "
+                               "stopping at the first that fails (default: RCM_BACKFILL_CHUNK_DAYS or 31; "
+                               "model weeks go 8 per run); bounds a run's memory by N days, not by the range")
     backfill.add_argument("--force", action="store_true",
                           help="also re-train model weeks whose gate already promoted a model (after a feature "
                                "change: --select gold model --force); their promotions serve from today on")

@@ -1,8 +1,8 @@
 """Bronze: the rows that reached the source (or the landing folder) during each UTC day, as extracted.
 
 Partition D holds source rows with D <= updated_at < D+1 plus the rows of landing files named for D,
-with `_ingested_at`, `_source` and `_run_id` added. A backfill of many days is one run reading the whole
-range in one query (BackfillPolicy.single_run).
+with `_ingested_at`, `_source` and `_run_id` added. A backfill of many days runs chunks of at most
+RCM_BACKFILL_CHUNK_DAYS days (partitions.DAILY_BACKFILL_POLICY), each one run reading its days in one query.
 
 Bronze is append-only by content (the IO manager's `rcm/append_only_columns`): re-running a day adds the
 rows it did not hold yet — a row committed late, after the day was first extracted — and keeps every row
@@ -18,7 +18,7 @@ import dagster as dg
 import pandas as pd
 
 from rcm_assets.defs import checks
-from rcm_assets.defs.partitions import daily_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, daily_partitions
 from rcm_assets.lib import landing as landing_files
 from rcm_assets.lib import settings
 from rcm_assets.lib.columns import source_column_names
@@ -95,7 +95,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         group_name="bronze",
         partitions_def=daily_partitions,
         io_manager_key="lake",
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=DAILY_BACKFILL_POLICY,
         retry_policy=SOURCE_RETRY_POLICY,
         kinds={"sql", "parquet"},
         owners=catalog.OWNERS,

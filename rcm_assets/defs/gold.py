@@ -21,7 +21,7 @@ import pandas as pd
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
-from rcm_assets.defs.partitions import PARTITIONS_START, daily_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, PARTITIONS_START, daily_partitions
 from rcm_assets.defs.payer_rules import AUTHORIZATION_DENIALS_KEY, authorization_denials
 from rcm_assets.defs.silver import claim_versions
 from rcm_assets.lib import claim_history, contracts, payer_rules, quality, settings
@@ -169,7 +169,7 @@ GOLD_CHECK_SPECS = [
     # the day's own version index and denials (lineage); the lookbacks are read from the lake
     deps=[claim_versions, authorization_denials],
     required_resource_keys={"lake", "features"},
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(claim_versions, authorization_denials)),
     kinds={"pandas", "parquet"},
     owners=catalog.OWNERS,

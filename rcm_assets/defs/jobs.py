@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-# Bronze → silver → gold for a day (or a range, as one run: every asset has a single-run backfill policy).
+# Bronze → silver → gold for a day (or a range as one run, with the partition-range tags).
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest_job",
     selection=dg.AssetSelection.groups("bronze", "silver", "gold"),

@@ -25,6 +25,7 @@ import pandas as pd
 from rcm_assets.defs import predictions as predictions_defs
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import (
+    DAILY_BACKFILL_POLICY,
     LABEL_HORIZON_DAYS,
     TRAIN_WINDOW_DAYS,
     scoring_partitions,
@@ -262,7 +263,7 @@ def reference_for(gold_window: pd.DataFrame, start: str, end: str, feature_versi
                                   *FEATURE_COLUMNS]}),
         "history": dg.AssetIn(key=FEATURE_DRIFT_KEY, **HISTORY_IN),
     },
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     automation_condition=day_automation(FEATURE_DRIFT_KEY).ignore(dg.AssetSelection.assets(GOLD_KEY)),
     kinds={"pandas", "parquet"},
     owners=catalog.OWNERS,
@@ -339,7 +340,7 @@ def score_reference(mlf: MlflowResource, model_name: str, version: str) -> list[
                            metadata={"allow_missing_partitions": True, "columns": GOLD_KEYS}),
         "history": dg.AssetIn(key=SCORE_DRIFT_KEY, **HISTORY_IN),
     },
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     automation_condition=day_automation(SCORE_DRIFT_KEY).ignore(dg.AssetSelection.assets(GOLD_KEY)),
     kinds={"pandas", "parquet"},
     owners=catalog.OWNERS,
@@ -424,7 +425,7 @@ def matured_cohort(week: str, maturity_days: int) -> tuple[pd.Timestamp, pd.Time
     partitions_def=weekly_partitions,
     io_manager_key="lake",
     ins=PERFORMANCE_INS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),  # weeks, as the model
     # weekly by `weekly_performance_schedule` (Monday 06:00 UTC); the shadow input exists only once predictions/shadow_scores does: inputs arrive as **inputs, so the
     # resource is named here rather than by a typed parameter
     required_resource_keys={"mlflow_tracking"},
@@ -552,7 +553,7 @@ def early_outcome_check(rows: pd.DataFrame, window: int, z_band: mon.Band, min_c
                                metadata={"allow_missing_partitions": True,
                                          "columns": OUTCOME_COLUMNS}),
     },
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     # runs on its schedule too: a remittance feed that stops produces no upstream update to follow
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(GOLD_KEY)),
     kinds={"pandas", "parquet"},

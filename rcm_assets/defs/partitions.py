@@ -18,6 +18,7 @@ PARTITIONS_START: date = settings.partitions_start()
 TRAIN_WINDOW_DAYS: int = settings.train_window_days()
 LABEL_HORIZON_DAYS: int = settings.label_horizon_days()
 MIN_TRAIN_DAYS: int = settings.min_train_days()
+BACKFILL_CHUNK_DAYS: int = settings.backfill_chunk_days()
 
 
 def first_model_week(start: date, horizon_days: int, min_train_days: int) -> date:
@@ -41,6 +42,12 @@ weekly_partitions = dg.WeeklyPartitionsDefinition(
 scoring_partitions = dg.DailyPartitionsDefinition(
     start_date=MODEL_START.isoformat(), timezone="UTC", end_offset=1
 )
+
+# Backfills of the daily layers and the scores run at most BACKFILL_CHUNK_DAYS days per run, so a run's
+# memory is bounded by a chunk of days, not by the range (`rcm backfill` cuts its ranges the same way).
+# One policy object for every daily asset: Dagster never puts assets with different policies in one run,
+# so bronze -> silver -> gold of a chunk stay together.
+DAILY_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_CHUNK_DAYS)
 
 
 def training_features_mapping(window_days: int, horizon_days: int) -> dg.TimeWindowPartitionMapping:

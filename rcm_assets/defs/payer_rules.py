@@ -17,7 +17,7 @@ import pandas as pd
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
-from rcm_assets.defs.partitions import PARTITIONS_START, daily_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, PARTITIONS_START, daily_partitions
 from rcm_assets.defs.silver import claim_versions
 from rcm_assets.lib import payer_rules, settings
 from rcm_assets.lib import features as feature_lib
@@ -73,7 +73,7 @@ AUTHORIZATION_DENIALS_CHECKS = [
     # the day's own claims (lineage and order); the lookback days are read by `read_answered_claims`
     deps=[claim_versions],
     required_resource_keys={"lake", "features"},
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     automation_condition=follow_upstream(),
     kinds={"pandas", "parquet"},
     owners=catalog.OWNERS,

@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.model import MODEL_KEY
-from rcm_assets.defs.partitions import SCORING_MODEL_MAPPING, scoring_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_MODEL_MAPPING, scoring_partitions
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality, settings
@@ -294,7 +294,7 @@ def model_week_check(missing: list[str], loaded: dict) -> dg.AssetCheckResult:
                                    metadata={"allow_missing_partitions": True, "columns": ["model_version", "week"]})},
     # the lake IO manager too: a day's written scores are read back to be kept
     required_resource_keys={"lake", "mlflow_tracking"},
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     # gold decides when a day is scored; the model week neither holds scoring back nor re-scores
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(MODEL_KEY)),
     kinds={"scikitlearn", "parquet"},
@@ -375,7 +375,7 @@ def claim_denial_scores(
     partitions_def=scoring_partitions,
     io_manager_key="lake",
     ins={"gold": dg.AssetIn(key=["gold", "claim_features"])},
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     automation_condition=follow_upstream(),
     kinds={"scikitlearn", "parquet"},
 )

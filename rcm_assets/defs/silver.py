@@ -18,7 +18,7 @@ import pandas as pd
 
 from rcm_assets.defs import bronze, checks
 from rcm_assets.defs.automation import follow_upstream
-from rcm_assets.defs.partitions import daily_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, daily_partitions
 from rcm_assets.lib import claim_history, contracts, quality, settings, transforms
 from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import PhiKeyResource
@@ -146,7 +146,7 @@ def build_silver_asset(
         ins={"raw": dg.AssetIn(key=upstream.key)},
         group_name="silver",
         partitions_def=daily_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=DAILY_BACKFILL_POLICY,
         # Subsettable, so `*gold/claim_features`, a single layer or any chain selects what it names. The
         # rejects are still written whenever silver is: as an output when selected, else by `write_rejects`.
         can_subset=True,
@@ -225,7 +225,7 @@ remittances = build_silver_asset("remittances", bronze.remittances, transforms.b
     ins={"silver_claims": dg.AssetIn(
         key=claims.keys_by_output_name["good"],
         metadata={"columns": ["claim_id", "claim_version", "updated_at", "_ingested_at", "dt"]})},
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     automation_condition=follow_upstream(),
     kinds={"pandas", "parquet"},
 )

@@ -19,7 +19,7 @@ import pandas as pd
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
-from rcm_assets.defs.partitions import SCORING_MODEL_MAPPING, scoring_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_MODEL_MAPPING, scoring_partitions
 from rcm_assets.defs.predictions import SCORES_KEY
 from rcm_assets.defs.reason_model import RATIOS_KEY, REASON_MODEL_KEY, reason_model_name
 from rcm_assets.lib import champion as champion_lib
@@ -177,7 +177,7 @@ def worklist_checks(frame: pd.DataFrame, scores: pd.DataFrame, ratios_weeks: int
                              metadata={"allow_missing_partitions": True}),
     },
     deps=[dg.AssetDep(REASON_MODEL_KEY, partition_mapping=SCORING_MODEL_MAPPING)],
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     # the scores decide when a day's list is built; a retrained model week does not rebuild old lists
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(REASON_MODEL_KEY, RATIOS_KEY)),
     kinds={"pandas", "parquet", "csv"},

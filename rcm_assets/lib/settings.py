@@ -168,6 +168,16 @@ def min_train_days() -> int:
     return _positive_int("RCM_MIN_TRAIN_DAYS", 56)
 
 
+DEFAULT_BACKFILL_CHUNK_DAYS = 31
+
+
+def backfill_chunk_days() -> int:
+    """At most this many days per backfill run (RCM_BACKFILL_CHUNK_DAYS, default 31): `rcm backfill` cuts a
+    longer range into consecutive runs, and the daily assets' Dagster backfill policy is multi-run with this
+    size, so a run's memory is bounded by a chunk of days rather than by the range."""
+    return _positive_int("RCM_BACKFILL_CHUNK_DAYS", DEFAULT_BACKFILL_CHUNK_DAYS)
+
+
 def extract_lookback_days() -> int:
     """Earlier days the nightly extraction reads again (RCM_EXTRACT_LOOKBACK_DAYS, default 2, 0 = none).
 

@@ -2,7 +2,8 @@
 
 On first use the folder is created with a `dagster.yaml` that makes every run log JSON lines (console and
 `<RCM_DATA_DIR>/logs/<run_id>.jsonl`, see `rcm_assets.platform.logfmt`), retries runs that died for reasons other
-than a step failure (steps have their own RetryPolicy), limits concurrent runs and turns telemetry off.
+than a step failure (steps have their own RetryPolicy), limits concurrent runs (and a backfill's runs to one at
+a time, in order) and turns telemetry off.
 An existing `dagster.yaml` is never touched: production points DAGSTER_HOME at its own (PostgreSQL
 storage, other limits).
 """
@@ -18,6 +19,10 @@ import yaml
 
 DEFAULT_HOME = ".dagster_home"
 MAX_CONCURRENT_RUNS = 2
+# The runs of one Dagster backfill go one at a time, oldest chunk first (the run queue is FIFO): a backfill of
+# the daily layers is cut into runs of RCM_BACKFILL_CHUNK_DAYS days, and gold reads the version index the
+# earlier chunks wrote (defs/gold.read_earlier_versions), so a chunk must not run beside the one before it.
+BACKFILL_RUNS_AT_ONCE = {"key": "dagster/backfill", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
 
 
 def default_instance_config() -> dict[str, Any]:
@@ -43,7 +48,8 @@ def default_instance_config() -> dict[str, Any]:
             },
         },
         "run_retries": {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False},
-        "concurrency": {"runs": {"max_concurrent_runs": MAX_CONCURRENT_RUNS}},
+        "concurrency": {"runs": {"max_concurrent_runs": MAX_CONCURRENT_RUNS,
+                                 "tag_concurrency_limits": [BACKFILL_RUNS_AT_ONCE]}},
     }
 
 

@@ -2,13 +2,16 @@
 
 Started here: a fresh PostgreSQL database as the Dagster instance (deploy/dagster.yaml as is), two
 dagster-celery worker processes from deploy/start-worker.sh on RabbitMQ, the lake in an S3 bucket. The
-backfill is the command an operator types: `dagster asset materialize --partition-range` with
-RCM_EXECUTOR=celery, one run whose steps are Celery tasks. The same partitions materialized in process on a
-local lake give the same Parquet files, row for row (the extraction run id and time aside).
+backfill is a command an operator types: `dagster job execute -j daily_ingest_job` with the partition-range
+tags and RCM_EXECUTOR=celery, one run whose steps are Celery tasks (`dagster asset materialize
+--partition-range` takes only single-run assets, and the daily assets backfill in chunks: multi-run). The
+same partitions materialized in process on a local lake give the same Parquet files, row for row (the
+extraction run id and time aside).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -64,8 +67,9 @@ def test_celery_backfill_on_postgres_matches_in_process(stack: Stack, amqp_broke
     queue, workers, ready_seconds = stack.start_workers(amqp_broker, count=2)
 
     started = time.monotonic()
-    done = stack.run([dagster_cli(), "asset", "materialize", "-m", "rcm_assets.definitions",
-                      "--select", ",".join(DAILY_ASSETS), "--partition-range", f"{FIRST}...{LAST}"],
+    tags = {"dagster/asset_partition_range_start": FIRST, "dagster/asset_partition_range_end": LAST}
+    done = stack.run([dagster_cli(), "job", "execute", "-m", "rcm_assets.definitions", "-j", "daily_ingest_job",
+                      "--tags", json.dumps(tags)],
                      RCM_EXECUTOR="celery", RCM_CELERY_BROKER=amqp_broker, RCM_CELERY_QUEUE=queue)
     celery_seconds = time.monotonic() - started
     assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-6000:]}\n{stack.diagnostics()}"
