@@ -231,7 +231,8 @@ def conform(bronze: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list[str], 
     if missing:
         hint = f"; unknown column(s) present, renamed?: {', '.join(unknown)}" if unknown else ""
         raise ContractError(f"bronze {table}: missing column(s) {', '.join(missing)}{hint}", missing)
-    frame = bronze.reset_index(drop=True)
+    # only read here (the conformed columns are copied into a new frame): no copy of bronze for the index
+    frame = bronze if bronze.index.equals(pd.RangeIndex(len(bronze))) else bronze.reset_index(drop=True)
     out: dict[str, pd.Series] = {}
     retyped: list[str] = []
     placeholders: list[tuple[int, str, str]] = []
@@ -331,8 +332,14 @@ def _dedupe(good: pd.DataFrame, state_key: list[str]) -> tuple[pd.DataFrame, int
     Distinct states are all kept — silver is the history (see `build_silver_claims`)."""
     if good.empty:
         return good.reset_index(drop=True), 0
-    ranked = good.sort_values([PARTITION_COLUMN, *state_key, "_ingested_at"], kind="stable")
-    kept = ranked.drop_duplicates([PARTITION_COLUMN, *state_key], keep="last").sort_index()
+    key = [PARTITION_COLUMN, *state_key]
+    repeated = good.duplicated(key, keep=False)
+    if not repeated.any():  # the usual day: no state delivered twice, nothing to rank
+        return good.reset_index(drop=True), 0
+    # The last ingested copy of each state (ties: the later row). Only `_ingested_at` needs sorting: a
+    # stable sort keeps the rows of one state in their order, as ranking by (key, _ingested_at) did.
+    ranked = good.sort_values("_ingested_at", kind="stable")
+    kept = ranked.drop_duplicates(key, keep="last").sort_index()
     return kept.reset_index(drop=True), len(good) - len(kept)
 
 
