@@ -485,6 +485,14 @@ def _norm(value: Any) -> str:
     return str(value).strip().casefold()
 
 
+def _norm_all(values: Any) -> list[str]:
+    """`_norm` of each value; text arrays through pandas' string methods (one loop in C per method)."""
+    values = pd.Series(values, dtype="object") if not isinstance(values, pd.Series) else values.astype("object")
+    if len(values) and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.str.strip().str.casefold().tolist()
+    return [_norm(v) for v in values]
+
+
 def _raw_phi_values(bronze: pd.DataFrame) -> dict[str, set[str]]:
     """Normalized raw PHI values of bronze per PHI column (dates of birth in their usual text forms)."""
     raw: dict[str, set[str]] = {}
@@ -497,7 +505,7 @@ def _raw_phi_values(bronze: pd.DataFrame) -> dict[str, set[str]]:
             values = [v for fmt in ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d") for v in uniques.dt.strftime(fmt)]
         else:
             values = uniques.tolist()
-        raw[name] = {n for n in map(_norm, values) if n}
+        raw[name] = {n for n in _norm_all(values) if n}
     return raw
 
 
@@ -534,13 +542,13 @@ def phi_leaks(frame: pd.DataFrame, bronze: pd.DataFrame) -> list[str]:
         uniques = pd.unique(present.astype("object"))
         if not len(uniques):
             continue
-        normalized = {u: _norm(u) for u in uniques}
-        seen = set(normalized.values())
+        normalized = _norm_all(uniques)
+        seen = set(normalized)
         candidates_by_phi = unambiguous if registry_regex(str(name)) is not None else raw
         for phi_name, candidates in candidates_by_phi.items():
             matched = seen & candidates
             if matched:
-                raw_hits = [u for u, n in normalized.items() if n in matched]
+                raw_hits = [u for u, n in zip(uniques, normalized, strict=True) if n in matched]
                 hits = int(present.isin(raw_hits).sum())
                 leaks.append(f"column {name} contains raw {phi_name} values ({hits} rows)")
     return leaks

@@ -415,3 +415,15 @@ def test_stats_are_plain_json(bronze_claims):
     assert {"rows_in", "rows_good", "rows_rejected", "reject_rate", "duplicates_removed", "rejects_by_column",
             "rejects_by_check", "reject_rate_by_day", "unknown_columns", "empty"} <= set(stats)
 
+
+
+def test_phi_values_are_normalized_alike_for_text_and_mixed_columns():
+    """The PHI guard normalizes text columns with pandas' string methods (issue 16): the same strings as
+    `str(v).strip().casefold()` per value, mixed columns included."""
+    from rcm_assets.lib.transforms import _norm, _norm_all
+
+    text = [" Straße ", "ANNA\t", "x", "ǅemal", ""]
+    mixed = [*text, 12345, 3.5, date(1980, 2, 3)]
+    assert _norm_all(text) == [_norm(v) for v in text] == ["strasse", "anna", "x", "ǆemal", ""]
+    assert _norm_all(mixed) == [_norm(v) for v in mixed]
+    assert _norm_all(pd.Series(text, index=[5, 6, 7, 8, 9])) == [_norm(v) for v in text]
