@@ -234,7 +234,8 @@ def rule_checks(rules: Iterable[str]) -> list[pa.Check]:
             rows[present] = ok[codes[present]]
             return pd.Series(rows, index=s.index)
 
-        checks.append(pa.Check(_valid, name=rule.name, description=f"{rule.description} ({rule.source})"))
+        checks.append(pa.Check(_valid, name=rule.name, description=f"{rule.description} ({rule.source})",
+                               ignore_na=False))  # `_valid` passes nulls itself (no isna + copy per column)
         earlier.append(rule)
     return checks
 
@@ -245,16 +246,15 @@ def per_distinct_value(check: pa.Check, element_wise: Callable[[pd.Series], pd.S
 
     def _spread(s: pd.Series) -> pd.Series:
         codes, uniques = pd.factorize(s.astype("object"), use_na_sentinel=True)
-        if len(uniques) * 2 > len(s):  # mostly distinct values: nothing to save
-            return element_wise(s)
         verdicts = element_wise(pd.Series(uniques, dtype="object")).to_numpy(dtype=bool)
-        rows = np.ones(len(s), dtype=bool)  # nulls: pandera drops them before the check (`not_nullable`)
+        rows = np.ones(len(s), dtype=bool)  # nulls pass: `not_nullable` judges them
         present = codes >= 0
         rows[present] = verdicts[codes[present]]
         return pd.Series(rows, index=s.index)
 
+    # `_spread` passes nulls itself: pandera's ignore_na would only add an isna and a copy per column
     return pa.Check(_spread, name=check.name, error=check.error, statistics=check.statistics,
-                    description=check.description)
+                    description=check.description, ignore_na=False)
 
 
 def str_matches(pattern: str) -> pa.Check:

@@ -113,3 +113,17 @@ def test_dedupe_keeps_the_last_ingested_copy_of_each_state_in_row_order():
     by_claim = good.set_index("claim_id")["_run_id"]
     assert by_claim[bronze.loc[5, "claim_id"]] == by_claim[bronze.loc[2, "claim_id"]] == "later"
     assert by_claim[bronze.loc[7, "claim_id"]] == "tie" and by_claim[bronze.loc[9, "claim_id"]] == "run-test"
+
+
+def test_rule_checks_let_nulls_through_themselves_in_a_schema():
+    """Rule and regex checks run on the whole column, nulls included (no pandera null-dropping copy per
+    check): nulls pass, non-null values get the rule's verdict, as with pandera's own null handling."""
+    rule = code_sets.rule("x12_claim_id")
+    reference = pa.Check(lambda s: s.map(rule.is_valid).astype(bool), name=rule.name)  # pandera drops nulls
+    fast = pa.DataFrameSchema({"a": pa.Column(object, nullable=True, checks=contracts.rule_checks([rule.name]))})
+    plain = pa.DataFrameSchema({"a": pa.Column(object, nullable=True, checks=[reference])})
+    frame = pd.DataFrame({"a": pd.concat([MIXED, pd.Series(["-bad", None, "OK9"], dtype="object")] * 3,
+                                         ignore_index=True)})
+    got = _failures(fast, frame)
+    assert got == _failures(plain, frame) and got
+    assert all(frame.loc[int(i), "a"] is not None for _, _, i in got)
