@@ -130,10 +130,17 @@ def age_at(dob: pd.Series, on: pd.Series, cap: int = AGE_CAP) -> pd.Series:
 def zip3(patient_zip: pd.Series) -> pd.Series:
     """First 3 digits of a ZIP or ZIP+4 ('02134', '02134-1705', '021341705' -> '021'); sparsely populated
     areas become '000' (safe harbor); anything else (the contract rejected it) becomes None."""
-    text = patient_zip.astype("object").where(patient_zip.map(lambda v: isinstance(v, str)), "")
-    out = text.str.extract(r"^(\d{3})\d{2}(?:-?\d{4})?$", expand=False).astype("object")
-    out = out.where(out.notna(), None)
-    return out.where(~out.isin(RESTRICTED_ZIP3), "000").astype("object")
+    # judged once per distinct value (zips repeat), then spread to the rows
+    codes, uniques = pd.factorize(patient_zip.astype("object"), use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype="object")
+    text = distinct.where(distinct.map(lambda v: isinstance(v, str)), "")
+    area = text.str.extract(r"^(\d{3})\d{2}(?:-?\d{4})?$", expand=False).astype("object")
+    area = area.where(area.notna(), None)
+    area = area.where(~area.isin(RESTRICTED_ZIP3), "000").to_numpy(dtype="object")
+    out = np.full(len(patient_zip), None, dtype="object")
+    present = codes >= 0
+    out[present] = area[codes[present]]
+    return pd.Series(out, index=patient_zip.index, dtype="object", name=patient_zip.name)
 
 
 def carc_category(carc_code: pd.Series, denied: pd.Series) -> pd.Series:

@@ -115,6 +115,19 @@ def test_zip3_keeps_three_digits_and_masks_sparse_areas():
     assert transforms.zip3(pd.Series(["02139", "03601", "90210"])).tolist() == ["021", "000", "902"]
 
 
+def test_zip3_of_repeated_and_odd_values_row_by_row():
+    """zip3 judges each distinct value once (issue 16); every row still gets its own value's area."""
+    values = ["02139", "02139-1705", "021391705", "03601", None, np.nan, 2139, "ZIP!X", "", "90210", "02139"] * 3
+    zips = pd.Series(values, index=range(50, 50 + len(values)), dtype="object")
+    got = transforms.zip3(zips)
+    one = {v: transforms.zip3(pd.Series([v], dtype="object")).iloc[0] for v in ["02139", "02139-1705", "021391705",
+                                                                                "03601", 2139, "ZIP!X", "", "90210"]}
+    assert got.index.equals(zips.index) and got.dtype == object
+    assert got.tolist() == [None if v is None or (isinstance(v, float) and np.isnan(v)) else one[v] for v in values]
+    assert got.tolist()[:10] == ["021", "021", "021", "000", None, None, None, None, None, "902"]
+    assert transforms.zip3(pd.Series([], dtype="object")).tolist() == []
+
+
 # --------------------------------------------------------------------------------------------------
 # silver claims on the seeded data
 # --------------------------------------------------------------------------------------------------
