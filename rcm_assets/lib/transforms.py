@@ -114,8 +114,14 @@ def pseudonymize_member(member_id: pd.Series, key: bytes) -> pd.Series:
     ids = member_id.astype("object")
     present = ids.notna()
     uniques = pd.unique(ids[present])
-    tokens = {v: hmac.new(key, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:TOKEN_LENGTH]
-              for v in uniques}
+    keyed = hmac.new(key, digestmod=hashlib.sha256)  # the key's pads computed once, copied per id
+
+    def token(value: Any) -> str:
+        mac = keyed.copy()
+        mac.update(str(value).encode("utf-8"))
+        return mac.hexdigest()[:TOKEN_LENGTH]
+
+    tokens = {v: token(v) for v in uniques}
     out = ids.map(tokens).astype("object")
     return out.where(present, None).rename("member_token")
 
@@ -220,6 +226,8 @@ def _partition_keys(dt: pd.Series) -> pd.Series:
     """`dt` as 'YYYY-MM-DD' strings (dates and timestamps are formatted; anything else is left to the contract)."""
     if pd.api.types.is_datetime64_any_dtype(dt.dtype):
         return dt.dt.strftime("%Y-%m-%d").astype("object").where(dt.notna(), None)
+    if len(dt) and pd.api.types.infer_dtype(dt, skipna=True) == "string":  # the usual case: already text
+        return dt.astype("object")
     return dt.astype("object").map(
         lambda v: v.isoformat()[:10] if isinstance(v, date | datetime) else v, na_action="ignore")
 
@@ -361,6 +369,13 @@ def _counts(records: pd.DataFrame, by: str | list[str]) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
+def _day_counts(dt: pd.Series) -> pd.Series:
+    """Rows per day as text ('unknown' for a missing day), counted on the distinct values."""
+    counts = dt.astype("object").value_counts(dropna=False)
+    days = pd.Index([_as_str(v) for v in counts.index], dtype="object").fillna("unknown")
+    return counts.groupby(days).sum()
+
+
 def _stats(table: str, frame: pd.DataFrame, records: pd.DataFrame, rows_valid: int, good: pd.DataFrame,
            rejects: pd.DataFrame, duplicates: int, unknown: list[str], empty: bool) -> dict[str, Any]:
     rows_in = len(frame)
@@ -368,8 +383,7 @@ def _stats(table: str, frame: pd.DataFrame, records: pd.DataFrame, rows_valid: i
     by_day: dict[str, float] = {}
     rows_by_day: dict[str, int] = {}
     if rows_in:
-        days_in = frame[PARTITION_COLUMN].map(_as_str).fillna("unknown").value_counts()
-        days_rej = rejects[PARTITION_COLUMN].map(_as_str).fillna("unknown").value_counts()
+        days_in, days_rej = _day_counts(frame[PARTITION_COLUMN]), _day_counts(rejects[PARTITION_COLUMN])
         rows_by_day = {str(d): int(n) for d, n in days_in.sort_index().items()}
         by_day = {d: float(days_rej.get(d, 0)) / n for d, n in rows_by_day.items()}
     return {

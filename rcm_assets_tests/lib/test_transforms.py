@@ -440,3 +440,27 @@ def test_phi_values_are_normalized_alike_for_text_and_mixed_columns():
     assert _norm_all(text) == [_norm(v) for v in text] == ["strasse", "anna", "x", "ǆemal", ""]
     assert _norm_all(mixed) == [_norm(v) for v in mixed]
     assert _norm_all(pd.Series(text, index=[5, 6, 7, 8, 9])) == [_norm(v) for v in text]
+
+
+def test_per_row_helpers_give_the_row_by_row_results_on_distinct_values():
+    """Issue 16: tokens from one keyed HMAC copied per id, day keys and day counts taken on distinct values,
+    each equal to computing it row by row."""
+    import hashlib
+    import hmac
+
+    from rcm_assets.lib.transforms import _as_str, _day_counts, _partition_keys
+
+    ids = pd.Series(["M1", "M2", None, "M1", 77, np.nan, "ÄÖ-3"], dtype="object")
+    want = [None if v is None or (isinstance(v, float) and np.isnan(v)) else
+            hmac.new(KEY, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:32] for v in ids]
+    assert transforms.pseudonymize_member(ids, KEY).tolist() == want
+    text = pd.Series(["2025-01-02", None, "2025-01-03", np.nan], dtype="object")
+    assert _partition_keys(text).tolist()[:3] == ["2025-01-02", None, "2025-01-03"]
+    assert pd.isna(_partition_keys(text).iloc[3])
+    mixed = pd.Series(["2025-01-02", date(2025, 1, 3), pd.Timestamp("2025-01-04 05:00"), None, 7], dtype="object")
+    assert _partition_keys(mixed).tolist() == ["2025-01-02", "2025-01-03", "2025-01-04", None, 7]
+    days = pd.Series(["2025-01-02", date(2025, 1, 2), None, np.nan, "2025-01-03", 7], dtype="object")
+    reference = days.map(_as_str).fillna("unknown").value_counts()
+    assert _day_counts(days).to_dict() == reference.to_dict() == {"2025-01-02": 2, "unknown": 2, "2025-01-03": 1,
+                                                                  "7": 1}
+    assert _day_counts(pd.Series([], dtype="object")).to_dict() == {}
