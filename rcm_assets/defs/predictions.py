@@ -152,39 +152,63 @@ def _day_feature_version(rows: pd.DataFrame) -> str:
     return versions[-1] if len(versions) == 1 else ",".join(versions)
 
 
+def serving_for_day(day: str, rows: pd.DataFrame, registry: Registry, log: dg.DagsterLogManager
+                    ) -> tuple[ServingModel | FallbackServing, str | None]:
+    """The model that scores `day` (its champion, else the fallback) and, when the fallback serves, why."""
+    fv = _day_feature_version(rows)
+    version = registry.champion_for(day, fv)
+    serving, why = None, None
+    if version is not None:
+        try:
+            serving = registry.model(version)
+        except Exception as exc:  # a champion that cannot load must not leave the day unscored
+            why = f"champion v{version} could not be loaded ({type(exc).__name__}: {str(exc)[:200]})"
+            log.warning(f"{day}: {why}; scoring with the fallback model")
+    else:
+        current = champion_lib.serving_version(registry.events, date.fromisoformat(day))
+        why = (f"champion v{current} was trained on other features than the gold of {day} and no earlier "
+               f"champion was trained on feature_version {fv}" if current else f"no champion serves {day}")
+    if serving is not None:
+        return serving, None
+    serving = registry.fallback_for(day)
+    if serving is None:
+        raise dg.Failure(f"{why or f'no champion serves {day}'} and no fallback model is registered for "
+                         f"a week on or before {day}: train and promote a model for a week starting on or "
+                         f"before {day} (rcm train --date {day})")
+    return serving, why
+
+
 def score_days(gold: pd.DataFrame, registry: Registry, threshold: float, run_id: str,
                log: dg.DagsterLogManager) -> tuple[pd.DataFrame, dict[str, str]]:
     """Score each day of `gold` with the champion serving on that day, or the fallback; returns the scores
-    and, per day the fallback served, why."""
-    frames, fell_back = [], {}
+    (days in order, each day's rows in gold's order) and, per day the fallback served, why.
+
+    The days one model serves are scored in one call (one model load, one predict for the whole range),
+    then the rows are put back in day order."""
+    if gold.empty:
+        return pd.DataFrame(), {}
+    gold = gold.reset_index(drop=True)
+    fell_back: dict[str, str] = {}
+    days_of: dict[int, list[str]] = {}
+    serving_of: dict[int, ServingModel | FallbackServing] = {}
     for day, rows in gold.groupby("dt", sort=True):
-        fv = _day_feature_version(rows)
-        version = registry.champion_for(day, fv)
-        serving, why = None, None
-        if version is not None:
-            try:
-                serving = registry.model(version)
-            except Exception as exc:  # a champion that cannot load must not leave the day unscored
-                why = f"champion v{version} could not be loaded ({type(exc).__name__}: {str(exc)[:200]})"
-                log.warning(f"{day}: {why}; scoring with the fallback model")
-        else:
-            current = champion_lib.serving_version(registry.events, date.fromisoformat(day))
-            why = (f"champion v{current} was trained on other features than the gold of {day} and no earlier "
-                   f"champion was trained on feature_version {fv}" if current else f"no champion serves {day}")
-        if serving is None:
-            serving = registry.fallback_for(day)
-            if serving is None:
-                raise dg.Failure(f"{why or f'no champion serves {day}'} and no fallback model is registered for "
-                                 f"a week on or before {day}: train and promote a model for a week starting on or "
-                                 f"before {day} (rcm train --date {day})")
+        serving, why = serving_for_day(day, rows, registry, log)
+        if why is not None:
             fell_back[day] = why
+        serving_of[id(serving)] = serving
+        days_of.setdefault(id(serving), []).append(day)
+        log.info(f"{day}: {len(rows)} claims scored by {serving.scored_by} v{serving.version}")
+    frames = []
+    for key, days in days_of.items():
+        serving = serving_of[key]
+        rows = gold[gold["dt"].isin(days)]
         frames.append(score(serving.model, rows, model_feature_version=serving.feature_version,
                             threshold=threshold, stamp={**serving.stamp, "dagster_run_id": run_id},
-                            scored_by=serving.scored_by))
-        log.info(f"{day}: {len(rows)} claims scored by {serving.scored_by} v{serving.version}")
-    if not frames:
-        return pd.DataFrame(), fell_back
-    return pd.concat(frames, ignore_index=True), fell_back
+                            scored_by=serving.scored_by).set_axis(rows.index))
+    scored = pd.concat(frames) if len(frames) > 1 else frames[0]
+    # the order of a day-by-day loop: days ascending, each day's rows in gold's order
+    order = gold.sort_values("dt", kind="stable").index
+    return scored.loc[order].reset_index(drop=True), fell_back
 
 
 def keep_written_scores(stored: pd.DataFrame | None, gold_day: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

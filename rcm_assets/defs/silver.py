@@ -101,11 +101,22 @@ def silver_check_specs(table: str, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     ]
 
 
+def rows_by_day(frame: pd.DataFrame, days: list[str], columns: list[str]) -> dict[str, pd.DataFrame]:
+    """`columns` of each day's rows (one grouping pass; a frame without `dt` counts for every day)."""
+    narrow = frame[[c for c in dict.fromkeys(columns) if c in frame.columns]]
+    if "dt" not in frame.columns:
+        return dict.fromkeys(days, narrow)
+    groups = narrow.groupby("dt", sort=False).indices if len(narrow) else {}
+    return {day: narrow.iloc[groups[day]] if day in groups else narrow.iloc[0:0] for day in days}
+
+
 def day_checks(
     stats: dict, raw: pd.DataFrame, rejects: pd.DataFrame, good: pd.DataFrame, limit: float, table: str,
     key: dg.AssetKey, phi_ok: dg.AssetCheckResult, day: str,
 ) -> list[dg.AssetCheckResult]:
-    """The day's reject rate and uniqueness, and the run's PHI result (one scan of the whole run)."""
+    """The day's reject rate and uniqueness, and the run's PHI result (one scan of the whole run).
+
+    `raw`, `rejects` and `good` may hold the whole run or only `day`'s rows (`rows_by_day`)."""
     raw_day = raw[raw["dt"] == day] if "dt" in raw.columns else raw
     rejects_day = rejects[rejects["dt"] == day] if "dt" in rejects.columns else rejects
     rejected = len(rejects_day)
@@ -166,9 +177,14 @@ def build_silver_asset(
         if stats.get("unknown_columns"):
             context.log.warning(f"silver/{table}: dropped unknown column(s) {', '.join(stats['unknown_columns'])}")
         phi_ok = phi_check({f"silver/{table}": result.good, f"silver/{table}_rejects": result.rejects}, raw, good_key)
-        by_day = {day: day_checks(stats, raw, result.rejects, result.good, config.max_reject_rate, table, good_key,
-                                  phi_ok, day)
-                  for day in context.partition_keys}
+        # each day's rows split once (only the columns the checks read), not filtered once per day
+        days = list(context.partition_keys)
+        raw_of = rows_by_day(raw, days, ["dt"])
+        rejects_of = rows_by_day(result.rejects, days, ["dt"])
+        good_of = rows_by_day(result.good, days, list(contracts.SILVER_KEY_COLUMNS[table]))
+        by_day = {day: day_checks(stats, raw_of[day], rejects_of[day], good_of[day], config.max_reject_rate,
+                                  table, good_key, phi_ok, day)
+                  for day in days}
         if not phi_ok.passed:  # nothing may be written when PHI would leak, not even the rejects
             yield from checks.publish([], by_day, what=f"silver/{table}", context=context)
         selected = context.selected_asset_keys

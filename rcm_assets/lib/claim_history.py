@@ -30,7 +30,9 @@ INDEX_COLUMNS = ["claim_id", "claim_version", "first_updated_at", "dt"]
 
 def first_states(claims: pd.DataFrame) -> pd.DataFrame:
     """The earliest state of each claim version on each day (ties: the first ingested)."""
-    order = ["dt", *VERSION_KEY, "updated_at"] + (["_ingested_at"] if "_ingested_at" in claims.columns else [])
+    # Ranking by the timestamps alone is enough (a stable sort keeps each version's rows in the order a sort
+    # by (dt, version, updated_at, _ingested_at) gives them) and avoids sorting on the text keys.
+    order = ["updated_at"] + (["_ingested_at"] if "_ingested_at" in claims.columns else [])
     ranked = claims.sort_values(order, kind="stable")
     return ranked.drop_duplicates(["dt", *VERSION_KEY], keep="first").sort_index()
 
@@ -76,7 +78,7 @@ def decision_rows(
     earlier = (seen_day < day) & (seen_day >= day - pd.Timedelta(days=lookback_days))
     updated = pd.Index(matches.loc[earlier, "index"].unique())
     new = first.drop(index=updated)
-    ranked = new.sort_values(["dt", "claim_id", "claim_version"], kind="stable")
+    ranked = new.sort_values("claim_version", kind="stable")  # per (dt, claim_id): the last version wins
     decisions = ranked.drop_duplicates(["dt", "claim_id"], keep="last").sort_index()
     stats = {
         "states_in": int(len(claims)),

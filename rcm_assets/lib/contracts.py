@@ -30,7 +30,7 @@ metadata or Dagster type checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera.dtypes import immutable
+from pandera.engines import pandas_engine
 
 from rcm_assets.lib import code_sets, settings
 from rcm_assets.lib.columns import (
@@ -71,8 +73,28 @@ PANDAS_DTYPES: dict[str, str] = {
     "date": "datetime64[ns]",
     "timestamp": "datetime64[ns]",
 }
+
+
+@immutable
+class TextDtype(pandas_engine.NpString):
+    """Pandera's `str` dtype (named `str` in reports) with a vectorised fast path.
+
+    Pandera judges `str` by calling `isinstance` on every element of the column (seconds per column at a
+    year of claims). When pandas' C-level type inference already sees only strings among the non-null
+    values, every element passes; otherwise the element-wise check runs as before, so the failing rows
+    and their check name (`dtype('str')`) are the same.
+    """
+
+    def check(self, pandera_dtype: Any, data_container: Any = None) -> Any:
+        if (data_container is not None and len(data_container)
+                and pd.api.types.infer_dtype(data_container, skipna=True) == "string"):
+            return True
+        return super().check(pandera_dtype, data_container)
+
+
+STR = TextDtype()
 # pandera dtype: `str` also checks that every element of an object column is a str
-_PANDERA_DTYPES: dict[str, Any] = {**PANDAS_DTYPES, "string": str}
+_PANDERA_DTYPES: dict[str, Any] = {**PANDAS_DTYPES, "string": STR}
 
 # Columns of the rejects tables (never a PHI value: member_id only as its token).
 REJECT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -130,7 +152,8 @@ class CrossCheck:
 
         where = "any time zone" if facility_tz is None else facility_tz
         what = f"local date of {column} ({where}) >= {other}" if local else f"{column} >= {other}"
-        return pa.Check(_ge, name=self.name, description=what)
+        # `_ge` passes nulls itself: pandera's ignore_na would only add a whole-frame isna per check
+        return pa.Check(_ge, name=self.name, description=what, ignore_na=False)
 
 
 CROSS_CHECKS: tuple[CrossCheck, ...] = (
@@ -211,9 +234,32 @@ def rule_checks(rules: Iterable[str]) -> list[pa.Check]:
             rows[present] = ok[codes[present]]
             return pd.Series(rows, index=s.index)
 
-        checks.append(pa.Check(_valid, name=rule.name, description=f"{rule.description} ({rule.source})"))
+        checks.append(pa.Check(_valid, name=rule.name, description=f"{rule.description} ({rule.source})",
+                               ignore_na=False))  # `_valid` passes nulls itself (no isna + copy per column)
         earlier.append(rule)
     return checks
+
+
+def per_distinct_value(check: pa.Check, element_wise: Callable[[pd.Series], pd.Series]) -> pa.Check:
+    """`check` (a verdict per value, computed by `element_wise`) judged once per distinct value and spread
+    to the rows: the same name, error and verdicts, without a regex call per row (codes and days repeat)."""
+
+    def _spread(s: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(s.astype("object"), use_na_sentinel=True)
+        verdicts = element_wise(pd.Series(uniques, dtype="object")).to_numpy(dtype=bool)
+        rows = np.ones(len(s), dtype=bool)  # nulls pass: `not_nullable` judges them
+        present = codes >= 0
+        rows[present] = verdicts[codes[present]]
+        return pd.Series(rows, index=s.index)
+
+    # `_spread` passes nulls itself: pandera's ignore_na would only add an isna and a copy per column
+    return pa.Check(_spread, name=check.name, error=check.error, statistics=check.statistics,
+                    description=check.description, ignore_na=False)
+
+
+def str_matches(pattern: str) -> pa.Check:
+    """`pa.Check.str_matches(pattern)` (a non-text value fails) judged once per distinct value."""
+    return per_distinct_value(pa.Check.str_matches(pattern), lambda s: s.str.match(pattern, na=False))
 
 
 def value_checks(col: Column) -> list[pa.Check]:
@@ -228,7 +274,7 @@ def value_checks(col: Column) -> list[pa.Check]:
     if col.rules:
         checks += rule_checks(col.rules)  # each rule includes the grammar (col.regex)
     elif col.regex is not None:
-        checks.append(pa.Check.str_matches(col.regex))
+        checks.append(str_matches(col.regex))
     if col.dtype == "date":
         checks.append(pa.Check(lambda s: s == s.dt.normalize(), name="date_without_time",
                                description="a date: midnight, no time of day"))
@@ -253,7 +299,7 @@ def pandera_column(col: Column, *, values: bool = True, nullable: bool | None = 
 
 
 def _partition_column() -> pa.Column:
-    return pa.Column(str, nullable=False, required=False, checks=pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$"),
+    return pa.Column(STR, nullable=False, required=False, checks=str_matches(r"^\d{4}-\d{2}-\d{2}$"),
                      description="Partition key (YYYY-MM-DD, UTC day the row reached the source)")
 
 
@@ -349,16 +395,16 @@ def rejects_schema(table: str) -> pa.DataFrameSchema:
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}; known: {TABLES}")
     cols: dict[str, pa.Column] = {
-        "claim_id": pa.Column(str, nullable=True, description="as received (may itself be the bad value)"),
+        "claim_id": pa.Column(STR, nullable=True, description="as received (may itself be the bad value)"),
         "updated_at": pa.Column("datetime64[ns]", nullable=True),
         PARTITION_COLUMN: _partition_column(),
-        "reasons": pa.Column(str, nullable=False, description="column:check of every failure, '; '-joined"),
-        "failed_checks": pa.Column(str, nullable=False),
-        "failed_columns": pa.Column(str, nullable=False),
+        "reasons": pa.Column(STR, nullable=False, description="column:check of every failure, '; '-joined"),
+        "failed_checks": pa.Column(STR, nullable=False),
+        "failed_columns": pa.Column(STR, nullable=False),
     }
     if table == "claims":
         cols["claim_version"] = pa.Column("int64", description="0 when missing in the source")
-        cols["member_token"] = pa.Column(str, nullable=True, checks=pa.Check.str_matches(r"^[0-9a-f]{32}$"),
+        cols["member_token"] = pa.Column(STR, nullable=True, checks=str_matches(r"^[0-9a-f]{32}$"),
                                          description="HMAC pseudonym of member_id (never the raw id)")
     return pa.DataFrameSchema(
         {c: cols[c] for c in REJECT_COLUMNS[table]}, strict=True, coerce=False,
@@ -422,7 +468,7 @@ def scoring_input_schema() -> pa.DataFrameSchema:
 
 def _feature_dtype(dtype: Any) -> Any:
     if isinstance(dtype, str) and dtype in ("string", "str", "object"):
-        return str
+        return STR
     return dtype
 
 
@@ -454,7 +500,7 @@ def gold_schema(
         else:
             cols[feature] = pa.Column(_feature_dtype(dtype), nullable=nullable_features,
                                       description="feature (decision-time)")
-    cols[FEATURE_VERSION_COLUMN] = pa.Column(str, nullable=False, checks=pa.Check.str_length(min_value=1),
+    cols[FEATURE_VERSION_COLUMN] = pa.Column(STR, nullable=False, checks=pa.Check.str_length(min_value=1),
                                              description="version of the features: logic version, reference data, config and their values on a probe set")
     return pa.DataFrameSchema(
         cols, checks=[_unique_key_check(), _forbidden_columns_check(GOLD_KEY_COLUMNS)], strict=True,

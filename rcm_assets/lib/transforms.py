@@ -114,8 +114,14 @@ def pseudonymize_member(member_id: pd.Series, key: bytes) -> pd.Series:
     ids = member_id.astype("object")
     present = ids.notna()
     uniques = pd.unique(ids[present])
-    tokens = {v: hmac.new(key, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:TOKEN_LENGTH]
-              for v in uniques}
+    keyed = hmac.new(key, digestmod=hashlib.sha256)  # the key's pads computed once, copied per id
+
+    def token(value: Any) -> str:
+        mac = keyed.copy()
+        mac.update(str(value).encode("utf-8"))
+        return mac.hexdigest()[:TOKEN_LENGTH]
+
+    tokens = {v: token(v) for v in uniques}
     out = ids.map(tokens).astype("object")
     return out.where(present, None).rename("member_token")
 
@@ -130,10 +136,17 @@ def age_at(dob: pd.Series, on: pd.Series, cap: int = AGE_CAP) -> pd.Series:
 def zip3(patient_zip: pd.Series) -> pd.Series:
     """First 3 digits of a ZIP or ZIP+4 ('02134', '02134-1705', '021341705' -> '021'); sparsely populated
     areas become '000' (safe harbor); anything else (the contract rejected it) becomes None."""
-    text = patient_zip.astype("object").where(patient_zip.map(lambda v: isinstance(v, str)), "")
-    out = text.str.extract(r"^(\d{3})\d{2}(?:-?\d{4})?$", expand=False).astype("object")
-    out = out.where(out.notna(), None)
-    return out.where(~out.isin(RESTRICTED_ZIP3), "000").astype("object")
+    # judged once per distinct value (zips repeat), then spread to the rows
+    codes, uniques = pd.factorize(patient_zip.astype("object"), use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype="object")
+    text = distinct.where(distinct.map(lambda v: isinstance(v, str)), "")
+    area = text.str.extract(r"^(\d{3})\d{2}(?:-?\d{4})?$", expand=False).astype("object")
+    area = area.where(area.notna(), None)
+    area = area.where(~area.isin(RESTRICTED_ZIP3), "000").to_numpy(dtype="object")
+    out = np.full(len(patient_zip), None, dtype="object")
+    present = codes >= 0
+    out[present] = area[codes[present]]
+    return pd.Series(out, index=patient_zip.index, dtype="object", name=patient_zip.name)
 
 
 def carc_category(carc_code: pd.Series, denied: pd.Series) -> pd.Series:
@@ -213,6 +226,8 @@ def _partition_keys(dt: pd.Series) -> pd.Series:
     """`dt` as 'YYYY-MM-DD' strings (dates and timestamps are formatted; anything else is left to the contract)."""
     if pd.api.types.is_datetime64_any_dtype(dt.dtype):
         return dt.dt.strftime("%Y-%m-%d").astype("object").where(dt.notna(), None)
+    if len(dt) and pd.api.types.infer_dtype(dt, skipna=True) == "string":  # the usual case: already text
+        return dt.astype("object")
     return dt.astype("object").map(
         lambda v: v.isoformat()[:10] if isinstance(v, date | datetime) else v, na_action="ignore")
 
@@ -231,7 +246,8 @@ def conform(bronze: pd.DataFrame, table: str) -> tuple[pd.DataFrame, list[str], 
     if missing:
         hint = f"; unknown column(s) present, renamed?: {', '.join(unknown)}" if unknown else ""
         raise ContractError(f"bronze {table}: missing column(s) {', '.join(missing)}{hint}", missing)
-    frame = bronze.reset_index(drop=True)
+    # only read here (the conformed columns are copied into a new frame): no copy of bronze for the index
+    frame = bronze if bronze.index.equals(pd.RangeIndex(len(bronze))) else bronze.reset_index(drop=True)
     out: dict[str, pd.Series] = {}
     retyped: list[str] = []
     placeholders: list[tuple[int, str, str]] = []
@@ -331,8 +347,14 @@ def _dedupe(good: pd.DataFrame, state_key: list[str]) -> tuple[pd.DataFrame, int
     Distinct states are all kept — silver is the history (see `build_silver_claims`)."""
     if good.empty:
         return good.reset_index(drop=True), 0
-    ranked = good.sort_values([PARTITION_COLUMN, *state_key, "_ingested_at"], kind="stable")
-    kept = ranked.drop_duplicates([PARTITION_COLUMN, *state_key], keep="last").sort_index()
+    key = [PARTITION_COLUMN, *state_key]
+    repeated = good.duplicated(key, keep=False)
+    if not repeated.any():  # the usual day: no state delivered twice, nothing to rank
+        return good.reset_index(drop=True), 0
+    # The last ingested copy of each state (ties: the later row). Only `_ingested_at` needs sorting: a
+    # stable sort keeps the rows of one state in their order, as ranking by (key, _ingested_at) did.
+    ranked = good.sort_values("_ingested_at", kind="stable")
+    kept = ranked.drop_duplicates(key, keep="last").sort_index()
     return kept.reset_index(drop=True), len(good) - len(kept)
 
 
@@ -347,6 +369,13 @@ def _counts(records: pd.DataFrame, by: str | list[str]) -> dict[str, int]:
     return {str(k): int(v) for k, v in counts.items()}
 
 
+def _day_counts(dt: pd.Series) -> pd.Series:
+    """Rows per day as text ('unknown' for a missing day), counted on the distinct values."""
+    counts = dt.astype("object").value_counts(dropna=False)
+    days = pd.Index([_as_str(v) for v in counts.index], dtype="object").fillna("unknown")
+    return counts.groupby(days).sum()
+
+
 def _stats(table: str, frame: pd.DataFrame, records: pd.DataFrame, rows_valid: int, good: pd.DataFrame,
            rejects: pd.DataFrame, duplicates: int, unknown: list[str], empty: bool) -> dict[str, Any]:
     rows_in = len(frame)
@@ -354,8 +383,7 @@ def _stats(table: str, frame: pd.DataFrame, records: pd.DataFrame, rows_valid: i
     by_day: dict[str, float] = {}
     rows_by_day: dict[str, int] = {}
     if rows_in:
-        days_in = frame[PARTITION_COLUMN].map(_as_str).fillna("unknown").value_counts()
-        days_rej = rejects[PARTITION_COLUMN].map(_as_str).fillna("unknown").value_counts()
+        days_in, days_rej = _day_counts(frame[PARTITION_COLUMN]), _day_counts(rejects[PARTITION_COLUMN])
         rows_by_day = {str(d): int(n) for d, n in days_in.sort_index().items()}
         by_day = {d: float(days_rej.get(d, 0)) / n for d, n in rows_by_day.items()}
     return {
@@ -478,6 +506,14 @@ def _norm(value: Any) -> str:
     return str(value).strip().casefold()
 
 
+def _norm_all(values: Any) -> list[str]:
+    """`_norm` of each value; text arrays through pandas' string methods (one loop in C per method)."""
+    values = pd.Series(values, dtype="object") if not isinstance(values, pd.Series) else values.astype("object")
+    if len(values) and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values.str.strip().str.casefold().tolist()
+    return [_norm(v) for v in values]
+
+
 def _raw_phi_values(bronze: pd.DataFrame) -> dict[str, set[str]]:
     """Normalized raw PHI values of bronze per PHI column (dates of birth in their usual text forms)."""
     raw: dict[str, set[str]] = {}
@@ -490,7 +526,7 @@ def _raw_phi_values(bronze: pd.DataFrame) -> dict[str, set[str]]:
             values = [v for fmt in ("%Y-%m-%d", "%m/%d/%Y", "%Y%m%d") for v in uniques.dt.strftime(fmt)]
         else:
             values = uniques.tolist()
-        raw[name] = {n for n in map(_norm, values) if n}
+        raw[name] = {n for n in _norm_all(values) if n}
     return raw
 
 
@@ -527,13 +563,13 @@ def phi_leaks(frame: pd.DataFrame, bronze: pd.DataFrame) -> list[str]:
         uniques = pd.unique(present.astype("object"))
         if not len(uniques):
             continue
-        normalized = {u: _norm(u) for u in uniques}
-        seen = set(normalized.values())
+        normalized = _norm_all(uniques)
+        seen = set(normalized)
         candidates_by_phi = unambiguous if registry_regex(str(name)) is not None else raw
         for phi_name, candidates in candidates_by_phi.items():
             matched = seen & candidates
             if matched:
-                raw_hits = [u for u, n in normalized.items() if n in matched]
+                raw_hits = [u for u, n in zip(uniques, normalized, strict=True) if n in matched]
                 hits = int(present.isin(raw_hits).sum())
                 leaks.append(f"column {name} contains raw {phi_name} values ({hits} rows)")
     return leaks

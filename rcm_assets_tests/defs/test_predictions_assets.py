@@ -387,3 +387,37 @@ def test_written_scores_are_kept_and_an_explicit_rescore_is_recorded(pipeline, s
     record = mat.metadata["rewrites"].value[day]
     assert record["claims_rewritten"] > 0 and f"v{written['model_version'].iloc[0]}→v{other}" in record["versions"]
     assert record["claims_rewritten"] + record["claims_kept_identical"] == len(written)
+
+
+def test_a_range_is_scored_with_one_call_per_serving_model_in_day_order(pipeline, scored, monkeypatch):
+    """Issue 16: the days one model serves are scored in one call (not one per day), with the same rows,
+    order and values as scoring day by day."""
+    import logging
+
+    from rcm_assets.defs import predictions
+
+    calls: list[list[str]] = []
+
+    def counting(model, features, **kwargs):
+        calls.append(sorted(features["dt"].unique()))
+        return score(model, features, **kwargs)
+
+    monkeypatch.setattr(predictions, "score", counting)
+    registry = predictions.Registry(pipeline.resources["mlflow_tracking"])
+    gold, written = scored["gold"], scored["scores"]
+    fresh, fell_back = predictions.score_days(gold, registry, 0.35, "run-test", logging.getLogger("test"))
+    serving = written.groupby("dt")["model_version"].first()
+    assert serving.nunique() > 1 and len(scored["days"]) > serving.nunique()  # several days per model
+    assert len(calls) == serving.nunique() and not fell_back
+    assert sorted(d for days in calls for d in days) == sorted(scored["days"])
+    # rows in day order, each day's rows in gold's order, scored by the day's champion
+    expected = gold.sort_values("dt", kind="stable")[["dt", "claim_id", "claim_version"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(fresh[["dt", "claim_id", "claim_version"]], expected)
+    assert (fresh["model_version"].to_numpy() == fresh["dt"].map(serving).to_numpy()).all()
+    # the same values as one call per day
+    for day, rows in gold.groupby("dt"):
+        model = registry.model(serving[day])
+        alone = score(model.model, rows, model_feature_version=model.feature_version, threshold=0.35,
+                      stamp=model.stamp)
+        np.testing.assert_array_equal(fresh.loc[fresh["dt"] == day, "denial_probability"].to_numpy(),
+                                      alone["denial_probability"].to_numpy())

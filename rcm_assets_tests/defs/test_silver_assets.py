@@ -275,3 +275,36 @@ def test_empty_day_writes_empty_files_and_succeeds(source_in_data_dir, isolated_
             assert list(frame.columns) == names, (layer, table)
     row_count = check_evaluation(result, "row_count_recorded", "bronze/claims")
     assert not row_count.passed and row_count.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_day_checks_on_rows_split_once_give_the_figures_of_filtering_each_day():
+    """Issue 16: silver splits the run's rows by day once (`rows_by_day`) instead of filtering the whole
+    frames once per day; each day's checks keep their own figures, days without rows included."""
+    days = ["2025-03-01", "2025-03-02", "2025-03-03"]
+    raw = pd.DataFrame({"dt": ["2025-03-01"] * 4 + ["2025-03-02"] * 6, "claim_id": [f"C{i}" for i in range(10)]})
+    rejects = pd.DataFrame({"dt": ["2025-03-02"] * 2, "claim_id": ["C5", "C6"]})
+    good = pd.DataFrame({"claim_id": ["C0", "C0", "C1", "C7", "C8", "C9", "C4", "C3"],
+                         "claim_version": [1] * 8,
+                         "updated_at": pd.to_datetime(["2025-03-01"] * 8),
+                         "dt": ["2025-03-01"] * 3 + ["2025-03-02"] * 3 + ["2025-03-01"] * 2})
+    key = dg.AssetKey(["silver", "claims"])
+    phi_ok = dg.AssetCheckResult(check_name="no_phi_in_silver", passed=True, asset_key=key)
+    stats = {"rejects_by_column": {"payer_id": 2}, "rejects_by_check": {"not_nullable": 2}}
+    split = {name: silver.rows_by_day(frame, days, cols) for name, frame, cols in (
+        ("raw", raw, ["dt"]), ("rejects", rejects, ["dt"]),
+        ("good", good, list(silver.contracts.SILVER_KEY_COLUMNS["claims"])))}
+    assert list(split["good"]["2025-03-01"].columns) == ["claim_id", "claim_version", "updated_at", "dt"]
+    assert split["raw"]["2025-03-03"].empty and list(split["raw"]["2025-03-03"].columns) == ["dt"]
+    for day in days:
+        whole = silver.day_checks(stats, raw, rejects, good, 0.1, "claims", key, phi_ok, day)
+        once = silver.day_checks(stats, split["raw"][day], split["rejects"][day], split["good"][day], 0.1,
+                                 "claims", key, phi_ok, day)
+        assert [(c.check_name, c.passed, c.metadata) for c in once] == \
+               [(c.check_name, c.passed, c.metadata) for c in whole]
+    checks_of = {day: silver.day_checks(stats, split["raw"][day], split["rejects"][day], split["good"][day], 0.1,
+                                        "claims", key, phi_ok, day) for day in days}
+    assert [c.passed for c in checks_of["2025-03-01"]] == [True, True, False]  # C0's state twice
+    assert [c.passed for c in checks_of["2025-03-02"]] == [False, True, True]  # 2 of 6 rejected
+    assert checks_of["2025-03-02"][0].metadata["rows_in"].value == 6
+    no_dt = silver.rows_by_day(raw.drop(columns=["dt"]), days, ["dt", "claim_id"])
+    assert all(len(no_dt[d]) == 10 for d in days)  # a frame without dt counts for every day

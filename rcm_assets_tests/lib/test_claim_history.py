@@ -80,3 +80,31 @@ def test_the_version_index_holds_one_row_per_version_and_day():
     assert len(index) == len(first) and not index.duplicated(["claim_id", "claim_version", "dt"]).any()
     assert (index.set_index("claim_id").loc[first["claim_id"], "first_updated_at"].to_numpy()
             == first["updated_at"].to_numpy()).all()
+
+
+def _reference_first_states(claims: pd.DataFrame) -> pd.DataFrame:
+    """The ranking by the full key, as first_states was written before issue 16."""
+    order = ["dt", *claim_history.VERSION_KEY, "updated_at", "_ingested_at"]
+    return claims.sort_values(order, kind="stable").drop_duplicates(
+        ["dt", *claim_history.VERSION_KEY], keep="first").sort_index()
+
+
+def test_ranking_on_timestamps_only_picks_the_rows_the_full_key_ranking_picked():
+    """Issue 16: first_states and the last version per claim sort on the timestamps / version alone (no
+    sort on text keys); ties on updated_at go to the first ingested, then to the earlier row."""
+    day = states("2025-03-01", n=40)
+    later = update_of(day.iloc[:15], "2025-03-01", hours=20)
+    earlier_ingest = later.iloc[:5].assign(_ingested_at=later["_ingested_at"].iloc[:5] - pd.Timedelta(hours=1),
+                                           eligibility_verified=False)  # same updated_at, ingested first
+    tie = day.iloc[20:25].assign(eligibility_verified=~day["eligibility_verified"].iloc[20:25])  # full tie
+    corrected = day.iloc[30:35].assign(claim_version=day["claim_version"].iloc[30:35] + 1)
+    next_day = update_of(day.iloc[10:20], "2025-03-02").assign(claim_version=day["claim_version"].iloc[10:20] + 1)
+    frame = pd.concat([later, tie, next_day, day, earlier_ingest, corrected], ignore_index=True)
+    frame = frame.sample(frac=1.0, random_state=3).reset_index(drop=True)  # no help from the row order
+    pd.testing.assert_frame_equal(claim_history.first_states(frame), _reference_first_states(frame))
+    decisions, stats = claim_history.decision_rows(frame, None, 120)
+    first = _reference_first_states(frame)
+    ranked = first.sort_values(["dt", "claim_id", "claim_version"], kind="stable")
+    expected = ranked.drop_duplicates(["dt", "claim_id"], keep="last").sort_index().reset_index(drop=True)
+    pd.testing.assert_frame_equal(decisions, expected)
+    assert stats["superseded_same_day"] == 5

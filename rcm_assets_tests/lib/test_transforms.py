@@ -115,6 +115,19 @@ def test_zip3_keeps_three_digits_and_masks_sparse_areas():
     assert transforms.zip3(pd.Series(["02139", "03601", "90210"])).tolist() == ["021", "000", "902"]
 
 
+def test_zip3_of_repeated_and_odd_values_row_by_row():
+    """zip3 judges each distinct value once (issue 16); every row still gets its own value's area."""
+    values = ["02139", "02139-1705", "021391705", "03601", None, np.nan, 2139, "ZIP!X", "", "90210", "02139"] * 3
+    zips = pd.Series(values, index=range(50, 50 + len(values)), dtype="object")
+    got = transforms.zip3(zips)
+    one = {v: transforms.zip3(pd.Series([v], dtype="object")).iloc[0] for v in ["02139", "02139-1705", "021391705",
+                                                                                "03601", 2139, "ZIP!X", "", "90210"]}
+    assert got.index.equals(zips.index) and got.dtype == object
+    assert got.tolist() == [None if v is None or (isinstance(v, float) and np.isnan(v)) else one[v] for v in values]
+    assert got.tolist()[:10] == ["021", "021", "021", "000", None, None, None, None, None, "902"]
+    assert transforms.zip3(pd.Series([], dtype="object")).tolist() == []
+
+
 # --------------------------------------------------------------------------------------------------
 # silver claims on the seeded data
 # --------------------------------------------------------------------------------------------------
@@ -415,3 +428,39 @@ def test_stats_are_plain_json(bronze_claims):
     assert {"rows_in", "rows_good", "rows_rejected", "reject_rate", "duplicates_removed", "rejects_by_column",
             "rejects_by_check", "reject_rate_by_day", "unknown_columns", "empty"} <= set(stats)
 
+
+
+def test_phi_values_are_normalized_alike_for_text_and_mixed_columns():
+    """The PHI guard normalizes text columns with pandas' string methods (issue 16): the same strings as
+    `str(v).strip().casefold()` per value, mixed columns included."""
+    from rcm_assets.lib.transforms import _norm, _norm_all
+
+    text = [" Straße ", "ANNA\t", "x", "ǅemal", ""]
+    mixed = [*text, 12345, 3.5, date(1980, 2, 3)]
+    assert _norm_all(text) == [_norm(v) for v in text] == ["strasse", "anna", "x", "ǆemal", ""]
+    assert _norm_all(mixed) == [_norm(v) for v in mixed]
+    assert _norm_all(pd.Series(text, index=[5, 6, 7, 8, 9])) == [_norm(v) for v in text]
+
+
+def test_per_row_helpers_give_the_row_by_row_results_on_distinct_values():
+    """Issue 16: tokens from one keyed HMAC copied per id, day keys and day counts taken on distinct values,
+    each equal to computing it row by row."""
+    import hashlib
+    import hmac
+
+    from rcm_assets.lib.transforms import _as_str, _day_counts, _partition_keys
+
+    ids = pd.Series(["M1", "M2", None, "M1", 77, np.nan, "ÄÖ-3"], dtype="object")
+    want = [None if v is None or (isinstance(v, float) and np.isnan(v)) else
+            hmac.new(KEY, str(v).encode("utf-8"), hashlib.sha256).hexdigest()[:32] for v in ids]
+    assert transforms.pseudonymize_member(ids, KEY).tolist() == want
+    text = pd.Series(["2025-01-02", None, "2025-01-03", np.nan], dtype="object")
+    assert _partition_keys(text).tolist()[:3] == ["2025-01-02", None, "2025-01-03"]
+    assert pd.isna(_partition_keys(text).iloc[3])
+    mixed = pd.Series(["2025-01-02", date(2025, 1, 3), pd.Timestamp("2025-01-04 05:00"), None, 7], dtype="object")
+    assert _partition_keys(mixed).tolist() == ["2025-01-02", "2025-01-03", "2025-01-04", None, 7]
+    days = pd.Series(["2025-01-02", date(2025, 1, 2), None, np.nan, "2025-01-03", 7], dtype="object")
+    reference = days.map(_as_str).fillna("unknown").value_counts()
+    assert _day_counts(days).to_dict() == reference.to_dict() == {"2025-01-02": 2, "unknown": 2, "2025-01-03": 1,
+                                                                  "7": 1}
+    assert _day_counts(pd.Series([], dtype="object")).to_dict() == {}
