@@ -24,6 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from matplotlib.figure import Figure
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -166,10 +168,17 @@ def training_frame(
     if missing:
         raise KeyError(f"gold frame lacks columns {missing}")
 
+    # The selection runs on a narrow frame of keys with claim ids as integer codes in their text order
+    # (on a 180-day window of 20,000 claims a day, sorting, merging and validating 5 M text keys and
+    # copying the wide gold frame at every step took 115 s and 9 GB); the features of the chosen rows are
+    # taken once at the end, so the same rows in the same order come out.
+    has_dt = "dt" in gold.columns
+    keys, outcomes, claim_ids = _coded_keys(gold, outcomes, ["claim_version", "submitted_at", *(["dt"] if has_dt else [])])
+
     # One row per claim version: its first gold row (the submission). A copy in a later partition can
     # only be an in-place update that slipped past gold's lookback; it was not known at submission.
-    order = ["claim_id", "claim_version", "dt"] if "dt" in gold.columns else ["claim_id", "claim_version"]
-    visible = gold[gold["submitted_at"] < cutoff].sort_values(order, kind="mergesort")
+    order = ["claim_id", "claim_version", "dt"] if has_dt else ["claim_id", "claim_version"]
+    visible = keys[keys["submitted_at"] < cutoff].sort_values(order, kind="mergesort")
     versions = visible.drop_duplicates(["claim_id", "claim_version"], keep="first")
     # the remittance adjudicates the latest version submitted before the cutoff
     latest = versions.drop_duplicates("claim_id", keep="last")
@@ -181,8 +190,10 @@ def training_frame(
     has_outcome = joined["denied"].notna()
     # outcomes known for the claim, but all adjudicated before this version: they belong to an earlier one
     stale = ~has_outcome & joined["claim_id"].isin(matured["claim_id"])
-    labelled = joined[has_outcome].sort_values(["submitted_at", "claim_id"], kind="mergesort")
-    labelled = labelled.reset_index(drop=True)
+    chosen = joined[has_outcome].sort_values(["submitted_at", "claim_id"], kind="mergesort")
+    labelled = gold.iloc[chosen["_row"].to_numpy()].reset_index(drop=True)
+    for name in ("denied", "later_rows", "overturned"):
+        labelled[name] = chosen[name].to_numpy()
 
     key_cols = [c for c in (*KEY_COLUMNS, "feature_version") if c in labelled.columns]
     X = labelled[list(feature_columns)]
@@ -207,6 +218,28 @@ def training_frame(
         else [],
     }
     return TrainingSet(X, y, labelled[key_cols], stats)
+
+
+def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """`pd.factorize(values, sort=True)` of text values, through Arrow's hash encoding and string sort
+    (half the time of pandas' on 10 M claim ids)."""
+    encoded = pa.array(values.to_numpy(dtype=object), type=pa.string()).dictionary_encode()
+    order = pc.sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype="int64")
+    rank[order] = np.arange(len(order))
+    ids = encoded.dictionary.take(pa.array(order)).to_numpy(zero_copy_only=False)
+    return rank[encoded.indices.to_numpy()], pd.Index(ids, dtype=object)
+
+
+def _coded_keys(gold: pd.DataFrame, outcomes: pd.DataFrame, columns: Sequence[str]
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Index]:
+    """gold's claim_id + `columns` + `_row` (position in gold) and `outcomes`, with claim_id as int64
+    codes ordered like the ids' text; and the ids by code."""
+    codes, ids = sorted_codes(pd.concat([gold["claim_id"], outcomes["claim_id"]], ignore_index=True))
+    keys = pd.DataFrame({"claim_id": codes[:len(gold)].astype("int64"),
+                         **{c: gold[c].to_numpy() for c in columns}, "_row": np.arange(len(gold))})
+    outcomes = outcomes.assign(claim_id=codes[len(gold):].astype("int64"))
+    return keys, outcomes, pd.Index(ids)
 
 
 def data_fingerprint(ts: TrainingSet, params: Mapping[str, Any]) -> str:

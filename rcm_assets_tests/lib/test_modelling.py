@@ -313,3 +313,28 @@ def test_feature_psi_covers_shared_columns(gold: pd.DataFrame) -> None:
     drift = M.feature_psi(early[list(F.FEATURE_COLUMNS)], late[list(F.FEATURE_COLUMNS)])
     assert set(drift) == set(F.FEATURE_COLUMNS)
     assert max(drift.values()) < 0.1
+
+
+@pytest.mark.parametrize("values", [["C3", "C1", "C2", "C1", "C10", "c1"], []])
+def test_sorted_codes_equal_pandas_sorted_factorize(values: list[str]) -> None:
+    series = pd.Series(values, dtype=object)
+    codes, ids = M.sorted_codes(series)
+    expected_codes, expected_ids = pd.factorize(series, sort=True)
+    assert list(codes) == list(expected_codes) and list(ids) == list(expected_ids)
+
+
+def test_training_frame_picks_the_same_rows_whatever_the_input_order(synthetic_source) -> None:
+    """The selection runs on integer codes of the claim ids: shuffling gold and outcomes changes nothing."""
+    from rcm_assets_tests.conftest import to_bronze
+
+    data = synthetic_source.data
+    silver = T.build_silver_claims(to_bronze(data.claims), T.DEV_PHI_KEY).good
+    outcomes = T.build_silver_remittances(to_bronze(data.remittances)).good
+    gold = F.compute_features(F.decision_time_view(silver))
+    args = (pd.Timestamp("2025-05-01"), pd.Timestamp("2025-01-15"), pd.Timestamp("2025-03-15"))
+    ordered = M.training_frame(gold, outcomes, *args)
+    shuffled = M.training_frame(gold.sample(frac=1.0, random_state=1), outcomes.sample(frac=1.0, random_state=2), *args)
+    assert ordered.stats["labelled"] > 5_000
+    pd.testing.assert_frame_equal(ordered.X, shuffled.X)
+    pd.testing.assert_frame_equal(ordered.claim_keys, shuffled.claim_keys)
+    assert (ordered.y.to_numpy() == shuffled.y.to_numpy()).all()
