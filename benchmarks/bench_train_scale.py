@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "RCM_DATA_DIR": str(root), "DAGSTER_HOME": str(root / "dagster_home"),
            "RCM_LABEL_HORIZON_DAYS": str(args.horizon_days), "RCM_TRAIN_WINDOW_DAYS": str(args.window_days),
            "RCM_PHI_KEY": os.environ.get("RCM_PHI_KEY", "bench-phi-key-0123456789abcdef")}
-    (root / "dagster_home").mkdir(exist_ok=True)
+    for state in ("dagster_home", "mlflow"):  # a kept lake is trained again from scratch
+        shutil.rmtree(root / state, ignore_errors=True)
+    (root / "dagster_home").mkdir()
     rcm = str(Path(sys.executable).with_name("rcm"))
     code, wall, cpu, peak, out = timed([rcm, "train", "--date", week.isoformat()], env)
     print(f"lake: {days} days x {args.claims_per_day:,} claims ({built.get('gold_rows', 0):,.0f} gold rows, "
