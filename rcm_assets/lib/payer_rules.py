@@ -63,7 +63,7 @@ def authorization_denials(remittances: pd.DataFrame, claims: pd.DataFrame,
     state in `claims`, derived by the feature code), and whether the reference already requires it.
 
     The answered version is the latest one submitted at or before the adjudication; a denial whose claim
-    is not in `claims` (outside the lookback) is left out, a version denied twice counts once.
+    is not in `claims` (outside the lookback) is left out; one row per version and arrival day.
     """
     denied = authorization_denial_rows(remittances)
     if denied.empty:
@@ -86,8 +86,10 @@ def authorization_denials(remittances: pd.DataFrame, claims: pd.DataFrame,
                             versions.sort_values("submitted_at", kind="stable"), left_on="adjudicated_at",
                             right_on="submitted_at", by="claim_id", direction="backward")
     matched = matched[matched["claim_version"].notna()].rename(columns={"updated_at": "arrived_at"})
+    # one row per version and arrival day (so a range run stores what day-by-day runs do); a version
+    # denied again on a later day is counted once by `rules_in_force`
     matched = matched.sort_values(["claim_id", "claim_version", "arrived_at"], kind="stable").drop_duplicates(
-        claim_history.VERSION_KEY, keep="first")
+        [*claim_history.VERSION_KEY, "dt"], keep="first")
     out = matched.astype({"claim_version": "int64", "prior_auth_present": "int64", "reference_requires": "int64"})
     return out[DENIAL_COLUMNS].sort_values(["arrived_at", "claim_id"], kind="stable").reset_index(drop=True)
 

@@ -57,7 +57,15 @@ def test_gold_learns_the_payer_rule_once_and_a_day_alone_equals_the_range(isolat
     assert lab.loc[lab["dt"] < rule_day, "prior_auth_required"].eq(0).all()
     assert lab.loc[lab["dt"] >= rule_day, "prior_auth_required"].eq(1).all() and (lab["dt"] >= rule_day).any()
 
-    # the last day again, alone (as the nightly run builds it): the same rows as in the range run
+    # a day of denials again, alone (as the nightly run builds it): the same rows as in the range run
+    busiest = denials["dt"].value_counts().idxmax()
+    denial_file = isolated_env / "lake" / "silver" / "authorization_denials" / f"dt={busiest}" / "part-0.parquet"
+    stored = pd.read_parquet(denial_file)
+    denial_file.unlink()
+    assert materialize_range([payer_rules.authorization_denials], busiest, busiest, instance, resources).success
+    pd.testing.assert_frame_equal(pd.read_parquet(denial_file), stored)
+
+    # the last day of gold again, alone: the same rows as in the range run
     gold_file = isolated_env / "lake" / "gold" / "claim_features" / f"dt={last}" / "part-0.parquet"
     in_range = pd.read_parquet(gold_file)
     gold_file.unlink()

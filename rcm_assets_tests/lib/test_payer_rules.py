@@ -41,15 +41,20 @@ def test_a_denial_is_matched_to_the_version_it_answers_as_submitted() -> None:
         remittance("C000000", "2025-03-05", "2025-03-05 12:00"),   # answers version 1 (before the correction)
         remittance("C000000", "2025-03-25", "2025-03-26 08:00"),   # answers version 2 (has an authorization)
         remittance("C000001", "2025-03-16", "2025-03-16 10:00"),
-        remittance("C000001", "2025-04-20", "2025-04-21 10:00"),   # the same version denied again: counted once
+        remittance("C000001", "2025-04-20", "2025-04-21 10:00"),   # the same version denied again
         remittance("C999999", "2025-03-16", "2025-03-16 10:00"),   # no such claim within the lookback
         remittance("C000001", "2025-03-16", "2025-03-16 11:00", category="eligibility"),
         remittance("C000000", "2025-03-06", "2025-03-06 11:00", status="paid"),
     ])
     out = R.authorization_denials(rows, pd.concat([v1, v2, in_place], ignore_index=True))
-    got = {(r.claim_id, r.claim_version): (r.prior_auth_present, r.dt) for r in out.itertuples()}
-    assert got == {("C000000", 1): (0, "2025-03-05"), ("C000000", 2): (1, "2025-03-26"),
-                   ("C000001", 1): (0, "2025-03-16")}
+    got = sorted((r.claim_id, r.claim_version, r.prior_auth_present, r.dt) for r in out.itertuples())
+    # one row per version and arrival day (a range run stores what day-by-day runs store)
+    assert got == [("C000000", 1, 0, "2025-03-05"), ("C000000", 2, 1, "2025-03-26"),
+                   ("C000001", 1, 0, "2025-03-16"), ("C000001", 1, 0, "2025-04-21")]
+    # ... and the rules count a version once, however often it was denied
+    twice = out[out["claim_id"] == "C000001"].assign(arrived_at=pd.to_datetime(["2025-03-16", "2025-04-21"]))
+    rules = R.rules_in_force(twice, ["2025-05-01"], F.FeatureConfig(learned_rule_min_denials=2))
+    assert rules.empty
     assert set(out["payer_id"]) == {"AETNA"} and set(out["cpt_family"]) == {"lab"}
     assert out["reference_requires"].eq(0).all()
 
