@@ -19,8 +19,8 @@ from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, PARTITIONS_START, daily_partitions
 from rcm_assets.defs.silver import claim_versions
-from rcm_assets.lib import payer_rules, settings
 from rcm_assets.lib import features as feature_lib
+from rcm_assets.lib import payer_rules, settings
 from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import FeatureResource
 

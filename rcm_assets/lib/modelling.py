@@ -173,7 +173,7 @@ def training_frame(
     # copying the wide gold frame at every step took 115 s and 9 GB); the features of the chosen rows are
     # taken once at the end, so the same rows in the same order come out.
     has_dt = "dt" in gold.columns
-    keys, outcomes, claim_ids = _coded_keys(gold, outcomes, ["claim_version", "submitted_at", *(["dt"] if has_dt else [])])
+    keys, outcomes = _coded_keys(gold, outcomes, ["claim_version", "submitted_at", *(["dt"] if has_dt else [])])
 
     # One row per claim version: its first gold row (the submission). A copy in a later partition can
     # only be an in-place update that slipped past gold's lookback; it was not known at submission.
@@ -232,14 +232,14 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 
 def _coded_keys(gold: pd.DataFrame, outcomes: pd.DataFrame, columns: Sequence[str]
-                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Index]:
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """gold's claim_id + `columns` + `_row` (position in gold) and `outcomes`, with claim_id as int64
-    codes ordered like the ids' text; and the ids by code."""
-    codes, ids = sorted_codes(pd.concat([gold["claim_id"], outcomes["claim_id"]], ignore_index=True))
+    codes ordered like the ids' text (the same codes in both)."""
+    codes, _ = sorted_codes(pd.concat([gold["claim_id"], outcomes["claim_id"]], ignore_index=True))
     keys = pd.DataFrame({"claim_id": codes[:len(gold)].astype("int64"),
                          **{c: gold[c].to_numpy() for c in columns}, "_row": np.arange(len(gold))})
     outcomes = outcomes.assign(claim_id=codes[len(gold):].astype("int64"))
-    return keys, outcomes, pd.Index(ids)
+    return keys, outcomes
 
 
 def data_fingerprint(ts: TrainingSet, params: Mapping[str, Any]) -> str:
