@@ -34,11 +34,12 @@ def browser() -> Iterator:
 def open_page(browser, url: str, wait_for_text: str, screenshot=None):
     page = browser.new_page(viewport={"width": 1600, "height": 2400})
     page.set_default_timeout(PAGE_TIMEOUT_MS)
+    # Dagster's first-visit "join the community" dialog opens a moment after the page, whenever it likes
+    # (it blocked a click once the page had been checked for it): Playwright dismisses it whenever it
+    # shows up before an action
+    page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
     page.goto(url)
     page.get_by_text(wait_for_text, exact=False).first.wait_for()
-    skip = page.get_by_role("button", name="Skip")  # Dagster's first-visit "join the community" dialog
-    if skip.count():
-        skip.first.click()
     if screenshot is not None:
         page.screenshot(path=str(screenshot), full_page=True)
     return page
