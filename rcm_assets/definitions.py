@@ -14,6 +14,7 @@ from rcm_assets.defs import (
     predictions,
     reason_model,
     silver,
+    training_set,
     worklist,
 )
 from rcm_assets.defs.alerts import alert_sensors
@@ -44,7 +45,7 @@ defs = dg.Definitions(
         silver.claims, silver.remittances, silver.claim_versions, payer_rules.authorization_denials,
         gold.claim_features,
         reason_model.denial_reason_model, reason_model.payer_allowed_ratios, worklist.worklist,
-        model.denial_model, lifecycle.lifecycle_review,
+        training_set.training_set, model.denial_model, lifecycle.lifecycle_review,
         predictions.claim_denial_scores, predictions.shadow_scores,
         *monitoring.monitoring_assets,
     ]),

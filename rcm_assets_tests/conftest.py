@@ -115,7 +115,16 @@ def materialize_range(assets_to_run, first: str, last: str, instance, resources,
 def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPathFactory) -> PipelineRun:
     import dagster as dg
 
-    from rcm_assets.defs import bronze, gold, model, partitions, payer_rules, predictions, silver
+    from rcm_assets.defs import (
+        bronze,
+        gold,
+        model,
+        partitions,
+        payer_rules,
+        predictions,
+        silver,
+        training_set,
+    )
     from rcm_assets.platform.resources import build_resources
 
     data_dir = tmp_path_factory.mktemp("pipeline") / "data"
@@ -136,7 +145,7 @@ def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPat
                                          silver.claim_versions, payer_rules.authorization_denials,
                                          gold.claim_features], first, last, instance, resources),
         }
-        results["model"] = materialize_range([model.denial_model], weeks[0], weeks[-1], instance, resources)
+        results["model"] = materialize_range([training_set.training_set, model.denial_model], weeks[0], weeks[-1], instance, resources)
         results["predictions"] = materialize_range([predictions.claim_denial_scores],
                                                    partitions.MODEL_START.isoformat(), last, instance, resources)
     return PipelineRun(data_dir, env, instance, resources, results, synthetic_source, weeks)

@@ -29,7 +29,7 @@ EXPECTED_ASSETS = {
     "bronze/claims", "bronze/remittances",
     "silver/claims", "silver/claims_rejects", "silver/remittances", "silver/remittances_rejects",
     "silver/claim_versions", "silver/authorization_denials",
-    "gold/claim_features", "model/denial_model", "predictions/claim_denial_scores",
+    "gold/claim_features", "model/training_set", "model/denial_model", "predictions/claim_denial_scores",
     "model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist",
     "model/lifecycle_review", "predictions/shadow_scores",
     *MONITORING_ASSETS,
@@ -96,11 +96,13 @@ def test_exact_asset_inventory_with_groups_and_partitions():
         weekly = name == "monitoring/realized_performance"
         assert nodes[name].partitions_def == (partitions.weekly_partitions if weekly else partitions.scoring_partitions)
     lifecycle_assets = {"model/lifecycle_review", "predictions/shadow_scores"}
-    for name in (EXPECTED_ASSETS - {"model/denial_model", "predictions/claim_denial_scores", "landing/quarantine"}
+    for name in (EXPECTED_ASSETS - {"model/training_set", "model/denial_model", "predictions/claim_denial_scores",
+                                    "landing/quarantine"}
                  - lifecycle_assets
                  - worklist_assets - MONITORING_ASSETS):
         assert nodes[name].partitions_def == partitions.daily_partitions, name
     assert nodes["model/denial_model"].partitions_def == partitions.weekly_partitions
+    assert nodes["model/training_set"].partitions_def == partitions.weekly_partitions
     assert nodes["model/lifecycle_review"].partitions_def == partitions.weekly_partitions
     assert nodes["predictions/claim_denial_scores"].partitions_def == partitions.scoring_partitions
     assert nodes["predictions/shadow_scores"].partitions_def == partitions.scoring_partitions
@@ -138,8 +140,8 @@ def test_jobs_select_their_layers():
     selected = {job.name: {k.to_user_string() for k in job.selection.resolve(graph)} for job in defs.jobs}
     assert selected == {
         "daily_ingest_job": {a for a in EXPECTED_ASSETS if a.split("/")[0] in ("bronze", "silver", "gold")},
-        "training_job": {"model/denial_model", "model/denial_reason_model", "model/payer_allowed_ratios",
-                         "model/lifecycle_review"},
+        "training_job": {"model/training_set", "model/denial_model", "model/denial_reason_model",
+                         "model/payer_allowed_ratios", "model/lifecycle_review"},
         "scoring_job": {"predictions/claim_denial_scores", "predictions/worklist", "predictions/shadow_scores"},
         "freshness_check_job": set(),  # checks only
         "monitoring_daily_job": MONITORING_ASSETS - {"monitoring/realized_performance"},

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
 
-from rcm_assets.defs.model import OUTCOME_COLUMNS, training_window, week_gold_days, week_training_set
+from rcm_assets.defs.model import OUTCOME_COLUMNS
+from rcm_assets.defs.training_set import training_window, week_gold_days, week_training_set
 from rcm_assets.lib import modelling
 from rcm_assets.platform.io_manager import partition_path
 

@@ -20,9 +20,10 @@ from datetime import date, timedelta
 import dagster as dg
 import pandas as pd
 
-from rcm_assets.defs.model import CONFIGURED, MODEL_KEY, OUTCOME_COLUMNS, training_window
+from rcm_assets.defs.model import CONFIGURED, MODEL_KEY, OUTCOME_COLUMNS
 from rcm_assets.defs.partitions import LABEL_HORIZON_DAYS, weekly_partitions
 from rcm_assets.defs.predictions import Registry
+from rcm_assets.defs.training_set import WEEKLY_SET_POLICY, training_window
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import lifecycle
 from rcm_assets.lib.scoring import score
@@ -106,7 +107,7 @@ def backtest(gold: pd.DataFrame, outcomes: pd.DataFrame, registry: Registry, cha
     # those weeks (a backfill, the demo), their promotions are made before the review reads the history
     deps=[dg.AssetDep(MODEL_KEY, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))],
     kinds={"mlflow"},
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),  # weeks in order, as the model
+    backfill_policy=WEEKLY_SET_POLICY,  # weeks in order, as the model
     check_specs=[dg.AssetCheckSpec(
         REVIEW_CHECK, asset=REVIEW_KEY,
         description="The champion's ROC AUC on matured labels clears the floor; an ERROR names the rollback "

@@ -1,9 +1,9 @@
 """Model: one denial model per week, trained point-in-time, tracked in MLflow, promoted through a gate.
 
-Week W trains on gold claims submitted in [W - horizon - window, W - horizon), labelled with the outcomes
-that had reached the source and been adjudicated before W. The partition mappings load exactly the days
-that may matter; `modelling.training_frame` applies the exact cut. The stored row per week records the
-candidate version, the gate decision and which version serves from W.
+Week W trains on its stored training set (`model/training_set`): gold claims submitted in
+[W - horizon - window, W - horizon), labelled with the outcomes that had reached the source and been
+adjudicated before W. The stored row per week records the candidate version, the gate decision and which
+version serves from W.
 """
 
 
@@ -21,13 +21,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from rcm_assets.defs import checks
-from rcm_assets.defs.partitions import (
-    LABEL_HORIZON_DAYS,
-    TRAIN_WINDOW_DAYS,
-    TRAINING_FEATURES_MAPPING,
-    TRAINING_OUTCOMES_MAPPING,
-    daily_partitions,
-    weekly_partitions,
+from rcm_assets.defs.partitions import LABEL_HORIZON_DAYS, TRAIN_WINDOW_DAYS, weekly_partitions
+from rcm_assets.defs.training_set import (
+    TRAINING_SET_KEY,
+    WEEKLY_SET_POLICY,
+    stored_training_set,
+    training_window,
 )
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
@@ -61,27 +60,6 @@ class ModelConfig(dg.Config):
     force: bool = False
 
 
-def training_window(week: date, window_days: int = TRAIN_WINDOW_DAYS,
-                    horizon_days: int = LABEL_HORIZON_DAYS) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
-    """(window_start, window_end, cutoff) of week W's model."""
-    cutoff = pd.Timestamp(week)
-    end = cutoff - pd.Timedelta(days=horizon_days)
-    return end - pd.Timedelta(days=window_days), end, cutoff
-
-
-def week_gold_days(week: date) -> set[str]:
-    """The gold days week W's own partition mapping loads.
-
-    A multi-week run loads the union of its weeks' days; trimming to W's own days makes W train on the
-    same rows whether it runs alone or inside a range (the mapping's whole-week slack near the window
-    end would otherwise depend on the other weeks of the run).
-    """
-    subset = weekly_partitions.empty_subset().with_partition_keys([week.isoformat()])
-    mapped = TRAINING_FEATURES_MAPPING.get_upstream_mapped_partitions_result_for_partitions(
-        subset, weekly_partitions, daily_partitions)
-    return set(mapped.partitions_subset.get_partition_keys())
-
-
 def model_requirements() -> list[str]:
     """The packages a loaded model needs, pinned to what trained it (rcm_assets for category_codes)."""
     names = ("scikit-learn", "skops", "pandas", "numpy", "rcm_assets")
@@ -91,19 +69,6 @@ def model_requirements() -> list[str]:
 def score_reference(p: np.ndarray) -> str:
     """Histogram of the holdout scores: the reference distribution for score drift (PSI)."""
     return json.dumps(quality.score_histogram(p))
-
-
-def week_training_set(
-    week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, feature_version: str,
-    log: dg.DagsterLogManager | None = None,
-) -> modelling.TrainingSet:
-    """Week W's labelled claims: W's own gold days, current feature_version, outcomes known before W."""
-    start, end, cutoff = training_window(week)
-    own = gold[gold["dt"].isin(week_gold_days(week))] if "dt" in gold.columns else gold
-    current = own[own["feature_version"] == feature_version]
-    if len(current) < len(own) and log is not None:
-        log.warning(f"{len(own) - len(current)} gold rows of another feature_version left out of training")
-    return modelling.training_frame(current, outcomes, cutoff, start, end)
 
 
 @dataclass(frozen=True)
@@ -155,7 +120,7 @@ def register_fallback(client, model_name: str, run_id: str, week: date, fingerpr
 
 
 def train_week(
-    week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, config: ModelConfig, features: FeatureResource,
+    week: date, ts: modelling.TrainingSet, config: ModelConfig, features: FeatureResource,
     mlf: MlflowResource, run_id: str, log: dg.DagsterLogManager, pending: list[Promotion] | None = None,
 ) -> tuple[dict, champion_lib.GateDecision, Promotion | None]:
     """Train, log, register and gate one week's model and its fallback; returns its row, the gate decision
@@ -173,7 +138,6 @@ def train_week(
             "its promotion, if any, then serves from today on.",
             allow_retries=False,
         )
-    ts = week_training_set(week, gold, outcomes, features.version, log)
     if ts.stats["labelled"] < config.min_labelled_rows:
         raise dg.Failure(
             f"model week {week}: only {ts.stats['labelled']} labelled claims in [{start.date()}, {end.date()}) "
@@ -332,28 +296,25 @@ def _champion_comparison(
     group_name="model",
     partitions_def=weekly_partitions,
     io_manager_key="lake",
-    ins={
-        "gold": dg.AssetIn(key=["gold", "claim_features"], partition_mapping=TRAINING_FEATURES_MAPPING,
-                           metadata={"allow_missing_partitions": True}),
-        "outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=TRAINING_OUTCOMES_MAPPING,
-                               metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS}),
-    },
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),
+    deps=[TRAINING_SET_KEY],  # read a week at a time from the lake (defs/training_set.py)
+    required_resource_keys={"lake", "features", "mlflow_tracking"},
+    backfill_policy=WEEKLY_SET_POLICY,
     kinds={"scikitlearn", "mlflow"},
     check_specs=[dg.AssetCheckSpec(
         GATE_CHECK, asset=MODEL_KEY, blocking=True, partitions_def=weekly_partitions,
         description="Holdout AUC above the floor and not worse than the champion's by more than the margin",
     )],
 )
-def denial_model(
-    context: dg.AssetExecutionContext, config: ModelConfig, gold: pd.DataFrame, outcomes: pd.DataFrame,
-    features: FeatureResource, mlflow_tracking: MlflowResource,
-) -> Iterator:
+def denial_model(context: dg.AssetExecutionContext, config: ModelConfig) -> Iterator:
     """Weekly calibrated gradient-boosting denial model, registered in MLflow, promoted through a gate."""
+    features: FeatureResource = context.resources.features
+    mlflow_tracking: MlflowResource = context.resources.mlflow_tracking
     rows, decisions, promotions = [], [], []
     for key in context.partition_keys:  # one run may train several weeks, oldest first
-        row, decision, promotion = train_week(date.fromisoformat(key), gold, outcomes, config, features,
+        ts = stored_training_set(context.resources.lake, key)
+        row, decision, promotion = train_week(date.fromisoformat(key), ts, config, features,
                                               mlflow_tracking, context.run.run_id, context.log, promotions)
+        del ts
         rows.append(row)
         decisions.append((key, decision))
         promotions += [promotion] if promotion else []

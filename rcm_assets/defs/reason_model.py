@@ -1,8 +1,8 @@
 """Model: the weekly denial-reason model and the payers' allowed ratios, point in time like the denial model.
 
-`model/denial_reason_model` trains week W on the denied claims of the denial model's own window (same
-gold days, same outcomes known before W, same holdout split), labelled with the first adjudication's CARC
-category; it is registered in MLflow as "<model name>-reason" and promoted through the same gate
+`model/denial_reason_model` trains week W on the denied claims of the denial model's own training set
+(`model/training_set`: same claims, same outcomes known before W, same holdout split), labelled with the
+first adjudication's CARC category; it is registered in MLflow as "<model name>-reason" and promoted through the same gate
 (macro AUC instead of AUC), with its own champion history. `model/payer_allowed_ratios` learns, from the
 same rows, what each payer allows of a billed dollar: the worklist's expected payment.
 """
@@ -17,24 +17,22 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from rcm_assets.defs.model import (
-    CONFIGURED,
-    Promotion,
-    model_requirements,
+from rcm_assets.defs.model import CONFIGURED, Promotion, model_requirements
+from rcm_assets.defs.partitions import weekly_partitions
+from rcm_assets.defs.training_set import (
+    TRAINING_SET_KEY,
+    WEEKLY_SET_POLICY,
+    stored_training_set,
     training_window,
-    week_training_set,
 )
-from rcm_assets.defs.partitions import TRAINING_FEATURES_MAPPING, TRAINING_OUTCOMES_MAPPING, weekly_partitions
 from rcm_assets.lib import champion as champion_lib
-from rcm_assets.lib import reasons
+from rcm_assets.lib import modelling, reasons
 from rcm_assets.lib import worklist as worklist_lib
 from rcm_assets.platform.resources import FeatureResource, MlflowResource
 
 REASON_MODEL_KEY = dg.AssetKey(["model", "denial_reason_model"])
 RATIOS_KEY = dg.AssetKey(["model", "payer_allowed_ratios"])
 REASON_GATE_CHECK = "holdout_macro_auc_passes_gate"
-REASON_OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", "carc_category"]
-RATIO_OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", "allowed_amount"]
 MIN_COMPARISON_ROWS = 200  # denied holdout claims unseen by the champion needed for a fair comparison
 
 
@@ -55,17 +53,12 @@ class ReasonModelConfig(dg.Config):
     force: bool = False  # re-train a week whose gate already promoted a reason model (rcm train --force)
 
 
-def _gold_outcome_ins(columns: list[str]) -> dict[str, dg.AssetIn]:
-    return {
-        "gold": dg.AssetIn(key=["gold", "claim_features"], partition_mapping=TRAINING_FEATURES_MAPPING,
-                           metadata={"allow_missing_partitions": True}),
-        "outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=TRAINING_OUTCOMES_MAPPING,
-                               metadata={"allow_missing_partitions": True, "columns": columns}),
-    }
+# the week's stored training set, read a week at a time from the lake (defs/training_set.py)
+TRAINING_SET_DEPENDENCY = {"deps": [TRAINING_SET_KEY], "backfill_policy": WEEKLY_SET_POLICY}
 
 
 def train_reason_week(
-    week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, config: ReasonModelConfig, features: FeatureResource,
+    week: date, ts: modelling.TrainingSet, config: ReasonModelConfig, features: FeatureResource,
     mlf: MlflowResource, run_id: str, log: dg.DagsterLogManager, pending: list[Promotion],
 ) -> tuple[dict, champion_lib.GateDecision, Promotion | None]:
     """Train, log, register and gate one week's reason model (promotion returned, made after the write)."""
@@ -76,8 +69,7 @@ def train_reason_week(
     if earlier is not None and not config.force:
         raise dg.Failure(f"reason model week {week} already promoted v{earlier}; re-run with --force "
                          f"(rcm train --date {week} --force) to train it again", allow_retries=False)
-    ts = week_training_set(week, gold, outcomes, features.version, log)
-    rs = reasons.reason_training_set(ts, outcomes, cutoff)
+    rs = reasons.reason_training_set(ts)
     if rs.stats["denied"] < config.min_denied_rows:
         raise dg.Failure(
             f"reason model week {week}: only {rs.stats['denied']} denied claims in [{start.date()}, {end.date()}) "
@@ -162,23 +154,24 @@ def _champion_comparison(mlf: MlflowResource, version: str | None, holdout, prob
     group_name="model",
     partitions_def=weekly_partitions,
     io_manager_key="lake",
-    ins=_gold_outcome_ins(REASON_OUTCOME_COLUMNS),
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),
+    **TRAINING_SET_DEPENDENCY,
+    required_resource_keys={"lake", "features", "mlflow_tracking"},
     kinds={"scikitlearn", "mlflow"},
     check_specs=[dg.AssetCheckSpec(
         REASON_GATE_CHECK, asset=REASON_MODEL_KEY, blocking=True,
         description="Holdout macro AUC of the reason categories above the floor and not worse than the "
                     "reason champion's by more than the margin")],
 )
-def denial_reason_model(
-    context: dg.AssetExecutionContext, config: ReasonModelConfig, gold: pd.DataFrame, outcomes: pd.DataFrame,
-    features: FeatureResource, mlflow_tracking: MlflowResource,
-) -> Iterator:
+def denial_reason_model(context: dg.AssetExecutionContext, config: ReasonModelConfig) -> Iterator:
     """Weekly likely-denial-reason model (CARC category of the first adjudication), gated and registered."""
+    features: FeatureResource = context.resources.features
+    mlflow_tracking: MlflowResource = context.resources.mlflow_tracking
     rows, decisions, promotions = [], [], []
     for key in context.partition_keys:
-        row, decision, promotion = train_reason_week(date.fromisoformat(key), gold, outcomes, config, features,
+        ts = stored_training_set(context.resources.lake, key)
+        row, decision, promotion = train_reason_week(date.fromisoformat(key), ts, config, features,
                                                      mlflow_tracking, context.run.run_id, context.log, promotions)
+        del ts
         rows.append(row)
         decisions.append((key, decision))
         promotions += [promotion] if promotion else []
@@ -204,17 +197,15 @@ def denial_reason_model(
     )
 
 
-def week_allowed_ratios(week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, feature_version: str,
-                        log: dg.DagsterLogManager | None = None) -> pd.DataFrame:
+def week_allowed_ratios(week: date, ts: modelling.TrainingSet) -> pd.DataFrame:
     """Week W's payer ratios from the first adjudications of W's training claims that the payer paid."""
     _, _, cutoff = training_window(week)
-    ts = week_training_set(week, gold, outcomes, feature_version, log)
-    first = reasons.first_adjudication_rows(ts.claim_keys, outcomes, cutoff)
-    keyed = ts.claim_keys[["claim_id", "submitted_at"]].merge(
-        first[["claim_id", "submitted_at", "allowed_amount"]], on=["claim_id", "submitted_at"], how="left")
+    if ts.first_outcome is None or "allowed_amount" not in ts.first_outcome.columns:
+        raise KeyError("the training set carries no first-adjudication 'allowed_amount'")
     paid = pd.DataFrame({"payer_id": ts.X["payer_id"].astype(str).to_numpy(),
                          "billed_amount": np.expm1(ts.X["log_billed_amount"].to_numpy(dtype="float64")),
-                         "allowed_amount": keyed["allowed_amount"].to_numpy(dtype="float64")})[ts.y.to_numpy() == 0]
+                         "allowed_amount": ts.first_outcome["allowed_amount"].to_numpy(dtype="float64")}
+                        )[ts.y.to_numpy() == 0]
     return worklist_lib.payer_allowed_ratios(paid).assign(week=week.isoformat(), cutoff=cutoff)
 
 
@@ -223,15 +214,13 @@ def week_allowed_ratios(week: date, gold: pd.DataFrame, outcomes: pd.DataFrame, 
     group_name="model",
     partitions_def=weekly_partitions,
     io_manager_key="lake",
-    ins=_gold_outcome_ins(RATIO_OUTCOME_COLUMNS),
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=8),
+    **TRAINING_SET_DEPENDENCY,
+    required_resource_keys={"lake"},
     kinds={"pandas"},
 )
-def payer_allowed_ratios(
-    context: dg.AssetExecutionContext, gold: pd.DataFrame, outcomes: pd.DataFrame, features: FeatureResource,
-) -> dg.Output:
+def payer_allowed_ratios(context: dg.AssetExecutionContext) -> dg.Output:
     """Allowed ÷ billed per payer, from first adjudications paid and known before the week (expected payment)."""
-    frame = pd.concat([week_allowed_ratios(date.fromisoformat(k), gold, outcomes, features.version, context.log)
+    frame = pd.concat([week_allowed_ratios(date.fromisoformat(k), stored_training_set(context.resources.lake, k))
                        for k in context.partition_keys], ignore_index=True)
     overall = frame[frame["payer_id"] == worklist_lib.OVERALL]
     return dg.Output(frame, metadata={

@@ -214,6 +214,11 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "denials": "Distinct claim versions without prior auth denied for an authorization reason in the window",
     "first_arrival": "Arrival of the earliest of those denials",
     "last_arrival": "Arrival of the latest of those denials",
+    # the week's training set (model/training_set)
+    "denied": "Label: 1 when the claim's first adjudication known before the model week denied it",
+    "first_adjudicated_at": "When the payer first adjudicated the claim version (the label's remittance)",
+    "first_carc_category": "Reason group of that first adjudication (the reason model's label)",
+    "first_allowed_amount": "Allowed amount of that first adjudication (paid claims: expected payment)",
     # model rows (one per trained week)
     "week": "Model week (Monday, UTC) the model serves from",
     "model_name": "Registered model name in MLflow",

@@ -49,6 +49,11 @@ from rcm_assets.lib.features import FEATURE_COLUMNS
 log = logging.getLogger("rcm.modelling")
 
 KEY_COLUMNS = ("claim_id", "claim_version", "submitted_at", "dt")
+# Columns of the first adjudication a training set carries beside its label when the outcomes have them:
+# the reason model's label and the paid claims' allowed amount (expected payment) come from the same row.
+OUTCOME_DETAILS = ("carc_category", "allowed_amount")
+FIRST_PREFIX = "first_"
+TRAINING_STATS_ATTR = "training_stats"
 
 # The fitted Pipeline is made of scikit-learn types plus one function of this module (`category_codes`).
 # mlflow 3.17 saves sklearn models with skops by default; skops refuses to *load* types it does not trust
@@ -93,6 +98,8 @@ class TrainingSet(NamedTuple):
     y: pd.Series  # int64 0/1 (1 = denied), index aligned with X
     claim_keys: pd.DataFrame  # claim_id, claim_version, submitted_at, dt, feature_version
     stats: dict[str, Any]
+    # the label's remittance row: adjudicated_at and the OUTCOME_DETAILS the outcomes had, aligned with X
+    first_outcome: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -109,8 +116,9 @@ def matured_outcomes(outcomes: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFra
     """
     cutoff = pd.Timestamp(cutoff)
     known = outcomes[(outcomes["updated_at"] < cutoff) & (outcomes["adjudicated_at"] < cutoff)]
+    details = [c for c in OUTCOME_DETAILS if c in known.columns]
     return known.assign(denied=_denied(known).to_numpy())[
-        ["claim_id", "adjudicated_at", "updated_at", "denied"]
+        ["claim_id", "adjudicated_at", "updated_at", "denied", *details]
     ].rename(columns={"updated_at": "outcome_updated_at"})
 
 
@@ -119,8 +127,8 @@ def first_adjudications(versions: pd.DataFrame, outcomes: pd.DataFrame) -> pd.Da
     or after its submission. Rows of a later adjudication (an appeal that overturns a denial, a payment
     correction) never relabel it; a row restating the *same* adjudication (same adjudicated_at, reached
     the source later) corrects it, as the latest record of that event known at the cutoff.
-    Columns: claim_id, submitted_at, adjudicated_at, denied, later_rows (outcome rows after the first
-    adjudication), overturned (a later adjudication disagrees with the first)."""
+    Columns: claim_id, submitted_at, adjudicated_at, denied, the OUTCOME_DETAILS `outcomes` has, later_rows
+    (outcome rows after the first adjudication), overturned (a later adjudication disagrees with the first)."""
     pairs = versions[["claim_id", "submitted_at"]].merge(outcomes, on="claim_id", how="inner")
     pairs = pairs[pairs["adjudicated_at"] >= pairs["submitted_at"]]
     pairs = pairs.sort_values(["claim_id", "submitted_at", "adjudicated_at", "outcome_updated_at"],
@@ -129,7 +137,8 @@ def first_adjudications(versions: pd.DataFrame, outcomes: pd.DataFrame) -> pd.Da
     first = grouped.head(1).set_index(["claim_id", "submitted_at"])
     later_rows = grouped.size() - 1
     overturned = grouped["denied"].nunique() > 1
-    out = first[["adjudicated_at", "denied"]].assign(later_rows=later_rows, overturned=overturned)
+    details = [c for c in OUTCOME_DETAILS if c in first.columns]
+    out = first[["adjudicated_at", "denied", *details]].assign(later_rows=later_rows, overturned=overturned)
     return out.reset_index()
 
 
@@ -217,7 +226,42 @@ def training_frame(
         if "feature_version" in labelled
         else [],
     }
-    return TrainingSet(X, y, labelled[key_cols], stats)
+    first_outcome = chosen[["adjudicated_at", *[c for c in OUTCOME_DETAILS if c in chosen.columns]]]
+    return TrainingSet(X, y, labelled[key_cols], stats, first_outcome.reset_index(drop=True))
+
+
+def training_table(sets: Mapping[str, TrainingSet], column: str) -> pd.DataFrame:
+    """Training sets as one frame to store: keys, features, `denied`, the `first_*` outcome columns
+    and `column` = the set's key; each set's stats in `attrs`, by key (pandas metadata of
+    the Parquet file, so they survive the lake)."""
+    frames = []
+    for key, ts in sets.items():
+        parts = [ts.claim_keys.reset_index(drop=True), ts.X.reset_index(drop=True),
+                 ts.y.rename("denied").reset_index(drop=True)]
+        if ts.first_outcome is not None:
+            parts.append(ts.first_outcome.add_prefix(FIRST_PREFIX).reset_index(drop=True))
+        frames.append(pd.concat(parts, axis=1).assign(**{column: key}))
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame.attrs = {TRAINING_STATS_ATTR: {key: ts.stats for key, ts in sets.items()}}
+    return frame
+
+
+def from_training_table(frame: pd.DataFrame, key: str, column: str,
+                        feature_columns: Sequence[str] = FEATURE_COLUMNS) -> TrainingSet:
+    """The TrainingSet of `key` that `training_table` stored (the same rows, order, dtypes and stats)."""
+    missing = [c for c in (*feature_columns, "denied", column) if c not in frame.columns]
+    if missing:
+        raise KeyError(f"stored training set lacks columns {missing}")
+    stats = frame.attrs.get(TRAINING_STATS_ATTR, {})
+    if key not in stats:
+        raise KeyError(f"stored training set has no stats for {key} (has {sorted(stats)})")
+    mine = (frame[column] == key).to_numpy()
+    rows = frame if mine.all() else frame[mine].reset_index(drop=True)
+    first = [c for c in rows.columns if c.startswith(FIRST_PREFIX)]
+    key_cols = [c for c in (*KEY_COLUMNS, "feature_version") if c in rows.columns]
+    return TrainingSet(rows[list(feature_columns)], rows["denied"].astype("int64").rename("denied"),
+                       rows[key_cols], dict(stats[key]),
+                       rows[first].rename(columns=lambda c: c[len(FIRST_PREFIX):]) if first else None)
 
 
 def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -269,7 +313,8 @@ def time_holdout_split(ts: TrainingSet, holdout_fraction: float = 0.2) -> tuple[
         if len(keys):
             stats["submitted_from"] = keys["submitted_at"].min().isoformat()
             stats["submitted_to"] = keys["submitted_at"].max().isoformat()
-        parts.append(TrainingSet(ts.X.iloc[idx].reset_index(drop=True), y, keys, stats))
+        first = None if ts.first_outcome is None else ts.first_outcome.iloc[idx].reset_index(drop=True)
+        parts.append(TrainingSet(ts.X.iloc[idx].reset_index(drop=True), y, keys, stats, first))
     return parts[0], parts[1]
 
 

@@ -99,26 +99,19 @@ def first_adjudication_rows(keys: pd.DataFrame, outcomes: pd.DataFrame, cutoff: 
     return pairs.drop_duplicates(["claim_id", "submitted_at"], keep="first").reset_index(drop=True)
 
 
-def reason_training_set(ts: TrainingSet, outcomes: pd.DataFrame, cutoff: pd.Timestamp) -> TrainingSet:
+def reason_training_set(ts: TrainingSet) -> TrainingSet:
     """The denied claims of a denial training set, labelled with their first adjudication's category.
 
-    `ts` is the denial model's point-in-time set (`modelling.training_frame`); `outcomes` are silver
-    remittances with `carc_category`. Rows keep their submission order (for `time_holdout_split`). A
-    denial without a CARC is "other". Raises if a first adjudication disagrees with the denial label:
-    both must come from the same remittance row.
+    `ts` is the denial model's point-in-time set (`modelling.training_frame` on silver remittances, which
+    carry `carc_category`): the category comes from the very remittance row that gave the denial label.
+    Rows keep their submission order (for `time_holdout_split`). A denial without a CARC is "other".
     """
-    if "carc_category" not in outcomes.columns:
-        raise KeyError("outcomes need the silver 'carc_category' column")
-    first = first_adjudication_rows(ts.claim_keys, outcomes, cutoff)
-    keyed = ts.claim_keys[["claim_id", "submitted_at"]].merge(
-        first[["claim_id", "submitted_at", "denied", "carc_category"]], on=["claim_id", "submitted_at"],
-        how="left", validate="one_to_one")
-    denied = ts.y.to_numpy() == 1
-    disagree = int((keyed["denied"].fillna(False).astype(bool).to_numpy() != denied).sum())
-    if disagree:
-        raise ValueError(f"{disagree} first adjudication(s) disagree with the denial labels of the training set")
-    category = keyed["carc_category"].where(keyed["carc_category"].isin(REASON_CATEGORIES), "other")
-    idx = np.flatnonzero(denied)
+    if ts.first_outcome is None or "carc_category" not in ts.first_outcome.columns:
+        raise KeyError("the training set carries no first-adjudication 'carc_category': build it from silver "
+                       "remittances (modelling.training_frame keeps the column when the outcomes have it)")
+    category = ts.first_outcome["carc_category"]
+    category = category.where(category.isin(REASON_CATEGORIES), "other")
+    idx = np.flatnonzero(ts.y.to_numpy() == 1)
     y = pd.Series(category.to_numpy(dtype=object)[idx], name="carc_category", dtype=object)
     counts = y.value_counts()
     stats = {**ts.stats, "denied": int(len(idx)),

@@ -129,6 +129,15 @@ def model_schema() -> dg.TableSchema:
     return computed_schema(MODEL_DTYPES)
 
 
+def training_set_schema() -> dg.TableSchema:
+    """Keys, the gold features as stored, the label and its remittance row's details, the model week."""
+    gold = {name: ("category" if isinstance(dtype, pd.CategoricalDtype) else dtype)
+            for name, dtype in feature_lib.output_dtypes().items()}
+    return computed_schema({**gold, "denied": "int64", "first_adjudicated_at": "datetime64[ns]",
+                            "first_carc_category": "object", "first_allowed_amount": "float64",
+                            "week": "object"}, {"denied": ["isin([0, 1])"]})
+
+
 def scores_schema() -> dg.TableSchema:
     return computed_schema(SCORES_DTYPES, {"denial_probability": [">= 0", "<= 1"],
                                            "decision": ["isin(['review', 'submit'])"]})
@@ -156,6 +165,7 @@ def summary_metadata(frame: pd.DataFrame, limit: int = 40) -> dict[str, dg.Metad
 # Schemas of the tables whose definitions live where the column registry cannot reach them by contract.
 COMPUTED_SCHEMAS = {
     ("model", "denial_model"): model_schema,
+    ("model", "training_set"): training_set_schema,
     ("predictions", "claim_denial_scores"): scores_schema,
 }
 

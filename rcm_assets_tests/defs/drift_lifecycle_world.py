@@ -31,7 +31,7 @@ def main(out: Path) -> None:
     import dagster as dg
     import pandas as pd
 
-    from rcm_assets.defs import bronze, gold, lifecycle, model, partitions, predictions, silver
+    from rcm_assets.defs import bronze, gold, lifecycle, model, partitions, predictions, silver, training_set
     from rcm_assets.lib import champion as champion_lib
     from rcm_assets.lib import settings
     from rcm_assets.platform.resources import build_resources
@@ -59,7 +59,7 @@ def main(out: Path) -> None:
     weeks = [k for k in partitions.weekly_partitions.get_partition_keys() if k <= last.isoformat()]
     log = {"weeks": weeks, "model": {}, "review": {}, "scoring": {}, "actions": {}, "rollback": None}
     for week in weeks[:-1]:
-        trained = run([model.denial_model], week, week)
+        trained = run([training_set.training_set, model.denial_model], week, week)
         log["model"][week] = trained.success
         reviewed = run([lifecycle.lifecycle_review], week, week, ops={lifecycle.lifecycle_review: REVIEW})
         decided_at = time.monotonic()
@@ -90,7 +90,7 @@ def main(out: Path) -> None:
         scored = run([predictions.claim_denial_scores, predictions.shadow_scores], final, final)
         log["rollback"] = {"week": final, "mode": "forced", "floor": floor, "seconds": time.monotonic() - decided_at,
                            "scoring_success": scored.success}
-    log["model"][final] = run([model.denial_model], final, final).success
+    log["model"][final] = run([training_set.training_set, model.denial_model], final, final).success
     log["events"] = champion_lib.history(resources["mlflow_tracking"].client(),
                                          resources["mlflow_tracking"].model_name).to_dict("records")
     log["truth_drift_claims"] = int(data.ground_truth["drift_active"].sum())

@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 
 from rcm_assets.defs import partitions
-from rcm_assets.defs.model import GATE_CHECK, MODEL_KEY, training_window
+from rcm_assets.defs.model import GATE_CHECK, MODEL_KEY
+from rcm_assets.defs.training_set import training_window
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import modelling
 from rcm_assets.lib.settings import sqlite_url
@@ -231,7 +232,7 @@ def gated(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Gated:
     import dagster as dg
     from threadpoolctl import threadpool_limits
 
-    from rcm_assets.defs import bronze, model, silver
+    from rcm_assets.defs import bronze, model, silver, training_set
     from rcm_assets.platform.resources import build_resources
     from rcm_assets_tests.conftest import ENV_VARS, materialize_range
 
@@ -260,7 +261,7 @@ def gated(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Gated:
 
         def train(label: str, week: str, **config) -> None:
             run_config = {"ops": {"model__denial_model": {"config": config}}} if config else None
-            results[label] = materialize_range([model.denial_model], week, week, instance, resources,
+            results[label] = materialize_range([training_set.training_set, model.denial_model], week, week, instance, resources,
                                                run_config=run_config)
             rows[label] = model_row(data_dir, week)
             champions[label] = champion_lib.current_champion(client, name)
@@ -428,7 +429,7 @@ def test_nothing_is_promoted_when_the_weeks_row_cannot_be_written(gated, monkeyp
     left a champion with no lake row. Now the gate's promotion follows the write."""
     import dagster as dg
 
-    from rcm_assets.defs import model
+    from rcm_assets.defs import model, training_set
     from rcm_assets.platform.io_manager import HiveParquetIOManager
     from rcm_assets.platform.resources import build_resources
     from rcm_assets_tests.conftest import ENV_VARS, materialize_range
@@ -451,7 +452,7 @@ def test_nothing_is_promoted_when_the_weeks_row_cannot_be_written(gated, monkeyp
     serving_before = champion_lib.champion_as_of(client, name, date.max)
     run_config = {"ops": {"model__denial_model": {"config": {"force": True, "auc_floor": 0.5,
                                                              "max_auc_drop": 1.0}}}}
-    result = materialize_range([model.denial_model], gated.w2, gated.w2, dg.DagsterInstance.ephemeral(),
+    result = materialize_range([training_set.training_set, model.denial_model], gated.w2, gated.w2, dg.DagsterInstance.ephemeral(),
                                build_resources("dev"), run_config=run_config)
     assert not result.success and "the lake is full" in failure_text(result)
     assert len(champion_lib.history(client, name)) == events_before
@@ -463,7 +464,7 @@ def test_a_re_run_after_a_failed_write_reuses_the_registered_version(gated, monk
     re-run registered a second one for the same week and data. Now the re-run finds it by fingerprint."""
     import dagster as dg
 
-    from rcm_assets.defs import model, partitions
+    from rcm_assets.defs import model, partitions, training_set
     from rcm_assets.lib import fallback as fallback_lib
     from rcm_assets.platform.io_manager import HiveParquetIOManager
     from rcm_assets.platform.resources import build_resources
@@ -491,14 +492,14 @@ def test_a_re_run_after_a_failed_write_reuses_the_registered_version(gated, monk
     run_config = {"ops": {"model__denial_model": {"config": {"auc_floor": 0.5, "max_auc_drop": 1.0}}}}
     with monkeypatch.context() as failing:
         failing.setattr(HiveParquetIOManager, "_write_files", failing_write)
-        failed = materialize_range([model.denial_model], week, week, dg.DagsterInstance.ephemeral(),
+        failed = materialize_range([training_set.training_set, model.denial_model], week, week, dg.DagsterInstance.ephemeral(),
                                    build_resources("dev"), run_config=run_config)
     assert not failed.success
     registered = of_week(name)
     assert len(registered) == 1 and len(of_week(fallback_lib.registered_name(name))) == 1
     assert champion_lib.promoted_for_week(champion_lib.history(client, name), date.fromisoformat(week)) is None
 
-    result = materialize_range([model.denial_model], week, week, dg.DagsterInstance.ephemeral(),
+    result = materialize_range([training_set.training_set, model.denial_model], week, week, dg.DagsterInstance.ephemeral(),
                                build_resources("dev"), run_config=run_config)
     assert result.success, failure_text(result)
     row = model_row(gated.data_dir, week)

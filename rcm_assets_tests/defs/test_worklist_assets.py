@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from rcm_assets.defs import partitions, reason_model, worklist
-from rcm_assets.defs.model import week_gold_days
+from rcm_assets.defs.training_set import week_gold_days, week_training_set
 from rcm_assets.lib import reasons
 from rcm_assets.lib import worklist as worklist_lib
 from rcm_assets.lib.columns import CARC_CATEGORIES
@@ -177,11 +177,14 @@ def test_payer_ratios_use_only_outcomes_known_before_the_week(run, pipeline):
     outcomes = read_days(lake / "silver" / "remittances",
                          [d.date().isoformat() for d in pd.date_range(pipeline.source.start, pipeline.source.end)])
     features = run["resources"]["features"]
-    before = reason_model.week_allowed_ratios(week, gold, outcomes, features.version)
+    def ratios(outcomes):
+        return reason_model.week_allowed_ratios(week, week_training_set(week, gold, outcomes, features.version))
+
+    before = ratios(outcomes)
     later = outcomes["updated_at"] >= pd.Timestamp(week)
     assert later.any()
     changed = outcomes.assign(allowed_amount=np.where(later, outcomes["allowed_amount"] * 3 + 1, outcomes["allowed_amount"]))
-    after = reason_model.week_allowed_ratios(week, gold, changed, features.version)
+    after = ratios(changed)
     pd.testing.assert_frame_equal(before, after)
     stored = run["ratios"][run["ratios"]["week"] == week.isoformat()].reset_index(drop=True)
     np.testing.assert_allclose(stored["allowed_ratio"], before["allowed_ratio"])

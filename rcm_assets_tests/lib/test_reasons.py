@@ -39,7 +39,7 @@ def generator_world() -> SimpleNamespace:
     gold = F.compute_features(F.decision_time_view(decisions))
     cutoff = pd.Timestamp(data.end)
     ts = M.training_frame(gold, outcomes, cutoff, pd.Timestamp(START), pd.Timestamp("2025-04-15"))
-    rs = R.reason_training_set(ts, outcomes, cutoff)
+    rs = R.reason_training_set(ts)
     return SimpleNamespace(data=data, outcomes=outcomes, gold=gold, cutoff=cutoff, ts=ts, rs=rs,
                            truth=data.ground_truth)
 
@@ -93,10 +93,24 @@ def test_reason_labels_are_the_generators_denial_carcs(world):
     assert rs.claim_keys["submitted_at"].is_monotonic_increasing
 
 
-def test_a_first_adjudication_that_disagrees_with_the_label_is_refused(world):
-    broken = world.outcomes.assign(denied=~world.outcomes["denied"].astype(bool))
-    with pytest.raises(ValueError, match="disagree"):
-        R.reason_training_set(world.ts, broken, world.cutoff)
+def test_the_training_sets_first_adjudication_is_the_row_first_adjudication_rows_picks(world):
+    """The category and allowed amount the training set carries come from the label's own remittance row:
+    the same row `first_adjudication_rows` (the worklist's rule) picks for every training claim."""
+    first = world.ts.first_outcome
+    assert list(first.columns) == ["adjudicated_at", "carc_category", "allowed_amount"]
+    expected = world.ts.claim_keys[["claim_id", "submitted_at"]].merge(
+        R.first_adjudication_rows(world.ts.claim_keys, world.outcomes, world.cutoff),
+        on=["claim_id", "submitted_at"], how="left", validate="one_to_one")
+    assert (expected["denied"].astype(bool).to_numpy() == world.ts.y.astype(bool).to_numpy()).all()
+    for column in first.columns:
+        pd.testing.assert_series_equal(first[column], expected[column], check_names=False)
+
+
+def test_a_training_set_without_carc_categories_is_refused(world):
+    ts = M.training_frame(world.gold, world.outcomes.drop(columns=["carc_category"]), world.cutoff,
+                          pd.Timestamp(START), pd.Timestamp("2025-04-15"))
+    with pytest.raises(KeyError, match="carc_category"):
+        R.reason_training_set(ts)
 
 
 # ------------------------------------------------------------------------------------------------- fit

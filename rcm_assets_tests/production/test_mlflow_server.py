@@ -66,7 +66,7 @@ def test_pipeline_trains_and_registers_through_the_mlflow_server(stack: Stack, m
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import dagster as dg
 
-    from rcm_assets.defs import model
+    from rcm_assets.defs import model, training_set
     from rcm_assets.platform.io_manager import ParquetLakeIOManager
     from rcm_assets.platform.resources import MlflowResource
 
@@ -82,7 +82,7 @@ def test_pipeline_trains_and_registers_through_the_mlflow_server(stack: Stack, m
     monkeypatch.setenv("RCM_DATA_DIR", str(isolated_env))
     started = time.monotonic()
     with dg.DagsterInstance.from_config(str(stack.home)) as instance:
-        result = materialize_range([model.denial_model], week, week, instance, resources)
+        result = materialize_range([training_set.training_set, model.denial_model], week, week, instance, resources)
         train_seconds = time.monotonic() - started
         assert result.success, failure_text(result)
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
