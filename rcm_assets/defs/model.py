@@ -153,7 +153,7 @@ def train_week(
         log.info(f"model week {week}: v{registered.version} was registered on the same data "
                  f"(fingerprint {fingerprint}); reusing it instead of registering a duplicate")
         model = mlflow.sklearn.load_model(f"models:/{mlf.model_name}/{registered.version}")
-    p = modelling.predict_denial(model, holdout.X)
+    p = modelling.predict_denial(model, holdout.X, n_threads=config.threads)
     metrics = modelling.evaluate(holdout.y, p)
     fallback = fallback_lib.fit_fallback(train.X, train.y)
     fallback_auc = float(modelling.evaluate(holdout.y, fallback.predict(holdout.X))["roc_auc"])
@@ -164,7 +164,7 @@ def train_week(
     champion_version = (earlier_in_run[-1].version if earlier_in_run
                         else champion_lib.serving_version(events, the_day_before))
     champion_auc, candidate_auc_unseen = _champion_comparison(
-        mlf, champion_version, holdout, p, features.version, log)
+        mlf, champion_version, holdout, p, features.version, log, config.threads)
     if registered is None:
         version, mlflow_run_id = _log_and_register(week, model, train, holdout, ts, p, metrics, fallback_auc,
                                                    fingerprint, config, features, mlf, run_id)
@@ -233,7 +233,7 @@ def _log_and_register(
         mlflow.log_figure(modelling.pr_figure(holdout.y.to_numpy(), p), "plots/precision_recall.png")
         mlflow.log_figure(modelling.calibration_figure(holdout.y.to_numpy(), p), "plots/calibration.png")
         importances = modelling.permutation_importances(model, holdout.X, holdout.y, sample=2000, n_repeats=2,
-                                                       seed=config.seed)
+                                                       seed=config.seed, n_threads=config.threads)
         mlflow.log_figure(modelling.importance_figure(importances), "plots/feature_importance.png")
         mlflow.log_dict(modelling.reliability_table(holdout.y.to_numpy(), p).to_dict("list"),
                         "calibration/reliability.json")
@@ -266,7 +266,7 @@ def _log_and_register(
 
 def _champion_comparison(
     mlf: MlflowResource, version: str | None, holdout: modelling.TrainingSet, candidate_p: np.ndarray,
-    feature_version: str, log: dg.DagsterLogManager,
+    feature_version: str, log: dg.DagsterLogManager, threads: int | None = None,
 ) -> tuple[float | None, float | None]:
     """(champion AUC, candidate AUC) on the holdout claims the champion did not train on.
 
@@ -286,7 +286,7 @@ def _champion_comparison(
                     "comparing against the floor only")
         return None, None
     champion = mlflow.sklearn.load_model(f"models:/{mlf.model_name}/{version}")
-    champion_p = modelling.predict_denial(champion, holdout.X[unseen])
+    champion_p = modelling.predict_denial(champion, holdout.X[unseen], n_threads=threads)
     return (float(modelling.evaluate(y, champion_p)["roc_auc"]),
             float(modelling.evaluate(y, candidate_p[unseen])["roc_auc"]))
 

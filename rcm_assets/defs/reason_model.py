@@ -84,7 +84,7 @@ def train_reason_week(
     champion_version = (earlier_in_run[-1].version if earlier_in_run
                         else champion_lib.champion_as_of(client, name, the_day_before))
     champion_auc, candidate_auc_unseen = _champion_comparison(mlf, champion_version, holdout, proba,
-                                                              features.version, log)
+                                                              features.version, log, config.threads)
     with mlflow.start_run(experiment_id=mlf.experiment_id(), run_name=f"denial_reason_model-{week}",
                           tags={"dagster_run_id": run_id, "dagster_partition": week.isoformat(),
                                 "feature_version": features.version}) as run:
@@ -129,7 +129,8 @@ def train_reason_week(
 
 
 def _champion_comparison(mlf: MlflowResource, version: str | None, holdout, proba: pd.DataFrame,
-                         feature_version: str, log: dg.DagsterLogManager) -> tuple[float | None, float | None]:
+                         feature_version: str, log: dg.DagsterLogManager, threads: int | None = None,
+                         ) -> tuple[float | None, float | None]:
     """(champion macro AUC, candidate macro AUC) on the denied holdout claims the champion never trained on."""
     if version is None:
         return None, None
@@ -145,7 +146,8 @@ def _champion_comparison(mlf: MlflowResource, version: str | None, holdout, prob
         return None, None
     champion = mlflow.sklearn.load_model(f"models:/{name}/{version}")
     y = holdout.y[unseen].to_numpy()
-    return (float(reasons.reason_metrics(y, reasons.predict_reasons(champion, holdout.X[unseen]))["macro_auc"]),
+    champion_proba = reasons.predict_reasons(champion, holdout.X[unseen], n_threads=threads)
+    return (float(reasons.reason_metrics(y, champion_proba)["macro_auc"]),
             float(reasons.reason_metrics(y, proba[unseen])["macro_auc"]))
 
 

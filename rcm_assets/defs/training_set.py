@@ -28,7 +28,7 @@ from rcm_assets.defs.partitions import (
 )
 from rcm_assets.lib import modelling
 from rcm_assets.lib.features import FEATURE_COLUMNS
-from rcm_assets.platform.io_manager import WEEKLY_COLUMN
+from rcm_assets.platform.io_manager import ARROW_STRINGS_METADATA, WEEKLY_COLUMN
 from rcm_assets.platform.resources import FeatureResource
 
 TRAINING_SET_KEY = dg.AssetKey(["model", "training_set"])
@@ -91,9 +91,11 @@ def stored_training_set(lake: Any, week: date | str) -> modelling.TrainingSet:
     io_manager_key="lake",
     ins={
         "gold": dg.AssetIn(key=["gold", "claim_features"], partition_mapping=TRAINING_FEATURES_MAPPING,
-                           metadata={"allow_missing_partitions": True, "columns": GOLD_COLUMNS}),
+                           metadata={"allow_missing_partitions": True, "columns": GOLD_COLUMNS,
+                                     ARROW_STRINGS_METADATA: True}),
         "outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=TRAINING_OUTCOMES_MAPPING,
-                               metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS}),
+                               metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS,
+                                         ARROW_STRINGS_METADATA: True}),
     },
     backfill_policy=WEEKLY_SET_POLICY,
     kinds={"pandas", "parquet"},

@@ -51,6 +51,9 @@ WEEKLY_COLUMN = "week"
 _MAX_NAMED_VALUES = 20
 _WEEKLY_CRON = re.compile(r"\d+ \d+ \* \* \d+")
 APPEND_ONLY_METADATA = "rcm/append_only_columns"
+# AssetIn metadata: load text columns as Arrow-backed pandas strings instead of one Python object per value
+# (for large windows that only compare, join and re-store ids: ~10x cheaper to load, half the memory)
+ARROW_STRINGS_METADATA = "rcm/arrow_strings"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -120,6 +123,13 @@ def _name_values(values: Sequence[Any]) -> str:
     shown = sorted({repr(v) for v in values})
     more = f" (+{len(shown) - _MAX_NAMED_VALUES} more)" if len(shown) > _MAX_NAMED_VALUES else ""
     return ", ".join(shown[:_MAX_NAMED_VALUES]) + more
+
+
+def _arrow_string_dtype(arrow_type: pa.DataType) -> pd.StringDtype | None:
+    """`to_pandas` types_mapper: text as pandas' Arrow-backed strings, everything else as usual."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype("pyarrow")
+    return None
 
 
 def _arrow_table(body: pd.DataFrame) -> pa.Table:
@@ -430,7 +440,7 @@ class HiveParquetIOManager(dg.UPathIOManager):
             return self._empty_frame(context, column, file_cols, add_column, columns)
 
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-        frame = table.to_pandas()
+        frame = table.to_pandas(types_mapper=_arrow_string_dtype if meta.get(ARROW_STRINGS_METADATA) else None)
         if add_column:
             counts = [t.num_rows for t in tables]
             frame[column] = np.repeat(np.array(keys, dtype=object), counts)

@@ -338,3 +338,29 @@ def test_training_frame_picks_the_same_rows_whatever_the_input_order(synthetic_s
     pd.testing.assert_frame_equal(ordered.X, shuffled.X)
     pd.testing.assert_frame_equal(ordered.claim_keys, shuffled.claim_keys)
     assert (ordered.y.to_numpy() == shuffled.y.to_numpy()).all()
+
+
+def test_training_frame_is_the_same_on_arrow_backed_strings(synthetic_source) -> None:
+    """The training set asset loads ids and categories as Arrow-backed strings (io_manager
+    rcm/arrow_strings): the selection, labels and first-adjudication details are the same as on objects."""
+    from rcm_assets_tests.conftest import to_bronze
+
+    data = synthetic_source.data
+    silver = T.build_silver_claims(to_bronze(data.claims), T.DEV_PHI_KEY).good
+    outcomes = T.build_silver_remittances(to_bronze(data.remittances)).good
+    gold = F.compute_features(F.decision_time_view(silver))
+    args = (pd.Timestamp("2025-05-01"), pd.Timestamp("2025-01-15"), pd.Timestamp("2025-03-15"))
+
+    def arrow(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.astype({c: pd.StringDtype("pyarrow") for c in frame.columns if frame[c].dtype == object})
+
+    plain = M.training_frame(gold, outcomes, *args)
+    fast = M.training_frame(arrow(gold), arrow(outcomes), *args)
+    assert plain.stats == fast.stats and plain.stats["labelled"] > 5_000
+    pd.testing.assert_frame_equal(plain.X, fast.X)
+    pd.testing.assert_frame_equal(plain.claim_keys, fast.claim_keys.astype(plain.claim_keys.dtypes.to_dict()))
+    def as_objects(frame: pd.DataFrame) -> pd.DataFrame:  # <NA> and None are both "no CARC"
+        return frame.astype(object).where(frame.notna(), None)
+
+    pd.testing.assert_frame_equal(as_objects(plain.first_outcome), as_objects(fast.first_outcome))
+    assert (plain.y.to_numpy() == fast.y.to_numpy()).all()

@@ -606,3 +606,23 @@ def test_lake_root_keeps_local_and_memory_paths_plain(tmp_path, mem_url):
     assert iom.lake_root(str(tmp_path)).path == UPath(str(tmp_path)).path
     assert iom.lake_root(mem_url).protocol == "memory"
     assert iom.lake_root("s3://bucket/p", {"use_listings_cache": True}).fs.dircache.use_listings_cache is True
+
+
+def test_arrow_strings_load_text_as_arrow_backed_strings_with_the_same_values(tmp_path):
+    """AssetIn metadata rcm/arrow_strings: text columns come as pandas' Arrow-backed strings (nulls kept),
+    the other columns as usual; without it, Python objects."""
+    url = str(tmp_path)
+    res = _res(url)
+    assert dg.materialize([daily_src], resources=res, tags=_range("2025-01-01", "2025-01-02")).success
+    mapping = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
+    arrow: dict = {}
+    plain: dict = {}
+    sinks = [_capture("arrow_sink", arrow, partition_mapping=mapping,
+                      metadata={iom.ARROW_STRINGS_METADATA: True}),
+             _capture("plain_sink", plain, partition_mapping=mapping)]
+    assert dg.materialize([daily_src, *sinks], selection=sinks, resources=res, partition_key="2025-01-02").success
+    got, expected = arrow["frame"], plain["frame"]
+    assert got["claim_id"].dtype == pd.StringDtype("pyarrow") and expected["claim_id"].dtype == object
+    assert got["claim_id"].isna().sum() == expected["claim_id"].isna().sum() == 2
+    assert got["claim_id"].astype(object).where(got["claim_id"].notna(), None).tolist() == expected["claim_id"].tolist()
+    pd.testing.assert_frame_equal(got.drop(columns=["claim_id"]), expected.drop(columns=["claim_id"]))
