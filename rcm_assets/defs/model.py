@@ -55,6 +55,10 @@ class ModelConfig(dg.Config):
     min_labelled_rows: int = CONFIGURED.get("min_labelled_rows", 2_000)
     # OpenMP's default thread count makes fits 10x slower on a shared 2-core machine; raise on big boxes.
     threads: int = CONFIGURED.get("threads", 1)
+    # Trees learn from at most this many rows (a seeded sample of the window's earlier rows; calibration
+    # always uses the latest slice whole): quality saturates far below a 180-day window of a large system.
+    # 0 fits on every row.
+    max_fit_rows: int = CONFIGURED.get("max_fit_rows", 1_000_000)
     # Re-train a week whose gate already promoted a model (`rcm train --force`). Its promotion, if any,
     # serves from today on: days already scored keep the model that scored them.
     force: bool = False
@@ -85,7 +89,8 @@ class Promotion:
 def training_params(config: ModelConfig) -> dict:
     """What besides the data decides the fitted model (part of the data fingerprint)."""
     return {"seed": config.seed, "holdout_fraction": config.holdout_fraction,
-            "hgb": modelling.DEFAULT_HGB_PARAMS, "fallback_strength": fallback_lib.DEFAULT_STRENGTH}
+            "hgb": modelling.DEFAULT_HGB_PARAMS, "fallback_strength": fallback_lib.DEFAULT_STRENGTH,
+            "max_fit_rows": config.max_fit_rows}
 
 
 def registered_for(client, name: str, week: date, fingerprint: str):
@@ -148,7 +153,8 @@ def train_week(
     fingerprint = modelling.data_fingerprint(ts, training_params(config))
     registered = registered_for(client, mlf.model_name, week, fingerprint)
     if registered is None:
-        model = modelling.fit_model(train.X, train.y, seed=config.seed, n_threads=config.threads)
+        model = modelling.fit_model(train.X, train.y, seed=config.seed, n_threads=config.threads,
+                                    max_fit_rows=config.max_fit_rows or None)
     else:  # an earlier run trained on exactly this data and failed after registering: reuse it
         log.info(f"model week {week}: v{registered.version} was registered on the same data "
                  f"(fingerprint {fingerprint}); reusing it instead of registering a duplicate")
@@ -221,6 +227,7 @@ def _log_and_register(
             "window_end": end.isoformat(), "window_days": TRAIN_WINDOW_DAYS, "horizon_days": LABEL_HORIZON_DAYS,
             "feature_version": features.version, "seed": config.seed,
             "holdout_fraction": config.holdout_fraction, "data_fingerprint": fingerprint,
+            "max_fit_rows": config.max_fit_rows,
             **modelling.model_summary(model)["params"],
         })
         mlflow.log_metrics({

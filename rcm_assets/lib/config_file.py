@@ -63,6 +63,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("model.holdout_fraction", "RCM_HOLDOUT_FRACTION", "float", "time-ordered holdout share"),
     Setting("model.min_labelled_rows", "RCM_MIN_LABELLED_ROWS", "int", "fewer labelled claims fail the week"),
     Setting("model.threads", "RCM_MODEL_THREADS", "int", "OpenMP threads per fit"),
+    Setting("model.max_fit_rows", "RCM_MODEL_MAX_FIT_ROWS", "int",
+            "at most this many rows fit the trees (a seeded sample; 0 = every row)"),
     Setting("gate.auc_floor", "RCM_GATE_AUC_FLOOR", "float", "holdout AUC below this is an error"),
     Setting("gate.max_auc_drop", "RCM_GATE_MAX_AUC_DROP", "float", "tolerated AUC loss vs the champion"),
     Setting("thresholds.max_reject_rate", "RCM_MAX_REJECT_RATE", "float", "silver reject rate that fails a day"),

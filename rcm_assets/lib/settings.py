@@ -228,6 +228,7 @@ def model_overrides() -> dict[str, int | float]:
     return _present({
         "seed": _number("RCM_MODEL_SEED", int), "holdout_fraction": _number("RCM_HOLDOUT_FRACTION", float),
         "min_labelled_rows": _number("RCM_MIN_LABELLED_ROWS", int), "threads": _number("RCM_MODEL_THREADS", int),
+        "max_fit_rows": _number("RCM_MODEL_MAX_FIT_ROWS", int),
         "auc_floor": _number("RCM_GATE_AUC_FLOOR", float), "max_auc_drop": _number("RCM_GATE_MAX_AUC_DROP", float),
     })
 
