@@ -34,7 +34,7 @@ from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_MODEL_MAPP
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality, settings
-from rcm_assets.lib.scoring import score
+from rcm_assets.lib.scoring import rows_by_day, score
 from rcm_assets.platform.resources import MlflowResource
 
 SCORES_KEY = dg.AssetKey(["predictions", "claim_denial_scores"])
@@ -373,8 +373,9 @@ def claim_denial_scores(
     """Denial probability and review decision for every claim of day D, with model lineage."""
     registry = Registry(context.resources.mlflow_tracking)
     kept, todo, recorded = [], [], {}
+    gold_of = rows_by_day(gold)
     for day in context.partition_keys:
-        gold_day = gold[gold["dt"] == day] if len(gold) else gold
+        gold_day = gold_of.get(day, gold.iloc[0:0])
         stored = context.resources.lake.read_stored(SCORES_KEY.path, day)
         if config.rescore:
             todo.append(gold_day)
@@ -396,12 +397,12 @@ def claim_denial_scores(
         context.log.warning(f"re-score of {day} (explicit, run {context.run.run_id}): {r['claims_rewritten']} "
                             f"written scores rewritten ({r['versions']}), {r['claims_kept_identical']} unchanged")
     trained = set(model_weeks.get("week", pd.Series(dtype=str)))
+    fresh_of = rows_by_day(fresh)
 
     def day_checks(rows: pd.DataFrame, day: str) -> list[dg.AssetCheckResult]:
         """The checks of one day, recorded on its partition (a range run records each day's own)."""
-        def of_day(frame: pd.DataFrame) -> pd.DataFrame:
-            return frame[frame["dt"] == day] if len(frame) else frame
-        return [*prediction_checks(rows, of_day(fresh), of_day(gold), registry.loaded, config.psi_warn_threshold,
+        return [*prediction_checks(rows, fresh_of.get(day, fresh.iloc[0:0]), gold_of.get(day, gold.iloc[0:0]),
+                                   registry.loaded, config.psi_warn_threshold,
                                    {d: why for d, why in fell_back.items() if d == day}),
                 model_week_check(missing_model_weeks([day], trained), registry.loaded)]
 

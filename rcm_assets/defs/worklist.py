@@ -24,6 +24,7 @@ from rcm_assets.defs.reason_model import RATIOS_KEY, REASON_MODEL_KEY, reason_mo
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import drivers, reasons, settings
 from rcm_assets.lib import worklist as worklist_lib
+from rcm_assets.lib.scoring import rows_by_day
 from rcm_assets.platform.resources import MlflowResource
 
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
@@ -116,13 +117,15 @@ def build_worklist(scores: pd.DataFrame, gold: pd.DataFrame, claims: pd.DataFram
                    explainers: Explainers, log: dg.DagsterLogManager) -> pd.DataFrame:
     """Every scored claim of each day, with expected loss, reason and drivers, ranked per day."""
     frames, said = [], []
+    gold_of, claims_of = rows_by_day(gold), rows_by_day(claims)
     for day, rows in scores.groupby("dt", sort=True):
         rows = rows.reset_index(drop=True)
+        gold_day = gold_of.get(day, gold.iloc[0:0])
         amounts = rows[["claim_id", "claim_version"]].merge(
-            day_claims(claims[claims["dt"] == day]), on=["claim_id", "claim_version"], how="left",
+            day_claims(claims_of.get(day, claims.iloc[0:0])), on=["claim_id", "claim_version"], how="left",
             validate="one_to_one")
-        explained = explain_day(rows, gold[gold["dt"] == day], amounts["cpt_code"], explainers, day)
-        payer = gold[gold["dt"] == day][["claim_id", "claim_version", "payer_id"]]
+        explained = explain_day(rows, gold_day, amounts["cpt_code"], explainers, day)
+        payer = gold_day[["claim_id", "claim_version", "payer_id"]]
         payer = rows[["claim_id", "claim_version"]].merge(payer, on=["claim_id", "claim_version"], how="left")
         ratio = worklist_lib.allowed_ratio_for(payer["payer_id"].astype(str), ratios)
         payment, loss = worklist_lib.expected_loss(rows["denial_probability"].to_numpy(),

@@ -450,3 +450,16 @@ def test_a_process_loads_each_registered_model_once_across_runs(pipeline, scored
             assert explainers.denial_model(mlf.model_name, v) is registry.model(v).model
     assert sorted(loads) == sorted(f"models:/{mlf.model_name}/{v}" for v in versions)  # once each
     assert all(a is b for a, b in zip(*models, strict=True))
+
+
+def test_rows_by_day_are_the_rows_a_filter_per_day_gives(scored):
+    """Issue 16: a range run splits its frames by day once (a filter per day was quadratic in the days);
+    each day's rows, order, index and dtypes are those of `frame[frame["dt"] == day]`."""
+    from rcm_assets.lib.scoring import rows_by_day
+
+    gold = scored["gold"].sample(frac=1.0, random_state=0)  # days interleaved, index shuffled
+    split = rows_by_day(gold)
+    assert sorted(split) == sorted(scored["days"])
+    for day in scored["days"]:
+        pd.testing.assert_frame_equal(split[day], gold[gold["dt"] == day])
+    assert rows_by_day(gold.iloc[0:0]) == {} and rows_by_day(pd.DataFrame()) == {}
