@@ -3,6 +3,7 @@
     python benchmarks/run.py [--claims-per-day 1000] [--days 49] [--year] [--seed 7] [--json PATH]
                              [--keep DIR] [--overhead-partitions 10] [--instance sqlite|postgres]
                              [--chunk-days 31] [--memory-ranges 30,90]
+    python benchmarks/run.py --keep DIR --scoring [--replicate 20] [--code OLD_TREE,NEW_TREE] [--repeat 2]
     make bench
 
 It generates a synthetic source (SQLite) into a scratch folder and drives the real CLI (`python -m
@@ -24,6 +25,13 @@ beside a lower bound measured in the same run, as a child process too:
   read + training frame + fit;
 * scoring (`rcm backfill --select predictions` over that week's days) in claims/s vs a bare
   `predict_denial` on the same gold rows.
+
+* with `--scoring` only this instead, on the world an earlier run kept in `--keep DIR` (same sizes): the
+  scored week's gold and silver claims replicated `--replicate` times under new claim ids, then
+  `rcm backfill --select predictions/claim_denial_scores` and `--select predictions` (scores, shadow scores,
+  worklist), each on a fresh copy of the instance, for each source tree of `--code` in turn (before/after on
+  one world): claims/s end to end and in steps, seconds per step, Dagster events; the trees' predictions,
+  worklist exports and check evaluations are compared (run-stamped columns aside);
 
 * with `--memory-ranges 30,90` only this instead: peak RSS of `rcm backfill --select bronze silver gold`
   over each range (same claims/day, a fresh lake and instance each), in runs of `--chunk-days` days and as
