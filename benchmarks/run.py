@@ -3,6 +3,7 @@
     python benchmarks/run.py [--claims-per-day 1000] [--days 49] [--year] [--seed 7] [--json PATH]
                              [--keep DIR] [--overhead-partitions 10] [--instance sqlite|postgres]
                              [--chunk-days 31] [--memory-ranges 30,90]
+    python benchmarks/run.py --keep DIR --scoring [--replicate 20] [--code OLD_TREE,NEW_TREE] [--repeat 2]
     make bench
 
 It generates a synthetic source (SQLite) into a scratch folder and drives the real CLI (`python -m
@@ -24,6 +25,13 @@ beside a lower bound measured in the same run, as a child process too:
   read + training frame + fit;
 * scoring (`rcm backfill --select predictions` over that week's days) in claims/s vs a bare
   `predict_denial` on the same gold rows.
+
+* with `--scoring` only this instead, on the world an earlier run kept in `--keep DIR` (same sizes): the
+  scored week's gold and silver claims replicated `--replicate` times under new claim ids, then
+  `rcm backfill --select predictions/claim_denial_scores` and `--select predictions` (scores, shadow scores,
+  worklist), each on a fresh copy of the instance, for each source tree of `--code` in turn (before/after on
+  one world): claims/s end to end and in steps, seconds per step, Dagster events; the trees' predictions,
+  worklist exports and check evaluations are compared (run-stamped columns aside);
 
 * with `--memory-ranges 30,90` only this instead: peak RSS of `rcm backfill --select bronze silver gold`
   over each range (same claims/day, a fresh lake and instance each), in runs of `--chunk-days` days and as
@@ -60,11 +68,11 @@ START = date(2025, 1, 6)  # a Monday, so weeks line up with the days
 # Child processes: wall, CPU and peak RSS of exactly that process
 
 
-def measure(cmd: list[str], env: dict[str, str], log: Path) -> dict:
+def measure(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = REPO) -> dict:
     """Run `cmd`, wait for it with wait4 (its own rusage), return wall/cpu/peak RSS and its output."""
     with open(log, "w") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -247,8 +255,44 @@ def piece_import(spec: dict) -> dict:
     return {"import_s": time.perf_counter() - t}
 
 
+def piece_step_seconds(spec: dict) -> dict:
+    """Seconds each asset's steps took over every run of the instance (DAGSTER_HOME), and its event count."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+    kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
+    seconds: dict[str, float] = {}
+    events = runs = 0
+    since = spec.get("since", 0.0)  # only the runs created after this time (the instance may hold older ones)
+    records = [r for r in instance.get_run_records() if r.create_timestamp.timestamp() >= since]
+    for record in records:
+        runs += 1
+        events += len(instance.all_logs(record.dagster_run.run_id))
+        started: dict[str, float] = {}
+        for entry in instance.all_logs(record.dagster_run.run_id, of_type=kinds):
+            if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+                started[entry.step_key] = entry.timestamp
+            elif entry.step_key in started:
+                seconds[entry.step_key] = seconds.get(entry.step_key, 0.0) + entry.timestamp - started.pop(entry.step_key)
+    if spec.get("checks_out"):  # every check evaluation, for comparing the outputs of two code versions
+        found = []
+        for record in records:
+            for entry in instance.all_logs(record.dagster_run.run_id,
+                                           of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+                e = entry.dagster_event.event_specific_data
+                found.append({"asset": e.asset_key.to_user_string(), "check": e.check_name,
+                              "partition": e.partition, "passed": e.passed, "severity": str(e.severity),
+                              "description": e.description,
+                              "metadata": {k: str(v.value) for k, v in sorted(e.metadata.items())
+                                           if k != "evaluated_at"}})  # the clock: differs in every run
+        found.sort(key=lambda c: (c["asset"], c["check"], c["partition"] or ""))
+        Path(spec["checks_out"]).write_text(json.dumps(found, indent=1))
+    return {"steps": seconds, "events": events, "runs": runs}
+
+
 PIECES = {"generate": piece_generate, "bare_extract": piece_bare_extract, "bare_silver_gold": piece_bare_silver_gold,
-          "bare_model": piece_bare_model, "dagster_overhead": piece_dagster_overhead, "import": piece_import}
+          "bare_model": piece_bare_model, "dagster_overhead": piece_dagster_overhead, "import": piece_import,
+          "step_seconds": piece_step_seconds}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -297,6 +341,14 @@ def main(argv: list[str] | None = None) -> int:
                          "chunked (--chunk-days, default 31) and as one run each")
     ap.add_argument("--json", type=Path, default=None, help="where to write the table (default: a file in /tmp)")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it (default: temporary)")
+    ap.add_argument("--scoring", action="store_true",
+                    help="only time scoring on the kept world of --keep (an earlier run with the same --days, "
+                         "--claims-per-day): `rcm backfill --select predictions/claim_denial_scores` and "
+                         "`--select predictions` over the scored week, gold replicated --replicate times")
+    ap.add_argument("--replicate", type=int, default=20, help="with --scoring: copies of each scored gold day")
+    ap.add_argument("--code", default=None, metavar="DIR[,DIR]",
+                    help="with --scoring: source trees whose rcm_assets the CLI runs, compared (default: this one)")
+    ap.add_argument("--repeat", type=int, default=1, help="with --scoring: rounds (best wall, median CPU)")
     ap.add_argument("--piece", choices=tuple(PIECES), help=argparse.SUPPRESS)
     ap.add_argument("--spec", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -306,11 +358,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.year:
         args.days, args.claims_per_day = 365, 20_000
 
+    if args.scoring and (args.keep is None or not (args.keep / "home").is_dir()):
+        raise SystemExit("--scoring needs --keep DIR: the folder of an earlier full run kept with --keep")
     work = args.keep or Path(tempfile.mkdtemp(prefix="rcm-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     databases: list[str] = []
     try:
-        rows = memory_scaling(args, work) if args.memory_ranges else run(args, work, databases)
+        if args.scoring:
+            rows = scoring_only(args, work)
+        else:
+            rows = memory_scaling(args, work) if args.memory_ranges else run(args, work, databases)
     finally:
         for url in databases:
             drop_database(args.pg_url, url)
@@ -524,6 +581,145 @@ def run(args: argparse.Namespace, work: Path, databases: list[str]) -> list[dict
                         bare_rate / (scored / score["wall_s"]) if scored else None, "≥ 200,000 claims/s"))
     else:
         print(f"  (no model week before the last of {days} days: training and scoring not measured)")
+    return rows
+
+
+VOLATILE_COLUMNS = ("scored_at", "dagster_run_id")  # differ between any two runs of the same code
+
+
+def replicate_day(src: Path, dst: Path, times: int) -> int:
+    """A lake day's Parquet file with its rows repeated `times` times, copy i under claim ids `<id>-R<i>`."""
+    import pandas as pd
+
+    frame = pd.read_parquet(src / "part-0.parquet")
+    copies = [frame] + [frame.assign(claim_id=frame["claim_id"].astype(str) + f"-R{i:02d}") for i in range(1, times)]
+    dst.mkdir(parents=True, exist_ok=True)
+    out = pd.concat(copies, ignore_index=True)
+    out.to_parquet(dst / "part-0.parquet", index=False)
+    return len(out)
+
+
+def scoring_world(world: Path, days: list[str], times: int) -> tuple[Path, int]:
+    """The kept world's data folder for scoring, gold and silver claims of `days` replicated `times` times
+    (bronze, the source and any scores left out); built once, reused."""
+    folder = world / f"scoring-x{times}"
+    data = folder / "data"
+    if not (folder / "claims").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        skip = {"bronze", "predictions", "source.db", "landing_out", "logs"}
+        shutil.copytree(world / "data", data, ignore=lambda _d, names: [n for n in names if n in skip])
+        claims = 0
+        for day in days:
+            for table in (("gold", "claim_features"), ("silver", "claims")):
+                src = world / "data" / "lake" / Path(*table) / f"dt={day}"
+                dst = data / "lake" / Path(*table) / f"dt={day}"
+                shutil.rmtree(dst)
+                rows = replicate_day(src, dst, times)
+                claims += rows if table[0] == "gold" else 0
+        (folder / "claims").write_text(str(claims))
+    return data, int((folder / "claims").read_text())
+
+
+def compare_outputs(a: Path, b: Path) -> str:
+    """'identical' when the predictions tables (volatile columns aside), worklist exports and check
+    evaluations of two runs agree, else what differs."""
+    import pandas as pd
+
+    diffs = []
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    if files_a != files_b:
+        return f"different files: {sorted(set(map(str, files_a)) ^ set(map(str, files_b)))[:5]}"
+    for rel in files_a:
+        if rel.suffix == ".parquet":
+            x, y = (pd.read_parquet(root / rel) for root in (a, b))
+            x = x.drop(columns=[c for c in VOLATILE_COLUMNS if c in x.columns])
+            y = y.drop(columns=[c for c in VOLATILE_COLUMNS if c in y.columns])
+            try:
+                pd.testing.assert_frame_equal(x, y, check_exact=True)
+            except AssertionError as exc:
+                diffs.append(f"{rel}: {str(exc).splitlines()[0:3]}")
+        elif (a / rel).read_bytes() != (b / rel).read_bytes():
+            diffs.append(f"{rel} differs")
+    return "identical" if not diffs else "; ".join(diffs[:5])
+
+
+def scoring_only(args: argparse.Namespace, world: Path) -> list[dict]:
+    """Scoring alone on a kept world (`--keep DIR` of an earlier full run with the same sizes): the scored
+    week's gold (and silver claims) replicated `--replicate` times, then per source tree of `--code`
+    (alternating, `--repeat` rounds): `rcm backfill --select predictions/claim_denial_scores` and
+    `--select predictions` (scores, shadow scores, worklist), each on a fresh copy of the instance with no
+    scores written. Outputs of the trees are compared (Parquet, exports and check evaluations)."""
+    horizon, min_train = (60, 56) if args.year else (14, 21)
+    first, last = START, START + timedelta(days=args.days - 1)
+    model_start = first_model_week(first, horizon, min_train)
+    week = model_start + timedelta(days=7 * ((last - model_start).days // 7))
+    days = [(week + timedelta(days=i)).isoformat() for i in range((last - week).days)]
+    data, claims = scoring_world(world, days, args.replicate)
+    codes = [Path(c).resolve() for c in (args.code or str(REPO)).split(",")]
+    logs = world / "logs-scoring"
+    logs.mkdir(exist_ok=True)
+    py = [sys.executable, "-W", "ignore"]
+    env = dict(os.environ, RCM_DATA_DIR=str(data), RCM_PARTITIONS_START=START.isoformat(),
+               PYTHONWARNINGS="ignore", RCM_LABEL_HORIZON_DAYS=str(horizon), RCM_MIN_TRAIN_DAYS=str(min_train),
+               RCM_TRAIN_WINDOW_DAYS="180")
+    for name in ("RCM_SOURCE_URL", "RCM_LAKE_URL", "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS", "RCM_CONFIG",
+                 "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR", "RCM_EXECUTOR", "PYTHONPATH"):
+        env.pop(name, None)
+    if args.chunk_days is not None:
+        env["RCM_BACKFILL_CHUNK_DAYS"] = str(args.chunk_days)
+    print(f"bench: scoring {days[0]} .. {days[-1]}, {claims:,} claims ({args.replicate}x replicated), code "
+          f"{', '.join(map(str, codes))} (cpus {len(os.sched_getaffinity(0))}, load {os.getloadavg()[0]:.1f})")
+    results: dict[tuple[int, str], list[dict]] = {}
+    outputs: dict[tuple[int, str], Path] = {}
+    for rnd in range(args.repeat):
+        for n, code in enumerate(codes):
+            for what, select in (("scores", ["predictions/claim_denial_scores"]), ("predictions", ["predictions"])):
+                home = world / "scoring-home"
+                shutil.rmtree(home, ignore_errors=True)
+                shutil.copytree(world / "home", home)
+                shutil.rmtree(data / "lake" / "predictions", ignore_errors=True)
+                shutil.rmtree(data / "landing_out", ignore_errors=True)
+                name = f"{what}_code{n}_round{rnd}"
+                print(f"  {name} ...", end="", flush=True)
+                run_env = {**env, "DAGSTER_HOME": str(home)}
+                since = time.time()
+                res = measure([*py, "-m", "rcm_assets", "backfill", "--select", *select, "--start", days[0],
+                               "--end", days[-1]], run_env, logs / f"{name}.log", cwd=code)
+                keep = world / "scoring-out" / name
+                shutil.rmtree(keep, ignore_errors=True)
+                keep.mkdir(parents=True)
+                steps = measure([*py, str(Path(__file__).resolve()), "--piece", "step_seconds", "--spec",
+                                 json.dumps({"checks_out": str(keep / "checks.json"), "since": since})], run_env,
+                                logs / f"{name}-steps.log")
+                shutil.copytree(data / "lake" / "predictions", keep / "predictions")
+                if (data / "landing_out").exists():
+                    shutil.copytree(data / "landing_out", keep / "landing_out")
+                res.update(steps=steps["steps"], events=steps["events"], runs=steps["runs"])
+                results.setdefault((n, what), []).append(res)
+                outputs[(n, what)] = keep
+                print(f" {res['wall_s']:.1f} s wall, {res['cpu_s']:.1f} s CPU, steps "
+                      + ", ".join(f"{k} {v:.1f} s" for k, v in sorted(res["steps"].items()))
+                      + f"; {res['events']} events in {res['runs']} run(s)")
+    rows = []
+    for (n, what), runs in sorted(results.items()):
+        best = min(runs, key=lambda r: r["wall_s"])
+        cpu_s = sorted(r["cpu_s"] for r in runs)[len(runs) // 2]
+        step_s = min(sum(r["steps"].values()) for r in runs)
+        per_step = {k: min(r["steps"].get(k, 0.0) for r in runs) for k in best["steps"]}
+        same = "—" if n == 0 else compare_outputs(outputs[(0, what)], outputs[(n, what)])
+        rows.append(row(f"`--select {'predictions/claim_denial_scores' if what == 'scores' else 'predictions'}` "
+                        f"with {codes[n]}",
+                        f"{claims / best['wall_s']:,.0f} claims/s end to end ({best['wall_s']:.1f} s wall, "
+                        f"{cpu_s:.1f} s CPU), {claims / step_s:,.0f}/s in steps ({step_s:.1f} s: "
+                        + ", ".join(f"{k} {v:.1f}" for k, v in sorted(per_step.items())) + f"); {best['events']} "
+                        f"events, {best['runs']} run(s); outputs vs code 0: {same}",
+                        f"code 0: {claims / min(r['wall_s'] for r in results[(0, what)]):,.0f} claims/s",
+                        min(r["wall_s"] for r in results[(0, what)]) / best["wall_s"], "≥ 200,000 claims/s",
+                        sorted(r["cpu_s"] for r in results[(0, what)])[len(runs) // 2] / cpu_s,
+                        claims=claims, wall_s=round(best["wall_s"], 2), cpu_s=round(cpu_s, 2),
+                        step_s=round(step_s, 2), steps={k: round(v, 2) for k, v in per_step.items()},
+                        events=best["events"], runs=best["runs"], outputs_vs_code0=same))
     return rows
 
 

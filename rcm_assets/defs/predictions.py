@@ -16,6 +16,7 @@ the weekly review in `model/lifecycle_review` compares them on matured labels.
 
 
 import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -33,7 +34,7 @@ from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_MODEL_MAPP
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality, settings
-from rcm_assets.lib.scoring import score
+from rcm_assets.lib.scoring import rows_by_day, score
 from rcm_assets.platform.resources import MlflowResource
 
 SCORES_KEY = dg.AssetKey(["predictions", "claim_denial_scores"])
@@ -58,18 +59,42 @@ class ScoringConfig(dg.Config):
     rescore: bool = False
 
 
+# Registered models this process has loaded, by (tracking URI, MLflow run id, model URI). A version's
+# artifacts never change once registered, and its run id is unique even across a re-created store, so the
+# consecutive runs of one process (the chunks of a CLI backfill, the scores and the worklist of one run)
+# load each model once. Runs launched by the daemon each get a fresh process: nothing is kept between them.
+_LOADED: OrderedDict[tuple[str, str, str], object] = OrderedDict()
+LOADED_MODELS_KEPT = 8
+
+
+def load_registered(mlf: MlflowResource, name: str, version: str, run_id: str | None = None) -> object:
+    """The scikit-learn model of registered version `name`/`version`, loaded once per process."""
+    if run_id is None:
+        run_id = mlf.client().get_model_version(name, version).run_id
+    uri = f"models:/{name}/{version}"
+    key = (mlf.tracking_uri, str(run_id), uri)
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    mlf.client()  # sets the tracking URI the models:/ URI resolves against
+    model = mlflow.sklearn.load_model(uri)
+    _LOADED[key] = model
+    while len(_LOADED) > LOADED_MODELS_KEPT:
+        _LOADED.popitem(last=False)
+    return model
+
+
 class ServingModel:
-    """A registered version loaded once per run, with the lineage every score is stamped with."""
+    """A registered version with the lineage every score is stamped with (its model loaded once per process)."""
 
     scored_by = "champion"
 
-    def __init__(self, mlf: MlflowResource, version: str):
-        client = mlf.client()
-        mv = client.get_model_version(mlf.model_name, version)
+    def __init__(self, mlf: MlflowResource, version: str, mv=None):
+        mv = mv if mv is not None else mlf.client().get_model_version(mlf.model_name, version)
         self.version = version
         self.tags = dict(mv.tags or {})
         self.feature_version = self.tags.get("feature_version", "")
-        self.model = mlflow.sklearn.load_model(f"models:/{mlf.model_name}/{version}")
+        self.model = load_registered(mlf, mlf.model_name, version, mv.run_id)
         self.stamp = {
             "model_name": mlf.model_name, "model_version": version, "mlflow_run_id": mv.run_id,
             "training_window_start": self.tags.get("window_start"),
@@ -105,6 +130,7 @@ class Registry:
 
     mlf: MlflowResource
     events: pd.DataFrame = field(init=False)
+    records: dict[str, object] = field(init=False)
     versions: dict[str, dict[str, str]] = field(init=False)
     fallbacks: list = field(init=False)
     loaded: dict[str, ServingModel | FallbackServing] = field(default_factory=dict)
@@ -112,7 +138,8 @@ class Registry:
     def __post_init__(self):
         client = self.mlf.client()
         self.events = champion_lib.history(client, self.mlf.model_name)
-        self.versions = self._tags(self.mlf.model_name)
+        self.records = self._records(self.mlf.model_name)
+        self.versions = {v: dict(mv.tags or {}) for v, mv in self.records.items()}
         try:
             fallbacks = client.search_model_versions(f"name = '{fallback_lib.registered_name(self.mlf.model_name)}'")
         except MlflowException:
@@ -120,10 +147,9 @@ class Registry:
         self.fallbacks = sorted(fallbacks, key=lambda mv: ((mv.tags or {}).get("dagster_partition", ""),
                                                            int(mv.version)))
 
-    def _tags(self, name: str) -> dict[str, dict[str, str]]:
+    def _records(self, name: str) -> dict[str, object]:
         try:
-            return {str(mv.version): dict(mv.tags or {}) for mv in self.mlf.client().search_model_versions(
-                f"name = '{name}'")}
+            return {str(mv.version): mv for mv in self.mlf.client().search_model_versions(f"name = '{name}'")}
         except MlflowException:
             return {}
 
@@ -133,7 +159,7 @@ class Registry:
 
     def model(self, version: str) -> ServingModel:
         if version not in self.loaded:
-            self.loaded[version] = ServingModel(self.mlf, version)
+            self.loaded[version] = ServingModel(self.mlf, version, self.records.get(version))
         return self.loaded[version]
 
     def fallback_for(self, day: str) -> FallbackServing | None:
@@ -191,13 +217,15 @@ def score_days(gold: pd.DataFrame, registry: Registry, threshold: float, run_id:
     fell_back: dict[str, str] = {}
     days_of: dict[int, list[str]] = {}
     serving_of: dict[int, ServingModel | FallbackServing] = {}
+    said = []
     for day, rows in gold.groupby("dt", sort=True):
         serving, why = serving_for_day(day, rows, registry, log)
         if why is not None:
             fell_back[day] = why
         serving_of[id(serving)] = serving
         days_of.setdefault(id(serving), []).append(day)
-        log.info(f"{day}: {len(rows)} claims scored by {serving.scored_by} v{serving.version}")
+        said.append(f"{day}: {len(rows)} claims scored by {serving.scored_by} v{serving.version}")
+    log.info("; ".join(said))  # one event for the run, not one per day (each is a write to the event log)
     frames = []
     for key, days in days_of.items():
         serving = serving_of[key]
@@ -345,8 +373,9 @@ def claim_denial_scores(
     """Denial probability and review decision for every claim of day D, with model lineage."""
     registry = Registry(context.resources.mlflow_tracking)
     kept, todo, recorded = [], [], {}
+    gold_of = rows_by_day(gold)
     for day in context.partition_keys:
-        gold_day = gold[gold["dt"] == day] if len(gold) else gold
+        gold_day = gold_of.get(day, gold.iloc[0:0])
         stored = context.resources.lake.read_stored(SCORES_KEY.path, day)
         if config.rescore:
             todo.append(gold_day)
@@ -368,12 +397,12 @@ def claim_denial_scores(
         context.log.warning(f"re-score of {day} (explicit, run {context.run.run_id}): {r['claims_rewritten']} "
                             f"written scores rewritten ({r['versions']}), {r['claims_kept_identical']} unchanged")
     trained = set(model_weeks.get("week", pd.Series(dtype=str)))
+    fresh_of = rows_by_day(fresh)
 
     def day_checks(rows: pd.DataFrame, day: str) -> list[dg.AssetCheckResult]:
         """The checks of one day, recorded on its partition (a range run records each day's own)."""
-        def of_day(frame: pd.DataFrame) -> pd.DataFrame:
-            return frame[frame["dt"] == day] if len(frame) else frame
-        return [*prediction_checks(rows, of_day(fresh), of_day(gold), registry.loaded, config.psi_warn_threshold,
+        return [*prediction_checks(rows, fresh_of.get(day, fresh.iloc[0:0]), gold_of.get(day, gold.iloc[0:0]),
+                                   registry.loaded, config.psi_warn_threshold,
                                    {d: why for d, why in fell_back.items() if d == day}),
                 model_week_check(missing_model_weeks([day], trained), registry.loaded)]
 

@@ -13,18 +13,18 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import mlflow
 import numpy as np
 import pandas as pd
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_MODEL_MAPPING, scoring_partitions
-from rcm_assets.defs.predictions import SCORES_KEY
+from rcm_assets.defs.predictions import SCORES_KEY, load_registered
 from rcm_assets.defs.reason_model import RATIOS_KEY, REASON_MODEL_KEY, reason_model_name
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import drivers, reasons, settings
 from rcm_assets.lib import worklist as worklist_lib
+from rcm_assets.lib.scoring import rows_by_day
 from rcm_assets.platform.resources import MlflowResource
 
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
@@ -51,25 +51,29 @@ def day_claims(claims: pd.DataFrame) -> pd.DataFrame:
 
 
 class Explainers:
-    """Models loaded once per run: denial versions (for drivers) and reason champions (by version)."""
+    """Models for one run: denial versions (for drivers) and reason champions (by version), each loaded once
+    per process (`predictions.load_registered`); the reason model's promotion history read once per run."""
 
     def __init__(self, mlf: MlflowResource):
         self.mlf = mlf
         self.denial: dict[tuple[str, str], object] = {}
         self.reason: dict[str, object] = {}
+        self._reason_events: pd.DataFrame | None = None
 
-    def denial_model(self, name: str, version: str):
+    def denial_model(self, name: str, version: str, run_id: str | None = None):
         if (name, version) not in self.denial:
-            self.denial[(name, version)] = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+            self.denial[(name, version)] = load_registered(self.mlf, name, version, run_id)
         return self.denial[(name, version)]
 
     def reason_champion(self, day: str) -> tuple[str | None, object | None]:
         name = reason_model_name(self.mlf)
-        version = champion_lib.champion_as_of(self.mlf.client(), name, date.fromisoformat(day))
+        if self._reason_events is None:
+            self._reason_events = champion_lib.history(self.mlf.client(), name)
+        version = champion_lib.serving_version(self._reason_events, date.fromisoformat(day))
         if version is None:
             return None, None
         if version not in self.reason:
-            self.reason[version] = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+            self.reason[version] = load_registered(self.mlf, name, version)
         return version, self.reason[version]
 
 
@@ -95,7 +99,9 @@ def explain_day(scores: pd.DataFrame, gold: pd.DataFrame, cpt_code: pd.Series, e
     scored_by = scores.get("scored_by", pd.Series("champion", index=scores.index)).fillna("champion")
     for (name, model_version), rows in scores[scored_by.to_numpy() != "fallback"].groupby(
             ["model_name", "model_version"], sort=True):
-        model = explainers.denial_model(str(name), str(model_version))
+        run_id = rows["mlflow_run_id"].iloc[0] if "mlflow_run_id" in rows.columns else None
+        model = explainers.denial_model(str(name), str(model_version),
+                                        str(run_id) if isinstance(run_id, str) and run_id else None)
         positions = scores.index.get_indexer(rows.index)
         part = feats.iloc[positions].reset_index(drop=True)
         explained = drivers.explain(drivers.smooth_predict(model, n_threads=1), part)
@@ -110,14 +116,16 @@ def explain_day(scores: pd.DataFrame, gold: pd.DataFrame, cpt_code: pd.Series, e
 def build_worklist(scores: pd.DataFrame, gold: pd.DataFrame, claims: pd.DataFrame, ratios: pd.DataFrame,
                    explainers: Explainers, log: dg.DagsterLogManager) -> pd.DataFrame:
     """Every scored claim of each day, with expected loss, reason and drivers, ranked per day."""
-    frames = []
+    frames, said = [], []
+    gold_of, claims_of = rows_by_day(gold), rows_by_day(claims)
     for day, rows in scores.groupby("dt", sort=True):
         rows = rows.reset_index(drop=True)
+        gold_day = gold_of.get(day, gold.iloc[0:0])
         amounts = rows[["claim_id", "claim_version"]].merge(
-            day_claims(claims[claims["dt"] == day]), on=["claim_id", "claim_version"], how="left",
+            day_claims(claims_of.get(day, claims.iloc[0:0])), on=["claim_id", "claim_version"], how="left",
             validate="one_to_one")
-        explained = explain_day(rows, gold[gold["dt"] == day], amounts["cpt_code"], explainers, day)
-        payer = gold[gold["dt"] == day][["claim_id", "claim_version", "payer_id"]]
+        explained = explain_day(rows, gold_day, amounts["cpt_code"], explainers, day)
+        payer = gold_day[["claim_id", "claim_version", "payer_id"]]
         payer = rows[["claim_id", "claim_version"]].merge(payer, on=["claim_id", "claim_version"], how="left")
         ratio = worklist_lib.allowed_ratio_for(payer["payer_id"].astype(str), ratios)
         payment, loss = worklist_lib.expected_loss(rows["denial_probability"].to_numpy(),
@@ -132,9 +140,10 @@ def build_worklist(scores: pd.DataFrame, gold: pd.DataFrame, claims: pd.DataFram
                                          "expected_loss": loss}),
                            explained], axis=1)
         frames.append(frame)
-        log.info(f"{day}: {len(frame)} claims on the worklist, ${loss.sum():,.0f} expected loss")
+        said.append(f"{day}: {len(frame)} claims on the worklist, ${loss.sum():,.0f} expected loss")
     if not frames:
         return pd.DataFrame(columns=["dt", "rank", "claim_id", "claim_version"])
+    log.info("; ".join(said))  # one event for the run, not one per day (each is a write to the event log)
     return worklist_lib.rank_worklist(pd.concat(frames, ignore_index=True))
 
 

@@ -68,3 +68,11 @@ def score(
         out[name] = value
     out["scored_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")
     return out
+
+
+def rows_by_day(frame: pd.DataFrame, column: str = "dt") -> dict[object, pd.DataFrame]:
+    """Each day's rows, as `frame[frame[column] == day]` gives them (same rows, order and index), split in
+    one pass: filtering once per day compares every row of the run once per day, quadratic in its days."""
+    if not len(frame) or column not in frame.columns:
+        return {}
+    return dict(tuple(frame.groupby(column, sort=False, observed=True)))

@@ -421,3 +421,45 @@ def test_a_range_is_scored_with_one_call_per_serving_model_in_day_order(pipeline
                       stamp=model.stamp)
         np.testing.assert_array_equal(fresh.loc[fresh["dt"] == day, "denial_probability"].to_numpy(),
                                       alone["denial_probability"].to_numpy())
+
+
+def test_a_process_loads_each_registered_model_once_across_runs(pipeline, scored, monkeypatch):
+    """Issue 16: the chunk runs of one CLI backfill, and the worklist after the scores, reuse the models the
+    process already loaded (a version's artifacts never change) instead of loading them again each run."""
+    from collections import OrderedDict
+
+    from rcm_assets.defs import predictions, worklist
+
+    monkeypatch.setattr(predictions, "_LOADED", OrderedDict(), raising=False)  # nothing loaded yet
+    real = predictions.mlflow.sklearn.load_model
+    loads: list[str] = []
+
+    def counting(uri, *args, **kwargs):
+        loads.append(uri)
+        return real(uri, *args, **kwargs)
+
+    monkeypatch.setattr(predictions.mlflow.sklearn, "load_model", counting)
+    mlf = pipeline.resources["mlflow_tracking"]
+    versions = sorted(scored["scores"]["model_version"].astype(str).unique())
+    models = []
+    for _ in range(2):  # two runs of one process
+        registry = predictions.Registry(mlf)
+        models.append([registry.model(v).model for v in versions])
+        explainers = worklist.Explainers(mlf)
+        for v in versions:
+            assert explainers.denial_model(mlf.model_name, v) is registry.model(v).model
+    assert sorted(loads) == sorted(f"models:/{mlf.model_name}/{v}" for v in versions)  # once each
+    assert all(a is b for a, b in zip(*models, strict=True))
+
+
+def test_rows_by_day_are_the_rows_a_filter_per_day_gives(scored):
+    """Issue 16: a range run splits its frames by day once (a filter per day was quadratic in the days);
+    each day's rows, order, index and dtypes are those of `frame[frame["dt"] == day]`."""
+    from rcm_assets.lib.scoring import rows_by_day
+
+    gold = scored["gold"].sample(frac=1.0, random_state=0)  # days interleaved, index shuffled
+    split = rows_by_day(gold)
+    assert sorted(split) == sorted(scored["days"])
+    for day in scored["days"]:
+        pd.testing.assert_frame_equal(split[day], gold[gold["dt"] == day])
+    assert rows_by_day(gold.iloc[0:0]) == {} and rows_by_day(pd.DataFrame()) == {}

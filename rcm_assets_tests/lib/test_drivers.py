@@ -94,12 +94,18 @@ def test_sentences_read_like_a_billers_note():
         D.sentence("weather", claim)
 
 
-def test_the_top_driver_is_the_generators_true_cause():
-    """On a denial model trained on the generator's world: a claim with exactly one named cause has that
-    cause's group as its top driver, and its sentence names it."""
+@pytest.fixture(scope="module")
+def trained() -> tuple:
+    """A denial model trained on the generator's world, its holdout and the true causes."""
     world = generator_world()
     train, holdout = M.time_holdout_split(world.ts)
-    model = M.fit_model(train.X, train.y, seed=0, n_threads=1)
+    return M.fit_model(train.X, train.y, seed=0, n_threads=1), holdout, world
+
+
+def test_the_top_driver_is_the_generators_true_cause(trained):
+    """On a denial model trained on the generator's world: a claim with exactly one named cause has that
+    cause's group as its top driver, and its sentence names it."""
+    model, holdout, world = trained
     explained = D.explain(D.smooth_predict(model), holdout.X)
     causes = truth_rows(holdout.claim_keys, world.truth)
     named = causes[[f"cause_{c}" for c in CAUSE_GROUP]]
@@ -121,3 +127,62 @@ def test_the_top_driver_is_the_generators_true_cause():
 def test_empty_day_gives_empty_drivers(gold):
     out = D.explain(additive, gold.head(0))
     assert len(out) == 0 and "driver_3_text" in out.columns
+
+
+def full_occlusion(predict, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The method by its definition: every variant of every claim predicted (probability and log-odds drops)."""
+    features = features[[c for c in F.FEATURE_COLUMNS if c in features.columns]]
+    n, base = len(features), np.asarray(predict(features), dtype="float64")
+    prob, logit = {}, {}
+    for group in D.GROUPS:
+        if group.actionable:
+            variants = [(D._clean(features, group), 1.0)]
+        else:
+            variants = []
+            for values, share in D._context_values(features, group):
+                v = features.copy(deep=False)
+                for name, value in values.items():
+                    v[name] = pd.Categorical(np.full(n, value, dtype=object), dtype=features[name].dtype)
+                variants.append((v, share))
+        ref_p, ref_l = np.zeros(n), np.zeros(n)
+        for variant, weight in variants:
+            p = np.asarray(predict(variant), dtype="float64")
+            ref_p += weight * p
+            ref_l += weight * D._logit(p)
+        prob[group.name], logit[group.name] = base - ref_p, D._logit(base) - ref_l
+    return pd.DataFrame(prob, index=features.index), pd.DataFrame(logit, index=features.index)
+
+
+def test_occlusion_predicts_only_the_claims_a_variant_changes_with_the_same_effects(trained):
+    """Issue 16: a claim already clean on a group (or holding the context value) is not predicted again;
+    the effects are exactly those of predicting every variant of every claim."""
+    model, holdout, _ = trained
+    predict = D.smooth_predict(model)
+    predicted: list[int] = []
+
+    def counting(frame: pd.DataFrame) -> np.ndarray:
+        predicted.append(len(frame))
+        return predict(frame)
+
+    prob = D.driver_effects(counting, holdout.X)
+    logit = D.driver_effects(predict, holdout.X, scale="logit")
+    expected_prob, expected_logit = full_occlusion(predict, holdout.X)
+    pd.testing.assert_frame_equal(prob, expected_prob, check_exact=True)
+    pd.testing.assert_frame_equal(logit, expected_logit, check_exact=True)
+    variants = 1 + sum(1 if g.actionable else len(D._context_values(holdout.X, g)) for g in D.GROUPS)
+    assert len(predicted) == 1  # still one batched prediction
+    assert predicted[0] < 0.8 * variants * len(holdout.X), (predicted, variants * len(holdout.X))
+
+
+def test_sentences_are_those_of_every_claims_own_record(trained):
+    """The sentences built from the claims with a driver only are, claim by claim, `sentence` of its record."""
+    model, holdout, _ = trained
+    features = holdout.X.assign(cpt_code="99213")
+    top = D.top_drivers(D.driver_effects(D.smooth_predict(model), features))
+    texts = D.driver_sentences(top, features)
+    records = features.astype(object).to_dict("records")
+    for k in range(1, D.TOP_N + 1):
+        expected = [D.sentence(g, rec) if g is not None else None
+                    for g, rec in zip(top[f"driver_{k}"], records, strict=True)]
+        assert texts[f"driver_{k}_text"].tolist() == expected
+    assert top["driver_1"].isna().any() and top["driver_1"].notna().any()
