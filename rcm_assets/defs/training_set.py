@@ -6,9 +6,10 @@ ratios. Built inside each of them, the same 180-day window was loaded and select
 20,000 claims a day about a minute each); stored once as `model/training_set`, the three read one
 Parquet file per week, and the rows a model was fitted on stay in the lake for audit.
 
-The window is loaded through the partition mappings with only the columns the selection needs. The
-consumers depend on the asset (lineage, ordering) and read their week from the lake one week at a time,
-so a run of many weeks holds one week's set in memory, not all of them.
+Memory is bounded by the training set, not by the window: the selection runs on gold's keys alone, then
+only the chosen rows' features are read, day by day (gold is a dependency through the same partition
+mapping, read from the lake). The consumers depend on the asset and read their week from the lake one
+week at a time, so a run of many weeks holds one week's set in memory, not all of them.
 """
 
 
@@ -16,7 +17,9 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rcm_assets.defs.partitions import (
     LABEL_HORIZON_DAYS,
@@ -28,12 +31,17 @@ from rcm_assets.defs.partitions import (
 )
 from rcm_assets.lib import modelling
 from rcm_assets.lib.features import FEATURE_COLUMNS
-from rcm_assets.platform.io_manager import ARROW_STRINGS_METADATA, WEEKLY_COLUMN
-from rcm_assets.platform.resources import FeatureResource
+from rcm_assets.platform.io_manager import (
+    ARROW_STRINGS_METADATA,
+    DAILY_COLUMN,
+    WEEKLY_COLUMN,
+    arrow_string_dtype,
+)
 
 TRAINING_SET_KEY = dg.AssetKey(["model", "training_set"])
-# what the selection and the consumers need of gold and of the outcomes, nothing more
-GOLD_COLUMNS = [*modelling.KEY_COLUMNS, "feature_version", *FEATURE_COLUMNS]
+GOLD_KEY = dg.AssetKey(["gold", "claim_features"])
+# what the selection needs of gold and what the consumers need of the outcomes, nothing more
+GOLD_KEY_COLUMNS = ["claim_id", "claim_version", "submitted_at", "feature_version"]
 OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", *modelling.OUTCOME_DETAILS]
 # one week per run: a week's set at 20,000 claims a day is ~3.6 M rows, and the output of a run is held
 # in memory until the IO manager writes it
@@ -84,28 +92,80 @@ def stored_training_set(lake: Any, week: date | str) -> modelling.TrainingSet:
     return modelling.from_training_table(frame, key, WEEKLY_COLUMN)
 
 
+def read_gold_keys(lake: Any, days: list[str]) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """Gold's keys of `days` (ids as Arrow-backed strings, `dt`), the days that exist and their row offsets."""
+    tables, found = [], []
+    for day in days:
+        table = lake.read_stored_table(GOLD_KEY.path, day, columns=GOLD_KEY_COLUMNS)
+        if table is not None:
+            tables.append(table)
+            found.append(day)
+    counts = np.array([t.num_rows for t in tables], dtype="int64")
+    if not tables:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*GOLD_KEY_COLUMNS, DAILY_COLUMN]}), [], counts
+    keys = pa.concat_tables(tables, promote_options="permissive").to_pandas(types_mapper=arrow_string_dtype)
+    keys[DAILY_COLUMN] = np.repeat(np.array(found, dtype=object), counts)
+    return keys, found, np.concatenate([[0], np.cumsum(counts)])
+
+
+def read_chosen_rows(lake: Any, days: list[str], offsets: np.ndarray, rows: np.ndarray,
+                     columns: list[str]) -> pd.DataFrame:
+    """Gold `columns` of the chosen rows (positions in the days' concatenated keys), in `rows` order:
+    each day's file is read once and only its chosen rows are kept, in Arrow, converted to pandas once."""
+    day_of = np.searchsorted(offsets, rows, side="right") - 1
+    by_day = np.argsort(day_of, kind="stable")
+    bounds = np.searchsorted(day_of[by_day], np.arange(len(days) + 1))
+    pieces = []
+    for i, day in enumerate(days):
+        mine = by_day[bounds[i]:bounds[i + 1]]
+        if len(mine):
+            table = lake.read_stored_table(GOLD_KEY.path, day, columns=columns)
+            pieces.append(table.take(pa.array(rows[mine] - offsets[i])))
+    if not pieces:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    back = np.empty(len(rows), dtype="int64")  # from day-grouped order back to the selection's order
+    back[by_day] = np.arange(len(rows))
+    return pa.concat_tables(pieces, promote_options="permissive").take(pa.array(back)).to_pandas()
+
+
+def week_training_set_from_lake(lake: Any, week: date, outcomes: pd.DataFrame, feature_version: str,
+                                log: dg.DagsterLogManager | None = None) -> modelling.TrainingSet:
+    """`week_training_set` reading gold in two passes: keys of W's own days, then the chosen rows."""
+    start, end, cutoff = training_window(week)
+    keys, days, offsets = read_gold_keys(lake, sorted(week_gold_days(week)))
+    current = (keys["feature_version"] == feature_version).to_numpy(dtype=bool)
+    if not current.all() and log is not None:
+        log.warning(f"{int((~current).sum())} gold rows of another feature_version left out of training")
+    positions = np.flatnonzero(current)
+    selection = modelling.training_rows(keys.iloc[positions].reset_index(drop=True), outcomes, cutoff, start, end)
+    chosen = positions[selection.rows]
+    selected = read_chosen_rows(lake, days, offsets, chosen, [*GOLD_KEY_COLUMNS, *FEATURE_COLUMNS])
+    day_index = np.searchsorted(offsets, chosen, side="right") - 1
+    selected[DAILY_COLUMN] = np.asarray(days, dtype=object)[day_index]
+    return modelling.training_set_of(selected, selection)
+
+
 @dg.asset(
     key=TRAINING_SET_KEY,
     group_name="model",
     partitions_def=weekly_partitions,
     io_manager_key="lake",
-    ins={
-        "gold": dg.AssetIn(key=["gold", "claim_features"], partition_mapping=TRAINING_FEATURES_MAPPING,
-                           metadata={"allow_missing_partitions": True, "columns": GOLD_COLUMNS,
-                                     ARROW_STRINGS_METADATA: True}),
-        "outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=TRAINING_OUTCOMES_MAPPING,
-                               metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS,
-                                         ARROW_STRINGS_METADATA: True}),
-    },
+    # gold through the window's mapping (lineage, backfill planning), read from the lake in two passes
+    deps=[dg.AssetDep(GOLD_KEY, partition_mapping=TRAINING_FEATURES_MAPPING)],
+    ins={"outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=TRAINING_OUTCOMES_MAPPING,
+                                metadata={"allow_missing_partitions": True, "columns": OUTCOME_COLUMNS,
+                                          ARROW_STRINGS_METADATA: True})},
+    required_resource_keys={"lake", "features"},
     backfill_policy=WEEKLY_SET_POLICY,
     kinds={"pandas", "parquet"},
 )
-def training_set(context: dg.AssetExecutionContext, gold: pd.DataFrame, outcomes: pd.DataFrame,
-                 features: FeatureResource) -> dg.Output:
+def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> dg.Output:
     """The week's labelled claims as of the week (point in time), with their first adjudication's details."""
-    sets = {key: week_training_set(date.fromisoformat(key), gold, outcomes, features.version, context.log)
+    version = context.resources.features.version
+    sets = {key: week_training_set_from_lake(context.resources.lake, date.fromisoformat(key), outcomes, version,
+                                             context.log)
             for key in context.partition_keys}
-    del gold, outcomes
+    del outcomes
     last = sets[context.partition_keys[-1]].stats
     return dg.Output(modelling.training_table(sets, WEEKLY_COLUMN), metadata={
         "labelled": sum(ts.stats["labelled"] for ts in sets.values()),

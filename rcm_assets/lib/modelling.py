@@ -177,15 +177,22 @@ def _denied(outcomes: pd.DataFrame) -> pd.Series:
     raise KeyError("outcomes need a 'denied' or 'claim_status' column")
 
 
-def training_frame(
+class TrainingRows(NamedTuple):
+    """The point-in-time selection of one window: which gold rows, in submission order, with their labels."""
+
+    rows: np.ndarray  # positions in the gold frame of the labelled claims, in submission-time order
+    labels: pd.DataFrame  # aligned with rows: denied, later_rows, overturned, adjudicated_at, OUTCOME_DETAILS
+    stats: dict[str, Any]
+
+
+def training_rows(
     gold: pd.DataFrame,
     outcomes: pd.DataFrame,
     cutoff: pd.Timestamp,
     window_start: pd.Timestamp,
     window_end: pd.Timestamp,
-    feature_columns: Sequence[str] = FEATURE_COLUMNS,
-) -> TrainingSet:
-    """Join gold features of one submission window to the outcomes known at `cutoff`.
+) -> TrainingRows:
+    """Select the labelled claims of one submission window from gold's keys and the outcomes known at `cutoff`.
 
     - Each claim version is represented by its first gold row (its submission); each claim by its latest
       version submitted before the cutoff (the remittance adjudicates the latest version); earlier
@@ -194,19 +201,20 @@ def training_frame(
     - Its label is the first adjudication at or after the version's submission among the outcomes known
       at the cutoff (`first_adjudications`); an appeal outcome never relabels it. A claim without one is
       left out and counted as `unlabelled`.
-    Pure: the result depends only on rows visible at `cutoff`.
+    Needs only gold's keys (claim_id, claim_version, submitted_at, optional dt and feature_version), so a
+    caller can select first and read the features of the chosen rows alone. Pure: the result depends
+    only on rows visible at `cutoff`.
     """
     cutoff, window_start, window_end = map(pd.Timestamp, (cutoff, window_start, window_end))
     if window_end > cutoff:
         log.warning("training window ends %s after the cutoff %s", window_end, cutoff)
-    missing = [c for c in (*feature_columns, "claim_id", "claim_version", "submitted_at") if c not in gold]
+    missing = [c for c in ("claim_id", "claim_version", "submitted_at") if c not in gold]
     if missing:
         raise KeyError(f"gold frame lacks columns {missing}")
 
     # The selection runs on a narrow frame of keys with claim ids as integer codes in their text order
-    # (on a 180-day window of 20,000 claims a day, sorting, merging and validating 5 M text keys and
-    # copying the wide gold frame at every step took 115 s and 9 GB); the features of the chosen rows are
-    # taken once at the end, so the same rows in the same order come out.
+    # and one numpy lexsort per ordering (on a 180-day window of 20,000 claims a day, pandas' multi-key
+    # sorts, merges and validation of 5 M text keys took 115 s and 9 GB).
     has_dt = "dt" in gold.columns
     keys, outcomes = _coded_keys(gold, outcomes, ["claim_version", "submitted_at", *(["dt"] if has_dt else [])])
 
@@ -231,14 +239,10 @@ def training_frame(
     stale = ~has_outcome & np.isin(window_claims, matured["claim_id"].to_numpy())
     # labelled claims in submission order (claim id breaks ties); features taken from gold once
     by_submission = np.lexsort((labels["claim_id"].to_numpy(), _sortable(labels["submitted_at"])))
-    chosen = labels.iloc[by_submission].reset_index(drop=True)
-    labelled = gold.iloc[in_window["_row"].to_numpy()[at[by_submission]]].reset_index(drop=True)
-    for name in ("denied", "later_rows", "overturned"):
-        labelled[name] = chosen[name].to_numpy()
-
-    key_cols = [c for c in (*KEY_COLUMNS, "feature_version") if c in labelled.columns]
-    X = labelled[list(feature_columns)]
-    y = labelled["denied"].astype(bool).astype("int64").rename("denied")
+    chosen = labels.iloc[by_submission].drop(columns=["claim_id", "submitted_at"]).reset_index(drop=True)
+    rows = in_window["_row"].to_numpy()[at[by_submission]]
+    versions = (sorted(pd.unique(gold["feature_version"].to_numpy()[rows]).tolist())
+                if "feature_version" in gold.columns else [])
     stats = {
         "cutoff": cutoff.isoformat(),
         "window_start": window_start.isoformat(),
@@ -248,18 +252,47 @@ def training_frame(
         "repeated_version_rows": int(len(visible) - len(first_of_version)),
         "claims_in_window": int(len(in_window)),
         "outcomes_matured": int(matured["claim_id"].nunique()),
-        "labelled": int(len(labelled)),
+        "labelled": int(len(rows)),
         "unlabelled": int(len(in_window) - len(labels)),
         "outcome_before_version": int(stale.sum()),
-        "labels_with_later_outcome_rows": int((labelled["later_rows"] > 0).sum()),
-        "labels_overturned_later": int(labelled["overturned"].astype(bool).sum()),
-        "denial_rate": float(y.mean()) if len(y) else math.nan,
-        "feature_versions": sorted(labelled["feature_version"].unique().tolist())
-        if "feature_version" in labelled
-        else [],
+        "labels_with_later_outcome_rows": int((chosen["later_rows"] > 0).sum()),
+        "labels_overturned_later": int(chosen["overturned"].astype(bool).sum()),
+        "denial_rate": float(chosen["denied"].astype(bool).mean()) if len(chosen) else math.nan,
+        "feature_versions": versions,
     }
-    first_outcome = chosen[["adjudicated_at", *[c for c in OUTCOME_DETAILS if c in chosen.columns]]]
-    return TrainingSet(X, y, labelled[key_cols], stats, first_outcome.reset_index(drop=True))
+    return TrainingRows(rows, chosen, stats)
+
+
+def training_set_of(selected: pd.DataFrame, selection: TrainingRows,
+                    feature_columns: Sequence[str] = FEATURE_COLUMNS) -> TrainingSet:
+    """The TrainingSet of a selection, given the gold rows it chose (`selected`, in the selection's order)."""
+    if len(selected) != len(selection.rows):
+        raise ValueError(f"{len(selected)} gold rows given for a selection of {len(selection.rows)}")
+    selected = selected.reset_index(drop=True)
+    key_cols = [c for c in (*KEY_COLUMNS, "feature_version") if c in selected.columns]
+    y = selection.labels["denied"].astype(bool).astype("int64").rename("denied")
+    details = ["adjudicated_at", *[c for c in OUTCOME_DETAILS if c in selection.labels.columns]]
+    return TrainingSet(selected[list(feature_columns)], y, selected[key_cols], selection.stats,
+                       selection.labels[details])
+
+
+def training_frame(
+    gold: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    window_start: pd.Timestamp,
+    window_end: pd.Timestamp,
+    feature_columns: Sequence[str] = FEATURE_COLUMNS,
+) -> TrainingSet:
+    """Join gold features of one submission window to the outcomes known at `cutoff` (`training_rows`
+    selects; the chosen rows' features are taken from gold once, so the same rows in the same order)."""
+    missing = [c for c in feature_columns if c not in gold]
+    if missing:
+        raise KeyError(f"gold frame lacks columns {missing}")
+    selection = training_rows(gold, outcomes, cutoff, window_start, window_end)
+    return training_set_of(gold.iloc[selection.rows], selection, feature_columns)
+
+
 
 
 def training_table(sets: Mapping[str, TrainingSet], column: str) -> pd.DataFrame:
@@ -274,6 +307,8 @@ def training_table(sets: Mapping[str, TrainingSet], column: str) -> pd.DataFrame
             parts.append(ts.first_outcome.add_prefix(FIRST_PREFIX).reset_index(drop=True))
         frames.append(pd.concat(parts, axis=1).assign(**{column: key}))
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    # text as plain objects, like every table of the lake (inputs may come as Arrow-backed strings)
+    frame = frame.astype({c: object for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)})
     frame.attrs = {TRAINING_STATS_ATTR: {key: ts.stats for key, ts in sets.items()}}
     return frame
 

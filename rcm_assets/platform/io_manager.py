@@ -125,7 +125,7 @@ def _name_values(values: Sequence[Any]) -> str:
     return ", ".join(shown[:_MAX_NAMED_VALUES]) + more
 
 
-def _arrow_string_dtype(arrow_type: pa.DataType) -> pd.StringDtype | None:
+def arrow_string_dtype(arrow_type: pa.DataType) -> pd.StringDtype | None:
     """`to_pandas` types_mapper: text as pandas' Arrow-backed strings, everything else as usual."""
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return pd.StringDtype("pyarrow")
@@ -401,6 +401,16 @@ class HiveParquetIOManager(dg.UPathIOManager):
             return None
         return stored.assign(**{column: partition_key})  # the Hive folder holds the partition column
 
+    def read_stored_table(self, asset_key_path: Sequence[str], partition_key: str, column: str = "dt",
+                          columns: Sequence[str] | None = None) -> pa.Table | None:
+        """`read_stored` as an Arrow table, without the partition column (None when never written): for a
+        reader that takes a few rows of many partitions before converting to pandas once."""
+        path = partition_path(self._base_path, list(asset_key_path), partition_key, column)
+        try:
+            return self._read_table(path, [c for c in columns if c != column] if columns else None)
+        except FileNotFoundError:
+            return None
+
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         columns = (context.definition_metadata or {}).get("columns")
         return self._read_table(path, list(columns) if columns is not None else None).to_pandas()
@@ -440,7 +450,7 @@ class HiveParquetIOManager(dg.UPathIOManager):
             return self._empty_frame(context, column, file_cols, add_column, columns)
 
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-        frame = table.to_pandas(types_mapper=_arrow_string_dtype if meta.get(ARROW_STRINGS_METADATA) else None)
+        frame = table.to_pandas(types_mapper=arrow_string_dtype if meta.get(ARROW_STRINGS_METADATA) else None)
         if add_column:
             counts = [t.num_rows for t in tables]
             frame[column] = np.repeat(np.array(keys, dtype=object), counts)

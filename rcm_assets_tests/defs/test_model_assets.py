@@ -395,6 +395,35 @@ def test_a_week_trains_on_the_same_rows_alone_as_inside_a_multi_week_run(pipelin
     assert metrics_alone["holdout_roc_auc"] == pytest.approx(metrics_range["holdout_roc_auc"], abs=1e-9)
 
 
+def test_the_stored_training_set_is_the_weeks_point_in_time_set(pipeline):
+    """model/training_set selects on gold's keys, then reads the chosen rows' features day by day: what it
+    stored for each week equals the set built from the whole window in memory (same rows, order, features,
+    labels, first adjudications and stats), and the denial model trained on that many rows."""
+    from upath import UPath
+
+    from rcm_assets.defs.training_set import stored_training_set, week_gold_days, week_training_set
+    from rcm_assets.platform.io_manager import HiveParquetIOManager
+
+    lake_dir = pipeline.data_dir / "lake"
+    lake = HiveParquetIOManager(UPath(lake_dir))
+    for week in pipeline.weeks:
+        W = date.fromisoformat(week)
+        gold = pd.concat(pd.read_parquet(lake_dir / "gold" / "claim_features" / f"dt={d}" / "part-0.parquet")
+                         .assign(dt=d) for d in sorted(week_gold_days(W)))
+        days = mapped_days(partitions.TRAINING_OUTCOMES_MAPPING, week)
+        outcomes = pd.concat(pd.read_parquet(lake_dir / "silver" / "remittances" / f"dt={d}" / "part-0.parquet")
+                             for d in days if (lake_dir / "silver" / "remittances" / f"dt={d}").exists())
+        expected = week_training_set(W, gold.reset_index(drop=True), outcomes.reset_index(drop=True),
+                                     gold["feature_version"].iloc[0])
+        stored = stored_training_set(lake, week)
+        assert stored.stats == expected.stats and stored.stats["labelled"] > 1_000
+        pd.testing.assert_frame_equal(stored.X, expected.X)
+        pd.testing.assert_frame_equal(stored.claim_keys, expected.claim_keys)
+        assert (stored.y.to_numpy() == expected.y.to_numpy()).all()
+        pd.testing.assert_frame_equal(stored.first_outcome, expected.first_outcome)
+        assert model_row(pipeline.data_dir, week)["labelled"] == stored.stats["labelled"]
+
+
 def test_re_running_a_promoted_week_is_refused_without_force(gated):
     """Issue 13.1: a second `rcm train` of a promoted week used to compare the new version with the week's
     own earlier one and become champion for every day of the week, re-scoring days billers worked from."""
