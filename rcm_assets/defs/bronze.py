@@ -15,7 +15,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, daily_partitions
@@ -51,6 +54,37 @@ def combine_rows(source_rows: pd.DataFrame, landing_rows: pd.DataFrame, table: s
     frames = [f for f in (source_rows, landing_rows[~again]) if not f.empty]
     combined = pd.concat(frames, ignore_index=True) if frames else source_rows
     return combined, int(again.sum()), repeated
+
+
+def day_labels(stamps: pd.Series) -> pd.Series:
+    """`YYYY-MM-DD` of each timestamp, formatted once per distinct day (strftime per row cost a second
+    per month of claims)."""
+    values = stamps.to_numpy()
+    if stamps.dtype != "datetime64[ns]" or pd.isna(values).any():
+        return stamps.dt.strftime("%Y-%m-%d")
+    days, inverse = np.unique(values.astype("datetime64[D]"), return_inverse=True)
+    return pd.Series(days.astype(str).astype(object)[inverse.reshape(-1)], index=stamps.index)
+
+
+SORT_KEYS = ["dt", "updated_at", "claim_id"]
+
+
+def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by day, updated_at, claim_id (stable): the order of every bronze file.
+
+    Arrow's stable sort gives pandas' order (nulls last, strings by code point) in a tenth of the time,
+    which was mostly spent sorting claim_id strings; anything Arrow cannot take falls back to pandas.
+    """
+    try:
+        keys = pa.table({c: pa.array(frame[c].to_numpy(), type=pa.string() if c != "updated_at" else None,
+                                     from_pandas=True)
+                         for c in SORT_KEYS})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return frame.sort_values(SORT_KEYS, kind="stable", ignore_index=True)
+    order = pc.sort_indices(keys, sort_keys=[(c, "ascending", "at_end") for c in SORT_KEYS])
+    out = frame.take(order.to_numpy())
+    out.index = pd.RangeIndex(len(out))  # reset_index(drop=True) would copy every column once more
+    return out
 
 
 def listed(names: list[str], limit: int = 20) -> str:
@@ -127,14 +161,14 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             context.log.warning(
                 f"{table}: ignoring unknown source column(s): {', '.join(reader.last_unknown_columns)}"
             )
-        rows["dt"] = rows["updated_at"].dt.strftime("%Y-%m-%d")
+        rows["dt"] = day_labels(rows["updated_at"])
         rows["_source"] = f"source:{table}"
         landed = read_landing_rows(Path(landing.landing_dir), table, keys, context.log)
         frame, redelivered, repeated = combine_rows(rows, landed, table)
         frame["_ingested_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")
         frame["_run_id"] = context.run.run_id
         frame = frame[source_column_names(table) + INGEST_COLUMNS + ["dt"]]
-        frame = frame.sort_values(["dt", "updated_at", "claim_id"], kind="stable", ignore_index=True)
+        frame = sort_rows(frame)
         context.log.info(
             f"{table}: {len(rows)} source rows, {len(landed)} landing rows "
             f"({redelivered} already in the source, {repeated} repeated in other files) for {len(keys)} day(s)"
