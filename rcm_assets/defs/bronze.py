@@ -15,7 +15,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, daily_partitions
@@ -53,6 +56,37 @@ def combine_rows(source_rows: pd.DataFrame, landing_rows: pd.DataFrame, table: s
     return combined, int(again.sum()), repeated
 
 
+def day_labels(stamps: pd.Series) -> pd.Series:
+    """`YYYY-MM-DD` of each timestamp, formatted once per distinct day (strftime per row cost a second
+    per month of claims)."""
+    values = stamps.to_numpy()
+    if stamps.dtype != "datetime64[ns]" or pd.isna(values).any():
+        return stamps.dt.strftime("%Y-%m-%d")
+    days, inverse = np.unique(values.astype("datetime64[D]"), return_inverse=True)
+    return pd.Series(days.astype(str).astype(object)[inverse.reshape(-1)], index=stamps.index)
+
+
+SORT_KEYS = ["dt", "updated_at", "claim_id"]
+
+
+def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by day, updated_at, claim_id (stable): the order of every bronze file.
+
+    Arrow's stable sort gives pandas' order (nulls last, strings by code point) in a tenth of the time,
+    which was mostly spent sorting claim_id strings; anything Arrow cannot take falls back to pandas.
+    """
+    try:
+        keys = pa.table({c: pa.array(frame[c].to_numpy(), type=pa.string() if c != "updated_at" else None,
+                                     from_pandas=True)
+                         for c in SORT_KEYS})
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return frame.sort_values(SORT_KEYS, kind="stable", ignore_index=True)
+    order = pc.sort_indices(keys, sort_keys=[(c, "ascending", "at_end") for c in SORT_KEYS])
+    out = frame.take(order.to_numpy())
+    out.index = pd.RangeIndex(len(out))  # reset_index(drop=True) would copy every column once more
+    return out
+
+
 def listed(names: list[str], limit: int = 20) -> str:
     """Names for metadata, the first `limit` of them (a range run can read hundreds of files)."""
     shown = ", ".join(names[:limit]) or "none"
@@ -64,6 +98,27 @@ def bronze_checks(frame: pd.DataFrame, table: str, keys: list[str]) -> list[dg.A
     missing = [c for c in source_column_names(table) if c not in frame.columns]
     duplicated = int(frame.duplicated(["claim_id", "updated_at"]).sum()) if not missing else 0
     per_day = frame.groupby("dt").size() if "dt" in frame.columns else pd.Series(dtype=int)
+    return _bronze_results(missing, duplicated, len(frame), keys, per_day)
+
+
+def bronze_checks_by_day(frame: pd.DataFrame, table: str, keys: list[str]) -> dict[str, list[dg.AssetCheckResult]]:
+    """`bronze_checks` of each day's rows, counted in one pass over the run's rows (splitting a month
+    into per-day frames first cost more than the checks)."""
+    if "dt" not in frame.columns:
+        return checks.per_partition(keys, frame, lambda rows, day: bronze_checks(rows, table, [day]))
+    missing = [c for c in source_column_names(table) if c not in frame.columns]
+    per_day = frame.groupby("dt").size()
+    if missing:
+        duplicated = pd.Series(dtype=int)
+    else:  # a row repeating an earlier (claim_id, updated_at) of the same day
+        repeats = frame.duplicated(["dt", "claim_id", "updated_at"])
+        duplicated = repeats.groupby(frame["dt"]).sum()
+    return {day: _bronze_results(missing, int(duplicated.get(day, 0)), int(per_day.get(day, 0)), [day], per_day)
+            for day in keys}
+
+
+def _bronze_results(missing: list[str], duplicated: int, row_count: int, keys: list[str],
+                    per_day: pd.Series) -> list[dg.AssetCheckResult]:
     empty_days = [k for k in keys if per_day.get(k, 0) == 0]
     return [
         checks.result(
@@ -79,7 +134,7 @@ def bronze_checks(frame: pd.DataFrame, table: str, keys: list[str]) -> list[dg.A
         checks.result(
             "row_count_recorded", not empty_days, warn_only=True,
             description=f"no rows for {len(empty_days)} day(s)" if empty_days else None,
-            row_count=len(frame), days=len(keys), empty_days=len(empty_days),
+            row_count=row_count, days=len(keys), empty_days=len(empty_days),
             min_rows_per_day=int(min((per_day.get(k, 0) for k in keys), default=0)),
         ),
     ]
@@ -127,14 +182,14 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             context.log.warning(
                 f"{table}: ignoring unknown source column(s): {', '.join(reader.last_unknown_columns)}"
             )
-        rows["dt"] = rows["updated_at"].dt.strftime("%Y-%m-%d")
+        rows["dt"] = day_labels(rows["updated_at"])
         rows["_source"] = f"source:{table}"
         landed = read_landing_rows(Path(landing.landing_dir), table, keys, context.log)
         frame, redelivered, repeated = combine_rows(rows, landed, table)
         frame["_ingested_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")
         frame["_run_id"] = context.run.run_id
         frame = frame[source_column_names(table) + INGEST_COLUMNS + ["dt"]]
-        frame = frame.sort_values(["dt", "updated_at", "claim_id"], kind="stable", ignore_index=True)
+        frame = sort_rows(frame)
         context.log.info(
             f"{table}: {len(rows)} source rows, {len(landed)} landing rows "
             f"({redelivered} already in the source, {repeated} repeated in other files) for {len(keys)} day(s)"
@@ -148,7 +203,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             "unknown_source_columns": ", ".join(reader.last_unknown_columns) or "none",
         }
         # publish raises a non-retryable Failure when a blocking check fails: nothing is written
-        by_day = checks.per_partition(keys, frame, lambda rows, day: bronze_checks(rows, table, [day]))
+        by_day = bronze_checks_by_day(frame, table, keys)
         yield from checks.publish(
             [dg.Output(frame, metadata=metadata)], by_day,
             what=f"bronze/{table} {keys[0]}..{keys[-1]}", context=context,

@@ -55,3 +55,23 @@ def test_appending_keeps_stored_rows_and_adds_only_new_content():
     again, added, _ = append_new_rows(merged, incoming, COLUMNS)
     assert added == 0 and len(again) == len(rows)
     assert not set(row_hashes(overwritten, COLUMNS)) & set(row_hashes(merged, COLUMNS))
+
+
+def test_all_distinct_proves_no_repeat_or_says_it_cannot():
+    from rcm_assets.lib.dedupe import all_distinct
+
+    rows = claims()
+    assert all_distinct(rows, COLUMNS)
+    twice = pd.concat([rows, rows.iloc[[7]]], ignore_index=True)
+    assert not all_distinct(twice, COLUMNS)
+    # equal in every timestamp and the id but not in one value: still distinct rows
+    near = pd.concat([rows, rows.iloc[[7]].assign(billed_amount=rows["billed_amount"].iloc[7] + 1)], ignore_index=True)
+    assert all_distinct(near, COLUMNS)
+    assert drop_content_duplicates(near, COLUMNS)[1] == 0 and drop_content_duplicates(twice, COLUMNS)[1] == 1
+
+
+def test_dropping_nothing_returns_a_default_index():
+    rows = claims().iloc[10:30]
+    kept, dropped = drop_content_duplicates(rows, COLUMNS)
+    assert dropped == 0
+    pd.testing.assert_frame_equal(kept, rows.reset_index(drop=True))

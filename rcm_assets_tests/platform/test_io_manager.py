@@ -572,6 +572,29 @@ def test_append_only_asset_adds_only_new_content_and_keeps_stored_rows(base_url)
     assert metadata["rows_added"].value == 1 and metadata["rows_already_stored"].value == 2
 
 
+@pytest.mark.parametrize("order", ["grouped", "interleaved", "repeat"])
+def test_append_only_first_write_stores_each_days_rows_once_in_their_order(tmp_path, order):
+    """A first write of a range (nothing stored) keeps the frame as it is only when that is what the
+    per-day merge would build: rows grouped by day in key order, none repeated within its day."""
+    data = {"grouped": [("a", "2025-01-02"), ("b", "2025-01-02"), ("c", "2025-01-03")],
+            "interleaved": [("c", "2025-01-03"), ("a", "2025-01-02"), ("b", "2025-01-02")],
+            "repeat": [("a", "2025-01-02"), ("b", "2025-01-02"), ("a", "2025-01-02"), ("a", "2025-01-03")]}[order]
+
+    @dg.asset(partitions_def=DAILY, io_manager_key="lake", backfill_policy=dg.BackfillPolicy.single_run(),
+              metadata={iom.APPEND_ONLY_METADATA: ["claim_id"]})
+    def appended(context: dg.AssetExecutionContext) -> pd.DataFrame:
+        return pd.DataFrame(data, columns=["claim_id", "dt"])
+
+    result = dg.materialize([appended], resources=_res(str(tmp_path)), tags=_range("2025-01-02", "2025-01-03"))
+    assert result.success
+    expected = {"2025-01-02": ["a", "b"], "2025-01-03": ["c" if order != "repeat" else "a"]}
+    for day, ids in expected.items():
+        assert _read(str(tmp_path), f"appended/dt={day}/part-0.parquet")["claim_id"].tolist() == ids
+    handled = [e for e in result.all_node_events if e.event_type_value == "HANDLED_OUTPUT"]
+    metadata = handled[0].event_specific_data.metadata
+    assert metadata["rows_added"].value == 3 and metadata["dagster/row_count"].value == 3
+
+
 # --------------------------------------------------------------------------------------------- object storage
 
 
