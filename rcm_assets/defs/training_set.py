@@ -128,9 +128,10 @@ def read_chosen_rows(lake: Any, days: list[str], offsets: np.ndarray, rows: np.n
     return pa.concat_tables(pieces, promote_options="permissive").take(pa.array(back)).to_pandas()
 
 
-def week_training_set_from_lake(lake: Any, week: date, outcomes: pd.DataFrame, feature_version: str,
-                                log: dg.DagsterLogManager | None = None) -> modelling.TrainingSet:
-    """`week_training_set` reading gold in two passes: keys of W's own days, then the chosen rows."""
+def week_training_table(lake: Any, week: date, outcomes: pd.DataFrame, feature_version: str,
+                        log: dg.DagsterLogManager | None = None) -> pd.DataFrame:
+    """Week W's stored training set, reading gold in two passes: the keys of W's own days, then only the
+    chosen rows (the same set `week_training_set` builds from the whole window in memory)."""
     start, end, cutoff = training_window(week)
     keys, days, offsets = read_gold_keys(lake, sorted(week_gold_days(week)))
     current = (keys["feature_version"] == feature_version).to_numpy(dtype=bool)
@@ -138,18 +139,17 @@ def week_training_set_from_lake(lake: Any, week: date, outcomes: pd.DataFrame, f
         log.warning(f"{int((~current).sum())} gold rows of another feature_version left out of training")
     positions = np.flatnonzero(current)
     selection = modelling.training_rows(keys.iloc[positions].reset_index(drop=True), outcomes, cutoff, start, end)
+    del keys
     chosen = positions[selection.rows]
     selected = read_chosen_rows(lake, days, offsets, chosen, [*GOLD_KEY_COLUMNS, *FEATURE_COLUMNS])
-    day_index = np.searchsorted(offsets, chosen, side="right") - 1
-    selected[DAILY_COLUMN] = np.asarray(days, dtype=object)[day_index]
-    return modelling.training_set_of(selected, selection)
+    selected[DAILY_COLUMN] = np.asarray(days, dtype=object)[np.searchsorted(offsets, chosen, side="right") - 1]
+    return modelling.training_table(selected, selection, week.isoformat(), WEEKLY_COLUMN)
 
 
 @dg.asset(
     key=TRAINING_SET_KEY,
     group_name="model",
     partitions_def=weekly_partitions,
-    io_manager_key="lake",
     # gold through the window's mapping (lineage, backfill planning), read from the lake in two passes
     deps=[dg.AssetDep(GOLD_KEY, partition_mapping=TRAINING_FEATURES_MAPPING)],
     ins={"outcomes": dg.AssetIn(key=["silver", "remittances"], partition_mapping=TRAINING_OUTCOMES_MAPPING,
@@ -159,17 +159,28 @@ def week_training_set_from_lake(lake: Any, week: date, outcomes: pd.DataFrame, f
     backfill_policy=WEEKLY_SET_POLICY,
     kinds={"pandas", "parquet"},
 )
-def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> dg.Output:
-    """The week's labelled claims as of the week (point in time), with their first adjudication's details."""
+def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> dg.MaterializeResult:
+    """The week's labelled claims as of the week (point in time), with their first adjudication's details.
+
+    Written to the lake by the step itself (the IO manager's atomic partition writes): an in-process run
+    keeps every step output in memory until the run ends, and a week's set at 20,000 claims a day is 1 GB.
+    """
     version = context.resources.features.version
-    sets = {key: week_training_set_from_lake(context.resources.lake, date.fromisoformat(key), outcomes, version,
-                                             context.log)
-            for key in context.partition_keys}
+    tables = [week_training_table(context.resources.lake, date.fromisoformat(key), outcomes, version, context.log)
+              for key in context.partition_keys]
     del outcomes
-    last = sets[context.partition_keys[-1]].stats
-    return dg.Output(modelling.training_table(sets, WEEKLY_COLUMN), metadata={
-        "labelled": sum(ts.stats["labelled"] for ts in sets.values()),
-        "unlabelled": sum(ts.stats["unlabelled"] for ts in sets.values()),
+    frame = modelling.stack_training_tables(tables)
+    del tables
+    stats = frame.attrs[modelling.TRAINING_STATS_ATTR]
+    last = stats[context.partition_keys[-1]]
+    written = context.resources.lake.write_partitions(TRAINING_SET_KEY.path, frame, context.partition_keys,
+                                                      column=WEEKLY_COLUMN)
+    del frame
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(next(iter(written.values()))[0]),
+        "dagster/row_count": sum(rows for _, rows in written.values()),
+        "labelled": sum(s["labelled"] for s in stats.values()),
+        "unlabelled": sum(s["unlabelled"] for s in stats.values()),
         "denial_rate": round(float(last["denial_rate"]), 4),
         "training_window": f"{last['window_start'][:10]}..{last['window_end'][:10]}",
         "cutoff": last["cutoff"][:10],

@@ -295,21 +295,30 @@ def training_frame(
 
 
 
-def training_table(sets: Mapping[str, TrainingSet], column: str) -> pd.DataFrame:
-    """Training sets as one frame to store: keys, features, `denied`, the `first_*` outcome columns
-    and `column` = the set's key; each set's stats in `attrs`, by key (pandas metadata of
-    the Parquet file, so they survive the lake)."""
-    frames = []
-    for key, ts in sets.items():
-        parts = [ts.claim_keys.reset_index(drop=True), ts.X.reset_index(drop=True),
-                 ts.y.rename("denied").reset_index(drop=True)]
-        if ts.first_outcome is not None:
-            parts.append(ts.first_outcome.add_prefix(FIRST_PREFIX).reset_index(drop=True))
-        frames.append(pd.concat(parts, axis=1).assign(**{column: key}))
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    # text as plain objects, like every table of the lake (inputs may come as Arrow-backed strings)
-    frame = frame.astype({c: object for c in frame.columns if isinstance(frame[c].dtype, pd.StringDtype)})
-    frame.attrs = {TRAINING_STATS_ATTR: {key: ts.stats for key, ts in sets.items()}}
+def training_table(selected: pd.DataFrame, selection: TrainingRows, key: str, column: str) -> pd.DataFrame:
+    """One selection in its stored form, built in place on `selected` (the chosen gold rows, in the
+    selection's order; no copy of the features): plus `denied`, the `first_*` outcome columns and
+    `column` = key; the stats in `attrs` by key (pandas metadata of the Parquet file, so they survive the
+    lake). Text comes out as plain objects, like every table of the lake."""
+    if len(selected) != len(selection.rows):
+        raise ValueError(f"{len(selected)} gold rows given for a selection of {len(selection.rows)}")
+    frame = selected
+    frame["denied"] = selection.labels["denied"].astype(bool).astype("int64").to_numpy()
+    for name in ("adjudicated_at", *[c for c in OUTCOME_DETAILS if c in selection.labels.columns]):
+        values = selection.labels[name]
+        frame[FIRST_PREFIX + name] = (values.astype(object).where(values.notna(), None).to_numpy()
+                                      if isinstance(values.dtype, pd.StringDtype) else values.to_numpy())
+    frame[column] = key
+    frame.attrs = {TRAINING_STATS_ATTR: {key: selection.stats}}
+    return frame
+
+
+def stack_training_tables(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Several keys' stored training sets as one frame (a run of several weeks), every key's stats kept."""
+    if len(tables) == 1:
+        return tables[0]
+    frame = pd.concat(tables, ignore_index=True)
+    frame.attrs = {TRAINING_STATS_ATTR: {k: v for t in tables for k, v in t.attrs[TRAINING_STATS_ATTR].items()}}
     return frame
 
 
