@@ -43,8 +43,8 @@ GOLD_KEY = dg.AssetKey(["gold", "claim_features"])
 # what the selection needs of gold and what the consumers need of the outcomes, nothing more
 GOLD_KEY_COLUMNS = ["claim_id", "claim_version", "submitted_at", "feature_version"]
 OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", *modelling.OUTCOME_DETAILS]
-# one week per run: a week's set at 20,000 claims a day is ~3.6 M rows, and the output of a run is held
-# in memory until the IO manager writes it
+# one week per run for every weekly model asset: a week's set at 20,000 claims a day is ~3.6 M rows, and a
+# run holds its weeks' sets in memory until it writes them
 WEEKLY_SET_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
