@@ -293,8 +293,6 @@ def training_frame(
     return training_set_of(gold.iloc[selection.rows], selection, feature_columns)
 
 
-
-
 def training_table(selected: pd.DataFrame, selection: TrainingRows, key: str, column: str) -> pd.DataFrame:
     """One selection in its stored form, built in place on `selected` (the chosen gold rows, in the
     selection's order; no copy of the features): plus `denied`, the `first_*` outcome columns and
