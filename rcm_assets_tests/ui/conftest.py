@@ -59,7 +59,7 @@ def run(keys, first, last, **kw):
 run(["bronze/remittances", "silver/remittances", "silver/remittances_rejects"], *spec["outcomes"])
 run(["bronze/claims", "silver/claims", "silver/claims_rejects", "silver/claim_versions", "gold/claim_features"],
     *spec["features"])
-run(["model/denial_model"], spec["week"], spec["week"],
+run(["model/training_set", "model/denial_model"], spec["week"], spec["week"],
     run_config={"ops": {"model__denial_model": {"config": spec["model_config"]}}})
 """
 LOAD_TIMEOUT = 180.0

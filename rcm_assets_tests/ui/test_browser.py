@@ -56,6 +56,17 @@ def test_gold_page_shows_column_descriptions_and_owners(live_dagster, browser):
     page.close()
 
 
+def test_training_set_page_shows_its_label_columns_and_the_week(live_dagster, browser):
+    """model/training_set (the rows a week's model was fitted on): its declared columns and its materialization."""
+    page = open_page(browser, f"{live_dagster.base}/assets/model/training_set", "first_carc_category",
+                     live_dagster.root / "training_set.png")
+    text = page.inner_text("body")
+    assert "Reason group of that first adjudication (the reason model's label)" in text
+    assert "Label: 1 when the claim's first adjudication known before the model week denied it" in text
+    assert "revenue-cycle-data" in text
+    page.close()
+
+
 def test_gold_checks_tab_shows_check_descriptions(live_dagster, browser):
     page = open_page(browser, f"{live_dagster.base}/assets/gold/claim_features?view=checks",
                      "train_serve_parity", live_dagster.root / "gold_checks.png")
