@@ -160,11 +160,10 @@ def week_training_table(lake: Any, week: date, outcomes: pd.DataFrame, feature_v
     kinds={"pandas", "parquet"},
 )
 def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> dg.MaterializeResult:
-    """The week's labelled claims as of the week (point in time), with their first adjudication's details.
-
-    Written to the lake by the step itself (the IO manager's atomic partition writes): an in-process run
-    keeps every step output in memory until the run ends, and a week's set at 20,000 claims a day is 1 GB.
-    """
+    """The week's labelled claims as of the week (point in time), with their first adjudication's details:
+    the rows the week's denial model, reason model and allowed ratios learn from."""
+    # written by the step itself (the IO manager's atomic partition writes), not returned: an in-process run
+    # keeps every step output in memory until the run ends, and a week's set at 20,000 claims a day is 1 GB
     version = context.resources.features.version
     tables = [week_training_table(context.resources.lake, date.fromisoformat(key), outcomes, version, context.log)
               for key in context.partition_keys]
