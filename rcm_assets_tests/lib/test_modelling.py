@@ -186,24 +186,25 @@ def test_time_holdout_split_puts_latest_submissions_in_holdout(gold: pd.DataFram
 
 
 @pytest.fixture(scope="module")
-def fitted() -> tuple[M.DenialModel, M.TrainingSet, np.ndarray]:
-    """The real path on generator data: silver transforms → features → point-in-time set → fit."""
+def split() -> tuple[M.TrainingSet, M.TrainingSet, np.ndarray]:
+    """The real path on generator data: silver transforms → features → point-in-time set → time split;
+    with the holdout's true denial probabilities."""
     data = generate(start=date(2025, 1, 1), days=75, claims_per_day=500, seed=11)
-
-    def bronze(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.assign(_ingested_at=frame["updated_at"], _source="test", _run_id="test",
-                            dt=frame["updated_at"].dt.strftime("%Y-%m-%d"))
-
-    silver = T.build_silver_claims(bronze(data.claims), T.DEV_PHI_KEY).good
-    outcomes = T.build_silver_remittances(bronze(data.remittances)).good
+    silver = T.build_silver_claims(to_bronze(data.claims), T.DEV_PHI_KEY).good
+    outcomes = T.build_silver_remittances(to_bronze(data.remittances)).good
     gold = F.compute_features(F.decision_time_view(silver))
     ts = M.training_frame(gold, outcomes, pd.Timestamp(data.end), pd.Timestamp("2025-01-01"),
                           pd.Timestamp("2025-02-15"))
     train, holdout = M.time_holdout_split(ts)
-    model = M.fit_model(train.X, train.y, seed=0, n_threads=THREADS)
     truth = data.ground_truth.set_index(["claim_id", "claim_version"])["true_denial_probability"]
     keys = pd.MultiIndex.from_frame(holdout.claim_keys[["claim_id", "claim_version"]])
-    return model, holdout, truth.loc[keys].to_numpy()
+    return train, holdout, truth.loc[keys].to_numpy()
+
+
+@pytest.fixture(scope="module")
+def fitted(split) -> tuple[M.DenialModel, M.TrainingSet, np.ndarray]:
+    train, holdout, truth = split
+    return M.fit_model(train.X, train.y, seed=0, n_threads=THREADS), holdout, truth
 
 
 def test_fit_reaches_the_bayes_ceiling(fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray]) -> None:
@@ -230,20 +231,14 @@ def test_model_scores_gold_frames_and_string_columns_alike(
 
 
 def test_a_fit_row_cap_samples_the_earlier_rows_and_keeps_the_quality(
-    fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray], caplog: pytest.LogCaptureFixture,
+    split: tuple[M.TrainingSet, M.TrainingSet, np.ndarray], fitted: tuple[M.DenialModel, M.TrainingSet, np.ndarray],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """max_fit_rows: the trees learn from a seeded sample of the earlier rows (the log says how many),
     the same sample every time; a cap above the row count changes nothing; on generator data half the
     rows lose little AUC against the Bayes ceiling."""
-    model, holdout, truth = fitted
-    full = M.predict_denial(model, holdout.X)
-    data = generate(start=date(2025, 1, 1), days=75, claims_per_day=500, seed=11)
-    silver = T.build_silver_claims(to_bronze(data.claims), T.DEV_PHI_KEY).good
-    outcomes = T.build_silver_remittances(to_bronze(data.remittances)).good
-    gold = F.compute_features(F.decision_time_view(silver))
-    ts = M.training_frame(gold, outcomes, pd.Timestamp(data.end), pd.Timestamp("2025-01-01"),
-                          pd.Timestamp("2025-02-15"))
-    train, _ = M.time_holdout_split(ts)
+    train, holdout, truth = split
+    full = M.predict_denial(fitted[0], holdout.X)
     n_fit = len(train.X) - int(round(len(train.X) * 0.2))
     uncapped = M.fit_model(train.X, train.y, seed=0, n_threads=THREADS, max_fit_rows=n_fit)
     np.testing.assert_array_equal(M.predict_denial(uncapped, holdout.X), full)
