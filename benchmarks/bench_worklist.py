@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     start = pd.Timestamp(args.start)
     cutoff = pd.Timestamp(data.end)
     ts = M.training_frame(gold, outcomes, cutoff, start, start + pd.Timedelta(days=args.train_days))
-    rs = R.reason_training_set(ts, outcomes, cutoff)
+    rs = R.reason_training_set(ts)
     train, holdout = R.reason_holdout_split(rs)
     truth = data.ground_truth
     h_truth = truth_for(holdout.claim_keys, truth)
