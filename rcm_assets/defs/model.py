@@ -36,6 +36,7 @@ from rcm_assets.platform.resources import FeatureResource, MlflowResource
 MODEL_KEY = dg.AssetKey(["model", "denial_model"])
 GATE_CHECK = "holdout_auc_passes_gate"
 OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied"]
+COMPARISON_COLUMNS = ("champion_auc_on_holdout", "candidate_auc_vs_champion")
 MIN_COMPARISON_ROWS = 500  # fewer unseen holdout claims than this make the champion comparison noise
 
 
@@ -325,7 +326,9 @@ def denial_model(context: dg.AssetExecutionContext, config: ModelConfig) -> Iter
         rows.append(row)
         decisions.append((key, decision))
         promotions += [promotion] if promotion else []
-    frame = pd.DataFrame(rows)
+    # no comparable champion (None) keeps these float: a one-week run would otherwise store them as text,
+    # and the weeks' files would no longer read as one table
+    frame = pd.DataFrame(rows).astype({c: "float64" for c in COMPARISON_COLUMNS})
     # the MLflow run, registered version and plots on the asset page (issue 15.3)
     from rcm_assets.platform.catalog import model_run_metadata
     yield dg.Output(frame, metadata={

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from rcm_assets.defs.model import CONFIGURED, Promotion, model_requirements
+from rcm_assets.defs.model import COMPARISON_COLUMNS, CONFIGURED, Promotion, model_requirements
 from rcm_assets.defs.partitions import weekly_partitions
 from rcm_assets.defs.training_set import (
     TRAINING_SET_KEY,
@@ -177,7 +177,9 @@ def denial_reason_model(context: dg.AssetExecutionContext, config: ReasonModelCo
         rows.append(row)
         decisions.append((key, decision))
         promotions += [promotion] if promotion else []
-    frame = pd.DataFrame(rows)
+    # no comparable champion (None) keeps these float: a one-week run would otherwise store them as text,
+    # and the weeks' files would no longer read as one table
+    frame = pd.DataFrame(rows).astype({c: "float64" for c in COMPARISON_COLUMNS})
     yield dg.Output(frame, metadata={
         "model_versions": ", ".join(frame["model_version"]),
         "holdout_macro_auc": float(frame["holdout_macro_auc"].iloc[-1]),

@@ -312,6 +312,13 @@ def test_gate_promotes_the_first_week_when_there_is_no_champion(gated):
     assert row["model_version"] == gated.rows["A"]["model_version"] and row["reused_registered_version"]
     assert "no comparable champion" in evaluation.metadata["decision"].value
     assert gated.history_after["B"] == 1
+    # a one-week run without a comparison still stores the comparison columns as floats, so the weeks'
+    # files read as one table (they were stored as text, and `rcm demo` failed to read the model rows)
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(gated.data_dir / "lake" / "model" / "denial_model" / f"week={gated.w1}" / "part-0.parquet")
+    assert str(schema.field("champion_auc_on_holdout").type) == "double"
+    assert str(schema.field("candidate_auc_vs_champion").type) == "double"
 
 
 def test_gate_keeps_the_champion_when_the_candidate_is_worse_by_more_than_the_margin(gated):
