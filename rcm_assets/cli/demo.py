@@ -86,8 +86,9 @@ def run(args: Namespace, runner: Runner) -> int:
 
     say("[3/3] summary")
     rows: dict[str, int] = {}
-    for outcome in outcomes:
-        rows.update(outcome.rows)
+    for outcome in outcomes:  # a layer's chunks each wrote their own rows
+        for name, count in outcome.rows.items():
+            rows[name] = rows.get(name, 0) + count
     for name in sorted(rows):
         say(f"  {name:<36} {rows[name]:>10,} rows")
     summarize_models(first, last, truth_path)

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--chunk-days", type=positive_days, default=None, metavar="N",
                           help="at most N days per run; a longer range runs as consecutive runs, oldest first, "
                                "stopping at the first that fails (default: RCM_BACKFILL_CHUNK_DAYS or 31; "
-                               "model weeks go 8 per run); bounds a run's memory by N days, not by the range")
+                               "model weeks go RCM_TRAIN_WEEKS_PER_RUN, default 8, per run); bounds a run's memory by N days, not by the range")
     backfill.add_argument("--force", action="store_true",
                           help="also re-train model weeks whose gate already promoted a model (after a feature "
                                "change: --select gold model --force); their promotions serve from today on")

@@ -19,6 +19,7 @@ TRAIN_WINDOW_DAYS: int = settings.train_window_days()
 LABEL_HORIZON_DAYS: int = settings.label_horizon_days()
 MIN_TRAIN_DAYS: int = settings.min_train_days()
 BACKFILL_CHUNK_DAYS: int = settings.backfill_chunk_days()
+TRAIN_WEEKS_PER_RUN: int = settings.train_weeks_per_run()
 
 
 def first_model_week(start: date, horizon_days: int, min_train_days: int) -> date:

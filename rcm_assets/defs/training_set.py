@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from rcm_assets.defs.partitions import (
     LABEL_HORIZON_DAYS,
+    TRAIN_WEEKS_PER_RUN,
     TRAIN_WINDOW_DAYS,
     TRAINING_FEATURES_MAPPING,
     TRAINING_OUTCOMES_MAPPING,
@@ -43,9 +44,9 @@ GOLD_KEY = dg.AssetKey(["gold", "claim_features"])
 # what the selection needs of gold and what the consumers need of the outcomes, nothing more
 GOLD_KEY_COLUMNS = ["claim_id", "claim_version", "submitted_at", "feature_version"]
 OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", *modelling.OUTCOME_DETAILS]
-# one week per run for every weekly model asset: a week's set at 20,000 claims a day is ~3.6 M rows, and a
-# run holds its weeks' sets in memory until it writes them
-WEEKLY_SET_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# at most RCM_TRAIN_WEEKS_PER_RUN weeks per run for every weekly model asset (one policy, so a chunk's
+# training set, models and review stay in one run): each step holds one week's set at a time
+WEEKLY_SET_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=TRAIN_WEEKS_PER_RUN)
 
 
 def training_window(week: date, window_days: int = TRAIN_WINDOW_DAYS,
@@ -92,57 +93,75 @@ def stored_training_set(lake: Any, week: date | str) -> modelling.TrainingSet:
     return modelling.from_training_table(frame, key, WEEKLY_COLUMN)
 
 
-def read_gold_keys(lake: Any, days: list[str]) -> tuple[pd.DataFrame, list[str], np.ndarray]:
-    """Gold's keys of `days` (ids as Arrow-backed strings, `dt`), the days that exist and their row offsets."""
-    tables, found = [], []
-    for day in days:
-        table = lake.read_stored_table(GOLD_KEY.path, day, columns=GOLD_KEY_COLUMNS)
-        if table is not None:
-            tables.append(table)
-            found.append(day)
-    counts = np.array([t.num_rows for t in tables], dtype="int64")
-    if not tables:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*GOLD_KEY_COLUMNS, DAILY_COLUMN]}), [], counts
-    keys = pa.concat_tables(tables, promote_options="permissive").to_pandas(types_mapper=arrow_string_dtype)
-    keys[DAILY_COLUMN] = np.repeat(np.array(found, dtype=object), counts)
-    return keys, found, np.concatenate([[0], np.cumsum(counts)])
+class GoldKeys:
+    """Gold's keys of a run's days, read once for all its weeks: each week selects on its own days of them.
+
+    `table` holds the keys as read (Arrow), `frame` the same as pandas with Arrow-backed strings for the
+    selection, `days` the days that exist, `offsets` where each day's rows start, `day` each row's day index.
+    """
+
+    def __init__(self, lake: Any, days: list[str]):
+        tables, found = [], []
+        for day in days:
+            table = lake.read_stored_table(GOLD_KEY.path, day, columns=GOLD_KEY_COLUMNS)
+            if table is not None:
+                tables.append(table)
+                found.append(day)
+        counts = np.array([t.num_rows for t in tables], dtype="int64")
+        self.days = found
+        self.offsets = np.concatenate([[0], np.cumsum(counts)])
+        self.day = np.repeat(np.arange(len(found), dtype="int64"), counts)
+        self.table = (pa.concat_tables(tables, promote_options="permissive") if tables else
+                      pa.table({c: pa.array([], type=pa.string()) for c in GOLD_KEY_COLUMNS}))
+        self.frame = self.table.to_pandas(types_mapper=arrow_string_dtype)
+
+    def week_positions(self, week: date, feature_version: str, log: dg.DagsterLogManager | None) -> np.ndarray:
+        """Rows of week W's own days (`week_gold_days`) with the current feature_version."""
+        days = week_gold_days(week)
+        own = [i for i, day in enumerate(self.days) if day in days]
+        mine = np.isin(self.day, own)
+        current = mine & (self.frame["feature_version"] == feature_version).to_numpy(dtype=bool)
+        if (left_out := int(mine.sum() - current.sum())) and log is not None:
+            log.warning(f"{left_out} gold rows of another feature_version left out of training")
+        return np.flatnonzero(current)
 
 
-def read_chosen_rows(lake: Any, days: list[str], offsets: np.ndarray, rows: np.ndarray,
-                     columns: list[str]) -> pd.DataFrame:
-    """Gold `columns` of the chosen rows (positions in the days' concatenated keys), in `rows` order:
-    each day's file is read once and only its chosen rows are kept, in Arrow, converted to pandas once."""
-    day_of = np.searchsorted(offsets, rows, side="right") - 1
+def read_chosen_rows(lake: Any, keys: GoldKeys, rows: np.ndarray, columns: list[str]) -> pa.Table:
+    """Gold `columns` of the chosen rows (positions in the keys), in `rows` order: each day's file is read
+    once and only its chosen rows are kept, in Arrow."""
+    day_of = keys.day[rows]
     by_day = np.argsort(day_of, kind="stable")
-    bounds = np.searchsorted(day_of[by_day], np.arange(len(days) + 1))
+    bounds = np.searchsorted(day_of[by_day], np.arange(len(keys.days) + 1))
     pieces = []
-    for i, day in enumerate(days):
+    for i, day in enumerate(keys.days):
         mine = by_day[bounds[i]:bounds[i + 1]]
         if len(mine):
             table = lake.read_stored_table(GOLD_KEY.path, day, columns=columns)
-            pieces.append(table.take(pa.array(rows[mine] - offsets[i])))
+            pieces.append(table.take(pa.array(rows[mine] - keys.offsets[i])))
     if not pieces:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        return pa.table({c: pa.array([], type=pa.string()) for c in columns})
     back = np.empty(len(rows), dtype="int64")  # from day-grouped order back to the selection's order
     back[by_day] = np.arange(len(rows))
-    return pa.concat_tables(pieces, promote_options="permissive").take(pa.array(back)).to_pandas()
+    return pa.concat_tables(pieces, promote_options="permissive").take(pa.array(back))
 
 
-def week_training_table(lake: Any, week: date, outcomes: pd.DataFrame, feature_version: str,
+def week_training_table(lake: Any, keys: GoldKeys, week: date, outcomes: pd.DataFrame, feature_version: str,
                         log: dg.DagsterLogManager | None = None) -> pd.DataFrame:
-    """Week W's stored training set, reading gold in two passes: the keys of W's own days, then only the
-    chosen rows (the same set `week_training_set` builds from the whole window in memory)."""
+    """Week W's stored training set: selected on the run's gold keys, then only the chosen rows' features
+    are read (the same set `week_training_set` builds from the whole window in memory)."""
     start, end, cutoff = training_window(week)
-    keys, days, offsets = read_gold_keys(lake, sorted(week_gold_days(week)))
-    current = (keys["feature_version"] == feature_version).to_numpy(dtype=bool)
-    if not current.all() and log is not None:
-        log.warning(f"{int((~current).sum())} gold rows of another feature_version left out of training")
-    positions = np.flatnonzero(current)
-    selection = modelling.training_rows(keys.iloc[positions].reset_index(drop=True), outcomes, cutoff, start, end)
-    del keys
+    positions = keys.week_positions(week, feature_version, log)
+    own = keys.frame.iloc[positions].reset_index(drop=True)
+    own[DAILY_COLUMN] = keys.day[positions]  # day indexes sort as the days do
+    selection = modelling.training_rows(own, outcomes, cutoff, start, end)
+    del own
     chosen = positions[selection.rows]
-    selected = read_chosen_rows(lake, days, offsets, chosen, [*GOLD_KEY_COLUMNS, *FEATURE_COLUMNS])
-    selected[DAILY_COLUMN] = np.asarray(days, dtype=object)[np.searchsorted(offsets, chosen, side="right") - 1]
+    features = read_chosen_rows(lake, keys, chosen, FEATURE_COLUMNS)
+    chosen_keys = keys.table.take(pa.array(chosen))
+    selected = pa.table({**{c: chosen_keys[c] for c in GOLD_KEY_COLUMNS},
+                         **{c: features[c] for c in FEATURE_COLUMNS}}).to_pandas()
+    del features, chosen_keys
+    selected[DAILY_COLUMN] = np.asarray(keys.days, dtype=object)[keys.day[chosen]]
     return modelling.training_table(selected, selection, week.isoformat(), WEEKLY_COLUMN)
 
 
@@ -162,19 +181,20 @@ def week_training_table(lake: Any, week: date, outcomes: pd.DataFrame, feature_v
 def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> dg.MaterializeResult:
     """The week's labelled claims as of the week (point in time), with their first adjudication's details:
     the rows the week's denial model, reason model and allowed ratios learn from."""
-    # written by the step itself (the IO manager's atomic partition writes), not returned: an in-process run
-    # keeps every step output in memory until the run ends, and a week's set at 20,000 claims a day is 1 GB
-    version = context.resources.features.version
-    tables = [week_training_table(context.resources.lake, date.fromisoformat(key), outcomes, version, context.log)
-              for key in context.partition_keys]
-    del outcomes
-    frame = modelling.stack_training_tables(tables)
-    del tables
-    stats = frame.attrs[modelling.TRAINING_STATS_ATTR]
+    # each week is written by the step itself as soon as it is built (the IO manager's atomic partition
+    # writes), not returned: an in-process run keeps every step output in memory until the run ends, and a
+    # week's set at 20,000 claims a day is 1 GB
+    lake, version = context.resources.lake, context.resources.features.version
+    weeks = [date.fromisoformat(key) for key in context.partition_keys]
+    keys = GoldKeys(lake, sorted(set().union(*(week_gold_days(week) for week in weeks))))
+    written, stats = {}, {}
+    for week in weeks:
+        table = week_training_table(lake, keys, week, outcomes, version, context.log)
+        stats.update(table.attrs[modelling.TRAINING_STATS_ATTR])
+        written.update(lake.write_partitions(TRAINING_SET_KEY.path, table, [week.isoformat()],
+                                             column=WEEKLY_COLUMN))
+        del table
     last = stats[context.partition_keys[-1]]
-    written = context.resources.lake.write_partitions(TRAINING_SET_KEY.path, frame, context.partition_keys,
-                                                      column=WEEKLY_COLUMN)
-    del frame
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(next(iter(written.values()))[0]),
         "dagster/row_count": sum(rows for _, rows in written.values()),

@@ -52,6 +52,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("partitions.start", "RCM_PARTITIONS_START", "date", "first day of history"),
     Setting("partitions.backfill_chunk_days", "RCM_BACKFILL_CHUNK_DAYS", "int",
             "at most this many days per backfill run (rcm backfill and Dagster backfills)"),
+    Setting("partitions.train_weeks_per_run", "RCM_TRAIN_WEEKS_PER_RUN", "int",
+            "at most this many model weeks per run (rcm backfill/train and Dagster backfills)"),
     Setting("schedules.daily_ingest_cron", "RCM_DAILY_INGEST_CRON", "cron", "nightly extraction (UTC)"),
     Setting("schedules.weekly_training_cron", "RCM_WEEKLY_TRAINING_CRON", "cron", "weekly training (UTC)"),
     Setting("mlflow.tracking_uri", "MLFLOW_TRACKING_URI", "str", "MLflow tracking server or database"),

@@ -311,15 +311,6 @@ def training_table(selected: pd.DataFrame, selection: TrainingRows, key: str, co
     return frame
 
 
-def stack_training_tables(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Several keys' stored training sets as one frame (a run of several weeks), every key's stats kept."""
-    if len(tables) == 1:
-        return tables[0]
-    frame = pd.concat(tables, ignore_index=True)
-    frame.attrs = {TRAINING_STATS_ATTR: {k: v for t in tables for k, v in t.attrs[TRAINING_STATS_ATTR].items()}}
-    return frame
-
-
 def from_training_table(frame: pd.DataFrame, key: str, column: str,
                         feature_columns: Sequence[str] = FEATURE_COLUMNS) -> TrainingSet:
     """The TrainingSet of `key` that `training_table` stored (the same rows, order, dtypes and stats)."""

@@ -178,6 +178,16 @@ def backfill_chunk_days() -> int:
     return _positive_int("RCM_BACKFILL_CHUNK_DAYS", DEFAULT_BACKFILL_CHUNK_DAYS)
 
 
+DEFAULT_TRAIN_WEEKS_PER_RUN = 8
+
+
+def train_weeks_per_run() -> int:
+    """At most this many model weeks per run (RCM_TRAIN_WEEKS_PER_RUN, default 8): the weekly assets'
+    backfill policy. A run holds one week's training set at a time, plus the gold keys of its weeks' windows
+    (read once per run); more weeks per run save a run's start-up and the window's re-reads."""
+    return _positive_int("RCM_TRAIN_WEEKS_PER_RUN", DEFAULT_TRAIN_WEEKS_PER_RUN)
+
+
 def extract_lookback_days() -> int:
     """Earlier days the nightly extraction reads again (RCM_EXTRACT_LOOKBACK_DAYS, default 2, 0 = none).
 

@@ -166,6 +166,34 @@ def test_the_policy_size_follows_the_setting_when_the_code_location_loads(isolat
     assert "max_partitions_per_run=9" in out.stdout
 
 
+def test_the_weekly_model_assets_share_one_policy_of_the_weeks_per_run_setting(isolated_env, tmp_path, monkeypatch):
+    """The weekly assets backfill RCM_TRAIN_WEEKS_PER_RUN weeks per run (default 8), all with one policy so
+    a chunk's training set, models and review are one run; `rcm backfill` cuts its weeks the same way.
+    One week per run made the demo's twelve weeks twelve runs (half of its model time was start-up)."""
+    from rcm_assets import definitions
+    from rcm_assets.defs import partitions
+
+    monkeypatch.delenv("RCM_TRAIN_WEEKS_PER_RUN", raising=False)
+    monkeypatch.delenv("RCM_CONFIG", raising=False)
+    assert settings.train_weeks_per_run() == 8
+    config = tmp_path / "rcm.yaml"
+    config.write_text("partitions:\n  train_weeks_per_run: 2\n")
+    monkeypatch.setenv("RCM_CONFIG", str(config))
+    assert settings.train_weeks_per_run() == 2
+    monkeypatch.setenv("RCM_TRAIN_WEEKS_PER_RUN", "0")
+    with pytest.raises(settings.SettingError, match="RCM_TRAIN_WEEKS_PER_RUN"):
+        settings.train_weeks_per_run()
+
+    graph = definitions.defs.resolve_asset_graph()
+    weekly = [k for k in commands.asset_keys_in_groups(commands.GROUPS["weekly"]) if commands.op_name(k)]
+    assert {k.to_user_string() for k in weekly} >= {"model/training_set", "model/denial_model",
+                                                    "model/denial_reason_model", "model/lifecycle_review"}
+    expected = dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions.TRAIN_WEEKS_PER_RUN)
+    assert {k.to_user_string(): graph.get(k).assets_def.backfill_policy for k in weekly
+            if graph.get(k).assets_def.backfill_policy != expected} == {}
+    assert commands.policy_size(weekly, 1) == partitions.TRAIN_WEEKS_PER_RUN == 8
+
+
 def test_a_dagster_backfills_chunks_run_one_at_a_time_in_order(tmp_path):
     """A new instance queues a backfill's runs one at a time (FIFO): chunk k+1's gold reads the version index
     chunk k wrote. The deployed dagster.yaml says the same (test_celery_postgres checks they agree)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -133,6 +134,10 @@ def test_demo_runs_end_to_end_from_x12_files_alone(isolated_env, home):
     assert len(bronze) > 5000 and bronze["_source"].str.startswith("landing:").all()
     scores = pd.read_parquet(isolated_env / "lake" / "predictions" / "claim_denial_scores")
     assert len(scores) > 500
+    # the summary counts every chunk's rows (54 days are two runs of the daily layers), not the last one's
+    summary = dict(re.findall(r"^  (\S+/\S+) +([\d,]+) rows$", result.stdout, flags=re.M))
+    assert int(summary["bronze/claims"].replace(",", "")) == len(bronze)
+    assert int(summary["predictions/claim_denial_scores"].replace(",", "")) == len(scores)
     # a second demo starts its world again (its model weeks were promoted by the first: without the reset
     # they would be refused without --force)
     again = rcm("demo", "--from-x12", "--days", "54", "--claims-per-day", "200", env=windows)
