@@ -529,16 +529,18 @@ def mirror_landing(real: Path, staging: Path, first: date, last: date) -> None:
             shutil.copy2(source, target)
 
 
+# --force re-trains promoted weeks: the denial model and the week's reason model (each gate refuses a
+# promoted week without it)
+FORCE_RETRAIN = {op: {"force": True} for op in ("model__denial_model", "model__denial_reason_model")}
+
+
 def cmd_train(args: Namespace, runner: Runner) -> int:
     week = week_of(args.date)
     keys = partitions.weekly_partitions.get_partition_keys()
     if week.isoformat() not in keys:
         raise UsageError(f"no model week {week}: weeks run {keys[0]} .. {keys[-1]}" if keys else "no model weeks yet")
-    # the reason model of the week is retrained with it (its own gate refuses a promoted week without force)
-    force = ({op: {"force": True} for op in ("model__denial_model", "model__denial_reason_model")}
-             if args.force else None)
     outcome = runner.run(asset_keys_in_groups(GROUPS["weekly"]), week.isoformat(), week.isoformat(), "weekly model",
-                         op_config=force)
+                         op_config=FORCE_RETRAIN if args.force else None)
     return report([outcome], args.dry_run, runner)
 
 
@@ -556,7 +558,7 @@ def cmd_predict(args: Namespace, runner: Runner) -> int:
 def cmd_backfill(args: Namespace, runner: Runner) -> int:
     selection = resolve_selection(args.select)
     # after a feature change: `--select gold model --force` rebuilds gold and retrains the promoted weeks
-    force = {"model__denial_model": {"force": True}} if getattr(args, "force", False) else None
+    force = FORCE_RETRAIN if getattr(args, "force", False) else None
     outcomes = run_range(runner, selection, args.start, args.end, op_config=force,
                          chunk_days=getattr(args, "chunk_days", None))
     return report(outcomes, args.dry_run, runner)

@@ -187,20 +187,20 @@ def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> d
     lake, version = context.resources.lake, context.resources.features.version
     weeks = [date.fromisoformat(key) for key in context.partition_keys]
     keys = GoldKeys(lake, sorted(set().union(*(week_gold_days(week) for week in weeks))))
-    written, stats = {}, {}
     for week in weeks:
         table = week_training_table(lake, keys, week, outcomes, version, context.log)
-        stats.update(table.attrs[modelling.TRAINING_STATS_ATTR])
-        written.update(lake.write_partitions(TRAINING_SET_KEY.path, table, [week.isoformat()],
-                                             column=WEEKLY_COLUMN))
+        stats = table.attrs[modelling.TRAINING_STATS_ATTR][week.isoformat()]
+        ((path, rows),) = lake.write_partitions(TRAINING_SET_KEY.path, table, [week.isoformat()],
+                                                column=WEEKLY_COLUMN).values()
         del table
-    last = stats[context.partition_keys[-1]]
-    return dg.MaterializeResult(metadata={
-        "path": dg.MetadataValue.path(next(iter(written.values()))[0]),
-        "dagster/row_count": sum(rows for _, rows in written.values()),
-        "labelled": sum(s["labelled"] for s in stats.values()),
-        "unlabelled": sum(s["unlabelled"] for s in stats.values()),
-        "denial_rate": round(float(last["denial_rate"]), 4),
-        "training_window": f"{last['window_start'][:10]}..{last['window_end'][:10]}",
-        "cutoff": last["cutoff"][:10],
-    })
+        # each week's event carries its own figures (a run's metadata would be copied onto every week)
+        context.add_asset_metadata({
+            "path": dg.MetadataValue.path(path),
+            "dagster/row_count": rows,
+            "labelled": stats["labelled"],
+            "unlabelled": stats["unlabelled"],
+            "denial_rate": round(float(stats["denial_rate"]), 4),
+            "training_window": f"{stats['window_start'][:10]}..{stats['window_end'][:10]}",
+            "cutoff": stats["cutoff"][:10],
+        }, partition_key=week.isoformat())
+    return dg.MaterializeResult()

@@ -79,6 +79,26 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
+def resampled_aucs(y: np.ndarray, p: np.ndarray, draws: list[np.ndarray]) -> np.ndarray:
+    """ROC AUC of (y, p) on each bootstrap resample, a resample given as how many times each claim was
+    drawn: the Mann-Whitney statistic with tied scores counted half (what `roc_auc_score` gives on the
+    resampled rows), from weighted counts per distinct score, without building the resampled rows (the
+    review's 200 resamples per model cost 25 s through `roc_auc_score`, a few ms this way). NaN where a
+    resample holds one class only."""
+    groups = np.unique(p, return_inverse=True)[1].ravel()
+    size = int(groups.max()) + 1 if len(groups) else 0
+    positive = np.asarray(y).astype(bool)
+    pos_groups, neg_groups = groups[positive], groups[~positive]
+    out = np.full(len(draws), np.nan)
+    for i, weights in enumerate(draws):
+        pos = np.bincount(pos_groups, weights=weights[positive], minlength=size)
+        neg = np.bincount(neg_groups, weights=weights[~positive], minlength=size)
+        n_pos, n_neg = pos.sum(), neg.sum()
+        if n_pos > 0 and n_neg > 0:
+            out[i] = float(pos @ (np.cumsum(neg) - 0.5 * neg)) / (n_pos * n_neg)
+    return out
+
+
 def compare_on_same_claims(matured: pd.DataFrame, champion: str, policy: ReviewPolicy) -> list[ModelOnMaturedLabels]:
     """Each model's matured AUC on the claims the champion also scored, champion first."""
     key = ["claim_id", "submitted_at"]
@@ -88,9 +108,9 @@ def compare_on_same_claims(matured: pd.DataFrame, champion: str, policy: ReviewP
         return []
     y = base["denied"].astype(int).to_numpy()
     rng = np.random.default_rng(policy.seed)
-    samples = [rng.integers(0, len(y), len(y)) for _ in range(policy.resamples)]
+    draws = [np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(policy.resamples)]
     champion_p = base["denial_probability"].to_numpy()
-    champion_boot = np.array([_auc(y[s], champion_p[s]) for s in samples])
+    champion_boot = resampled_aucs(y, champion_p, draws)
     out = [ModelOnMaturedLabels(champion, CHAMPION, len(y), int(y.sum()), _auc(y, champion_p))]
     others = matured[~((matured["role"] == CHAMPION) & (matured["model_version"] == champion))]
     for (version, role), rows in others.groupby(["model_version", "role"], sort=True):
@@ -98,7 +118,7 @@ def compare_on_same_claims(matured: pd.DataFrame, champion: str, policy: ReviewP
         if p.isna().any():  # not scored on every claim the champion scored: no paired comparison
             continue
         p = p.to_numpy()
-        boot = np.array([_auc(y[s], p[s]) for s in samples])
+        boot = resampled_aucs(y, p, draws)
         wins = float(np.nanmean(boot > champion_boot)) if len(boot) else None
         out.append(ModelOnMaturedLabels(str(version), str(role), len(y), int(y.sum()), _auc(y, p), wins))
     return out

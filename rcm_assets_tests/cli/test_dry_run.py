@@ -174,6 +174,22 @@ def test_forced_train_dry_run_announces_the_registry_changes_of_the_real_run(tra
     assert announced == made
 
 
+@pytest.mark.slow
+def test_a_forced_backfill_retrains_promoted_weeks_reason_model_included(trained_world, home, pipeline,
+                                                                          monkeypatch, capsys):
+    """`rcm backfill --select model --force` (after a feature change) re-trains a promoted week as
+    `rcm train --force` does: it used to force the denial model only, and the week's reason model, promoted
+    by the forced train before it, refused the week and failed the backfill."""
+    week = pipeline.weeks[-1]
+    code, out = rcm(monkeypatch, capsys, "train", "--date", week, "--force")
+    assert code == 0, out
+    code, out = rcm(monkeypatch, capsys, "backfill", "--select", "model", "--start", week, "--end", week, "--force")
+    assert code == 0 and "already promoted" not in out, out
+    assert "weekly models: ok" in out
+    reasons = pd.read_parquet(trained_world / "lake" / "model" / "denial_reason_model" / f"week={week}")
+    assert len(reasons) == 1
+
+
 def test_prod_config_train_dry_run_on_a_tracking_server_is_refused_plainly(home, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     code, out = rcm(monkeypatch, capsys, "train", "--date", "2025-05-12", "--dry-run")

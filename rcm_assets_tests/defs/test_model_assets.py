@@ -431,6 +431,22 @@ def test_the_stored_training_set_is_the_weeks_point_in_time_set(pipeline):
         assert model_row(pipeline.data_dir, week)["labelled"] == stored.stats["labelled"]
 
 
+def test_each_week_of_a_training_set_run_records_its_own_figures(pipeline):
+    """One run builds several weeks (the fixture's run holds every week): each week's materialization
+    carries that week's rows, labels and window, not the run's totals copied onto every week."""
+    events = {e.partition: e.step_materialization_data.materialization.metadata
+              for e in pipeline.results["model"].get_asset_materialization_events()
+              if e.asset_key.to_user_string() == "model/training_set"}
+    assert sorted(events) == pipeline.weeks and len(events) > 1
+    for week, metadata in events.items():
+        stored = pd.read_parquet(pipeline.data_dir / "lake" / "model" / "training_set" / f"week={week}")
+        assert metadata["dagster/row_count"].value == len(stored)
+        assert metadata["labelled"].value == model_row(pipeline.data_dir, week)["labelled"]
+        start, end, cutoff = training_window(date.fromisoformat(week))
+        assert metadata["training_window"].value == f"{start.date()}..{end.date()}"
+        assert metadata["cutoff"].value == week and metadata["path"].value.endswith("part-0.parquet")
+
+
 def test_re_running_a_promoted_week_is_refused_without_force(gated):
     """Issue 13.1: a second `rcm train` of a promoted week used to compare the new version with the week's
     own earlier one and become champion for every day of the week, re-scoring days billers worked from."""
