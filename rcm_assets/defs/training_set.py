@@ -146,7 +146,7 @@ def read_chosen_rows(lake: Any, keys: GoldKeys, rows: np.ndarray, columns: list[
 
 
 def week_training_table(lake: Any, keys: GoldKeys, week: date, outcomes: pd.DataFrame, feature_version: str,
-                        log: dg.DagsterLogManager | None = None) -> pd.DataFrame:
+                        log: dg.DagsterLogManager | None = None) -> pa.Table:
     """Week W's stored training set: selected on the run's gold keys, then only the chosen rows' features
     are read (the same set `week_training_set` builds from the whole window in memory)."""
     start, end, cutoff = training_window(week)
@@ -158,11 +158,10 @@ def week_training_table(lake: Any, keys: GoldKeys, week: date, outcomes: pd.Data
     chosen = positions[selection.rows]
     features = read_chosen_rows(lake, keys, chosen, FEATURE_COLUMNS)
     chosen_keys = keys.table.take(pa.array(chosen))
-    selected = pa.table({**{c: chosen_keys[c] for c in GOLD_KEY_COLUMNS},
-                         **{c: features[c] for c in FEATURE_COLUMNS}}).to_pandas()
-    del features, chosen_keys
-    selected[DAILY_COLUMN] = np.asarray(keys.days, dtype=object)[keys.day[chosen]]
-    return modelling.training_table(selected, selection, week.isoformat(), WEEKLY_COLUMN)
+    days = pa.array(np.asarray(keys.days, dtype=object)[keys.day[chosen]], type=pa.string())
+    selected = pa.table({**{c: chosen_keys[c] for c in GOLD_KEY_COLUMNS}, **{c: features[c] for c in FEATURE_COLUMNS},
+                         DAILY_COLUMN: days})
+    return modelling.training_table(selected, selection, week.isoformat())
 
 
 @dg.asset(
@@ -189,9 +188,8 @@ def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> d
     keys = GoldKeys(lake, sorted(set().union(*(week_gold_days(week) for week in weeks))))
     for week in weeks:
         table = week_training_table(lake, keys, week, outcomes, version, context.log)
-        stats = table.attrs[modelling.TRAINING_STATS_ATTR][week.isoformat()]
-        ((path, rows),) = lake.write_partitions(TRAINING_SET_KEY.path, table, [week.isoformat()],
-                                                column=WEEKLY_COLUMN).values()
+        stats = modelling.training_stats_of(table)[week.isoformat()]
+        path, rows = lake.write_table(TRAINING_SET_KEY.path, table, week.isoformat(), column=WEEKLY_COLUMN)
         del table
         # each week's event carries its own figures (a run's metadata would be copied onto every week)
         context.add_asset_metadata({

@@ -419,6 +419,14 @@ class HiveParquetIOManager(dg.UPathIOManager):
         self._write_files({paths[key]: table for key, table in tables.items()})
         return {key: (str(paths[key]), tables[key].num_rows) for key in keys}
 
+    def write_table(self, asset_key_path: Sequence[str], table: pa.Table, partition_key: str,
+                    column: str = DAILY_COLUMN) -> tuple[str, int]:
+        """Write one partition of an asset from an Arrow table already in its stored form (no pandas round
+        trip; the Hive folder holds the partition column), atomically as `handle_output` does: (path, rows)."""
+        path = partition_path(self._base_path, list(asset_key_path), str(partition_key), column)
+        self._write_files({path: table})
+        return str(path), table.num_rows
+
     # -- reading -------------------------------------------------------------------------------------
 
     def _read_table(self, path: UPath, columns: list[str] | None) -> pa.Table:
