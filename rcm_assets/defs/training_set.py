@@ -42,7 +42,9 @@ from rcm_assets.platform.io_manager import (
 TRAINING_SET_KEY = dg.AssetKey(["model", "training_set"])
 GOLD_KEY = dg.AssetKey(["gold", "claim_features"])
 # what the selection needs of gold and what the consumers need of the outcomes, nothing more
-GOLD_KEY_COLUMNS = ["claim_id", "claim_version", "submitted_at", "feature_version"]
+GOLD_KEY_SCHEMA = pa.schema([("claim_id", pa.string()), ("claim_version", pa.int64()),
+                             ("submitted_at", pa.timestamp("ns")), ("feature_version", pa.string())])
+GOLD_KEY_COLUMNS = GOLD_KEY_SCHEMA.names
 OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", *modelling.OUTCOME_DETAILS]
 # at most RCM_TRAIN_WEEKS_PER_RUN weeks per run for every weekly model asset (one policy, so a chunk's
 # training set, models and review stay in one run): each step holds one week's set at a time
@@ -111,8 +113,8 @@ class GoldKeys:
         self.days = found
         self.offsets = np.concatenate([[0], np.cumsum(counts)])
         self.day = np.repeat(np.arange(len(found), dtype="int64"), counts)
-        self.table = (pa.concat_tables(tables, promote_options="permissive") if tables else
-                      pa.table({c: pa.array([], type=pa.string()) for c in GOLD_KEY_COLUMNS}))
+        self.table = (pa.concat_tables(tables, promote_options="permissive") if tables
+                      else GOLD_KEY_SCHEMA.empty_table())
         self.frame = self.table.to_pandas(types_mapper=arrow_string_dtype)
 
     def week_positions(self, week: date, feature_version: str, log: dg.DagsterLogManager | None) -> np.ndarray:

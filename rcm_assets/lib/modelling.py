@@ -226,7 +226,8 @@ def training_rows(
     first_of_version = order[_run_starts(claim[order], version[order])]
     # the remittance adjudicates the latest version submitted before the cutoff (rows stay in claim order)
     version_claims = claim[first_of_version]
-    latest = visible.iloc[first_of_version[np.append(version_claims[1:] != version_claims[:-1], True)]]
+    last_of_claim = np.append(version_claims[1:] != version_claims[:-1], True)[:len(version_claims)]
+    latest = visible.iloc[first_of_version[last_of_claim]]
     in_window = latest[((latest["submitted_at"] >= window_start) & (latest["submitted_at"] < window_end)).to_numpy()]
 
     matured = matured_outcomes(outcomes, cutoff)

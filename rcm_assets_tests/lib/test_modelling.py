@@ -90,6 +90,14 @@ def test_training_frame_labels_only_matured_outcomes(gold: pd.DataFrame, outcome
     assert ts.stats["feature_versions"] == [F.feature_version()]
 
 
+def test_a_window_with_no_gold_selects_nothing(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    """A week whose window has no gold yet (gold not materialized) selects no rows, so the model's
+    minimum-rows check names the week; the selection used to fail with an IndexError of its own."""
+    selection = M.training_rows(gold.iloc[0:0], outcomes, CUTOFF, *WINDOW)
+    assert len(selection.rows) == 0 and len(selection.labels) == 0
+    assert selection.stats["labelled"] == 0 and selection.stats["gold_rows"] == 0
+
+
 def test_outcomes_at_or_after_cutoff_cannot_change_the_training_set(
     gold: pd.DataFrame, outcomes: pd.DataFrame
 ) -> None:
