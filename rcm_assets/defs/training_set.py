@@ -6,10 +6,11 @@ ratios. Built inside each of them, the same 180-day window was loaded and select
 20,000 claims a day about a minute each); stored once as `model/training_set`, the three read one
 Parquet file per week, and the rows a model was fitted on stay in the lake for audit.
 
-Memory is bounded by the training set, not by the window: the selection runs on gold's keys alone, then
-only the chosen rows' features are read, day by day (gold is a dependency through the same partition
-mapping, read from the lake). The consumers depend on the asset and read their week from the lake one
-week at a time, so a run of many weeks holds one week's set in memory, not all of them.
+Memory is bounded by the training set, not by the window: the selection runs on gold's keys alone (read
+once per run for all its weeks), then only the chosen rows' features are read, day by day, and the week is
+built and written in Arrow (gold is a dependency through the same partition mapping, read from the lake).
+Each week is written as soon as it is built, and the consumers read their week from the lake one week at a
+time, so a run of several weeks (RCM_TRAIN_WEEKS_PER_RUN) holds one week's set in memory, not all of them.
 """
 
 
