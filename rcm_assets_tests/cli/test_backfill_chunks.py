@@ -121,19 +121,24 @@ def home_env(isolated_env: Path, tmp_path: Path) -> dict[str, str]:
     return {"DAGSTER_HOME": str(tmp_path / "home")}
 
 
-def test_setting_from_the_environment_or_the_configuration_file(isolated_env, tmp_path, monkeypatch):
-    monkeypatch.delenv("RCM_BACKFILL_CHUNK_DAYS", raising=False)
+@pytest.mark.parametrize(("read", "variable", "key", "default"), [
+    (settings.backfill_chunk_days, "RCM_BACKFILL_CHUNK_DAYS", "backfill_chunk_days", 31),
+    (settings.train_weeks_per_run, "RCM_TRAIN_WEEKS_PER_RUN", "train_weeks_per_run", 8),
+])
+def test_setting_from_the_environment_or_the_configuration_file(read, variable, key, default, isolated_env,
+                                                                 tmp_path, monkeypatch):
+    monkeypatch.delenv(variable, raising=False)
     monkeypatch.delenv("RCM_CONFIG", raising=False)
-    assert settings.backfill_chunk_days() == 31
+    assert read() == default
     config = tmp_path / "rcm.yaml"
-    config.write_text("partitions:\n  backfill_chunk_days: 14\n")
+    config.write_text(f"partitions:\n  {key}: 2\n")
     monkeypatch.setenv("RCM_CONFIG", str(config))
-    assert settings.backfill_chunk_days() == 14
-    monkeypatch.setenv("RCM_BACKFILL_CHUNK_DAYS", "7")
-    assert settings.backfill_chunk_days() == 7
-    monkeypatch.setenv("RCM_BACKFILL_CHUNK_DAYS", "0")
-    with pytest.raises(settings.SettingError, match="RCM_BACKFILL_CHUNK_DAYS"):
-        settings.backfill_chunk_days()
+    assert read() == 2
+    monkeypatch.setenv(variable, "7")
+    assert read() == 7
+    monkeypatch.setenv(variable, "0")
+    with pytest.raises(settings.SettingError, match=variable):
+        read()
 
 
 def test_dagster_backfills_of_the_daily_layers_and_scores_are_bounded_by_the_chunk():
@@ -166,23 +171,12 @@ def test_the_policy_size_follows_the_setting_when_the_code_location_loads(isolat
     assert "max_partitions_per_run=9" in out.stdout
 
 
-def test_the_weekly_model_assets_share_one_policy_of_the_weeks_per_run_setting(isolated_env, tmp_path, monkeypatch):
+def test_the_weekly_model_assets_share_one_policy_of_the_weeks_per_run_setting():
     """The weekly assets backfill RCM_TRAIN_WEEKS_PER_RUN weeks per run (default 8), all with one policy so
     a chunk's training set, models and review are one run; `rcm backfill` cuts its weeks the same way.
     One week per run made the demo's twelve weeks twelve runs (half of its model time was start-up)."""
     from rcm_assets import definitions
     from rcm_assets.defs import partitions
-
-    monkeypatch.delenv("RCM_TRAIN_WEEKS_PER_RUN", raising=False)
-    monkeypatch.delenv("RCM_CONFIG", raising=False)
-    assert settings.train_weeks_per_run() == 8
-    config = tmp_path / "rcm.yaml"
-    config.write_text("partitions:\n  train_weeks_per_run: 2\n")
-    monkeypatch.setenv("RCM_CONFIG", str(config))
-    assert settings.train_weeks_per_run() == 2
-    monkeypatch.setenv("RCM_TRAIN_WEEKS_PER_RUN", "0")
-    with pytest.raises(settings.SettingError, match="RCM_TRAIN_WEEKS_PER_RUN"):
-        settings.train_weeks_per_run()
 
     graph = definitions.defs.resolve_asset_graph()
     weekly = [k for k in commands.asset_keys_in_groups(commands.GROUPS["weekly"]) if commands.op_name(k)]
