@@ -62,6 +62,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 START = date(2025, 1, 6)  # a Monday, so weeks line up with the days
+UPDATE_LOOKBACK_DAYS = 120  # RCM_UPDATE_LOOKBACK_DAYS' default: how far back gold looks for a version
 
 
 # --------------------------------------------------------------------------------------------------
@@ -581,11 +582,23 @@ def run(args: argparse.Namespace, work: Path, databases: list[str]) -> list[dict
                         f"{overhead_pg['range_s'] * 1e3:.0f} ms)",
                         f"{overhead['runs_s'] / n * 1e3:.0f} ms/partition on SQLite",
                         overhead_pg["runs_s"] / overhead["runs_s"], "—"))
+    early_rows = layer_rows(early["output"]).get("bronze", 0) or 1
     for name, res in (("day 2", early), ("last day", late)):
         start_s, data_s, rest = split(res)
         ratio, cpu_ratio = res["wall_s"] / early["wall_s"], res["cpu_s"] / early["cpu_s"]
-        flat = ("flat: met" if min(ratio, cpu_ratio) <= NIGHTLY_TARGET
-                else f"not flat: {min(ratio, cpu_ratio):.2f}× day 2")
+        # day 2 has few remittances yet (they follow claims by weeks): compare per bronze row as well
+        rows_ratio = (layer_rows(res["output"]).get("bronze", 0) or 1) / early_rows
+        per_row = cpu_ratio / rows_ratio
+        steps_per_row = (data_s / split(early)[1]) / rows_ratio if split(early)[1] else float("nan")
+        if min(ratio, cpu_ratio) <= NIGHTLY_TARGET:
+            flat = "flat: met"
+        elif per_row <= NIGHTLY_TARGET:
+            flat = (f"{cpu_ratio:.2f}× day 2 in CPU for {rows_ratio:.2f}× its rows: {per_row:.2f}× per row, met; "
+                    f"the steps {steps_per_row:.2f}× per row (gold and the authorization denials read the "
+                    f"claim-version index of the {UPDATE_LOOKBACK_DAYS} days before: it grows for "
+                    f"{UPDATE_LOOKBACK_DAYS} days, then stays flat)")
+        else:
+            flat = f"not flat: {cpu_ratio:.2f}× day 2 in CPU, {per_row:.2f}× per row"
         data_share = data_s / res["wall_s"]
         verdict = (f"{flat}; data {data_share:.0%} of the run" + (
             "" if data_share >= 0.5 else
@@ -618,10 +631,11 @@ def run(args: argparse.Namespace, work: Path, databases: list[str]) -> list[dict
                     f"(peak {max(bare_extract['peak_rss_mb'], bare_sg['peak_rss_mb']):,.0f} MB)",
                     backfill_wall / bare_wall, "≥ 20,000 claims/s; ≤ 4 GB", backfill_cpu / bare_cpu, verdict=verdict))
 
-    if weeks and weeks[-1] < last:
+    trainable = [w for w in weeks if w < last]  # a week starting on the last day has no day to score
+    if trainable:
         # the last week whose days lie before the last day: its first model (the gate has no champion to
         # beat), then its days scored by it; earlier weeks are not trained (they would only cost time)
-        week = weeks[-1]
+        week = trainable[-1]
         train_started = time.time()
         train = step("train_week", [*cli, "train", "--date", week.isoformat()])
         train_steps_by_op = piece("step_seconds", since=train_started)["steps"]
