@@ -11,9 +11,6 @@ written. Its exit code is the real run's.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import os
 import shutil
 import tempfile
@@ -25,7 +22,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import pyarrow as pa
 from mlflow import MlflowClient
 
 from rcm_assets import definitions
@@ -36,6 +32,7 @@ from rcm_assets.lib import landing, settings
 from rcm_assets.platform import dry_run as dry
 from rcm_assets.platform.dry_run import DryRunLakeIOManager
 from rcm_assets.platform.instance import get_instance
+from rcm_assets.platform.memory import release_memory
 from rcm_assets.platform.resources import LandingResource, MlflowResource, build_resources
 
 GROUPS = {
@@ -386,18 +383,6 @@ def policy_size(keys: list[dg.AssetKey], default: int) -> int:
     sizes = [policy.max_partitions_per_run for k in keys
              if (policy := graph.get(k).assets_def.backfill_policy) is not None and policy.max_partitions_per_run]
     return min(sizes, default=default)
-
-
-def release_memory() -> None:
-    """Hand the memory a finished run freed back to the OS before the next chunk starts. Without it the
-    process kept a few MB more after each run (freed pandas and Arrow buffers held by the allocators), so a
-    long chunked backfill crept upwards instead of staying at one chunk's peak."""
-    gc.collect()
-    pa.default_memory_pool().release_unused()
-    try:  # glibc only; elsewhere the allocator keeps what it keeps
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: date, last: date,

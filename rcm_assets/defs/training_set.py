@@ -39,6 +39,7 @@ from rcm_assets.platform.io_manager import (
     WEEKLY_COLUMN,
     arrow_string_dtype,
 )
+from rcm_assets.platform.memory import release_memory
 
 TRAINING_SET_KEY = dg.AssetKey(["model", "training_set"])
 GOLD_KEY = dg.AssetKey(["gold", "claim_features"])
@@ -87,7 +88,9 @@ def week_training_set(
 
 
 def stored_training_set(lake: Any, week: date | str) -> modelling.TrainingSet:
-    """Week W's stored training set (the consumers' read: one week at a time)."""
+    """Week W's stored training set (the consumers' read: one week at a time), read after handing back the
+    memory the step before freed (each step would otherwise start from the previous one's high-water mark)."""
+    release_memory()
     key = week if isinstance(week, str) else week.isoformat()
     frame = lake.read_stored(TRAINING_SET_KEY.path, key, column=WEEKLY_COLUMN)
     if frame is None:
@@ -117,6 +120,14 @@ class GoldKeys:
         self.table = (pa.concat_tables(tables, promote_options="permissive") if tables
                       else GOLD_KEY_SCHEMA.empty_table())
         self.frame = self.table.to_pandas(types_mapper=arrow_string_dtype)
+
+    def code_claims(self, outcomes: pd.DataFrame) -> None:
+        """Replace the claim ids of the keys and of `outcomes` (in place) by int64 codes in the ids' text
+        order, the same code for the same id: once per run, so no week's selection copies or sorts the
+        10 M id strings again (the selection orders by claim, and only codes and labels leave it)."""
+        gold_codes, outcome_codes = modelling.joint_codes(self.frame["claim_id"], outcomes["claim_id"])
+        self.frame["claim_id"] = gold_codes
+        outcomes["claim_id"] = outcome_codes
 
     def week_positions(self, week: date, feature_version: str, log: dg.DagsterLogManager | None) -> np.ndarray:
         """Rows of week W's own days (`week_gold_days`) with the current feature_version."""
@@ -189,11 +200,13 @@ def training_set(context: dg.AssetExecutionContext, outcomes: pd.DataFrame) -> d
     lake, version = context.resources.lake, context.resources.features.version
     weeks = [date.fromisoformat(key) for key in context.partition_keys]
     keys = GoldKeys(lake, sorted(set().union(*(week_gold_days(week) for week in weeks))))
+    keys.code_claims(outcomes)
     for week in weeks:
         table = week_training_table(lake, keys, week, outcomes, version, context.log)
         stats = modelling.training_stats_of(table)[week.isoformat()]
         path, rows = lake.write_table(TRAINING_SET_KEY.path, table, week.isoformat(), column=WEEKLY_COLUMN)
         del table
+        release_memory()  # the next week starts from what this one needed, not from its high-water mark
         # each week's event carries its own figures (a run's metadata would be copied onto every week)
         context.add_asset_metadata({
             "path": dg.MetadataValue.path(path),
