@@ -172,7 +172,7 @@ def week_training_table(lake: Any, keys: GoldKeys, week: date, outcomes: pd.Data
     chosen = positions[selection.rows]
     features = read_chosen_rows(lake, keys, chosen, FEATURE_COLUMNS)
     chosen_keys = keys.table.take(pa.array(chosen))
-    days = pa.array(np.asarray(keys.days, dtype=object)[keys.day[chosen]], type=pa.string())
+    days = pa.array(keys.days, type=pa.string()).take(pa.array(keys.day[chosen]))
     selected = pa.table({**{c: chosen_keys[c] for c in GOLD_KEY_COLUMNS}, **{c: features[c] for c in FEATURE_COLUMNS},
                          DAILY_COLUMN: days})
     return modelling.training_table(selected, selection, week.isoformat())

@@ -143,13 +143,14 @@ def first_adjudications(versions: pd.DataFrame, outcomes: pd.DataFrame) -> pd.Da
     within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
     pair_outcome = by_claim[np.repeat(low, counts) + within]
     submitted_at, adjudicated_at = versions["submitted_at"], outcomes["adjudicated_at"]
-    at_or_after = ((_sortable(adjudicated_at)[pair_outcome] >= _sortable(submitted_at)[pair_version])
+    submitted_ns, adjudicated_ns = _sortable(submitted_at), _sortable(adjudicated_at)
+    at_or_after = ((adjudicated_ns[pair_outcome] >= submitted_ns[pair_version])
                    & adjudicated_at.notna().to_numpy()[pair_outcome] & submitted_at.notna().to_numpy()[pair_version])
     pair_version, pair_outcome = pair_version[at_or_after], pair_outcome[at_or_after]
     # one stable sort: per version, the earliest adjudication, the latest record of it first
-    claim, submitted = version_claim[pair_version], _sortable(submitted_at)[pair_version]
+    claim, submitted = version_claim[pair_version], submitted_ns[pair_version]
     order = np.lexsort((-_sortable(outcomes["outcome_updated_at"])[pair_outcome],
-                        _sortable(adjudicated_at)[pair_outcome], submitted, claim))
+                        adjudicated_ns[pair_outcome], submitted, claim))
     starts = _run_starts(claim[order], submitted[order])
     sizes = np.diff(np.append(starts, len(order)))
     denied = outcomes["denied"].to_numpy(dtype=bool)[pair_outcome[order]].astype(np.int8)
