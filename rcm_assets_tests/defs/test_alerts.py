@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from rcm_assets.defs import alerts
+from rcm_assets.defs import alerts, checks
 
 PHI_VALUE = "Jane Q Doe 1961-04-02"  # stands for a patient value a check could hold in its metadata
 MEMBER_ID = "MBR884213377"
@@ -110,9 +110,9 @@ def test_a_run_without_failed_checks_sends_nothing(webhook: Webhook, tmp_path: P
         return 1
 
     result = dg.materialize([fine], instance=instance)
-    skip = alerts.check_failure_alert_sensor(
+    outcome = alerts.check_failure_alert_sensor(
         sensor_context(result, instance, "check_failure_alert_sensor", result.get_run_success_event()))
-    assert isinstance(skip, dg.SkipReason)
+    assert outcome is None  # never a SkipReason: a tick mixing it with run reactions fails whole
     assert webhook.received == [] and not (tmp_path / "alerts.jsonl").exists()
 
 
@@ -142,3 +142,91 @@ def test_scrub_redacts_id_like_tokens_and_keeps_words_and_numbers() -> None:
     assert alerts.scrub("claim 2025010100001 of MBR884213377 denied 3 times, PSI 0.31") == \
         "claim [redacted] of [redacted] denied 3 times, PSI 0.31"
     assert alerts.scrub("x" * 500).endswith("…") and len(alerts.scrub("x" * 500)) == 400
+
+
+# ------------------------------------------------------------------------------------------------
+# Many runs through the real sensor machinery: ticks never jam, every run is examined once, every alert
+# is posted once per asset, check and partition state.
+
+DAYS = dg.StaticPartitionsDefinition([f"d{i:03d}" for i in range(400)])
+DAY_KEY = dg.AssetKey("claims_day")
+
+
+@dg.asset(key=DAY_KEY, partitions_def=DAYS,
+          check_specs=[checks.spec("rows_present", DAY_KEY, "The day has rows", partitions_def=DAYS)])
+def claims_day(context):
+    outcome = context.run.tags["outcome"]
+    if outcome == "error":
+        raise ValueError(f"source refused the query for member {MEMBER_ID}")
+    yield from checks.publish(
+        [dg.Output(1)],
+        {context.partition_key: [checks.result("rows_present", outcome == "pass", warn_only=True,
+                                               description=None if outcome == "pass" else "no rows")]},
+        what="claims_day", context=context)
+
+
+def outcome_of(i: int) -> str:
+    return "error" if i % 7 == 3 else "warn" if i % 5 == 1 else "pass"
+
+
+def drain(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str | None, int]:
+    """Tick the sensor until it has nothing left to examine; (cursor, runs reacted to)."""
+    reacted = 0
+    for _ in range(1000):
+        data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert not (data.skip_message and data.dagster_run_reactions)
+        reactions = len(data.dagster_run_reactions or [])
+        assert all(r.error is None for r in data.dagster_run_reactions or [])
+        reacted += reactions
+        if data.cursor == cursor and not reactions:
+            return cursor, reacted
+        cursor = data.cursor
+    raise AssertionError("the sensor never caught up")
+
+
+def run_world(instance: dg.DagsterInstance, runs: list[tuple[str, str]]) -> None:
+    for partition, outcome in runs:
+        dg.materialize_to_memory([claims_day], instance=instance, partition_key=partition,
+                                 tags={"outcome": outcome}, raise_on_error=False)
+
+
+def drive(n_runs: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(alerts.WEBHOOK_ENV, raising=False)
+    log = tmp_path / "alerts.jsonl"
+    monkeypatch.setenv(alerts.LOG_ENV, str(log))
+    instance = dg.DagsterInstance.ephemeral()
+    cursors = {s.name: drain(s, instance, None)[0] for s in alerts.alert_sensors}  # first tick sets the cursor
+    first = [(f"d{i:03d}", outcome_of(i)) for i in range(n_runs)]
+    run_world(instance, first)
+    reacted = {}
+    for sensor in alerts.alert_sensors:
+        cursors[sensor.name], reacted[sensor.name] = drain(sensor, instance, cursors[sensor.name])
+    outcomes = [o for _, o in first]
+    assert reacted == {"check_failure_alert_sensor": outcomes.count("pass") + outcomes.count("warn"),
+                       "run_failure_alert_sensor": outcomes.count("error")}
+    posted = read_log(log)
+    failing = [p for p in posted if "failed check" in p["text"]]
+    failed_runs = [p for p in posted if "run of" in p["text"]]
+    assert len(failing) == outcomes.count("warn") and len(failed_runs) == outcomes.count("error")
+    assert len({p["rcm"]["run_id"] for p in posted}) == len(posted)  # each run alerted at most once
+    assert all("ValueError" in p["text"] and MEMBER_ID not in p["text"] for p in failed_runs)  # the cause, scrubbed
+
+    # The warned days again: still failing (no new alert), or recovered (one INFO alert each).
+    warned = [k for k, o in first if o == "warn"]
+    again = [(k, "warn" if i % 2 else "pass") for i, k in enumerate(warned)]
+    run_world(instance, again + again)  # twice: the second pass changes nothing
+    for sensor in alerts.alert_sensors:
+        cursors[sensor.name], _ = drain(sensor, instance, cursors[sensor.name])
+    later = read_log(log)[len(posted):]
+    assert len(later) == sum(1 for _, o in again if o == "pass")
+    assert all(p["rcm"]["severity"] == "INFO" and "recovered" in p["text"] for p in later)
+
+
+def test_alert_sensors_never_jam_and_alert_once_per_run_and_state(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    drive(40, tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+def test_three_hundred_mixed_runs_through_the_alert_sensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drive(300, tmp_path, monkeypatch)
