@@ -11,6 +11,7 @@ overlapping landing file, a source row also sent as a file) is stored once.
 """
 
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -36,6 +37,9 @@ SOURCE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 INGEST_COLUMNS = ["_ingested_at", "_source", "_run_id"]
+# Materialization metadata of each bronze partition: the landing file versions it has read (a short hash of
+# each `name@mtime_ns-size`), so the next run of the day reads only the files that arrived since.
+LEDGER_METADATA = "rcm/landing_ingested"
 
 
 def combine_rows(source_rows: pd.DataFrame, landing_rows: pd.DataFrame, table: str) -> tuple[pd.DataFrame, int, int]:
@@ -101,9 +105,11 @@ def bronze_checks(frame: pd.DataFrame, table: str, keys: list[str]) -> list[dg.A
     return _bronze_results(missing, duplicated, len(frame), keys, per_day)
 
 
-def bronze_checks_by_day(frame: pd.DataFrame, table: str, keys: list[str]) -> dict[str, list[dg.AssetCheckResult]]:
+def bronze_checks_by_day(frame: pd.DataFrame, table: str, keys: list[str],
+                         conflicts: Mapping[str, int] | None = None) -> dict[str, list[dg.AssetCheckResult]]:
     """`bronze_checks` of each day's rows, counted in one pass over the run's rows (splitting a month
-    into per-day frames first cost more than the checks)."""
+    into per-day frames first cost more than the checks); `conflicts` adds, per day, the run's landing rows
+    that share (claim_id, updated_at) with a different stored landing row."""
     if "dt" not in frame.columns:
         return checks.per_partition(keys, frame, lambda rows, day: bronze_checks(rows, table, [day]))
     missing = [c for c in source_column_names(table) if c not in frame.columns]
@@ -113,8 +119,30 @@ def bronze_checks_by_day(frame: pd.DataFrame, table: str, keys: list[str]) -> di
     else:  # a row repeating an earlier (claim_id, updated_at) of the same day
         repeats = frame.duplicated(["dt", "claim_id", "updated_at"])
         duplicated = repeats.groupby(frame["dt"]).sum()
-    return {day: _bronze_results(missing, int(duplicated.get(day, 0)), int(per_day.get(day, 0)), [day], per_day)
+    conflicts = conflicts or {}
+    return {day: _bronze_results(missing, int(duplicated.get(day, 0)) + int(conflicts.get(day, 0)),
+                                 int(per_day.get(day, 0)), [day], per_day)
             for day in keys}
+
+
+def stored_landing_conflicts(context: dg.AssetExecutionContext, key: dg.AssetKey, table: str,
+                             landed: pd.DataFrame, days: list[str]) -> dict[str, int]:
+    """Per day, the new landing rows whose (claim_id, updated_at) a stored landing row of that day holds
+    with other content: what the uniqueness check saw when every run re-read every file of its day."""
+    lake = getattr(context.resources, "lake", None)
+    if lake is None or landed.empty or not days:
+        return {}
+    columns = source_column_names(table)
+    out = {}
+    for day in days:
+        new = landed[landed["dt"] == day]
+        stored = lake.read_stored(key.path, day, columns=[*columns, "_source"]) if len(new) else None
+        if stored is None or stored.empty:
+            continue
+        stored = stored[stored["_source"].str.startswith("landing:")]
+        both = pd.concat([stored[columns], new[columns]], ignore_index=True).drop_duplicates(columns)
+        out[day] = int(both.duplicated(["claim_id", "updated_at"]).sum())
+    return out
 
 
 def _bronze_results(missing: list[str], duplicated: int, row_count: int, keys: list[str],
@@ -184,7 +212,12 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             )
         rows["dt"] = day_labels(rows["updated_at"])
         rows["_source"] = f"source:{table}"
-        landed = read_landing_rows(Path(landing.landing_dir), table, keys, context.log)
+        ledger = ingested_ledger(context, key)
+        landed, read = read_new_landing_rows(Path(landing.landing_dir), table, keys, ledger, context.log)
+        for day in keys:  # the ledger is cumulative: a run that read nothing new carries it forward
+            context.add_asset_metadata(
+                {LEDGER_METADATA: dg.MetadataValue.json(sorted(ledger.get(day, set()) | read[day]))},
+                partition_key=day)
         frame, redelivered, repeated = combine_rows(rows, landed, table)
         frame["_ingested_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).as_unit("ns")
         frame["_run_id"] = context.run.run_id
@@ -192,7 +225,9 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         frame = sort_rows(frame)
         context.log.info(
             f"{table}: {len(rows)} source rows, {len(landed)} landing rows "
-            f"({redelivered} already in the source, {repeated} repeated in other files) for {len(keys)} day(s)"
+            f"({redelivered} already in the source, {repeated} repeated in other files; "
+            f"{sum(len(v) for v in ledger.values())} file version(s) already ingested, not read again) "
+            f"for {len(keys)} day(s)"
         )
         metadata = {
             "source_rows": len(rows),
@@ -203,7 +238,8 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
             "unknown_source_columns": ", ".join(reader.last_unknown_columns) or "none",
         }
         # publish raises a non-retryable Failure when a blocking check fails: nothing is written
-        by_day = bronze_checks_by_day(frame, table, keys)
+        conflicts = stored_landing_conflicts(context, key, table, landed, [d for d in keys if ledger.get(d)])
+        by_day = bronze_checks_by_day(frame, table, keys, conflicts)
         yield from checks.publish(
             [dg.Output(frame, metadata=metadata)], by_day,
             what=f"bronze/{table} {keys[0]}..{keys[-1]}", context=context,
@@ -215,14 +251,26 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
 def read_landing_rows(
     landing_dir: Path, table: str, keys: list[str], log: dg.DagsterLogManager | None = None
 ) -> pd.DataFrame:
-    """Rows of the usable landing files for the given days, tagged with their file and day.
+    """Rows of every usable landing file for the given days (`read_new_landing_rows` with nothing read yet)."""
+    return read_new_landing_rows(landing_dir, table, keys, {}, log)[0]
 
-    Named files (`claims_YYYY-MM-DD*.csv|parquet`) feed the day of their name; X12 files feed the days
-    their rows reached the source (each file read once for the whole range). A bad file the sensor has
-    not quarantined yet is skipped (named in a warning), so it neither reaches bronze nor fails the other
-    files' day.
+
+def read_new_landing_rows(
+    landing_dir: Path, table: str, keys: list[str], ingested: Mapping[str, set[str]],
+    log: dg.DagsterLogManager | None = None,
+) -> tuple[pd.DataFrame, dict[str, set[str]]]:
+    """Rows of the usable landing files for the given days that those days have not ingested yet, tagged
+    with their file and day; and, per day, the ledger entries of the files read for it.
+
+    `ingested` holds, per day, the ledger entries (`landing.ledger_entry`) of file versions already read
+    into that day: a burst of files for one day costs one read per file, not one per file and run. Named
+    files (`claims_YYYY-MM-DD*.csv|parquet`) feed the day of their name; X12 files feed the days their
+    rows reached the source (each file read once for the whole range, and only when one of the days has
+    not read that version). A bad file the sensor has not quarantined yet is skipped (named in a warning)
+    and not recorded, so it neither reaches bronze nor fails the other files' day.
     """
     frames = []
+    read: dict[str, set[str]] = {key: set() for key in keys}
 
     def skip(path: Path, exc: landing_files.LandingError) -> None:
         if log is not None:
@@ -230,25 +278,57 @@ def read_landing_rows(
 
     for key in keys:
         for path in landing_files.files_for_day(landing_dir, table, date.fromisoformat(key)):
+            entry = landing_files.ledger_entry(path)
+            if entry is None or entry in ingested.get(key, ()):
+                continue
             try:
                 rows = landing_files.read_landing_file(path, table)
             except landing_files.LandingError as exc:
                 skip(path, exc)
                 continue
             frames.append(rows.assign(dt=key, _source=f"landing:{path.name}"))
-    wanted = set(keys)
+            read[key].add(entry)
     for path in landing_files.x12_files(landing_dir, table):
+        entry = landing_files.ledger_entry(path)
+        wanted = {key for key in keys if entry not in ingested.get(key, ())}
+        if entry is None or not wanted:
+            continue
         try:
             rows = landing_files.x12_rows(landing_files.read_x12_file(path, settings.facility_tz()), table)
         except landing_files.LandingError as exc:
             skip(path, exc)
             continue
+        for key in wanted:  # examined for these days, whether or not it holds rows of them
+            read[key].add(entry)
         day = rows["updated_at"].dt.strftime("%Y-%m-%d")
         if day.isin(wanted).any():
             frames.append(rows[day.isin(wanted)].assign(dt=day[day.isin(wanted)], _source=f"landing:{path.name}"))
     if not frames:
-        return pd.DataFrame(columns=source_column_names(table) + ["dt", "_source"])
-    return pd.concat(frames, ignore_index=True)
+        return pd.DataFrame(columns=source_column_names(table) + ["dt", "_source"]), read
+    return pd.concat(frames, ignore_index=True), read
+
+
+def ingested_ledger(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict[str, set[str]]:
+    """Per day of the run, the landing file versions its latest materialization says it holds.
+
+    A day whose bronze file is gone (a wiped lake under a kept Dagster instance) holds nothing, whatever
+    the metadata says, so its files are read again.
+    """
+    lake = getattr(context.resources, "lake", None)
+    ledger: dict[str, set[str]] = {}
+    for day in context.partition_keys:
+        records = context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[day]), limit=1).records
+        if not records or records[0].asset_materialization is None:
+            continue
+        entry = records[0].asset_materialization.metadata.get(LEDGER_METADATA)
+        entries = getattr(entry, "value", None)
+        if not isinstance(entries, list):
+            continue
+        if lake is not None and lake.read_stored_table(key.path, day, columns=["_run_id"]) is None:
+            continue
+        ledger[day] = {str(e) for e in entries}
+    return ledger
 
 
 claims = build_bronze_asset("claims")

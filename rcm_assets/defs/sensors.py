@@ -1,8 +1,10 @@
 """Sensors: the landing folder watcher (more sensors join this module later).
 
-`landing_file_sensor` turns each new or changed landing file into one run of that day's bronze
-partition (an X12 file: one run per table and day it holds); declarative automation carries the change on to silver, gold and predictions. Bad files are
-quarantined with a reason file. The logic lives in `rcm_assets.lib.landing.scan_landing`; this module
+`landing_file_sensor` groups the new or changed landing files of a tick by table and day (an X12 file
+counts for each table and day it holds) into one run of that day's bronze partition, which reads only the
+files the day has not ingested yet; a later tick with more files for the day makes one more run.
+Declarative automation carries the change on to silver, gold and predictions. Bad files are quarantined
+with a reason file. The logic lives in `rcm_assets.lib.landing.scan_landing`; this module
 only maps its result onto Dagster run requests and logs.
 """
 
@@ -22,6 +24,8 @@ from rcm_assets.platform.resources import LandingResource
 
 # The bronze asset each landing table feeds.
 LANDING_TARGETS: dict[str, dg.AssetKey] = {"claims": bronze.claims.key, "remittances": bronze.remittances.key}
+BRONZE_CHECKS: dict[str, set[dg.AssetCheckKey]] = {"claims": set(bronze.claims.check_keys),
+                                                   "remittances": set(bronze.remittances.check_keys)}
 # Work per tick: a sensor evaluation times out after 60 s (DAGSTER_NOTES §13.7), so a large backlog is
 # validated a page at a time, the cursor resuming after the last file handled.
 MAX_FILES_PER_TICK = 500
@@ -30,6 +34,7 @@ TICK_BUDGET_SECONDS = 40.0
 SETTLE_SECONDS = 10.0
 TRIGGER_TAG = "rcm/trigger"
 FILE_TAG = "rcm/landing_file"
+FILE_COUNT_TAG = "rcm/landing_files"
 
 
 QUARANTINE_KEY = dg.AssetKey(["landing", "quarantine"])
@@ -69,6 +74,33 @@ def quarantine_observations(scan: landing_lib.ScanResult) -> list[dg.AssetObserv
     return events
 
 
+def shown_files(names: list[str], limit: int = 180) -> str:
+    """The batch's file names for a run tag (bounded: a burst can hold hundreds)."""
+    text = ", ".join(names)
+    if len(text) <= limit:
+        return text
+    shown = text[:limit].rsplit(", ", 1)[0]
+    return f"{shown} (+{len(names) - shown.count(', ') - 1} more)"
+
+
+def batch_requests(scan: landing_lib.ScanResult) -> list[dg.RunRequest]:
+    """One run per table and day of the tick's accepted files (not one per file): the run reads the files
+    its day has not ingested yet. Only the bronze asset's own checks run in it; the freshness checks run
+    on their own schedule, not once per landing batch."""
+    requests = []
+    for (table, day), items in landing_lib.batches(scan.accepted).items():
+        target = LANDING_TARGETS[table]
+        names = sorted({item.path.name for item in items})
+        requests.append(dg.RunRequest(
+            run_key=landing_lib.batch_key(table, day, items),
+            partition_key=day,
+            asset_selection=[target],
+            asset_check_keys=list(BRONZE_CHECKS[table]),
+            tags={FILE_TAG: shown_files(names), FILE_COUNT_TAG: str(len(names)), TRIGGER_TAG: "landing_file_sensor"},
+        ))
+    return requests
+
+
 def newest_partition_day(first_day: date) -> date:
     """The newest day whose bronze partition exists now (today, while `daily_partitions` has
     end_offset=1); a file for a later day is `future_date`."""
@@ -79,8 +111,9 @@ def newest_partition_day(first_day: date) -> date:
 @dg.sensor(
     name="landing_file_sensor",
     description=(
-        "Requests the bronze partition of the day a landing file (claims_/remittances_YYYY-MM-DD*.csv|"
-        "parquet) describes, or of each day an X12 837/835 file holds, once per file version; quarantines "
+        "Requests the bronze partition of the days new landing files (claims_/remittances_YYYY-MM-DD*.csv|"
+        "parquet, X12 837/835) describe: one run per table and day of a tick, whatever the number of files, "
+        "each reading only the file versions its day has not ingested; quarantines "
         "files that cannot be used, each recorded as an observation of landing/quarantine with its reason. "
         "Creates the landing folder when it is missing."
     ),
@@ -124,15 +157,7 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingRes
         )
     for problem in scan.failed:
         context.log.error(f"landing file left in place, retried next tick: {problem}")
-    requests = [
-        dg.RunRequest(
-            run_key=item.version,
-            partition_key=item.landing.partition_key,
-            asset_selection=[LANDING_TARGETS[item.landing.table]],
-            tags={FILE_TAG: item.path.name, TRIGGER_TAG: "landing_file_sensor"},
-        )
-        for item in scan.accepted
-    ]
+    requests = batch_requests(scan)
     context.log.info(f"landing scan: {scan.summary()}")
     observations = quarantine_observations(scan)
     if requests:

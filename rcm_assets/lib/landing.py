@@ -513,6 +513,15 @@ def file_version(path: Path | str) -> str:
     return f"{path.name}@{st.st_mtime_ns}-{st.st_size}"
 
 
+def ledger_entry(path: Path | str) -> str | None:
+    """A short fixed-width stand-in for the file's current version, kept in bronze's ledger of the files
+    each day has read (None when the file vanished)."""
+    try:
+        return tie_of(file_version(path))
+    except FileNotFoundError:
+        return None
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -687,6 +696,21 @@ class ScanResult:
             f"{len(self.partial)} X12 file(s) with refused transaction sets, {self.backlog} left for the "
             f"next tick, {self.settling} still settling, {len(self.failed)} failed"
         )
+
+
+def batches(accepted: list[Accepted]) -> dict[tuple[str, str], list[Accepted]]:
+    """The accepted files of a tick grouped by (table, partition key): one bronze run reads each group."""
+    groups: dict[tuple[str, str], list[Accepted]] = {}
+    for item in accepted:
+        groups.setdefault((item.landing.table, item.landing.partition_key), []).append(item)
+    return groups
+
+
+def batch_key(table: str, partition_key: str, items: list[Accepted]) -> str:
+    """A run key naming the table, the day and the exact file versions of the batch: a later tick with
+    more files for the same day gets a new key (one more run), a re-evaluated tick the same one."""
+    digest = hashlib.sha256("\n".join(sorted(i.version for i in items)).encode("utf-8", "surrogateescape"))
+    return f"{table}:{partition_key}:{digest.hexdigest()[:16]}"
 
 
 def last_completed_day(now: datetime) -> date:

@@ -291,3 +291,61 @@ def test_a_row_committed_late_lands_in_its_day_on_the_next_run(source_in_data_di
     assert len(after) == len(day_rows) and key_set(after) == key_set(day_rows)
     pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # stored rows untouched
     assert set(after.iloc[len(before):]["_run_id"]) == {second.run_id}
+
+
+def landing_metadata(result) -> dict:
+    (materialization,) = result.asset_materializations_for_node("bronze__claims")
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def test_a_days_later_runs_read_only_the_landing_files_it_has_not_ingested(source_in_data_dir, isolated_env: Path):
+    """A burst of files for one day over several runs: each run reads only the file versions the day has not
+    read yet (its ledger is in the partition's materialization metadata), every distinct row lands once,
+    and a rewritten file is read again. Today every run re-read every file of its day."""
+    db = isolated_env / "source.db"
+    day_rows = generator_rows(source_in_data_dir, DAY)
+    sql(db, "DELETE FROM claims WHERE updated_at >= ? AND updated_at < ?", (DAY, next_day(DAY)))  # file-only day
+    landing = isolated_env / "landing"
+    whole = write_landing_file(source_in_data_dir.data, date.fromisoformat(DAY), landing, suffix="_all")
+    lines = whole.read_text().splitlines(keepends=True)
+    half = len(lines) // 2
+    first = landing / f"claims_{DAY}_a.csv"
+    first.write_text("".join(lines[:half]))
+    whole.unlink()
+
+    one, instance = run_bronze(DAY)
+    assert one.success and landing_metadata(one)["landing_files"] == first.name
+    second = landing / f"claims_{DAY}_b.csv"  # the rest, overlapping a quarter of the first file
+    second.write_text("".join(lines[:1] + lines[half // 2:]))
+    (landing / f"claims_{DAY}_a_resent.csv").write_bytes(first.read_bytes())  # a byte-identical re-send
+    two, _ = run_bronze(DAY, instance=instance)
+    assert two.success, failure_text(two)
+    assert landing_metadata(two)["landing_files"] == f"claims_{DAY}_a_resent.csv, claims_{DAY}_b.csv"
+    written = pd.read_parquet(part_file(isolated_env, DAY))
+    assert len(written) == len(day_rows) and key_set(written) == key_set(day_rows)
+
+    three, _ = run_bronze(DAY, instance=instance)  # nothing new: nothing read, the ledger carried forward
+    assert three.success and landing_metadata(three)["landing_rows"] == 0
+    assert len(landing_metadata(three)["rcm/landing_ingested"]) == 3
+    first.write_text("".join(lines[:half]))  # rewritten: a new version, read again, adds nothing
+    four, _ = run_bronze(DAY, instance=instance)
+    assert landing_metadata(four)["landing_files"] == first.name
+    assert landing_metadata(four)["landing_rows"] == half - 1
+    assert len(pd.read_parquet(part_file(isolated_env, DAY))) == len(day_rows)
+
+
+def test_a_later_file_contradicting_a_stored_landing_row_still_blocks_the_day(source_in_data_dir, isolated_env: Path):
+    """Same (claim_id, updated_at), other content, in a file that arrives after the first was ingested: the
+    blocking uniqueness check sees the stored landing rows too, as it did when every run re-read every file."""
+    db = isolated_env / "source.db"
+    sql(db, "DELETE FROM claims WHERE updated_at >= ? AND updated_at < ?", (DAY, next_day(DAY)))
+    landing = isolated_env / "landing"
+    original = write_landing_file(source_in_data_dir.data, date.fromisoformat(DAY), landing)
+    one, instance = run_bronze(DAY)
+    assert one.success
+    frame = pd.read_csv(original, dtype=str, keep_default_na=False)
+    frame.loc[0, "billed_amount"] = str(float(frame.loc[0, "billed_amount"]) + 1.0)
+    frame.iloc[:1].to_csv(landing / f"claims_{DAY}_corrected.csv", index=False)
+    two, _ = run_bronze(DAY, instance=instance)
+    assert not two.success
+    assert "claim_id_updated_at_unique" in failure_text(two)

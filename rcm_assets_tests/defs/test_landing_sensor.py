@@ -79,7 +79,8 @@ def test_new_files_request_their_bronze_partition_once(instance, landing, data):
     assert set(by_file) == {claims.name, remits.name}
     assert by_file[claims.name].partition_key == "2025-01-02"
     assert by_file[claims.name].asset_selection == [dg.AssetKey(["bronze", "claims"])]
-    assert by_file[claims.name].run_key == lnd.file_version(claims)
+    assert by_file[claims.name].run_key.startswith("claims:2025-01-02:")
+    assert by_file[claims.name].tags["rcm/landing_files"] == "1"
     assert by_file[remits.name].partition_key == "2025-01-25"
     assert by_file[remits.name].asset_selection == [dg.AssetKey(["bronze", "remittances"])]
     assert all(r.tags["rcm/trigger"] == "landing_file_sensor" for r in first.run_requests)
@@ -92,17 +93,53 @@ def test_new_files_request_their_bronze_partition_once(instance, landing, data):
 
 def test_changed_file_requests_exactly_one_new_run(instance, landing, data):
     folder = Path(landing.landing_dir)
-    path = write_landing_file(data, DAY, folder)
-    other = write_landing_file(data, DAY, folder, suffix="_other")
+    write_landing_file(data, DAY, folder)
+    write_landing_file(data, DAY, folder, suffix="_other")
     first = tick(instance, landing, None)
-    assert len(first.run_requests) == 2
+    assert len(first.run_requests) == 1  # two files of one day: one run
 
     write_landing_file(data, DAY, folder)  # replaced by a new version (atomic rename)
     second = tick(instance, landing, first.cursor)
-    assert keys(second) == [lnd.file_version(path)]
-    assert keys(second)[0] not in keys(first)
-    assert lnd.file_version(other) in keys(first)
+    assert len(keys(second)) == 1 and keys(second)[0] not in keys(first)
+    assert second.run_requests[0].tags["rcm/landing_file"] == f"claims_{DAY}.csv"
     assert tick(instance, landing, second.cursor).run_requests == []
+
+
+def test_a_burst_makes_one_run_per_table_and_day_and_later_files_one_more(instance, landing, data):
+    """50 files over 5 days and two tables in one tick: 6 runs, not 50; more files for a day in a later
+    tick make exactly one more run for that day, and a re-evaluated tick the same run keys."""
+    folder = Path(landing.landing_dir)
+    days = [DAY + timedelta(days=i) for i in range(5)]
+    for i in range(45):
+        write_landing_file(data, days[i % 5], folder, suffix=f"_p{i:02d}")
+    for i in range(5):
+        write_landing_file(data, REMIT_DAY, folder, table="remittances", suffix=f"_p{i:02d}")
+    first = tick(instance, landing, None)
+    assert len(first.run_requests) == 6
+    assert {(r.asset_selection[0].path[-1], r.partition_key) for r in first.run_requests} == {
+        *(("claims", d.isoformat()) for d in days), ("remittances", REMIT_DAY.isoformat())}
+    assert sorted(int(r.tags["rcm/landing_files"]) for r in first.run_requests) == [5, 9, 9, 9, 9, 9]
+    assert keys(tick(instance, landing, None)) == keys(first)  # same files, same keys: the daemon drops repeats
+
+    write_landing_file(data, days[0], folder, suffix="_late1")
+    write_landing_file(data, days[0], folder, suffix="_late2")
+    second = tick(instance, landing, first.cursor)
+    [request] = second.run_requests
+    assert request.partition_key == days[0].isoformat() and request.run_key not in keys(first)
+    assert request.tags["rcm/landing_file"] == f"claims_{days[0]}_late1.csv, claims_{days[0]}_late2.csv"
+
+
+def test_landing_runs_leave_the_freshness_checks_to_their_own_sensor(instance, landing, data):
+    """A landing run executes bronze's own checks only: the freshness check of yesterday used to run (and
+    warn) in every one of them."""
+    from rcm_assets.definitions import defs
+
+    write_landing_file(data, DAY, Path(landing.landing_dir))
+    [request] = tick(instance, landing, None).run_requests
+    own = {k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key == request.asset_selection[0]}
+    assert {k.name for k in own} >= {"freshness_check", "claim_id_updated_at_unique"}
+    assert {k.name for k in request.asset_check_keys} == {
+        "required_columns_present", "claim_id_updated_at_unique", "row_count_recorded"}
 
 
 def test_requests_resolve_against_the_partitioned_bronze_assets(instance, landing, data):
@@ -149,8 +186,8 @@ def test_a_thousand_files_keep_the_cursor_small_and_are_paged(instance, landing,
         left.append(len(list(folder.iterdir())) - len(good))  # bad files not reached yet
     assert left == [750 - 300, 750 - 600, 0, 0]  # each page of 400 holds 300 bad files
     assert result.run_requests == [] and "0 accepted, 0 quarantined" in result.skip_reason.skip_message
-    assert sorted(r.tags["rcm/landing_file"] for r in requested) == sorted(good)
-    assert len({r.run_key for r in requested}) == len(good) == 250
+    assert sum(int(r.tags["rcm/landing_files"]) for r in requested) == len(good) == 250
+    assert len(requested) == 3 and len({r.run_key for r in requested}) == 3  # one run per tick with files of the day
     assert {p.name for p in folder.iterdir()} == good
     quarantined = {json.loads(p.read_text())["file"] for p in Path(landing.quarantine_dir).glob("*.reason.json")}
     assert quarantined == bad
@@ -173,7 +210,7 @@ def test_future_and_bad_files_are_quarantined_and_logged(instance, landing, data
 
     result = tick(instance, landing, None)
 
-    assert keys(result) == [lnd.file_version(good)]
+    assert [r.tags["rcm/landing_file"] for r in result.run_requests] == [good.name]
     quarantine = Path(landing.quarantine_dir)
     reasons = {
         json.loads(p.read_text())["file"]: json.loads(p.read_text())["reason"]

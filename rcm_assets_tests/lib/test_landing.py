@@ -423,3 +423,26 @@ def test_cursor_is_small_and_fixed_size():
     mark = lnd.Watermark(2**63 - 1, lnd.tie_of(long_name))
     assert len(mark.encode()) < 80
     assert lnd.Watermark.decode(mark.encode()) == mark
+
+
+def test_batches_group_a_ticks_files_by_table_and_day_and_key_them_by_version(tmp_path):
+    """One run per table and day; the run key changes when the batch's file versions do, not otherwise."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    a = landing / f"claims_{DAY}_a.csv"
+    b = landing / f"claims_{DAY}_b.csv"
+    c = landing / f"claims_{DAY + timedelta(days=1)}.csv"
+    for path in (a, b, c):
+        path.write_text("x")
+    accepted = [lnd.Accepted(p, lnd.parse_name(p.name), lnd.file_version(p)) for p in (a, b, c)]
+    groups = lnd.batches(accepted)
+    assert {k: [i.path.name for i in v] for k, v in groups.items()} == {
+        ("claims", DAY.isoformat()): [a.name, b.name], ("claims", (DAY + timedelta(days=1)).isoformat()): [c.name]}
+    items = groups[("claims", DAY.isoformat())]
+    key = lnd.batch_key("claims", DAY.isoformat(), items)
+    assert key.startswith(f"claims:{DAY}:") and key == lnd.batch_key("claims", DAY.isoformat(), items[::-1])
+    entry = lnd.ledger_entry(a)
+    os.utime(a, ns=(1, 1))  # rewritten (another version): another key and ledger entry
+    again = [lnd.Accepted(p, lnd.parse_name(p.name), lnd.file_version(p)) for p in (a, b)]
+    assert lnd.batch_key("claims", DAY.isoformat(), again) != key and lnd.ledger_entry(a) != entry
+    assert lnd.ledger_entry(landing / "gone.csv") is None
