@@ -14,6 +14,28 @@ def follow_upstream() -> dg.AutomationCondition:
     return dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
 
 
+def model_week_trained(model_key: dg.AssetKey) -> dg.AutomationCondition:
+    """True for a day whose model week has been trained: its run registers the week's fallback model (and
+    a champion when the gate passes), so something can score the day. Until then the UI shows this label
+    as the unmet part of the condition, instead of a run that fails with "no champion serves ...".
+    """
+    return dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(
+        dg.AssetSelection.assets(model_key)).with_label("model week trained (a champion or its fallback can score)")
+
+
+def follow_upstream_once_scorable(model_key: dg.AssetKey) -> dg.AutomationCondition:
+    """`follow_upstream` for a day's scores, requested only once the day's model week has been trained.
+
+    The model week neither triggers nor re-scores a day (ignored as an upstream), but a day whose week has
+    no model yet waits: in a world with no trained model every automated scoring run failed and alerted.
+    A week whose training failed leaves its days to an explicit `rcm predict` (the fallback of an earlier
+    week serves it) once someone has looked at why.
+    """
+    ignore = dg.AssetSelection.assets(model_key)
+    return (follow_upstream().ignore(ignore) & model_week_trained(model_key)).with_label(
+        "follow upstream once the model week is trained")
+
+
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:
     """Evaluates the automation conditions; starts running (the default sensor starts stopped)."""
     return dg.AutomationConditionSensorDefinition(

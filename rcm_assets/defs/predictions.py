@@ -28,7 +28,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from rcm_assets.defs import checks
-from rcm_assets.defs.automation import follow_upstream
+from rcm_assets.defs.automation import follow_upstream, follow_upstream_once_scorable
 from rcm_assets.defs.model import MODEL_KEY
 from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_MODEL_MAPPING, scoring_partitions
 from rcm_assets.lib import champion as champion_lib
@@ -347,8 +347,9 @@ def model_week_check(missing: list[str], loaded: dict) -> dg.AssetCheckResult:
     # the lake IO manager too: a day's written scores are read back to be kept
     required_resource_keys={"lake", "mlflow_tracking"},
     backfill_policy=DAILY_BACKFILL_POLICY,
-    # gold decides when a day is scored; the model week neither holds scoring back nor re-scores
-    automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(MODEL_KEY)),
+    # gold decides when a day is scored, once its model week is trained (something can score it); the
+    # model week neither triggers nor re-scores a day
+    automation_condition=follow_upstream_once_scorable(MODEL_KEY),
     kinds={"scikitlearn", "parquet"},
     check_specs=[
         dg.AssetCheckSpec("probabilities_in_unit_interval", asset=SCORES_KEY, partitions_def=scoring_partitions, blocking=True,

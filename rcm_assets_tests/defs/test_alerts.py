@@ -230,3 +230,37 @@ def test_alert_sensors_never_jam_and_alert_once_per_run_and_state(tmp_path: Path
 @pytest.mark.slow
 def test_three_hundred_mixed_runs_through_the_alert_sensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     drive(300, tmp_path, monkeypatch)
+
+
+def test_the_freshness_warning_is_posted_once_per_day_and_once_when_it_recovers(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hourly freshness run (and, before, every landing run) re-evaluates the same missing day: one
+    alert when it starts failing, none while it stays so, one when the day lands."""
+    from datetime import UTC, datetime
+
+    from rcm_assets.defs import freshness
+
+    monkeypatch.delenv(alerts.WEBHOOK_ENV, raising=False)
+    log = tmp_path / "alerts.jsonl"
+    monkeypatch.setenv(alerts.LOG_ENV, str(log))
+    defs = dg.Definitions(assets=[dg.AssetSpec(k) for k in freshness.FRESH_ASSETS],
+                          asset_checks=[freshness.freshness_checks], jobs=[freshness.freshness_job])
+    job = defs.resolve_job_def(freshness.freshness_job.name)
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = alerts.check_failure_alert_sensor
+    cursor, _ = drain(sensor, instance, None)
+    for _ in range(3):
+        assert job.execute_in_process(instance=instance).success
+    cursor, reacted = drain(sensor, instance, cursor)
+    assert reacted == 3
+    [posted] = read_log(log)
+    day = freshness.expected_day(datetime.now(UTC)).isoformat()
+    assert posted["text"].count(f"freshness_check · {day}") == 3  # bronze claims, remittances, scores
+
+    for key in freshness.FRESH_ASSETS:
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=day))
+    for _ in range(2):
+        assert job.execute_in_process(instance=instance).success
+    drain(sensor, instance, cursor)
+    later = read_log(log)[1:]
+    assert len(later) == 1 and "3 check(s) recovered" in later[0]["text"]

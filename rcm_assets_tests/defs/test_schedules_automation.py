@@ -74,3 +74,27 @@ def test_an_old_days_version_index_does_not_re_run_the_gold_days_after_it():
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=old_day))
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert result.get_requested_partitions(dg.AssetKey(["gold", "claim_features"])) == {old_day}
+
+
+def test_no_scoring_is_requested_for_a_day_whose_model_week_is_not_trained():
+    """In a world with no trained model every automated scoring run failed ("no champion serves ...");
+    the day's scores are requested once its model week is trained, and the condition says why it waits."""
+    from rcm_assets.defs.model import MODEL_KEY
+    from rcm_assets.defs.predictions import SCORES_KEY
+
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    day = "2025-06-11"  # a Wednesday of the week starting 2025-06-09
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=dg.AssetKey(["gold", "claim_features"]),
+                                                                partition=day))
+    waiting = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert waiting.get_requested_partitions(SCORES_KEY) == set()
+    def labels(condition: dg.AutomationCondition) -> set[str | None]:
+        return {condition.get_label()}.union(*(labels(c) for c in condition.children))
+
+    condition = defs.resolve_assets_def(SCORES_KEY).automation_conditions_by_key[SCORES_KEY]
+    assert "model week trained (a champion or its fallback can score)" in labels(condition)  # shown in the UI
+
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=MODEL_KEY, partition="2025-06-09"))
+    ready = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=waiting.cursor)
+    assert ready.get_requested_partitions(SCORES_KEY) == {day}
