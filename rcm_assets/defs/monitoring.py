@@ -252,7 +252,8 @@ def reference_for(gold_window: pd.DataFrame, start: str, end: str, feature_versi
     partitions_def=scoring_partitions,
     io_manager_key="lake",
     ins={
-        "scores": dg.AssetIn(key=SCORES_KEY, metadata={"columns": SCORE_COLUMNS}),
+        # a day nothing scored (no model week trained yet, a failed scoring run) is recorded as not measured
+        "scores": dg.AssetIn(key=SCORES_KEY, metadata={"columns": SCORE_COLUMNS, "allow_missing_partitions": True}),
         # the day's features and the champion's training window before it (window + horizon before the
         # day, with four weeks of slack for a champion trained a few weeks earlier); one input per asset key
         "gold": dg.AssetIn(key=GOLD_KEY, partition_mapping=dg.TimeWindowPartitionMapping(
@@ -281,6 +282,10 @@ def feature_drift(context: dg.AssetExecutionContext, config: MonitoringConfig, g
     psi_band, ks_band = band(config, "psi"), band(config, "ks")
     min_rows = int(setting(config, "min_claims"))
     served = roles(scores) if len(scores) else scores
+    unscored = sorted(set(context.partition_keys) - set(scores["dt"] if len(scores) else []))
+    if unscored:
+        context.log.warning(f"no scores for {len(unscored)} day(s) ({unscored[0]}..{unscored[-1]}): their feature "
+                            "drift is not measured (predictions/claim_denial_scores has no partition for them)")
     references: dict[tuple, pd.DataFrame] = {}
     out, by_day = [], {}
     for day in context.partition_keys:
@@ -304,7 +309,7 @@ def feature_drift(context: dg.AssetExecutionContext, config: MonitoringConfig, g
     table = pd.concat(out, ignore_index=True)
     past = frames(history)
     plot_rows = pd.concat([past, table], ignore_index=True) if len(past) else table
-    metadata = {"days": len(context.partition_keys), "features": int(table["feature"].nunique()) if "feature" in table else 0,
+    metadata = {"days": len(context.partition_keys), "days_without_scores": len(unscored), "features": int(table["feature"].nunique()) if "feature" in table else 0,
                 "max_psi": float(table["psi"].max()) if "psi" in table and table["psi"].notna().any() else 0.0,
                 "worst_status": mon.worst(table["status"]) if "status" in table else "insufficient"}
     if "psi" in plot_rows and plot_rows["psi"].notna().any():

@@ -223,3 +223,16 @@ def test_a_day_without_rows_is_insufficient_not_a_crash():
     rows = pd.DataFrame({"status": ["ok", "error"], "segment": ["all", "AETNA"], "psi": [0.02, 0.4]})
     failed = monitoring.status_check("score_drift_within_thresholds", rows, "segments", "segment", "psi")
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR and "AETNA 0.400" in failed.description
+
+
+def test_feature_drift_of_a_day_nothing_scored_is_not_measured_not_a_traceback(isolated_env: Path):
+    """The daily monitoring run of a day without scores (no model week trained yet) failed with a raw
+    FileNotFoundError; it now records the day as not measured and says so in one sentence."""
+    day = "2025-05-05"
+    result = materialize_range([monitoring.feature_drift], day, day, dg.DagsterInstance.ephemeral(),
+                               build_resources("dev"))
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("monitoring__feature_drift")
+    assert materialization.metadata["days_without_scores"].value == 1
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.metadata["status"].value == "insufficient"
