@@ -1,8 +1,15 @@
 """The code location: one Definitions object, and the only place cross-cutting policy is applied."""
+# ruff: noqa: E402 (the layers are imported after the filter of Dagster's notices for our deliberate uses)
 
 from __future__ import annotations
 
 import dagster as dg
+
+from rcm_assets.platform.notices import quiet_dagster_labels
+
+# Before the layers load: their decorators raise Dagster's beta/preview notices for our deliberate uses,
+# once per load in every code server, run and step process (thousands of daemon log lines a day).
+quiet_dagster_labels()
 
 from rcm_assets.defs import (
     bronze,

@@ -195,3 +195,18 @@ def test_dagster_definitions_validate_cli_exits_zero(tmp_path: Path):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "Validation successful for code location rcm_assets" in output
+
+
+def test_loading_the_code_location_prints_no_beta_or_preview_notices(tmp_path: Path):
+    """Every code server, run and step process loads the definitions: a `dagster dev` log held thousands of
+    Dagster's beta/preview notices for our deliberate uses. Other warnings still show (`-W always`)."""
+    code = ("import warnings\n"
+            "from rcm_assets.definitions import defs\n"
+            "defs.resolve_asset_graph(); defs.resolve_all_job_defs()\n"
+            "warnings.warn('a warning of ours still shows', UserWarning)\n")
+    done = subprocess.run([sys.executable, "-W", "always", "-c", code], cwd=tmp_path,
+                          env=_clean_env(RCM_DATA_DIR=str(tmp_path / "data")), capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "BetaWarning" not in done.stderr and "PreviewWarning" not in done.stderr, done.stderr[-3000:]
+    assert "a warning of ours still shows" in done.stderr

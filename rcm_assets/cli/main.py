@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -22,27 +21,13 @@ from pathlib import Path
 
 from rcm_assets.cli.console import EXIT_OK, EXIT_USAGE, UsageError, say
 from rcm_assets.lib.config_file import ConfigError
+from rcm_assets.platform.notices import quiet_dagster_labels
 
 PROD_SETTINGS = ("RCM_SOURCE_URL", "RCM_LAKE_URL", "RCM_PHI_KEY", "MLFLOW_TRACKING_URI",
                  "RCM_MLFLOW_ARTIFACTS", "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR", "DAGSTER_HOME")
 # Settings that only the environment may give (secrets, and Dagster's own home); the others may also come
 # from the configuration file.
 ENVIRONMENT_ONLY = ("RCM_PHI_KEY", "DAGSTER_HOME")
-
-# Dagster warns about APIs it labels beta, preview or superseded each time the code location loads. These
-# are our deliberate uses, so the CLI hides exactly these notices (any other warning still shows; tests
-# and `dagster dev` see them all): (warning class, start of Dagster's message, our use).
-DELIBERATE_DAGSTER_USES = (
-    ("BetaWarning", "Parameter `backfill_policy` of function `asset`",
-     "range runs (chunked backfills) of the partitioned assets"),
-    ("BetaWarning", "Parameter `allow_nonexistent_upstream_partitions`",
-     "gold's look-back mapping reaches days before the first partition"),
-    ("PreviewWarning", "Specifying a partitions_def on an AssetCheckSpec",
-     "checks recorded per partition"),
-    ("BetaWarning", "Handling yaml-defined logging configuration",
-     "the instance's python_logs handlers write the JSON run logs (platform/instance.py)"),
-)
-
 
 def parse_day(text: str) -> date:
     try:
@@ -180,14 +165,6 @@ def check_environment(env: str | None) -> None:
         if missing:
             raise UsageError(f"--env prod needs these settings (environment, or the configuration file for "
                              f"those that are not secrets): {', '.join(missing)}")
-
-
-def quiet_dagster_labels() -> None:
-    """Hide Dagster's beta/preview/superseded notices for our deliberate uses (DELIBERATE_DAGSTER_USES)."""
-    import dagster as dg
-
-    for name, message, _use in DELIBERATE_DAGSTER_USES:
-        warnings.filterwarnings("ignore", message=re.escape(message), category=getattr(dg, name))
 
 
 def quiet_mlflow() -> None:
