@@ -33,6 +33,11 @@ beside a lower bound measured in the same run, as a child process too:
   one world): claims/s end to end and in steps, seconds per step, Dagster events; the trees' predictions,
   worklist exports and check evaluations are compared (run-stamped columns aside);
 
+* with `--burst` only this instead (`bench_burst.py`): 200 claims files over 20 days (170 plain, 10
+  overlapping, 20 re-sent) dropped in 4 bursts 30 s apart into the landing folder of a live
+  `dagster-daemon`: minutes to the last bronze partition (target 2), then silver and gold; runs requested,
+  rows lost or duplicated, alerts posted, Beta/Preview lines in the daemon's log;
+
 * with `--memory-ranges 30,90` only this instead: peak RSS of `rcm backfill --select bronze silver gold`
   over each range (same claims/day, a fresh lake and instance each), in runs of `--chunk-days` days and as
   one run over the range (`--chunk-days` = the range, the behaviour before chunking): chunked, the peak
@@ -390,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--code", default=None, metavar="DIR[,DIR]",
                     help="with --scoring: source trees whose rcm_assets the CLI runs, compared (default: this one)")
     ap.add_argument("--repeat", type=int, default=1, help="with --scoring: rounds (best wall, median CPU)")
+    ap.add_argument("--burst", action="store_true",
+                    help="only the drop-folder burst against a live dagster-daemon (benchmarks/bench_burst.py)")
+    ap.add_argument("--burst-days", type=int, default=20, help="with --burst: days the files describe")
+    ap.add_argument("--burst-files-per-day", type=int, default=10, help="with --burst: files per day")
+    ap.add_argument("--burst-count", type=int, default=4, help="with --burst: bursts the files come in")
+    ap.add_argument("--burst-gap", type=float, default=30.0, help="with --burst: seconds between bursts")
     ap.add_argument("--piece", choices=tuple(PIECES), help=argparse.SUPPRESS)
     ap.add_argument("--spec", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -405,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     databases: list[str] = []
     try:
-        if args.scoring:
+        if args.burst:
+            import bench_burst
+
+            rows = bench_burst.burst(args, work)
+        elif args.scoring:
             rows = scoring_only(args, work)
         else:
             rows = memory_scaling(args, work) if args.memory_ranges else run(args, work, databases)
