@@ -83,12 +83,31 @@ def shown_files(names: list[str], limit: int = 180) -> str:
     return f"{shown} (+{len(names) - shown.count(', ') - 1} more)"
 
 
-def batch_requests(scan: landing_lib.ScanResult) -> list[dg.RunRequest]:
+# A run in these states has not listed the landing folder yet: files that arrive meanwhile are read by it.
+NOT_YET_READING = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING]
+
+
+def pending_batches(instance: dg.DagsterInstance) -> dict[tuple[str, str], str]:
+    """(table, day) -> run id of the landing runs still waiting to start."""
+    runs = instance.get_runs(dg.RunsFilter(statuses=NOT_YET_READING, tags={TRIGGER_TAG: "landing_file_sensor"}),
+                             limit=1000)
+    tables = {key: table for table, key in LANDING_TARGETS.items()}
+    return {(tables[key], run.tags["dagster/partition"]): run.run_id for run in runs
+            for key in (run.asset_selection or ()) if key in tables and "dagster/partition" in run.tags}
+
+
+def batch_requests(scan: landing_lib.ScanResult, pending: dict[tuple[str, str], str] | None = None,
+                   log: dg.DagsterLogManager | None = None) -> list[dg.RunRequest]:
     """One run per table and day of the tick's accepted files (not one per file): the run reads the files
-    its day has not ingested yet. Only the bronze asset's own checks run in it; the freshness checks run
-    on their own schedule, not once per landing batch."""
+    its day has not ingested yet, so a day whose landing run is still queued gets no second run (the
+    queued one reads the new files too). Only the bronze asset's own checks run in it; the freshness
+    checks run on their own schedule, not once per landing batch."""
     requests = []
     for (table, day), items in landing_lib.batches(scan.accepted).items():
+        if (table, day) in (pending or {}):
+            if log is not None:
+                log.info(f"{len(items)} {table} file(s) of {day} join the queued run {pending[(table, day)][:8]}")
+            continue
         target = LANDING_TARGETS[table]
         names = sorted({item.path.name for item in items})
         requests.append(dg.RunRequest(
@@ -157,7 +176,7 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingRes
         )
     for problem in scan.failed:
         context.log.error(f"landing file left in place, retried next tick: {problem}")
-    requests = batch_requests(scan)
+    requests = batch_requests(scan, pending_batches(context.instance) if scan.accepted else {}, context.log)
     context.log.info(f"landing scan: {scan.summary()}")
     observations = quarantine_observations(scan)
     if requests:

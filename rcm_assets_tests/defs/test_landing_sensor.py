@@ -291,3 +291,26 @@ def test_landing_folder_that_cannot_be_created_is_named_in_the_skip_reason(insta
     assert result.run_requests == []
     assert "does not exist and cannot be created" in result.skip_reason.skip_message
     assert "RCM_LANDING_DIR" in result.skip_reason.skip_message
+
+
+def test_files_for_a_day_whose_landing_run_is_still_queued_join_that_run(landing, data):
+    """The queued run has not listed the folder yet and reads every file its day has not ingested: a
+    second run for the day would only queue behind it and read nothing."""
+    folder = Path(landing.landing_dir)
+    with dg.DagsterInstance.ephemeral() as instance:
+        write_landing_file(data, DAY, folder, suffix="_a")
+        first = tick(instance, landing, None)
+        [request] = first.run_requests
+        tags = {**request.tags, "dagster/partition": request.partition_key}
+        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="0" * 8 + "-queued", tags=tags,
+                                       status=dg.DagsterRunStatus.NOT_STARTED,
+                                       asset_selection=frozenset(request.asset_selection)))
+        write_landing_file(data, DAY, folder, suffix="_b")
+        write_landing_file(data, DAY + timedelta(days=1), folder)
+        second = tick(instance, landing, first.cursor)
+        assert [r.partition_key for r in second.run_requests] == [(DAY + timedelta(days=1)).isoformat()]
+
+        instance.report_run_canceled(instance.get_run_by_id("0" * 8 + "-queued"))  # no longer waiting
+        write_landing_file(data, DAY, folder, suffix="_c")
+        third = tick(instance, landing, second.cursor)
+        assert [r.partition_key for r in third.run_requests] == [DAY.isoformat()]
