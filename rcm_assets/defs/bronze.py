@@ -106,10 +106,12 @@ def bronze_checks(frame: pd.DataFrame, table: str, keys: list[str]) -> list[dg.A
 
 
 def bronze_checks_by_day(frame: pd.DataFrame, table: str, keys: list[str],
-                         conflicts: Mapping[str, int] | None = None) -> dict[str, list[dg.AssetCheckResult]]:
+                         conflicts: Mapping[str, int] | None = None,
+                         held: set[str] | None = None) -> dict[str, list[dg.AssetCheckResult]]:
     """`bronze_checks` of each day's rows, counted in one pass over the run's rows (splitting a month
     into per-day frames first cost more than the checks); `conflicts` adds, per day, the run's landing rows
-    that share (claim_id, updated_at) with a different stored landing row."""
+    that share (claim_id, updated_at) with a different stored landing row; a day in `held` already holds
+    the rows of earlier runs, so a run that adds none to it is no empty day."""
     if "dt" not in frame.columns:
         return checks.per_partition(keys, frame, lambda rows, day: bronze_checks(rows, table, [day]))
     missing = [c for c in source_column_names(table) if c not in frame.columns]
@@ -119,9 +121,9 @@ def bronze_checks_by_day(frame: pd.DataFrame, table: str, keys: list[str],
     else:  # a row repeating an earlier (claim_id, updated_at) of the same day
         repeats = frame.duplicated(["dt", "claim_id", "updated_at"])
         duplicated = repeats.groupby(frame["dt"]).sum()
-    conflicts = conflicts or {}
+    conflicts, held = conflicts or {}, held or set()
     return {day: _bronze_results(missing, int(duplicated.get(day, 0)) + int(conflicts.get(day, 0)),
-                                 int(per_day.get(day, 0)), [day], per_day)
+                                 int(per_day.get(day, 0)), [day], per_day, held)
             for day in keys}
 
 
@@ -146,8 +148,8 @@ def stored_landing_conflicts(context: dg.AssetExecutionContext, key: dg.AssetKey
 
 
 def _bronze_results(missing: list[str], duplicated: int, row_count: int, keys: list[str],
-                    per_day: pd.Series) -> list[dg.AssetCheckResult]:
-    empty_days = [k for k in keys if per_day.get(k, 0) == 0]
+                    per_day: pd.Series, held: set[str] | None = None) -> list[dg.AssetCheckResult]:
+    empty_days = [k for k in keys if per_day.get(k, 0) == 0 and k not in (held or set())]
     return [
         checks.result(
             "required_columns_present", not missing,
@@ -239,7 +241,7 @@ def build_bronze_asset(table: str) -> dg.AssetsDefinition:
         }
         # publish raises a non-retryable Failure when a blocking check fails: nothing is written
         conflicts = stored_landing_conflicts(context, key, table, landed, [d for d in keys if ledger.get(d)])
-        by_day = bronze_checks_by_day(frame, table, keys, conflicts)
+        by_day = bronze_checks_by_day(frame, table, keys, conflicts, held={d for d in keys if ledger.get(d)})
         yield from checks.publish(
             [dg.Output(frame, metadata=metadata)], by_day,
             what=f"bronze/{table} {keys[0]}..{keys[-1]}", context=context,

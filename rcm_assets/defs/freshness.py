@@ -4,7 +4,9 @@ Dagster's time-partition freshness checks expect the *last* partition, which is 
 partitions have end_offset=1 so today's files are processed at once), and the newer FreshnessPolicy only
 sees the newest materialization of any partition (a backfill of an old day would look fresh). So the
 check asks the partition-aware question itself — is yesterday there once the deadline has passed? — and a
-sensor evaluates it every hour.
+sensor evaluates it every hour. Landing runs leave it out (their run requests name bronze's own checks),
+and the check alert sensor posts a missing day once, and once more when it lands (defs/alerts.py), not
+once per evaluation.
 """
 
 

@@ -326,6 +326,7 @@ def test_a_days_later_runs_read_only_the_landing_files_it_has_not_ingested(sourc
 
     three, _ = run_bronze(DAY, instance=instance)  # nothing new: nothing read, the ledger carried forward
     assert three.success and landing_metadata(three)["landing_rows"] == 0
+    assert check_evaluation(three, "row_count_recorded").passed  # the day holds rows: not an empty day
     assert len(landing_metadata(three)["rcm/landing_ingested"]) == 3
     first.write_text("".join(lines[:half]))  # rewritten: a new version, read again, adds nothing
     four, _ = run_bronze(DAY, instance=instance)
