@@ -15,25 +15,26 @@ def follow_upstream() -> dg.AutomationCondition:
 
 
 def model_week_trained(model_key: dg.AssetKey) -> dg.AutomationCondition:
-    """True for a day whose model week has been trained: its run registers the week's fallback model (and
-    a champion when the gate passes), so something can score the day. Until then the UI shows this label
-    as the unmet part of the condition, instead of a run that fails with "no champion serves ...".
+    """True for a day with a trained model week among its mapped model weeks (every week up to the day's
+    own: `partitions.SCORING_HISTORY_MAPPING`): that run registered the week's fallback model (and a
+    champion when the gate passed), so something can score the day. Until one is trained the UI shows this
+    label as the unmet part of the condition, instead of a run that fails with "no champion serves ...".
     """
     return dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(
         dg.AssetSelection.assets(model_key)).with_label("model week trained (a champion or its fallback can score)")
 
 
 def follow_upstream_once_scorable(model_key: dg.AssetKey) -> dg.AutomationCondition:
-    """`follow_upstream` for a day's scores, requested only once the day's model week has been trained.
+    """`follow_upstream` for a day's scores, requested only once some model can score the day.
 
-    The model week neither triggers nor re-scores a day (ignored as an upstream), but a day whose week has
-    no model yet waits: in a world with no trained model every automated scoring run failed and alerted.
-    A week whose training failed leaves its days to an explicit `rcm predict` (the fallback of an earlier
-    week serves it) once someone has looked at why.
+    The model weeks neither trigger nor re-score a day (ignored as upstreams). A day waits only while no
+    model week up to its own has been trained (in a world with no trained model every automated scoring
+    run failed and alerted); a day whose own week failed to train is still requested: an earlier week's
+    champion or fallback serves it, and the `model_week_trained` check names the missing week.
     """
     ignore = dg.AssetSelection.assets(model_key)
     return (follow_upstream().ignore(ignore) & model_week_trained(model_key)).with_label(
-        "follow upstream once the model week is trained")
+        "follow upstream once a model can score the day")
 
 
 def automation_sensor() -> dg.AutomationConditionSensorDefinition:

@@ -75,3 +75,11 @@ TRAINING_FEATURES_MAPPING = training_features_mapping(TRAIN_WINDOW_DAYS, LABEL_H
 TRAINING_OUTCOMES_MAPPING = training_outcomes_mapping(TRAIN_WINDOW_DAYS, LABEL_HORIZON_DAYS)
 # Day D is scored by the champion recorded by the model week that contains D (cutoff W <= D).
 SCORING_MODEL_MAPPING = dg.TimeWindowPartitionMapping()
+# Further back (in days) than any partition: clipped to the first model week.
+SCORING_HISTORY_DAYS = 100 * 366
+# Day D's scores depend on every model week up to D's own: D is scored by the champion promoted last
+# before D or, failing that, the fallback of the newest week trained on or before D, so a week whose
+# training failed leaves D to an earlier week's model. Automation needs this to tell "some model can
+# score D" (any of these weeks trained) from "nothing can" (none trained yet).
+SCORING_HISTORY_MAPPING = dg.TimeWindowPartitionMapping(
+    start_offset=-SCORING_HISTORY_DAYS, end_offset=0, allow_nonexistent_upstream_partitions=True)

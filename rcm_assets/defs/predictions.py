@@ -4,8 +4,9 @@ Who serves D comes from the promotion history in the MLflow registry (data time,
 backfill of an old day never uses a model trained on later data. When no champion serves D (none promoted
 yet, a review retired it, its features differ from the gold being scored) or it cannot be loaded, the
 week's fallback model scores instead (`scored_by = fallback`, WARN check `scored_by_champion`). The model
-week that contains D is a declared dependency for lineage, but scoring never waits for it: the
-`model_week_trained` check says which week is missing.
+weeks up to D's own are a declared dependency (lineage, and automation requests D only once one of them
+is trained: before that nothing can score it), but scoring never waits for D's own week: an earlier
+week's champion or fallback serves, and the `model_week_trained` check says which week is missing.
 
 Scores a biller may already have worked from are kept: re-materializing a day scores only claims it does
 not hold yet; `ScoringConfig.rescore` (`rcm predict --rescore`) rewrites them, and each rewrite is recorded
@@ -30,7 +31,7 @@ from mlflow.exceptions import MlflowException
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream, follow_upstream_once_scorable
 from rcm_assets.defs.model import MODEL_KEY
-from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_MODEL_MAPPING, scoring_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, SCORING_HISTORY_MAPPING, scoring_partitions
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality, settings
@@ -342,13 +343,13 @@ def model_week_check(missing: list[str], loaded: dict) -> dg.AssetCheckResult:
     partitions_def=scoring_partitions,
     io_manager_key="lake",
     ins={"gold": dg.AssetIn(key=["gold", "claim_features"]),
-         "model_weeks": dg.AssetIn(key=MODEL_KEY, partition_mapping=SCORING_MODEL_MAPPING,
+         "model_weeks": dg.AssetIn(key=MODEL_KEY, partition_mapping=SCORING_HISTORY_MAPPING,
                                    metadata={"allow_missing_partitions": True, "columns": ["model_version", "week"]})},
     # the lake IO manager too: a day's written scores are read back to be kept
     required_resource_keys={"lake", "mlflow_tracking"},
     backfill_policy=DAILY_BACKFILL_POLICY,
-    # gold decides when a day is scored, once its model week is trained (something can score it); the
-    # model week neither triggers nor re-scores a day
+    # gold decides when a day is scored, once a model week up to the day's is trained (something can
+    # score it); the model weeks neither trigger nor re-score a day
     automation_condition=follow_upstream_once_scorable(MODEL_KEY),
     kinds={"scikitlearn", "parquet"},
     check_specs=[

@@ -328,7 +328,9 @@ def test_the_pipeline_run_found_every_model_week_trained(pipeline):
 
 def test_a_failed_model_week_names_the_week_and_never_holds_scoring_back():
     """Issue 13.2: when a week's training fails, its days are still scored by the champion history, and
-    the WARN names the missing week. Before, predictions waited for the week (automation never ran)."""
+    the WARN names the missing week. Before, predictions waited for the week (automation never ran).
+    Issue 30: a day no model can score (no week up to its own trained) is not requested, so the world here
+    has an earlier week trained: the failed week's day is requested, a day before any trained week is not."""
     from rcm_assets.defs import predictions
 
     missing = predictions.missing_model_weeks(["2025-05-12", "2025-05-13", "2025-05-20"], {"2025-05-12"})
@@ -338,12 +340,16 @@ def test_a_failed_model_week_names_the_week_and_never_holds_scoring_back():
     assert "2025-05-19" in result.description
 
     from rcm_assets.definitions import defs
+    from rcm_assets.defs.model import MODEL_KEY
 
     instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=MODEL_KEY, partition="2025-05-12"))
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     day = "2025-05-20"  # its model week 2025-05-19 never materialized: training failed
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=dg.AssetKey(["gold", "claim_features"]),
-                                                                partition=day))
+    before = "2025-05-06"  # week 2025-05-05 never trained either, and no earlier week was: nothing can score it
+    for d in (day, before):
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key=dg.AssetKey(["gold", "claim_features"]), partition=d))
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert result.get_requested_partitions(dg.AssetKey(["predictions", "claim_denial_scores"])) == {day}
 
