@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint dev bench clean
+.PHONY: install demo test lint dev bench clean image
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,13 @@ dev: install
 # One table of ratios measured in one run (benchmarks/run.py; ARGS="--year" for 365 days x 20,000 claims).
 bench: install
 	$(BIN)/python benchmarks/run.py $(ARGS)
+
+# The images of compose.yaml (docs/DEPLOYMENT.md): localhost/rcm_assets:$(IMAGE_TAG) from the Dockerfile, and,
+# on machines without a registry, PostgreSQL and RabbitMQ images and the Python base from Debian packages
+# (podman, mmdebstrap; installed with apt-get when missing). Elsewhere: docker build -t rcm_assets .
+IMAGE_TAG ?= dev
+image:
+	RCM_IMAGE_TAG=$(IMAGE_TAG) deploy/images/build.sh
 
 clean:
 	rm -rf $(VENV) data .dagster_home

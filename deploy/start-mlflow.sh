@@ -8,5 +8,7 @@ set -euo pipefail
 # The pipeline uses tracking and the model registry only: MLflow's job runner (GenAI jobs, seven huey consumer
 # processes) stays off unless asked for.
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
-exec mlflow server --backend-store-uri "$MLFLOW_BACKEND_URI" --serve-artifacts \
+# The backend URI holds the database password: passed in the environment, not on the command line (ps).
+export MLFLOW_BACKEND_STORE_URI="$MLFLOW_BACKEND_URI"
+exec mlflow server --serve-artifacts \
   --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" --workers "${MLFLOW_WORKERS:-1}" "$@"

@@ -14,12 +14,14 @@ quiet_dagster_labels()
 from rcm_assets.defs import (
     bronze,
     gold,
+    learned,
     lifecycle,
     model,
     monitoring,
     payer_rules,
     predictions,
     reason_model,
+    reference,
     silver,
     training_set,
     worklist,
@@ -48,9 +50,9 @@ from rcm_assets.platform.resources import build_resources
 defs = dg.Definitions(
     # owners, layer/PHI tags and column schemas on every asset (platform/catalog.py)
     assets=dg.map_asset_specs(catalog.operator_view, [
-        bronze.claims, bronze.remittances, landing_quarantine,
+        bronze.claims, bronze.remittances, landing_quarantine, *reference.REFERENCE_ASSETS,
         silver.claims, silver.remittances, silver.claim_versions, payer_rules.authorization_denials,
-        gold.claim_features,
+        learned.adjudication_evidence, gold.claim_features,
         reason_model.denial_reason_model, reason_model.payer_allowed_ratios, worklist.worklist,
         training_set.training_set, model.denial_model, lifecycle.lifecycle_review,
         predictions.claim_denial_scores, predictions.shadow_scores,

@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rcm_assets.lib import reference as ref
 from rcm_assets.lib import settings
-from rcm_assets.lib.columns import columns
+from rcm_assets.lib.columns import DEFECT_FLAGS, columns
+from rcm_assets.lib.transforms import claim_defects
+from rcm_assets.synthetic import world as ref
 
 SYNTH_START = date(2025, 1, 1)
 SYNTH_DAYS = 135  # through 2025-05-15: model weeks 2025-04-28, 2025-05-05 and 2025-05-12 can train
@@ -27,7 +28,7 @@ SYNTH_SEED = 11
 PHI_TEST_KEY = b"test-phi-key-0123456789abcdef"
 ENV_VARS = ("RCM_DATA_DIR", "RCM_SOURCE_URL", "RCM_LAKE_URL", "RCM_LANDING_DIR", "RCM_QUARANTINE_DIR",
             "MLFLOW_TRACKING_URI", "RCM_MLFLOW_ARTIFACTS", "RCM_PHI_KEY", "RCM_ENV", "DAGSTER_HOME",
-            "RCM_FACILITY_TZ", "RCM_EXTRACT_LOOKBACK_DAYS")
+            "RCM_FACILITY_TZ", "RCM_EXTRACT_LOOKBACK_DAYS", "RCM_REFERENCE_DIR")
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,9 @@ def pipeline(synthetic_source: SyntheticSource, tmp_path_factory: pytest.TempPat
     data_dir = tmp_path_factory.mktemp("pipeline") / "data"
     data_dir.mkdir()
     shutil.copyfile(synthetic_source.source_db, data_dir / "source.db")
+    from rcm_assets.synthetic import write_reference_files  # the partial files the world's hospital has
+
+    write_reference_files(synthetic_source.data, data_dir / "reference")
     env = {"RCM_DATA_DIR": str(data_dir), "RCM_PHI_KEY": "test-phi-key-0123456789abcdef"}
     with pytest.MonkeyPatch.context() as mp:
         for name in ENV_VARS:
@@ -212,9 +216,14 @@ def silver_claims(n: int = 500, seed: int = 0, day: str = "2025-03-01") -> pd.Da
         "_source": "source",
         "_run_id": "run",
         "member_token": "0" * 32,
-        "patient_age": rng.integers(0, 91, n).astype("int64"),
+        "patient_age": rng.integers(0, 91, n).astype("float64"),
         "patient_zip3": "123",
-        "dt": day,
+        "icd_code_set": "icd10",
     })
+    # claim defects (issue 24): the codes above are valid; an unknown sex is a demographics defect
+    flags = pd.DataFrame(False, index=frame.index, columns=list(DEFECT_FLAGS))
+    flags["demographics"] = frame["patient_sex"].eq("U")
+    frame = frame.assign(**{f"defect_{f}": flags[f].astype("int64") for f in DEFECT_FLAGS},
+                         claim_defects=claim_defects(flags), dt=day)
     assert set(frame.columns) == {c.name for c in columns("claims", "silver")} | {"dt"}
     return frame

@@ -24,11 +24,14 @@ SECRET_VARS = ("RCM_PHI_KEY", "RCM_SOURCE_URL", "RCM_LAKE_URL", "MLFLOW_TRACKING
 
 MONITORING_ASSETS = {"monitoring/feature_drift", "monitoring/score_drift", "monitoring/label_freshness",
                      "monitoring/realized_performance"}
+REFERENCE_ASSETS = {"reference/payers", "reference/prior_auth_list", "reference/chargemaster",
+                    "reference/code_categories"}
 EXPECTED_ASSETS = {
     "landing/quarantine",  # observed by the landing sensor (one observation per refused file)
+    *REFERENCE_ASSETS,
     "bronze/claims", "bronze/remittances",
     "silver/claims", "silver/claims_rejects", "silver/remittances", "silver/remittances_rejects",
-    "silver/claim_versions", "silver/authorization_denials",
+    "silver/claim_versions", "silver/authorization_denials", "silver/adjudication_evidence",
     "gold/claim_features", "model/training_set", "model/denial_model", "predictions/claim_denial_scores",
     "model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist",
     "model/lifecycle_review", "predictions/shadow_scores",
@@ -48,6 +51,7 @@ EXPECTED_CHECKS = {
                             "numeric_features_within_ranges": True, "decision_time_columns_only": True,
                             "train_serve_parity": True, "no_new_payer_rule": False},
     "silver/authorization_denials": {"denied_claims_found": False},
+    "silver/adjudication_evidence": {"answered_versions_found": False},
     "model/denial_model": {"holdout_auc_passes_gate": True},
     # the review's decision is recorded whatever it finds (a rollback is its own action): never blocking
     "model/lifecycle_review": {"champion_holds_up_on_matured_labels": False},
@@ -96,9 +100,11 @@ def test_exact_asset_inventory_with_groups_and_partitions():
         weekly = name == "monitoring/realized_performance"
         assert nodes[name].partitions_def == (partitions.weekly_partitions if weekly else partitions.scoring_partitions)
     lifecycle_assets = {"model/lifecycle_review", "predictions/shadow_scores"}
+    for name in REFERENCE_ASSETS:  # the hospital's files: one current version each, not one per day
+        assert nodes[name].partitions_def is None, name
     for name in (EXPECTED_ASSETS - {"model/training_set", "model/denial_model", "predictions/claim_denial_scores",
                                     "landing/quarantine"}
-                 - lifecycle_assets
+                 - lifecycle_assets - REFERENCE_ASSETS
                  - worklist_assets - MONITORING_ASSETS):
         assert nodes[name].partitions_def == partitions.daily_partitions, name
     assert nodes["model/denial_model"].partitions_def == partitions.weekly_partitions

@@ -2,6 +2,8 @@
 
 - `lib/` and `synthetic/` are pure: they import nothing of ours outside `lib/` (and their own folder),
   and never Dagster;
+- nothing outside `synthetic/` imports `synthetic/` (the generator's truth: its payers, base rates and causal
+  grids); the demo runs the generator's command line in a subprocess. The test suite and benchmarks may;
 - `platform/` (plumbing) imports `lib/` and itself;
 - `defs/` (assets and orchestration) imports `lib/`, `platform/` and itself;
 - `definitions.py` imports `defs/` and `platform/`;
@@ -26,7 +28,7 @@ ALLOWED = {
     "platform": {"lib", "platform"},
     "defs": {"lib", "platform", "defs"},
     "definitions": {"defs", "platform"},
-    "cli": {"lib", "synthetic", "platform", "defs", "definitions", "cli"},
+    "cli": {"lib", "platform", "defs", "definitions", "cli"},
     "__main__": {"cli"},
     "__init__": set(),
 }
@@ -131,6 +133,48 @@ def cycles(root: Path) -> list[list[str]]:
 
 def test_the_package_keeps_its_import_rules():
     assert violations(PACKAGE_ROOT) == []
+
+
+def synthetic_imports(root: Path) -> list[str]:
+    """Every import of `<package>.synthetic` (at any depth, relative imports resolved) in a module outside
+    `<package>/synthetic/`, as 'file:line: imports name'."""
+    top = root.name
+    found = modules(root)
+    hits = []
+    for name, path in found.items():
+        if area_of(name, top) == "synthetic":
+            continue
+        for target, line in imports_of(path, name, set(found)):
+            if target == f"{top}.synthetic" or target.startswith(f"{top}.synthetic."):
+                hits.append(f"{path.relative_to(root.parent)}:{line}: imports {target}")
+    return hits
+
+
+def test_nothing_outside_synthetic_imports_the_generator():
+    """The generator's truth (synthetic/world.py, synthetic/hospital_b.py) must not reach the pipeline."""
+    assert synthetic_imports(PACKAGE_ROOT) == []
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cli/demo.py": "from rcm_assets.synthetic import generate\n", "synthetic/generator.py": ""},
+     "rcm_assets/cli/demo.py:1: imports rcm_assets.synthetic"),
+    ({"lib/features.py": "def f():\n    from rcm_assets.synthetic.world import PAYERS\n", "synthetic/world.py": ""},
+     "rcm_assets/lib/features.py:2: imports rcm_assets.synthetic.world"),
+    ({"defs/gold.py": "from ..synthetic import hospital_b\n", "synthetic/hospital_b.py": ""},
+     "rcm_assets/defs/gold.py:1: imports rcm_assets.synthetic.hospital_b"),
+    ({"platform/io.py": "import rcm_assets.synthetic.world as w\n", "synthetic/world.py": ""},
+     "rcm_assets/platform/io.py:1: imports rcm_assets.synthetic.world"),
+])
+def test_an_import_of_synthetic_outside_it_is_reported(tmp_path, files, expected):
+    root = write_package(tmp_path, files)
+    assert expected in synthetic_imports(root)
+    assert any(expected.split(": ")[0] in v for v in violations(root))  # the area rules refuse it too
+
+
+def test_synthetic_may_import_itself(tmp_path):
+    root = write_package(tmp_path, {"synthetic/a.py": "from rcm_assets.synthetic import world\n",
+                                    "synthetic/world.py": ""})
+    assert synthetic_imports(root) == []
 
 
 def test_the_package_has_no_import_cycles():

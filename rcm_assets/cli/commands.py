@@ -463,7 +463,7 @@ def stage_input_file(path: Path, runner: Runner) -> tuple[date, date]:
     if not path.is_file():
         raise UsageError(f"input file not found: {path}")
     try:
-        if landing.is_x12_name(path.name):
+        if landing.is_x12_name(Path(path)):
             names, rejected = landing.validate_x12_file(path, partitions.PARTITIONS_START, utc_today(),
                                                         settings.facility_tz())
             for problem in rejected:

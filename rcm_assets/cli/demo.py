@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from argparse import Namespace
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,8 +33,59 @@ from rcm_assets.defs.payer_rules import AUTHORIZATION_DENIALS_KEY
 from rcm_assets.lib import monitoring as mon
 from rcm_assets.lib import payer_rules, settings
 from rcm_assets.platform.resources import LandingResource, SourceResource
-from rcm_assets.synthetic import generate, write_ground_truth, write_source, write_x12_files
-from rcm_assets.synthetic.generator import Drift
+
+# The demo's world comes from the generator's own command line (`python -m rcm_assets.synthetic`) in a
+# subprocess: nothing outside synthetic/ imports the generator and its truth (tests/test_layout.py).
+REFERENCE_FILES = ("payers.csv", "prior_auth_list.csv", "chargemaster.csv", "code_categories.csv")
+DRIFT_PAYERS = ("AETNA", "BCBS", "CIGNA", "UHC", "HUMANA", "MEDICARE", "MEDICAID_TX", "SELF")
+DRIFT_FAMILIES = ("em", "imaging", "radiology", "surgery", "lab", "therapy", "cardiology", "drugs", "biologics",
+                  "ambulance", "dme", "preventive")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """The default world's drift scenario as the demo passes it to the generator: from `start`, `payer_id`
+    requires prior auth for `cpt_family` (the generator checks the names again)."""
+
+    start: date
+    payer_id: str
+    cpt_family: str
+
+
+def settings_reference_dir() -> Path:
+    """Where the pipeline reads the hospital's reference files (RCM_REFERENCE_DIR, else <data dir>/reference)."""
+    reader = getattr(settings, "reference_dir", None)
+    if reader is not None:
+        return Path(reader())
+    return Path(settings.setting("RCM_REFERENCE_DIR") or settings.data_dir() / "reference")
+
+
+def remove_reference_files(folder: Path) -> list[Path]:
+    """The reference files a previous demo left in `folder` (the four names, nothing else)."""
+    removed = []
+    for name in REFERENCE_FILES:
+        path = folder / name
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def generate_world(command: list[str], scratch: Path) -> dict:
+    """Run the generator's command line; its JSON summary (counts, denial rate, files written)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    fd, summary_path = tempfile.mkstemp(prefix=".demo-summary-", suffix=".json", dir=scratch)
+    os.close(fd)
+    try:
+        done = subprocess.run([*command, "--summary-json", summary_path], capture_output=True, text=True,
+                              check=False)
+        if done.returncode == 2:  # argparse: a name the generator does not know
+            raise UsageError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "bad generator arguments")
+        if done.returncode != 0:
+            raise RuntimeError(f"the synthetic generator failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+        return json.loads(Path(summary_path).read_text())
+    finally:
+        Path(summary_path).unlink(missing_ok=True)
 
 
 def run(args: Namespace, runner: Runner) -> int:
@@ -42,37 +98,56 @@ def run(args: Namespace, runner: Runner) -> int:
                          f"(got {first} .. {last}); set RCM_PARTITIONS_START to start earlier")
     started = time.monotonic()
     facility_tz = settings.facility_tz()  # the pipeline reads the same setting
-    say(f"[1/3] generating {args.days} days x {args.claims_per_day} claims (seed {args.seed}, realistic source, "
+    world = getattr(args, "world", "default")
+    with_reference = not getattr(args, "no_reference_files", False)
+    say(f"[1/3] generating {args.days} days x {args.claims_per_day} claims (seed {args.seed}, "
+        f"{'hospital B' if world == 'hospital_b' else 'the default world'}, realistic source, "
         f"facility time zone {facility_tz}) ...")
     drift = drift_scenario(args, first, last)
     if drift is not None:
+        if world != "default":
+            raise UsageError("--drift applies to the default world only")
         say(f"      drift scenario: from {drift.start} {drift.payer_id} requires prior auth for {drift.cpt_family}")
-    data = generate(start=first, days=args.days, claims_per_day=args.claims_per_day, seed=args.seed,
-                    facility_tz=facility_tz, drift=drift)
     source_url, truth_path = settings.source_url(), settings.ground_truth_path()
+    reference_dir = settings_reference_dir()
     if args.dry_run:  # the synthetic source goes to a throwaway folder; nothing under RCM_DATA_DIR changes
         tmp = Path(runner.scratch_dir or ".")
         source_url, truth_path = settings.sqlite_url(tmp / "source.db"), tmp / "claims_truth.parquet"
         runner.resources["source"] = SourceResource(url=source_url)
+        reference_dir = tmp / "reference"
+        os.environ["RCM_REFERENCE_DIR"] = str(reference_dir)  # this process's pipeline reads the throwaway copy
     else:
         settings.data_dir().mkdir(parents=True, exist_ok=True)
         for path in reset_outputs():
             say(f"      removed the previous demo's {path} (the demo regenerates its whole world)")
+    command = [sys.executable, "-m", "rcm_assets.synthetic", "--start", first.isoformat(),
+               "--days", str(args.days), "--claims-per-day", str(args.claims_per_day), "--seed", str(args.seed),
+               "--facility-tz", facility_tz, "--source-url", source_url, "--ground-truth", str(truth_path),
+               "--world", world]
+    if drift is not None:
+        command += ["--drift-start", drift.start.isoformat(), "--drift-payer", drift.payer_id,
+                    "--drift-cpt-family", drift.cpt_family]
+    if with_reference:
+        command += ["--reference-dir", str(reference_dir)]
+    else:
+        command += ["--no-reference-files"]
+        for path in remove_reference_files(reference_dir):
+            say(f"      removed {path} (--no-reference-files: the pipeline gets no reference tables)")
     if args.from_x12:  # the rows arrive as X12 files only; the SQL source holds none of them
         landing_dir = Path(runner.scratch_dir or ".") / "landing" if args.dry_run else settings.landing_dir()
         if args.dry_run:
             runner.resources["landing"] = LandingResource(
                 landing_dir=str(landing_dir), quarantine_dir=str(landing_dir.parent / "quarantine"),
                 first_day=partitions.PARTITIONS_START.isoformat())
-        files = write_x12_files(data, None, landing_dir, facility_tz)
-        say(f"      {len(files)} X12 files (837, 835) -> {landing_dir}")
-        write_source(replace(data, claims=data.claims.iloc[0:0], remittances=data.remittances.iloc[0:0]),
-                     source_url)
-    else:
-        write_source(data, source_url)
-    write_ground_truth(data, truth_path)
-    say(f"      {len(data.claims):,} claim rows, {len(data.remittances):,} remittance rows "
-        f"-> {'X12 files' if args.from_x12 else 'the source'} "
+        command += ["--x12-dir", str(landing_dir), "--x12-only"]
+    summary = generate_world(command, Path(runner.scratch_dir or truth_path.parent))
+    if args.from_x12:
+        say(f"      {len(summary['x12_files'])} X12 files (837, 835) -> {landing_dir}")
+    if summary["reference_files"]:
+        say(f"      {len(summary['reference_files'])} reference files (payers, prior-auth lists, chargemaster, "
+            f"code categories) -> {reference_dir}")
+    say(f"      {summary['claim_rows']:,} claim rows, {summary['remittance_rows']:,} remittance rows "
+        f"(denial rate {summary['denial_rate']:.3f}) -> {'X12 files' if args.from_x12 else 'the source'} "
         f"{settings.source_url() if not args.dry_run else '(temporary)'} ({elapsed(started)})")
 
     say("[2/3] running the graph (one run per partitioning) ...")
@@ -164,10 +239,11 @@ def drift_scenario(args: Namespace, first: date, last: date) -> Drift | None:
     start = args.drift_start or first + timedelta(days=args.days // 2)
     if not first < start <= last:
         raise UsageError(f"--drift-start {start} must lie after {first} and on or before {last}")
-    try:
-        return Drift(start, payer, family)
-    except ValueError as e:
-        raise UsageError(f"--drift {args.drift!r}: {e}") from None
+    if payer not in DRIFT_PAYERS:
+        raise UsageError(f"--drift {args.drift!r}: unknown payer {payer!r}; known: {list(DRIFT_PAYERS)}")
+    if family not in DRIFT_FAMILIES:
+        raise UsageError(f"--drift {args.drift!r}: unknown CPT family {family!r}; known: {list(DRIFT_FAMILIES)}")
+    return Drift(start, payer, family)
 
 
 def run_monitoring(runner: Runner, first: date, last: date) -> list:

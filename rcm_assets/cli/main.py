@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "summary says when they caught it")
     demo.add_argument("--drift-start", type=parse_day, default=None,
                       help="onset of the drift (default: the middle of the demo)")
+    demo.add_argument("--world", choices=("default", "hospital_b"), default="default",
+                      help="which synthetic hospital generates the data: the default world or hospital B "
+                           "(numeric payer ids, 2,700 codes, rules the pipeline has never seen)")
+    demo.add_argument("--no-reference-files", action="store_true",
+                      help="supply no reference files (payers, prior-auth lists, chargemaster, code categories)")
 
     extract = writer("extract", "extract days into bronze, silver and gold")
     when = extract.add_mutually_exclusive_group(required=True)

@@ -9,6 +9,13 @@ the scoring path (train/serve parity).
 Payer prior-authorization rules learned from the authorization denials that arrived before day D
 (`lib/payer_rules`, evidence in `silver/authorization_denials`) count as required in D's features; the
 day a new rule comes into force, the WARN check `no_new_payer_rule` says which and on what evidence.
+
+What the features know besides the claim: the hospital's reference tables (`reference/*` assets, read
+through the feature resource from RCM_REFERENCE_DIR; each optional) and the learned point-in-time statistics
+of each day (`defs/learned.read_learned_tables`: evidence that arrived strictly before the day). The
+metadata records the content version of every reference table ("not supplied" when absent) and of the
+learned statistics, so each day says what it was computed with. The reference assets are lineage only: a
+new reference file does not recompute history (the next days carry its version, and a new feature_version).
 """
 
 
@@ -21,11 +28,14 @@ import pandas as pd
 
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
+from rcm_assets.defs.learned import adjudication_evidence, read_learned_tables
 from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, PARTITIONS_START, daily_partitions
 from rcm_assets.defs.payer_rules import AUTHORIZATION_DENIALS_KEY, authorization_denials
+from rcm_assets.defs.reference import REFERENCE_ASSETS
 from rcm_assets.defs.silver import claim_versions
-from rcm_assets.lib import claim_history, contracts, payer_rules, quality, settings
+from rcm_assets.lib import claim_history, contracts, payer_rules, quality, reference_tables, settings
 from rcm_assets.lib import features as feature_lib
+from rcm_assets.lib import learned as learned_lib
 from rcm_assets.lib.scoring import scoring_features
 from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import FeatureResource
@@ -109,13 +119,20 @@ def leakage_check(frame: pd.DataFrame, key: dg.AssetKey) -> dg.AssetCheckResult:
     )
 
 
+def learned_version(tables: learned_lib.LearnedTables, days: list[str]) -> str:
+    """The learned statistics' content version of each day, for the metadata."""
+    return ", ".join(sorted({tables.version(day) for day in days}))
+
+
 def parity_check(frame: pd.DataFrame, silver_claims: pd.DataFrame, features: FeatureResource,
-                 key: dg.AssetKey, rules: pd.DataFrame | None = None) -> dg.AssetCheckResult:
+                 key: dg.AssetKey, rules: pd.DataFrame | None = None,
+                 reference: reference_tables.ReferenceTables = reference_tables.NO_TABLES,
+                 learned: learned_lib.LearnedTables | None = None) -> dg.AssetCheckResult:
     """A sample of the rows about to be stored equals the scoring path's features of the same claims."""
     if frame.empty:  # an empty day: no rows to compare
         return checks.result(
             "train_serve_parity", True, asset_key=key, description="no rows to compare", rows_compared=0,
-            feature_version=features.version, stored_feature_versions="none",
+            feature_version=feature_lib.feature_version(features.config(), reference), stored_feature_versions="none",
         )
     sample = frame.sample(n=min(PARITY_SAMPLE_ROWS, len(frame)), random_state=0)
     # the gold row of a version is its first state that day (later states are in-place updates)
@@ -124,12 +141,12 @@ def parity_check(frame: pd.DataFrame, silver_claims: pd.DataFrame, features: Fea
     source = first[first.set_index(keys).index.isin(sample.set_index(keys).index)]
     # the scoring path receives claims as they are at submission: the scoring-input columns of silver
     scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in source.columns]
-    recomputed = scoring_features(source[scoring_input], features.config(), rules)
+    recomputed = scoring_features(source[scoring_input], features.config(), rules, reference, learned)
     diffs = quality.parity_differences(sample, recomputed)
     return checks.result(
         "train_serve_parity", not diffs, asset_key=key,
         description="; ".join(diffs) if diffs else f"{len(sample)} sampled rows identical in values and dtypes",
-        rows_compared=len(sample), feature_version=features.version,
+        rows_compared=len(sample), feature_version=feature_lib.feature_version(features.config(), reference),
         stored_feature_versions=", ".join(sorted(frame["feature_version"].astype(str).unique())) or "none",
     )
 
@@ -139,7 +156,8 @@ GOLD_CHECK_SPECS = [
     checks.spec("one_row_per_claim", GOLD_KEY, "No two rows share (dt, claim_id)",
                 blocking=True, partitions_def=daily_partitions),
     checks.spec("feature_null_rates_within_bounds", GOLD_KEY,
-                "Share of nulls per feature within its bound (0%; charge_ratio 5%: lib/features.MAX_NULL_RATE)",
+                "Share of nulls per feature within its bound (lib/features.MAX_NULL_RATE: 0%, except the values "
+                "no reference table or history may give, which are unknown rather than wrong)",
                 blocking=True, partitions_def=daily_partitions),
     checks.spec("numeric_features_within_ranges", GOLD_KEY,
                 "Numeric features inside their registered ranges (lib/features.FEATURE_RANGES)",
@@ -166,11 +184,14 @@ GOLD_CHECK_SPECS = [
     partitions_def=daily_partitions,
     io_manager_key="lake",
     ins={"silver_claims": dg.AssetIn(key=SILVER_CLAIMS)},
-    # the day's own version index and denials (lineage); the lookbacks are read from the lake
-    deps=[claim_versions, authorization_denials],
+    # the day's own version index, denials and adjudication evidence (lineage); the lookbacks and learning
+    # windows are read from the lake; the
+    # reference tables (lineage: read through the feature resource, their versions in the metadata)
+    deps=[claim_versions, authorization_denials, adjudication_evidence, *REFERENCE_ASSETS],
     required_resource_keys={"lake", "features"},
     backfill_policy=DAILY_BACKFILL_POLICY,
-    automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(claim_versions, authorization_denials)),
+    automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(
+        claim_versions, authorization_denials, adjudication_evidence, *REFERENCE_ASSETS)),
     kinds={"pandas", "parquet"},
     owners=catalog.OWNERS,
     tags=catalog.tags("gold", phi=False),
@@ -184,12 +205,19 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
     decisions, history = claim_history.decision_rows(silver_claims, earlier_versions, UPDATE_LOOKBACK_DAYS)
     rules, rule_days_missing = learned_rules(context.resources.lake, list(context.partition_keys), features.config())
     rules_of_run = rules[rules["dt"].isin(context.partition_keys)]
-    frame = features.compute(decisions, rules_of_run)
+    reference = features.reference()
+    learned = read_learned_tables(context.resources.lake, list(context.partition_keys))
+    frame = features.compute(decisions, rules_of_run, learned, reference)
+    version = feature_lib.feature_version(features.config(), reference)
     context.log.info(
         f"gold: {len(frame)} submissions featurized from {history['states_in']} claim states "
-        f"({history['in_place_updates']} in-place updates left out), feature_version {features.version}"
+        f"({history['in_place_updates']} in-place updates left out), feature_version {version}"
     )
-    metadata = {"feature_version": features.version, "features": len(feature_lib.FEATURE_COLUMNS),
+    metadata = {"feature_version": version, "features": len(feature_lib.FEATURE_COLUMNS),
+                **{f"reference_{name}": v for name, v in reference.versions().items()},
+                "reference_version": reference.version,
+                "learned_version": learned_version(learned, list(context.partition_keys)),
+                "learned_window_days_missing": learned.days_missing,
                 "claim_states_in": history["states_in"], "in_place_updates_left_out": history["in_place_updates"],
                 "versions_superseded_same_day": history["superseded_same_day"],
                 "learned_payer_rules": ", ".join(sorted({f"{p}/{f}" for p, f in zip(
@@ -197,7 +225,8 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
                 "learned_rule_days_missing": rule_days_missing,
                 **catalog.summary_metadata(frame)}
     # the leakage guard and the parity sample look at the whole run; the others at each day's rows
-    whole_run = [leakage_check(frame, GOLD_KEY), parity_check(frame, silver_claims, features, GOLD_KEY, rules_of_run)]
+    whole_run = [leakage_check(frame, GOLD_KEY),
+                 parity_check(frame, silver_claims, features, GOLD_KEY, rules_of_run, reference, learned)]
     by_day = checks.per_partition(context.partition_keys, frame, lambda rows, day: [
         *gold_checks(rows, GOLD_KEY), *whole_run, new_rule_check(rules, day, GOLD_KEY)])
     yield from checks.publish([dg.Output(frame, metadata=metadata)], by_day, what="gold/claim_features",

@@ -35,7 +35,7 @@ from rcm_assets.platform.resources import FeatureResource, MlflowResource
 
 MODEL_KEY = dg.AssetKey(["model", "denial_model"])
 GATE_CHECK = "holdout_auc_passes_gate"
-OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied"]
+OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", "claim_status"]  # status: reversals
 COMPARISON_COLUMNS = ("champion_auc_on_holdout", "candidate_auc_vs_champion")
 MIN_COMPARISON_ROWS = 500  # fewer unseen holdout claims than this make the champion comparison noise
 

@@ -53,7 +53,7 @@ COHORT_DAYS = max(LABEL_HORIZON_DAYS, 60)
 PERFORMANCE_WEEKS = math.ceil((LABEL_HORIZON_DAYS + 7) / 7) + 1
 SCORE_COLUMNS = ["dt", "claim_id", "claim_version", "denial_probability", "decision", "threshold", "model_name",
                  "model_version", "training_window_start", "training_window_end", "feature_version"]
-OUTCOME_COLUMNS = ["dt", "claim_id", "adjudicated_at", "updated_at", "denied"]
+OUTCOME_COLUMNS = ["dt", "claim_id", "adjudicated_at", "updated_at", "denied", "claim_status"]
 GOLD_KEYS = ["dt", "claim_id", "claim_version", "submitted_at", "payer_id", "cpt_family"]
 
 
@@ -490,7 +490,8 @@ def week_performance(week: str, maturity: int, scored: pd.DataFrame, gold: pd.Da
     part = scored[(scored["dt"] >= start.date().isoformat()) & (scored["dt"] < end.date().isoformat())] \
         if len(scored) else scored
     if len(part):
-        labelled = mon.label_scored_claims(with_claim_keys(part, gold), outcomes, pd.Timestamp(week))
+        # every version gold holds bounds the scored versions' answers (a correction scored later, or not at all)
+        labelled = mon.label_scored_claims(with_claim_keys(part, gold), outcomes, pd.Timestamp(week), versions=gold)
         table, calibration = mon.realized_performance(labelled, auc_band), mon.calibration_by_decile(labelled)
     else:
         table = pd.DataFrame({"role": pd.Series([], dtype=object), "segment": pd.Series([], dtype=object),
@@ -594,7 +595,8 @@ def label_freshness(context: dg.AssetExecutionContext, config: MonitoringConfig,
         cohort = keyed[(keyed["dt"] >= first) & (keyed["dt"] <= day)] if len(keyed) else keyed
         if len(cohort):
             known = outcomes[outcomes["dt"] <= day] if len(outcomes) else outcomes
-            labelled = mon.label_scored_claims(cohort, known, pd.Timestamp(day) + pd.Timedelta(days=1)) \
+            labelled = mon.label_scored_claims(cohort, known, pd.Timestamp(day) + pd.Timedelta(days=1),
+                                               versions=keyed[keyed["dt"] <= day]) \
                 if len(known) else cohort.assign(denied=np.nan, outcome_updated_at=pd.NaT)
             labelled = labelled.assign(submitted_day=pd.to_datetime(labelled["submitted_at"]).dt.strftime("%Y-%m-%d"))
             rows = mon.label_freshness(labelled, pd.Timestamp(day), sla_days, sla_band, min_claims=min_claims // 2)

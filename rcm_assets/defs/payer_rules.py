@@ -1,5 +1,5 @@
 """silver/authorization_denials: the authorization denials that arrived each day, with the segment of the
-claim they answer, so gold can learn payer prior-authorization rules before the reference table knows them.
+claim they answer, so gold can learn payer prior-authorization rules no published list (prior_auth_list.csv) has.
 
 A remittance names the claim, not its payer or procedure: the answered version's first state is read from
 the silver claims days that hold it (found through the `silver/claim_versions` index of the
@@ -63,7 +63,7 @@ AUTHORIZATION_DENIALS_CHECKS = [
 @dg.asset(
     key=AUTHORIZATION_DENIALS_KEY,
     description=("Authorization denials (CARC group 'authorization', e.g. 197) that arrived on the day, with "
-                 "the payer, CPT family and prior-auth presence of the claim version they answer as submitted: "
+                 "the payer, procedure category and prior-auth presence of the claim version they answer as submitted: "
                  "the evidence gold learns payer prior-authorization rules from (lib/payer_rules)."),
     group_name="silver",
     partitions_def=daily_partitions,
@@ -89,7 +89,7 @@ def authorization_denials(context: dg.AssetExecutionContext, silver_remittances:
     denied = payer_rules.authorization_denial_rows(silver_remittances)
     claims = read_answered_claims(context.resources.lake, lake_days(keys[0], keys[-1], CLAIM_LOOKUP_DAYS),
                                   set(denied["claim_id"]), config) if len(denied) else None
-    frame = (payer_rules.authorization_denials(denied, claims, config) if claims is not None
+    frame = (payer_rules.authorization_denials(denied, claims, config, features.reference()) if claims is not None
              else payer_rules.empty_denials())
     context.log.info(f"silver/authorization_denials: {len(frame)} authorization denials matched to their claim "
                      f"({len(denied)} denial rows arrived)")

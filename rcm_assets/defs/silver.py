@@ -5,9 +5,12 @@ it) and every adjudication row (first adjudication, appeals), each on the day it
 `silver/claim_versions` indexes which claim versions each day holds, so gold can tell a submission from
 a later update of a version it has already seen.
 
-Rows that break the contract go to the `*_rejects` table of the same partition with the failing check and
-column per row. When the reject rate of a partition is above the threshold, the rejects are still written
-(so they can be inspected) but the silver table is not, and the blocking check fails the run.
+Rows that cannot be used (a usability rule of the contract fails: no claim id, payer, version, parsable
+dates, amounts or units) go to the `*_rejects` table of the same partition with the failing check and
+column per row. Claim defects (an NPI failing its check digit, ICD-9 after 2015-10-01, unknown or deleted
+codes, missing demographics) are what payers deny: those rows land in silver with `defect_*` flags and
+never count as rejects. When the reject rate of a partition is above the threshold, the rejects are still
+written (so they can be inspected) but the silver table is not, and the blocking check fails the run.
 """
 
 
@@ -45,7 +48,8 @@ def reject_rates_by_day(raw: pd.DataFrame, rejects: pd.DataFrame) -> dict[str, f
 def reject_rate_check(
     stats: dict, raw: pd.DataFrame, rejects: pd.DataFrame, limit: float, key: dg.AssetKey
 ) -> dg.AssetCheckResult:
-    """Reject rate per day against the limit; the evidence names columns and counts, never values."""
+    """Reject rate (unusable rows only; claim defects land and do not count) per day against the limit;
+    the evidence names columns and counts, never values."""
     per_day = reject_rates_by_day(raw, rejects)
     worst_day, worst = max(per_day.items(), key=lambda kv: kv[1], default=("-", stats["reject_rate"]))
     over = sorted(day for day, rate in per_day.items() if rate > limit)
@@ -91,8 +95,9 @@ def silver_check_specs(table: str, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     state_key = ", ".join(contracts.SILVER_KEY_COLUMNS[table])
     return [
         checks.spec("reject_rate_within_threshold", key,
-                    "Share of the day's bronze rows rejected by the contract at most max_reject_rate (default "
-                    "1%); above it the rejects are written and silver is not",
+                    "Share of the day's bronze rows that cannot be used (no claim id, payer, version, parsable "
+                    "dates, amounts or units) at most max_reject_rate (default 1%); above it the rejects are "
+                    "written and silver is not. Claim defects land flagged and do not count",
                     blocking=True, partitions_def=daily_partitions),
         checks.spec("no_phi_in_silver", key, "No PHI column and no raw PHI value of bronze in silver or rejects",
                     blocking=True, partitions_def=daily_partitions),
@@ -147,7 +152,7 @@ def build_silver_asset(
             ),
             "rejects": dg.AssetOut(
                 key=rejects_key, io_manager_key="lake", is_required=False, dagster_type=rejects_dagster_type(table),
-                description=(f"Bronze {table} rows that broke the contract, with failing checks and columns. "
+                description=(f"Bronze {table} rows that cannot be used, with failing checks and columns. "
                              f"Always written with silver/{table}, even when only silver/{table} is selected."),
                 automation_condition=follow_upstream(), kinds={"pandas", "parquet"},
                 owners=catalog.OWNERS, tags=catalog.registry_tags(table, "silver"),
@@ -173,6 +178,7 @@ def build_silver_asset(
             f"silver/{table}: {stats['rows_in']} rows in, {stats['rows_good']} good, "
             f"{stats['rows_rejected']} rejected ({stats['reject_rate']:.2%}), "
             f"{stats.get('duplicates_removed', 0)} repeated states removed"
+            + (f", {stats['rows_with_defects']} with claim defects" if "rows_with_defects" in stats else "")
         )
         if stats.get("unknown_columns"):
             context.log.warning(f"silver/{table}: dropped unknown column(s) {', '.join(stats['unknown_columns'])}")
@@ -201,6 +207,9 @@ def build_silver_asset(
             "duplicates_removed": int(stats.get("duplicates_removed", 0)),
             "unknown_columns": ", ".join(stats.get("unknown_columns", [])) or "none",
         }
+        if "defects_by_flag" in stats:  # claims: rows that landed with defects (counts per flag, no values)
+            summary["rows_with_defects"] = int(stats["rows_with_defects"])
+            summary["defects_by_flag"] = dg.MetadataValue.json(stats["defects_by_flag"])
         yield from checks.publish(
             [dg.Output(result.good, output_name="good", metadata=summary)], by_day,
             what=f"silver/{table}", context=context,

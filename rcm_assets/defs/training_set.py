@@ -47,7 +47,8 @@ GOLD_KEY = dg.AssetKey(["gold", "claim_features"])
 GOLD_KEY_SCHEMA = pa.schema([("claim_id", pa.string()), ("claim_version", pa.int64()),
                              ("submitted_at", pa.timestamp("ns")), ("feature_version", pa.string())])
 GOLD_KEY_COLUMNS = GOLD_KEY_SCHEMA.names
-OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", *modelling.OUTCOME_DETAILS]
+# claim_status: a reversal (CLP02 22) is never a first adjudication
+OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", "claim_status", *modelling.OUTCOME_DETAILS]
 # at most RCM_TRAIN_WEEKS_PER_RUN weeks per run for every weekly model asset (one policy, so a chunk's
 # training set, models and review stay in one run): each step holds one week's set at a time
 WEEKLY_SET_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=TRAIN_WEEKS_PER_RUN)

@@ -3,7 +3,8 @@ denial reason and the three things that raised its score most, exported as the f
 
 Day D reads its scores, its gold features (reasons and drivers are computed on exactly what was scored),
 the claims' CPT and billed amount from silver, the payer ratios of the week containing D (learned from
-outcomes known before that week) and the reason champion serving on D. The export goes to the landing-out
+outcomes known before that week; a run over several weeks loads them all and each day picks its own,
+`worklist.ratios_of_day`) and the reason champion serving on D. The export goes to the landing-out
 folder (`WorklistConfig.export_dir`, else RCM_WORKLIST_DIR, else <RCM_DATA_DIR>/landing_out/worklist).
 """
 
@@ -24,8 +25,9 @@ from rcm_assets.defs.reason_model import RATIOS_KEY, REASON_MODEL_KEY, reason_mo
 from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import drivers, reasons, settings
 from rcm_assets.lib import worklist as worklist_lib
+from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 from rcm_assets.lib.scoring import rows_by_day
-from rcm_assets.platform.resources import MlflowResource
+from rcm_assets.platform.resources import FeatureResource, MlflowResource
 
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
 WORKLIST_DIR_ENV = "RCM_WORKLIST_DIR"
@@ -52,10 +54,12 @@ def day_claims(claims: pd.DataFrame) -> pd.DataFrame:
 
 class Explainers:
     """Models for one run: denial versions (for drivers) and reason champions (by version), each loaded once
-    per process (`predictions.load_registered`); the reason model's promotion history read once per run."""
+    per process (`predictions.load_registered`); the reason model's promotion history read once per run; the
+    hospital's reference tables the driver sentences name payers and limits from (read once per run)."""
 
-    def __init__(self, mlf: MlflowResource):
+    def __init__(self, mlf: MlflowResource, reference: ReferenceTables = NO_TABLES):
         self.mlf = mlf
+        self.reference = reference
         self.denial: dict[tuple[str, str], object] = {}
         self.reason: dict[str, object] = {}
         self._reason_events: pd.DataFrame | None = None
@@ -104,7 +108,8 @@ def explain_day(scores: pd.DataFrame, gold: pd.DataFrame, cpt_code: pd.Series, e
                                         str(run_id) if isinstance(run_id, str) and run_id else None)
         positions = scores.index.get_indexer(rows.index)
         part = feats.iloc[positions].reset_index(drop=True)
-        explained = drivers.explain(drivers.smooth_predict(model, n_threads=1), part)
+        explained = drivers.explain(drivers.smooth_predict(model, n_threads=1), part,
+                                    reference=explainers.reference)
         for column in explained.columns:
             out.loc[rows.index, column] = explained[column].to_numpy()
     out.loc[(scored_by == "fallback").to_numpy(), "driver_1_text"] = FALLBACK_TEXT
@@ -127,7 +132,7 @@ def build_worklist(scores: pd.DataFrame, gold: pd.DataFrame, claims: pd.DataFram
         explained = explain_day(rows, gold_day, amounts["cpt_code"], explainers, day)
         payer = gold_day[["claim_id", "claim_version", "payer_id"]]
         payer = rows[["claim_id", "claim_version"]].merge(payer, on=["claim_id", "claim_version"], how="left")
-        ratio = worklist_lib.allowed_ratio_for(payer["payer_id"].astype(str), ratios)
+        ratio = worklist_lib.allowed_ratio_for(payer["payer_id"].astype(str), worklist_lib.ratios_of_day(ratios, day))
         payment, loss = worklist_lib.expected_loss(rows["denial_probability"].to_numpy(),
                                                    amounts["billed_amount"].to_numpy(dtype="float64"), ratio)
         frame = pd.concat([rows[["dt", "claim_id", "claim_version", "denial_probability", "decision",
@@ -147,7 +152,13 @@ def build_worklist(scores: pd.DataFrame, gold: pd.DataFrame, claims: pd.DataFram
     return worklist_lib.rank_worklist(pd.concat(frames, ignore_index=True))
 
 
-def worklist_checks(frame: pd.DataFrame, scores: pd.DataFrame, ratios_weeks: int, days: int,
+def days_with_own_ratios(ratios: pd.DataFrame, days: list[str]) -> int:
+    """How many of `days` have the payer ratios of their own model week."""
+    weeks = set(ratios["week"].astype(str)) if len(ratios) and "week" in ratios.columns else set()
+    return sum(worklist_lib.model_week(day) in weeks for day in days)
+
+
+def worklist_checks(frame: pd.DataFrame, scores: pd.DataFrame, ratio_days: int, days: int,
                     reason_days: int) -> list[dg.AssetCheckResult]:
     listed = frame.groupby(["dt", "claim_id", "claim_version"]).size() if len(frame) else pd.Series(dtype=int)
     scored = scores.groupby(["dt", "claim_id", "claim_version"]).size() if len(scores) else pd.Series(dtype=int)
@@ -163,9 +174,11 @@ def worklist_checks(frame: pd.DataFrame, scores: pd.DataFrame, ratios_weeks: int
                       scored_claims=len(scored), listed_claims=len(listed)),
         checks.result("expected_loss_within_billed", bounded, asset_key=WORKLIST_KEY,
                       description=None if bounded else "an expected loss is negative or above the billed amount"),
-        checks.result("allowed_ratios_learned", ratios_weeks > 0, asset_key=WORKLIST_KEY, warn_only=True,
-                      description=None if ratios_weeks else "no payer allowed ratios for the week(s) of these days "
-                      "(materialize model/payer_allowed_ratios): expected payment is the billed amount"),
+        checks.result("allowed_ratios_learned", ratio_days == days, asset_key=WORKLIST_KEY, warn_only=True,
+                      description=None if ratio_days == days else f"{days - ratio_days} day(s) without the payer "
+                      "allowed ratios of their own model week (materialize model/payer_allowed_ratios): they use an "
+                      "earlier week's, else the billed amount as expected payment",
+                      days=days, days_with_own_ratios=ratio_days),
         checks.result("reason_model_serving", reason_days == days, asset_key=WORKLIST_KEY, warn_only=True,
                       description=None if reason_days == days else f"no reason champion serves {days - reason_days} "
                       "of the days: their likely reason is empty (train model/denial_reason_model)",
@@ -201,16 +214,15 @@ def worklist_checks(frame: pd.DataFrame, scores: pd.DataFrame, ratios_weeks: int
 )
 def worklist(
     context: dg.AssetExecutionContext, config: WorklistConfig, scores: pd.DataFrame, gold: pd.DataFrame,
-    claims: pd.DataFrame, ratios: pd.DataFrame, mlflow_tracking: MlflowResource,
+    claims: pd.DataFrame, ratios: pd.DataFrame, mlflow_tracking: MlflowResource, features: FeatureResource,
 ) -> Iterator:
     """The billers' queue of day D: claims ranked by expected loss, likely denial reason, what to check."""
-    explainers = Explainers(mlflow_tracking)
+    explainers = Explainers(mlflow_tracking, features.reference())  # payer names in the sentences
     frame = build_worklist(scores, gold, claims, ratios if len(ratios) else pd.DataFrame(
         columns=worklist_lib.RATIO_COLUMNS), explainers, context.log)
     days = sorted(scores["dt"].unique()) if len(scores) else []
     reason_days = int(frame.groupby("dt")["reason_model_version"].first().notna().sum()) if len(frame) else 0
-    results = worklist_checks(frame, scores, int(ratios["week"].nunique()) if len(ratios) else 0, len(days),
-                              reason_days)
+    results = worklist_checks(frame, scores, days_with_own_ratios(ratios, days), len(days), reason_days)
     written = []
     # `rcm ... --dry-run` points export_dir at its scratch folder and lists what would be written there
     if config.export and not any(not r.passed and r.severity == dg.AssetCheckSeverity.ERROR for r in results):

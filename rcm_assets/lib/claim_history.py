@@ -15,6 +15,16 @@ version was seen. A state of a version already seen on one of the `lookback_days
 so is a later state on the same day. Per claim and day the highest new version is the decision (a claim
 corrected the same day it was submitted is scored once, as corrected).
 
+A version seen once is never a new submission again, however late its update arrives, without reading
+the whole history: an update carries its version's original `submitted_at`, and a version reaches the
+source when it is submitted (its first state's day is its submission day, give or take a day of clock
+or time zone). So a state of day D whose `submitted_at` is `lookback_days` or more before D is an update
+of a version first seen before the lookback window (the index lookup covers every later submission).
+The one state this rule also leaves out is a version whose *first* state reaches the source that late
+(a back-dated load): scoring it is pointless (the payer answered it long ago) and its first visible state
+is not what was known at its submission. Counted as `updates_past_lookback`; a deployment loading old
+history raises RCM_UPDATE_LOOKBACK_DAYS for that load.
+
 Pure functions over frames with `dt` (the UTC day the row reached the source, 'YYYY-MM-DD').
 """
 
@@ -22,6 +32,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 VERSION_KEY = ["claim_id", "claim_version"]
@@ -53,18 +64,31 @@ def _days(dt: pd.Series) -> pd.Series:
     return pd.to_datetime(dt.astype(str), format="%Y-%m-%d")
 
 
+def submitted_before_lookback(states: pd.DataFrame, lookback_days: int) -> np.ndarray:
+    """States of day D whose version was submitted `lookback_days` or more days before D: updates of a
+    version first seen before the lookback window (see the module docstring). False without submitted_at."""
+    if "submitted_at" not in states.columns or states.empty:
+        return np.zeros(len(states), dtype=bool)
+    submitted = pd.to_datetime(states["submitted_at"])
+    if submitted.dt.tz is not None:
+        submitted = submitted.dt.tz_convert("UTC").dt.tz_localize(None)
+    limit = _days(states["dt"]) - pd.Timedelta(days=lookback_days)
+    return (submitted.dt.normalize() <= limit).fillna(False).to_numpy(dtype=bool)
+
+
 def decision_rows(
     claims: pd.DataFrame, earlier_versions: pd.DataFrame | None, lookback_days: int
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The submission decisions among the claim states of `claims` (one or more days), and counts.
 
     `earlier_versions` is the `version_index` of the days before (any subset; days inside `claims`' own
-    range are recomputed from `claims` so a range run and day-by-day runs agree). A version counts as
-    seen before day D only when seen on one of the `lookback_days` days before D.
+    range are recomputed from `claims` so a range run and day-by-day runs agree). A state of day D is an
+    update when its version was seen on one of the `lookback_days` days before D, or when its
+    `submitted_at` is `lookback_days` or more before D (seen before the window: no index needed).
     """
     if claims.empty:
         return claims.copy(), {"states_in": 0, "decisions": 0, "in_place_updates": 0,
-                               "updates_same_day": 0, "superseded_same_day": 0}
+                               "updates_same_day": 0, "superseded_same_day": 0, "updates_past_lookback": 0}
     first = first_states(claims)
     updates_same_day = len(claims) - len(first)
     first_day = claims["dt"].min()
@@ -76,7 +100,8 @@ def decision_rows(
         seen.rename(columns={"dt": "seen_dt"}), on=VERSION_KEY, how="inner")
     day, seen_day = _days(matches["dt"]), _days(matches["seen_dt"])
     earlier = (seen_day < day) & (seen_day >= day - pd.Timedelta(days=lookback_days))
-    updated = pd.Index(matches.loc[earlier, "index"].unique())
+    past_lookback = submitted_before_lookback(first, lookback_days)
+    updated = pd.Index(matches.loc[earlier, "index"].unique()).union(first.index[past_lookback])
     new = first.drop(index=updated)
     ranked = new.sort_values("claim_version", kind="stable")  # per (dt, claim_id): the last version wins
     decisions = ranked.drop_duplicates(["dt", "claim_id"], keep="last").sort_index()
@@ -86,5 +111,6 @@ def decision_rows(
         "in_place_updates": int(updates_same_day + len(updated)),
         "updates_same_day": int(updates_same_day),
         "superseded_same_day": int(len(new) - len(decisions)),
+        "updates_past_lookback": int(past_lookback.sum()),
     }
     return decisions.reset_index(drop=True), stats

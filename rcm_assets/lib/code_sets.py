@@ -17,11 +17,28 @@ Decisions, with their sources:
   MAAA `0002M`; Level II (CMS HCPCS): one letter A–V then four digits (`J3490`). The letters F, I, N and O
   begin no HCPCS Level II section (CMS HCPCS Level II code set; sections A transport/supplies … V
   vision/hearing), so they are refused. The column keeps its name `cpt_code`.
-- icd10_primary (`icd10cm_format`): ICD-10-CM (CDC/NCHS): a letter, a digit, a letter or digit (`Z3A`,
+- ICD-10-CM (`icd10cm_format`, CDC/NCHS): a letter, a digit, a letter or digit (`Z3A`,
   `M1A`, `C4A`), then optionally a '.' (or no dot: X12 sends codes without it) and 1–4 letters or digits,
   the placeholder `X` included (`S72.001A`, `T36.0X5A`, `M1A.0710`). At most 7 characters without the dot.
   Lowercase is refused: the code set is published uppercase, and two spellings of one code would be two
   categories downstream; normalize upstream.
+- icd10_primary (`icd_diagnosis_code`): the principal diagnosis in either code set a claim may carry:
+  ICD-10-CM (above) or ICD-9-CM (`icd9cm_format`, CDC/NCHS ICD-9-CM, the HIPAA code set for services
+  before 2015-10-01): three digits (`250`, `250.00`, `25000`: 3 digits, optionally '.' and 1-2 digits),
+  supplementary V codes (`V22.1`, `V221`: V, 2 digits, optionally '.' and 1-2 digits) and external-cause
+  E codes (`E849.0`, `E8490`: E, 3 digits, optionally '.' and 1 digit). Which set a code is in is
+  `icd_code_set`: a code only one grammar admits is in that set; a dotless code both admit (`E8490`,
+  `V221`) is read in the set that was in force on its service date, since X12 tells them apart only by
+  its qualifier (ABK/ABF vs BK/BF), which silver does not keep. ICD-10-CM replaced ICD-9-CM for services
+  on and after 2015-10-01 (45 CFR 162.1002(c)(2)-(3); CMS, ICD-10 compliance date): `icd_set_mismatch`
+  is true for an ICD-9 code on/after that date and an ICD-10 code before it. That is a claim defect, not a
+  reject; ICD-9 on an older service date is correct coding.
+- deleted procedure codes (`procedure_code_deleted`): what we can know without the licensed AMA CPT
+  data files is a short list of codes whose deletion is published with its effective date
+  (`DELETED_PROCEDURE_CODES`, each with its source); a listed code is a defect on a service date on or
+  after its deletion. Any other code that matches the grammar is taken as valid: we cannot tell an
+  unlisted deleted code, or a code never issued, from a valid one (the full CPT code set is licensed;
+  the CMS HCPCS Level II annual file would extend the list for Level II codes).
 - patient_zip (`zip_or_zip4`): USPS ZIP `02134` or ZIP+4 `02134-1705`; the 9 digits without the hyphen
   (`021341705`) are accepted too, because that is how X12 N403 carries a ZIP+4.
 - billing_npi / rendering_npi (`npi_format`, `npi_check_digit`): 10 digits whose last is the Luhn check
@@ -48,6 +65,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 
@@ -113,6 +131,79 @@ ICD10CM = CodeRule(
     "(placeholder X included); uppercase",
     "CDC/NCHS ICD-10-CM tabular list and official guidelines (codes of 3 to 7 characters)",
 )
+
+ICD9CM = CodeRule(
+    "icd9cm_format", r"\d{3}(?:\.?\d{1,2})?|V\d{2}(?:\.?\d{1,2})?|E\d{3}(?:\.?\d)?",
+    "ICD-9-CM diagnosis code: 3 digits (then optionally '.' and 1-2 digits), V + 2 digits (then optionally "
+    "'.' and 1-2 digits) or E + 3 digits (then optionally '.' and 1 digit)",
+    "CDC/NCHS ICD-9-CM tabular list (diagnoses, V and E supplementary classifications)",
+)
+
+ICD_DIAGNOSIS = CodeRule(
+    "icd_diagnosis_code", f"{ICD10CM.pattern}|{ICD9CM.pattern}",
+    "a diagnosis code of ICD-10-CM or ICD-9-CM (which one must match the service date: `icd_code_set`)",
+    "CDC/NCHS ICD-10-CM and ICD-9-CM; 45 CFR 162.1002",
+)
+
+# ICD-10-CM is the HIPAA code set for diagnoses on services from this date on (ICD-9-CM before it).
+ICD10_EFFECTIVE = pd.Timestamp("2015-10-01")
+ICD10, ICD9 = "icd10", "icd9"
+
+
+def icd_code_set(codes: pd.Series, service_dates: pd.Series) -> pd.Series:
+    """'icd10' | 'icd9' | None per row: the code set of each diagnosis code (None: missing or neither
+    grammar). A code both grammars admit (dotless V/E codes) is read in the set in force on its date."""
+    # judged once per distinct code (codes repeat), then spread to the rows
+    index, uniques = pd.factorize(codes.astype("object"), use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype="object")
+    in10 = np.append(ICD10CM.valid(distinct).to_numpy(dtype=bool), False)[index]  # -1 (null) -> False
+    in9 = np.append(ICD9CM.valid(distinct).to_numpy(dtype=bool), False)[index]
+    dated10 = (pd.to_datetime(service_dates) >= ICD10_EFFECTIVE).to_numpy(dtype=bool)
+    out = np.full(len(codes), None, dtype="object")
+    out[in9 & ~in10] = ICD9
+    out[in10 & ~in9] = ICD10
+    both = in9 & in10
+    out[both & dated10] = ICD10
+    out[both & ~dated10] = ICD9
+    return pd.Series(out, index=codes.index, dtype="object")
+
+
+def icd_set_mismatch(code_set: pd.Series, service_dates: pd.Series) -> pd.Series:
+    """True where the code set does not match the service date (ICD-9 from 2015-10-01, ICD-10 before);
+    False where it matches or no code set is known (a missing or unparsable code is judged by its rule)."""
+    dated10 = (pd.to_datetime(service_dates) >= ICD10_EFFECTIVE).to_numpy()
+    is9, is10 = code_set.eq(ICD9).to_numpy(), code_set.eq(ICD10).to_numpy()
+    return pd.Series((is9 & dated10) | (is10 & ~dated10), index=code_set.index, dtype="bool")
+
+
+# Procedure codes deleted from the code set, with the first service date on which they are invalid.
+# Only deletions we can cite; see the module docstring for what the list cannot know.
+_AMA_EM_2021 = "AMA, CPT 2021 E/M office or other outpatient services revisions (99201 deleted 2021-01-01)"
+_AMA_EM_2023 = ("AMA, CPT 2023 E/M revisions: hospital observation, consultation, nursing facility and "
+                "home/domiciliary families (codes deleted 2023-01-01)")
+_CMS_PFS_2017 = ("CMS CY 2017 Physician Fee Schedule final rule: screening/diagnostic mammography "
+                 "77055-77057 and G0202/G0204/G0206 replaced by 77065-77067 from 2017-01-01")
+DELETED_PROCEDURE_CODES: dict[str, tuple[str, str]] = {
+    "99201": ("2021-01-01", _AMA_EM_2021),
+    **{c: ("2023-01-01", _AMA_EM_2023) for c in (
+        "99217", "99218", "99219", "99220", "99224", "99225", "99226",  # observation care
+        "99241", "99251",  # lowest office and inpatient consultation levels
+        "99318",  # annual nursing facility assessment
+        "99324", "99325", "99326", "99327", "99328", "99334", "99335", "99336", "99337",  # domiciliary
+        "99339", "99340",  # care plan oversight, domiciliary/home
+        "99343",  # home visit, new patient, moderate MDM
+    )},
+    **{c: ("2017-01-01", _CMS_PFS_2017) for c in ("77055", "77056", "77057", "G0202", "G0204", "G0206")},
+}
+
+
+def procedure_code_deleted(codes: pd.Series, service_dates: pd.Series) -> pd.Series:
+    """True where the procedure code is in `DELETED_PROCEDURE_CODES` and the service date is on or after
+    its deletion (the same code on an earlier date was valid)."""
+    since = pd.to_datetime(codes.astype("object").map(
+        {code: when for code, (when, _source) in DELETED_PROCEDURE_CODES.items()}), errors="coerce")
+    return (since.notna() & (pd.to_datetime(service_dates) >= since)).astype("bool")
+
 
 ZIP_OR_ZIP4 = CodeRule(
     "zip_or_zip4", r"\d{5}(?:-?\d{4})?",
@@ -239,7 +330,7 @@ CAS_GROUP = CodeRule(
 # --------------------------------------------------------------------------------------------------
 
 RULES: dict[str, CodeRule] = {r.name: r for r in (
-    CLAIM_ID, CPT_HCPCS, ICD10CM, ZIP_OR_ZIP4, NPI_FORMAT, NPI_CHECK_DIGIT, PLACE_OF_SERVICE, CARC, RARC,
+    CLAIM_ID, CPT_HCPCS, ICD10CM, ICD9CM, ICD_DIAGNOSIS, ZIP_OR_ZIP4, NPI_FORMAT, NPI_CHECK_DIGIT, PLACE_OF_SERVICE, CARC, RARC,
     CAS_GROUP,
 )}
 
@@ -256,10 +347,15 @@ __all__ = [
     "CARC_CODES",
     "CARC_DEACTIVATED",
     "CAS_GROUP_CODES",
+    "DELETED_PROCEDURE_CODES",
+    "ICD10_EFFECTIVE",
     "HCPCS_LEVEL2_LETTERS",
     "PLACE_OF_SERVICE_CODES",
     "RULES",
     "CodeRule",
+    "icd_code_set",
+    "icd_set_mismatch",
     "npi_check_digit_ok",
+    "procedure_code_deleted",
     "rule",
 ]

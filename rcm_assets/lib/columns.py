@@ -8,6 +8,17 @@ Code columns name their validity rules (`rules=`) from `code_sets` (claim number
 ZIP, NPI, place of service, CARC, RARC); the column's `regex` is then the grammar of its first rule, so
 a format is written once. Numeric bounds are those of real claims, not of the synthetic data: up to
 9,999 units (drug units), 25 diagnoses (an institutional 837I), $10,000,000 billed, 99 claim versions.
+
+Usability rules and defect rules (issue 24): a claim with a defect is exactly the claim a payer denies, so
+it must reach the model, not the rejects table. A column's checks (nullability, allowed values, range,
+code rules) are *usability* rules by default: a failure makes the row unusable and it is rejected (no
+claim id, payer, claim version, parsable service date / submitted_at, amounts, units). A column that
+names a `defect` flag has *defect* rules instead: a failure sets `defect_<flag>` on the row and the row
+lands in silver, its value kept as sent (`fill=KEEP`: kept when it has the code's grammar, else null,
+as it may be any text) or replaced by `fill` (patient_sex "U"). A
+`tolerated` column's failure neither rejects nor flags: the value becomes `fill` (a plan type outside
+the known set is null). Rules that need two columns (the ICD code set against the service date, a
+procedure code deleted before the service date) live in `code_sets` and are applied in `transforms`.
 """
 
 from __future__ import annotations
@@ -32,6 +43,15 @@ class Role(StrEnum):
     BOOKKEEPING = "bookkeeping"
 
 
+# Claim defect flags: each a silver int64 0/1 column `defect_<flag>` (see the module docstring).
+DEFECT_FLAGS = ("npi", "diagnosis_code", "procedure_code", "place_of_service", "demographics")
+DEFECT_COLUMNS = tuple(f"defect_{flag}" for flag in DEFECT_FLAGS)
+CLAIM_DEFECTS_COLUMN = "claim_defects"
+ICD_CODE_SET_COLUMN = "icd_code_set"
+ICD_CODE_SETS = ("icd10", "icd9")
+KEEP = "<keep as sent>"  # `fill` of a defect column whose failing value lands unchanged
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -48,8 +68,18 @@ class Column:
     description: str = ""
     layers: tuple[str, ...] = field(default=("bronze", "silver"))
     rules: tuple[str, ...] = ()  # names of code_sets rules, each a named check (reported in this order)
+    defect: str | None = None  # flag (DEFECT_FLAGS) a failure of this column's checks sets; None: usability
+    tolerated: bool = False  # a failure neither rejects nor flags; the value becomes `fill`
+    fill: str | bool | None = KEEP  # what a failing value of a defect or tolerated column becomes in silver
+    optional: bool = False  # a source (SQL table, landing file) may lack this column: it is read as null
 
     def __post_init__(self) -> None:
+        if self.defect is not None and self.defect not in DEFECT_FLAGS:
+            raise ValueError(f"{self.table}.{self.name}: unknown defect flag {self.defect!r}; known: {DEFECT_FLAGS}")
+        if self.defect is not None and self.tolerated:
+            raise ValueError(f"{self.table}.{self.name}: a column is a defect or tolerated, not both")
+        if self.tolerated and self.fill == KEEP:
+            raise ValueError(f"{self.table}.{self.name}: a tolerated column needs a fill value")
         if not self.rules:
             return
         grammar = [code_sets.rule(name).pattern for name in self.rules]  # KeyError names unknown rules
@@ -57,10 +87,35 @@ class Column:
             raise ValueError(f"{self.table}.{self.name}: give rules or regex, not both (one format)")
         object.__setattr__(self, "regex", f"^(?:{grammar[0]})$")
 
+    @property
+    def usability(self) -> bool:
+        """A failure of this column's checks makes the row unusable (rejected)."""
+        return self.defect is None and not self.tolerated
+
+    @property
+    def usability_rules(self) -> tuple[str, ...]:
+        return self.rules if self.usability else ()
+
+    @property
+    def defect_rules(self) -> tuple[str, ...]:
+        return self.rules if self.defect is not None else ()
+
+    @property
+    def silver_checked(self) -> bool:
+        """Silver holds only values that pass every check (usability columns, and failing values filled).
+
+        A defect column kept as sent holds values of its grammar (`regex`) or null (`transforms`)."""
+        return self.usability or self.fill != KEEP
+
+    @property
+    def silver_nullable(self) -> bool:
+        """Silver may hold a null: declared nullable, or a defect kept as sent / filled with null."""
+        return self.nullable or (not self.usability and (self.fill is None or self.fill == KEEP))
+
 
 D, P, B = Availability.DECISION_TIME, Availability.POST_OUTCOME, Availability.BOOKKEEPING
 PLAN_TYPES = ("commercial", "medicare", "medicaid", "self_pay")
-CLAIM_STATUSES = ("paid", "denied", "partial")
+CLAIM_STATUSES = ("paid", "denied", "partial", "reversed")  # reversed: X12 835 CLP02 22
 # CARC (X12 835 claim adjustment reason code) -> reason group of a denial; unmapped codes are "other".
 # Deactivated codes still arrive on older remittances (15 gave way to 284, 42 to 45).
 CARC_CATEGORIES: dict[str, str] = {
@@ -81,34 +136,39 @@ CLAIMS_COLUMNS: tuple[Column, ...] = (
            description="Claim number assigned by the billing system (X12 CLM01)"),
     Column("claim_version", "claims", "int64", D, role=Role.KEY, ge=1, le=99,
            description="1 for the original submission, 2+ for corrected claims"),
-    Column("member_id", "claims", "string", D, phi=True, layers=BRONZE_ONLY,
-           description="Payer member id (PHI; becomes member_token in silver)"),
-    Column("patient_name", "claims", "string", D, phi=True, layers=BRONZE_ONLY,
+    Column("member_id", "claims", "string", D, phi=True, layers=BRONZE_ONLY, defect="demographics", fill=None,
+           description="Payer member id (PHI; becomes member_token in silver; missing: defect_demographics)"),
+    Column("patient_name", "claims", "string", D, nullable=True, phi=True, layers=BRONZE_ONLY,
            description="Patient name (PHI; dropped in silver)"),
-    Column("patient_dob", "claims", "date", D, phi=True, layers=BRONZE_ONLY,
-           description="Date of birth (PHI; becomes patient_age in silver)"),
-    Column("patient_address", "claims", "string", D, phi=True, layers=BRONZE_ONLY,
+    Column("patient_dob", "claims", "date", D, phi=True, layers=BRONZE_ONLY, defect="demographics", fill=None,
+           description="Date of birth (PHI; becomes patient_age in silver; missing: defect_demographics)"),
+    Column("patient_address", "claims", "string", D, nullable=True, phi=True, layers=BRONZE_ONLY,
            description="Street address (PHI; dropped in silver)"),
     Column("patient_zip", "claims", "string", D, phi=True, rules=("zip_or_zip4",), layers=BRONZE_ONLY,
-           description="ZIP or ZIP+4 (PHI; becomes patient_zip3 in silver)"),
-    Column("patient_sex", "claims", "string", D, isin=("F", "M", "U"),
-           description="Administrative sex on the claim (U: unknown)"),
+           tolerated=True, fill=None,
+           description="ZIP or ZIP+4 (PHI; becomes patient_zip3 in silver, null when missing or malformed)"),
+    Column("patient_sex", "claims", "string", D, isin=("F", "M", "U"), defect="demographics", fill="U",
+           description="Administrative sex on the claim (U: unknown, also when missing or invalid: "
+                       "defect_demographics)"),
     Column("payer_id", "claims", "string", D, description="Payer (insurer) the claim is sent to"),
-    Column("plan_type", "claims", "string", D, isin=PLAN_TYPES, description="Coverage type of the member's plan"),
-    Column("billing_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit"),
-           description="NPI of the billing provider (organization)"),
-    Column("rendering_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit"),
-           description="NPI of the clinician who rendered the service"),
-    Column("place_of_service", "claims", "string", D, rules=("cms_pos_code",),
-           description="CMS place-of-service code"),
-    Column("cpt_code", "claims", "string", D, rules=("cpt_hcpcs_code",),
-           description="Procedure code: CPT (Category I/II/III, PLA, MAAA) or HCPCS Level II"),
+    Column("plan_type", "claims", "string", D, isin=PLAN_TYPES, tolerated=True, fill=None,
+           description="Coverage type of the member's plan (null when missing or not a known type)"),
+    Column("billing_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit"), defect="npi",
+           description="NPI of the billing provider (organization); as sent (a failing NPI sets defect_npi)"),
+    Column("rendering_npi", "claims", "string", D, rules=("npi_format", "npi_check_digit"), defect="npi",
+           description="NPI of the clinician who rendered the service; as sent (a failing NPI sets defect_npi)"),
+    Column("place_of_service", "claims", "string", D, rules=("cms_pos_code",), defect="place_of_service",
+           description="CMS place-of-service code; as sent (missing or unassigned: defect_place_of_service)"),
+    Column("cpt_code", "claims", "string", D, rules=("cpt_hcpcs_code",), defect="procedure_code",
+           description="Procedure code: CPT (Category I/II/III, PLA, MAAA) or HCPCS Level II; as sent "
+                       "(missing, malformed or deleted: defect_procedure_code)"),
     Column("modifiers", "claims", "string", D, nullable=True,
            description="Comma-separated CPT modifiers, e.g. '25,59'"),
-    Column("icd10_primary", "claims", "string", D, rules=("icd10cm_format",),
-           description="Principal diagnosis (ICD-10-CM)"),
-    Column("icd10_count", "claims", "int64", D, ge=1, le=25,
-           description="Diagnoses on the claim (837P carries up to 12, 837I up to 25)"),
+    Column("icd10_primary", "claims", "string", D, rules=("icd_diagnosis_code",), defect="diagnosis_code",
+           description="Principal diagnosis: ICD-10-CM, or ICD-9-CM on services before 2015-10-01 (icd_code_set); "
+                       "as sent (missing, unparsable or the wrong set for the date: defect_diagnosis_code)"),
+    Column("icd10_count", "claims", "int64", D, ge=1, le=25, defect="diagnosis_code",
+           description="Diagnoses on the claim (837P carries up to 12, 837I up to 25); 0 when missing"),
     Column("units", "claims", "int64", D, ge=1, le=9999, description="Service units billed for the procedure"),
     Column("billed_amount", "claims", "float64", D, ge=0.01, le=10_000_000,
            description="Charge billed to the payer (USD)"),
@@ -117,8 +177,8 @@ CLAIMS_COLUMNS: tuple[Column, ...] = (
     Column("submitted_at", "claims", "timestamp", D, description="When the claim was submitted (UTC)"),
     Column("prior_auth_number", "claims", "string", D, nullable=True,
            description="Prior authorization number, when one was obtained"),
-    Column("eligibility_verified", "claims", "bool", D,
-           description="Member eligibility was verified with the payer before submission"),
+    Column("eligibility_verified", "claims", "bool", D, tolerated=True, fill=False,
+           description="Member eligibility was verified with the payer before submission (False when unknown)"),
     Column("updated_at", "claims", "timestamp", B, role=Role.BOOKKEEPING,
            description="When this row reached the source"),
 )
@@ -128,7 +188,8 @@ REMITTANCES_COLUMNS: tuple[Column, ...] = (
            description="Claim the remittance answers (X12 835 CLP01)"),
     Column("adjudicated_at", "remittances", "timestamp", P, description="When the payer adjudicated the claim (UTC)"),
     Column("claim_status", "remittances", "string", P, isin=CLAIM_STATUSES,
-           description="Outcome of this adjudication: paid, denied or partial"),
+           description="Outcome of this adjudication: paid, denied or partial; reversed takes back an earlier "
+                       "payment (X12 CLP02 22, amounts stored as magnitudes)"),
     Column("paid_amount", "remittances", "float64", P, ge=0, description="Amount the payer paid (USD)"),
     Column("allowed_amount", "remittances", "float64", P, ge=0,
            description="Amount the payer allows for the service (USD)"),
@@ -136,6 +197,10 @@ REMITTANCES_COLUMNS: tuple[Column, ...] = (
            description="Claim adjustment reason code, bare as X12 835 CAS02 carries it ('197', not 'CO-197')"),
     Column("rarc_code", "remittances", "string", P, nullable=True, rules=("x12_rarc_code",),
            description="Remittance advice remark code (M…, MA…, N…)"),
+    Column("payer_claim_control_number", "remittances", "string", P, nullable=True, optional=True,
+           description="The payer's own number for the claim (X12 835 CLP07): pairs a reversal with its payment"),
+    Column("cas_group", "remittances", "string", P, nullable=True, optional=True, isin=("CO", "PI", "OA", "PR", "CR"),
+           description="Adjustment group of carc_code (X12 CAS01: CO contractual, PI payer, OA other, PR patient)"),
     Column("updated_at", "remittances", "timestamp", B, role=Role.BOOKKEEPING,
            description="When this row reached the source"),
 )
@@ -152,12 +217,32 @@ INGEST_COLUMNS: tuple[Column, ...] = tuple(
 )
 
 DERIVED_COLUMNS: tuple[Column, ...] = (
-    Column("member_token", "claims", "string", D, regex=r"^[0-9a-f]{32}$", layers=SILVER_ONLY,
-           description="Keyed HMAC-SHA256 of member_id (pseudonym)"),
-    Column("patient_age", "claims", "int64", D, ge=0, le=90, layers=SILVER_ONLY,
-           description="Age in whole years at the service date, capped at 90"),
-    Column("patient_zip3", "claims", "string", D, regex=r"^\d{3}$", layers=SILVER_ONLY,
-           description="First three digits of the patient ZIP (HIPAA safe-harbor generalization)"),
+    Column("member_token", "claims", "string", D, nullable=True, regex=r"^[0-9a-f]{32}$", layers=SILVER_ONLY,
+           description="Keyed HMAC-SHA256 of member_id (pseudonym); null when the member id is missing"),
+    Column("patient_age", "claims", "float64", D, nullable=True, ge=0, le=90, layers=SILVER_ONLY,
+           description="Age in whole years at the service date, capped at 90; null when the date of birth is "
+                       "missing or after the service date (defect_demographics)"),
+    Column("patient_zip3", "claims", "string", D, nullable=True, regex=r"^\d{3}$", layers=SILVER_ONLY,
+           description="First three digits of the patient ZIP (HIPAA safe-harbor generalization); null when "
+                       "the ZIP is missing or malformed"),
+    Column(ICD_CODE_SET_COLUMN, "claims", "string", D, nullable=True, isin=ICD_CODE_SETS, layers=SILVER_ONLY,
+           description="Code set of the principal diagnosis: icd10 or icd9 (null when missing or unparsable)"),
+    *(Column(f"defect_{flag}", "claims", "int64", D, ge=0, le=1, layers=SILVER_ONLY, description=text)
+      for flag, text in (
+          ("npi", "1 when the billing or rendering NPI is missing, malformed or fails its Luhn check digit"),
+          ("diagnosis_code", "1 when the principal diagnosis is missing or unparsable, the diagnosis count is "
+                             "missing or out of range, or the code set does not match the service date "
+                             "(ICD-9-CM on/after 2015-10-01, ICD-10-CM before)"),
+          ("procedure_code", "1 when the procedure code is missing, malformed, or deleted before the service "
+                             "date (code_sets.DELETED_PROCEDURE_CODES)"),
+          ("place_of_service", "1 when the place of service is missing or not a CMS place-of-service code"),
+          ("demographics", "1 when the patient's date of birth (or a date after the service date), sex "
+                           "(missing, invalid or U) or member id is missing"),
+      )),
+    Column(CLAIM_DEFECTS_COLUMN, "claims", "string", D, layers=SILVER_ONLY,
+           regex=rf"^(?:(?:{'|'.join(DEFECT_FLAGS)})(?:,(?:{'|'.join(DEFECT_FLAGS)}))*)?$",
+           description="Comma-joined names of the defect flags set, in DEFECT_FLAGS order "
+                       "(e.g. 'npi,diagnosis_code'); '' when the claim is clean"),
     Column("denied", "remittances", "bool", P, layers=SILVER_ONLY,
            description="Outcome label: the payer denied the claim"),
     Column("carc_category", "remittances", "string", P, nullable=True, layers=SILVER_ONLY,
@@ -182,35 +267,53 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "failed_columns": "Columns whose values failed a check",
     "reasons": "column:check of every failure",
     # gold features (lib/features.py)
-    "payer_id": "Payer the claim is sent to (unknown payers as 'unknown')",
-    "plan_type": "Coverage type of the member's plan",
-    "cpt_family": "Procedure family of the CPT/HCPCS code (reference table)",
+    "payer_id": "Payer the claim is sent to, as the claim carries it (context: the model reads the learned encodings)",
+    "plan_type": "Coverage type: the claim's, else the payer's in payers.csv, else unknown",
+    "cpt_family": ("Procedure category: the hospital's (code_categories.csv), else the public CPT/HCPCS section "
+                   "(the segment of learned payer rules and of the fallback)"),
+    "procedure_section": "Public CPT/HCPCS section of the procedure code (code ranges, HCPCS Level II letter)",
     "place_of_service": "CMS place-of-service code",
-    "icd_chapter": "ICD-10-CM chapter of the principal diagnosis",
-    "patient_sex": "Administrative sex on the claim",
+    "icd_chapter": "ICD-10-CM (or ICD-9-CM) chapter of the principal diagnosis",
+    "patient_sex": "Administrative sex on the claim (U when unknown)",
     "patient_age_band": "Patient age band at the service date",
-    "prior_auth_required": ("1 when the payer requires prior auth for this CPT family: its published policy, or a "
-                            "rule learned from authorization denials that arrived before the day (lib/payer_rules)"),
+    "prior_auth_required": ("1 when the payer requires prior auth for this code: its published list "
+                            "(prior_auth_list.csv), or a rule learned from authorization denials that arrived "
+                            "before the day (lib/payer_rules)"),
     "prior_auth_present": "1 when the claim carries a prior authorization number",
     "prior_auth_missing": "1 when prior auth is required but absent",
     "eligibility_verified": "1 when eligibility was verified before submission",
     "days_to_submit": "Days from the service date to submission (facility time zone)",
-    "filing_limit_days": "The payer's timely-filing limit in days",
-    "filing_margin_days": "Filing limit minus days to submit (negative: past the limit)",
-    "past_filing_limit": "1 when the claim is submitted after the payer's timely-filing limit",
-    "cpt_icd_consistent": "1 when the diagnosis supports the procedure (reference pairs)",
+    "filing_limit_days": ("The payer's timely-filing limit in days: its contract (payers.csv), else learned from "
+                          "timely-filing denials, else unknown (NaN)"),
+    "filing_margin_days": "Filing limit minus days to submit (negative: past the limit; NaN when the limit is unknown)",
+    "past_filing_limit": "1 when the claim is submitted after the payer's known timely-filing limit",
     "icd10_count": "Diagnoses on the claim",
     "units": "Service units billed",
     "n_modifiers": "Number of CPT modifiers",
     "has_modifier_25": "1 when modifier 25 (separate E/M service) is present",
     "has_modifier_59": "1 when modifier 59 (distinct procedural service) is present",
-    "charge_ratio": "Billed amount / (typical charge of the CPT x units), capped",
+    "charge_ratio": ("Billed amount / (list price of the code (chargemaster.csv), else its learned typical charge, "
+                     "x units), capped; NaN when neither is known"),
     "log_billed_amount": "log(1 + billed amount in USD)",
+    "payer_denial_logit": "Shrunken log-odds of denial of the payer, from first adjudications known before the day",
+    "procedure_denial_logit": "Shrunken log-odds of denial of the procedure code, known before the day",
+    "diagnosis_denial_logit": "Shrunken log-odds of denial of the principal diagnosis, known before the day",
+    "provider_denial_logit": "Shrunken log-odds of denial of the rendering/billing provider, known before the day",
+    "payer_procedure_denial_logit": "Shrunken log-odds of denial of the payer x procedure code, known before the day",
+    "procedure_diagnosis_inconsistency_rate": ("Share of the code x diagnosis pair's claims denied as inconsistent "
+                                               "(CARC 11), known before the day"),
+    "learned_typical_charge": "Typical charge per unit of the code (and payer) from history before the day (NaN: none)",
+    "learned_filing_limit_days": "Filing limit learned from timely-filing denials (CARC 29) before the day (NaN: none)",
+    "defect_npi": "1 when the billing or rendering NPI is missing, malformed or fails its check digit",
+    "defect_diagnosis_code": "1 when the principal diagnosis is missing, unparsable or of the wrong code set for the service date",
+    "defect_procedure_code": "1 when the procedure code is missing, malformed or deleted",
+    "defect_place_of_service": "1 when the place of service is missing or not a CMS code",
+    "defect_demographics": "1 when the patient's date of birth or sex is missing",
     "feature_version": "Hash of the feature code, reference data and configuration that computed the row",
     # authorization denials and learned payer rules (lib/payer_rules.py)
     "adjudicated_at": "When the payer adjudicated the claim (UTC)",
     "arrived_at": "When the denial reached the source (its remittance row's updated_at)",
-    "reference_requires": "1 when the reference policy table already requires prior auth for the segment",
+    "reference_requires": "1 when a published prior-auth list (prior_auth_list.csv) already requires prior auth",
     "denials": "Distinct claim versions without prior auth denied for an authorization reason in the window",
     "first_arrival": "Arrival of the earliest of those denials",
     "last_arrival": "Arrival of the latest of those denials",
@@ -243,7 +346,7 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "serving_version": "Version that serves from this week on",
     "data_fingerprint": "Hash of the training rows and parameters (a re-run on the same data reuses its version)",
     "reused_registered_version": "True when the run reused the version registered for the same data",
-    "fallback_version": "Registered version of the week's fallback (payer x CPT-family denial rates)",
+    "fallback_version": "Registered version of the week's fallback (payer x procedure-category denial rates)",
     "fallback_holdout_roc_auc": "The fallback's ROC AUC on the same holdout",
     # scores
     "denial_probability": "Calibrated probability that the payer denies the claim",

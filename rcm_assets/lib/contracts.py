@@ -9,6 +9,11 @@ Layers:
   ranges, formats, dates without a time part, cross-field checks, one row per (claim_id, dt), strict
   (no PHI or unknown column can pass).
 
+Usability and defect rules (`columns.py`): the bronze row contract checks every rule of every column;
+`transforms` rejects a row only for failures of usability rules and turns defect-rule failures into the
+`defect_*` flags. The silver contracts therefore check a defect column kept as sent (NPIs, codes, place
+of service) for its dtype and grammar only, nullable; a filled one (patient_sex "U") keeps its checks.
+
 ``row_schema`` gives the row-level contracts `transforms` validates with (no uniqueness, not strict), and
 ``gold_schema`` / ``scoring_input_schema`` admit decision-time columns only.
 
@@ -281,16 +286,28 @@ def value_checks(col: Column) -> list[pa.Check]:
     return checks
 
 
-def pandera_column(col: Column, *, values: bool = True, nullable: bool | None = None) -> pa.Column:
-    """One registry column as a pandera Column; `values=False` keeps only name and (lenient) dtype."""
+def pandera_column(
+    col: Column, *, values: bool = True, nullable: bool | None = None, layer: str = "bronze"
+) -> pa.Column:
+    """One registry column as a pandera Column; `values=False` keeps only name and (lenient) dtype.
+
+    At `layer="silver"` a defect column kept as sent is checked for its dtype and grammar only, may be null
+    (its failures are flags, not rejects: see the module docstring)."""
+    checks = value_checks(col) if values else None
+    if layer == "silver":
+        nullable = col.silver_nullable if nullable is None else nullable
+        if not col.silver_checked:  # a defect kept as sent: its grammar only (code lists are flags)
+            checks = [str_matches(col.regex)] if values and col.regex is not None else None
     flags = []
     if col.phi:
         flags.append("PHI")
     flags.append(col.availability.value)
+    if col.defect is not None:
+        flags.append(f"defect_{col.defect}")
     description = f"{col.description} [{', '.join(flags)}]".strip()
     return pa.Column(
         _PANDERA_DTYPES[col.dtype] if values else PANDAS_DTYPES[col.dtype],
-        checks=value_checks(col) if values else None,
+        checks=checks,
         nullable=col.nullable if nullable is None else nullable,
         required=True,
         description=description,
@@ -348,7 +365,7 @@ def schema_for(table: str, layer: str) -> pa.DataFrameSchema:
             description=(f"Raw {table} as extracted: registry source + ingest columns and dtypes; values are "
                          "judged in silver. Contains PHI."),
         )
-    cols = {c.name: pandera_column(c) for c in layer_columns(table, layer)}
+    cols = {c.name: pandera_column(c, layer=layer) for c in layer_columns(table, layer)}
     cols[PARTITION_COLUMN] = _partition_column()
     checks = _cross_checks(table, layer) + [_unique_key_check(SILVER_KEY_COLUMNS[table])]
     if table == "remittances":
@@ -374,7 +391,7 @@ def row_schema(
     _check_layer(table, layer)
     if facility_tz is not None:
         settings.check_time_zone(facility_tz, setting="facility_tz")
-    cols = {c.name: pandera_column(c) for c in layer_columns(table, layer)}
+    cols = {c.name: pandera_column(c, layer=layer) for c in layer_columns(table, layer)}
     if as_of is not None:
         limit = pd.Timestamp(as_of)
         local_limit = settings.local_dates(pd.Series([limit]), facility_tz).iloc[0]
@@ -409,7 +426,9 @@ def rejects_schema(table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {c: cols[c] for c in REJECT_COLUMNS[table]}, strict=True, coerce=False,
         **_schema_kwargs(table, "silver", "_rejects"),
-        description=f"Bronze {table} rows that broke the contract: keys, failing checks and columns; no PHI.",
+        description=(f"Bronze {table} rows that cannot be used (a usability rule failed: no claim id, payer, "
+                     "version, parsable dates or amounts): keys, failing checks and columns; no PHI. Rows "
+                     "with claim defects land in silver flagged instead."),
     )
 
 
@@ -456,7 +475,7 @@ def scoring_input_schema() -> pa.DataFrameSchema:
     Strict: any other column fails as `column_in_schema` naming it, and a post-outcome, bookkeeping or
     PHI column also fails the named dataframe check.
     """
-    cols = {c.name: pandera_column(c) for c in columns("claims", "silver")
+    cols = {c.name: pandera_column(c, layer="silver") for c in columns("claims", "silver")
             if c.availability is Availability.DECISION_TIME}
     cols[PARTITION_COLUMN] = _partition_column()
     return pa.DataFrameSchema(
@@ -492,7 +511,7 @@ def gold_schema(
         listed = ", ".join(f"{k} ({v})" for k, v in sorted(bad.items()))
         raise ContractError(f"gold features may only use decision-time columns; refused: {listed}", bad)
     registry = {c.name: c for c in columns("claims", "silver")}
-    cols: dict[str, pa.Column] = {k: pandera_column(registry[k]) for k in GOLD_KEY_COLUMNS}
+    cols: dict[str, pa.Column] = {k: pandera_column(registry[k], layer="silver") for k in GOLD_KEY_COLUMNS}
     cols[PARTITION_COLUMN] = _partition_column()
     for feature, dtype in specs.items():
         if isinstance(dtype, pa.Column):

@@ -3,8 +3,9 @@
 Method: grouped occlusion through the serving model ("what would the probability be without this?").
 Each driver is a group of features that describe one fixable cause or one context of the claim; the
 claim is scored again with that group set to its *clean* value (prior authorisation on file, eligibility
-verified, submitted within a week of service, a diagnosis that supports the procedure, billed at the
-typical charge, no audited modifier) or, for context that no biller changes (payer, place of service),
+verified, submitted within a week of service, a code pair payers have not denied as inconsistent, billed
+at the typical charge, no audited modifier, no claim defect: a valid NPI, diagnosis and procedure code,
+place of service and demographics) or, for context that no biller changes (payer, place of service),
 averaged over the mix of the day's claims. A driver's effect is the drop in probability, in
 probability points, of the boosted trees before calibration (`smooth_predict`); drivers are ranked by the drop in log-odds, so a claim pushed near certainty by two
 causes (where fixing either alone moves the probability little) still names both.
@@ -20,7 +21,9 @@ Features move together (the prior-auth flags, the filing margin), so they are oc
 group stays internally consistent.
 
 Each group names the registry source columns it comes from (`source_columns`): all decision-time, none
-PHI (tested), so a sentence never quotes a value a biller does not already see on the claim.
+PHI (tested), so a sentence never quotes a value a biller does not already see on the claim. Payer names
+and filing limits come from the hospital's reference tables when it supplied them (`payers.csv`), else the
+claim's payer id and the learned limit; a limit nobody knows is said to be unknown, never guessed.
 """
 
 from __future__ import annotations
@@ -32,9 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rcm_assets.lib import reference as ref
+from rcm_assets.lib.code_sets import PLACE_OF_SERVICE_CODES
 from rcm_assets.lib.features import FEATURE_COLUMNS
 from rcm_assets.lib.modelling import limit_threads, predict_denial
+from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
 
@@ -61,19 +65,31 @@ GROUPS: tuple[DriverGroup, ...] = (
     DriverGroup("eligibility", ("eligibility_verified",), ("eligibility_verified",), True),
     DriverGroup("timely_filing", ("days_to_submit", "filing_margin_days", "past_filing_limit"),
                 ("service_date", "submitted_at", "payer_id"), True),
-    DriverGroup("coding", ("cpt_icd_consistent",), ("cpt_code", "icd10_primary"), True),
+    DriverGroup("coding", ("procedure_diagnosis_inconsistency_rate",), ("cpt_code", "icd10_primary"), True),
     DriverGroup("charge", ("charge_ratio", "log_billed_amount"), ("billed_amount", "cpt_code", "units"), True),
     DriverGroup("modifiers", ("n_modifiers", "has_modifier_25", "has_modifier_59"), ("modifiers",), True),
-    DriverGroup("payer", ("payer_id", "plan_type"), ("payer_id", "plan_type"), False),
+    DriverGroup("npi", ("defect_npi",), ("billing_npi", "rendering_npi"), True),
+    DriverGroup("diagnosis_code", ("defect_diagnosis_code",), ("icd10_primary", "service_date"), True),
+    DriverGroup("procedure_code", ("defect_procedure_code",), ("cpt_code",), True),
+    DriverGroup("place_of_service_code", ("defect_place_of_service",), ("place_of_service",), True),
+    DriverGroup("demographics", ("defect_demographics",), ("patient_age", "patient_sex"), True),
+    DriverGroup("payer", ("plan_type", "payer_denial_logit"), ("payer_id", "plan_type"), False),
     DriverGroup("place_of_service", ("place_of_service",), ("place_of_service",), False),
+    # the procedure and diagnosis as context: their categories and learned denial rates (no biller changes a
+    # code that is right; a wrong one is a defect or the coding group)
+    DriverGroup("procedure", ("cpt_family", "procedure_section", "icd_chapter", "procedure_denial_logit",
+                              "diagnosis_denial_logit", "payer_procedure_denial_logit"),
+                ("cpt_code", "icd10_primary", "payer_id"), False),
 )
 GROUP_NAMES: tuple[str, ...] = tuple(g.name for g in GROUPS)
 # Driver group -> the denial category it points to (a driver agrees with the predicted reason).
 GROUP_CATEGORY: dict[str, str] = {
     "prior_auth": "authorization", "eligibility": "eligibility", "timely_filing": "timely_filing",
-    "coding": "coding", "charge": "pricing", "modifiers": "administrative", "payer": "other",
-    "place_of_service": "other",
+    "coding": "coding", "charge": "pricing", "modifiers": "administrative", "npi": "administrative",
+    "diagnosis_code": "coding", "procedure_code": "coding", "place_of_service_code": "administrative",
+    "demographics": "administrative", "payer": "other", "place_of_service": "other", "procedure": "other",
 }
+DEFECT_GROUPS: tuple[str, ...] = ("npi", "diagnosis_code", "procedure_code", "place_of_service_code", "demographics")
 
 
 def smooth_predict(model: Any, n_threads: int | None = 1) -> Predict:
@@ -114,7 +130,7 @@ def _clean(features: pd.DataFrame, group: DriverGroup) -> pd.DataFrame:
         out["filing_margin_days"] = margin
         out["past_filing_limit"] = (margin < 0).astype("int64")
     elif group.name == "coding":
-        out["cpt_icd_consistent"] = 1
+        out["procedure_diagnosis_inconsistency_rate"] = 0.0
     elif group.name == "charge":
         ratio = features["charge_ratio"].to_numpy(dtype="float64")
         clean_ratio = np.where(np.isnan(ratio), ratio, np.minimum(ratio, 1.0))
@@ -123,7 +139,7 @@ def _clean(features: pd.DataFrame, group: DriverGroup) -> pd.DataFrame:
             scaled = np.where(np.isnan(ratio) | (ratio <= 0), billed, billed * clean_ratio / ratio)
         out["charge_ratio"] = clean_ratio
         out["log_billed_amount"] = np.log1p(scaled)
-    elif group.name == "modifiers":
+    elif group.name == "modifiers" or group.name in DEFECT_GROUPS:
         for name in group.features:
             out[name] = 0
     else:
@@ -163,7 +179,7 @@ def _occlusion(predict: Predict, features: pd.DataFrame, groups: Sequence[Driver
             for values, share in _context_values(features, group):
                 variant = features.copy(deep=False)
                 for name, value in values.items():
-                    variant[name] = pd.Categorical(np.full(n, value, dtype=object), dtype=features[name].dtype)
+                    variant[name] = _constant(value, n, features[name].dtype)
                 variants.append((variant, share))
         for variant, weight in variants:
             changed = np.flatnonzero(_changed(features, variant, group.features))
@@ -183,6 +199,13 @@ def _occlusion(predict: Predict, features: pd.DataFrame, groups: Sequence[Driver
         ref_p[name] += weight * row
         ref_logit[name] += weight * row_logit
     return base, ref_p, ref_logit
+
+
+def _constant(value: object, n: int, dtype: Any) -> Any:
+    """`n` copies of a context value in the column's dtype (categories kept, numbers as numbers)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.Categorical(np.full(n, value, dtype=object), dtype=dtype)
+    return np.full(n, value, dtype=dtype)
 
 
 def _changed(features: pd.DataFrame, variant: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -254,56 +277,91 @@ def top_drivers(effects: pd.DataFrame, n: int = TOP_N, min_effect: float = MIN_E
 # --------------------------------------------------------------------------------------------------
 
 
-def _payer_name(payer: str) -> str:
-    found = ref.PAYERS.get(payer)
-    return found.name if found else payer
+def _payer_name(payer: str, reference: ReferenceTables) -> str:
+    """The payer's name in payers.csv, else its id as the claim carries it."""
+    if reference.payers is not None:
+        names = reference.payers.set_index("payer_id")["payer_name"]
+        name = names.get(payer)
+        if isinstance(name, str) and name:
+            return name
+    return payer
 
 
-def sentence(group: str, claim: dict[str, object]) -> str:
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+DEFECT_SENTENCES: dict[str, str] = {
+    "npi": "billing or rendering NPI is missing, malformed or fails its check digit: correct the NPI",
+    "diagnosis_code": ("principal diagnosis is missing, unparsable or of the wrong code set for the service date "
+                       "(ICD-10 from 2015-10-01): correct the diagnosis code"),
+    "procedure_code": "procedure code is missing, malformed or deleted: correct the CPT/HCPCS code",
+    "place_of_service_code": "place of service is missing or not a CMS code: correct the place of service",
+    "demographics": "patient date of birth or sex is missing: complete the demographics",
+}
+
+
+def sentence(group: str, claim: dict[str, object], reference: ReferenceTables = NO_TABLES) -> str:
     """One driver in a biller's words, from the claim's features (and cpt_code when present)."""
     payer = str(claim.get("payer_id"))
+    payer_name = _payer_name(payer, reference)
     family = str(claim.get("cpt_family"))
     cpt = claim.get("cpt_code")
-    procedure = f"CPT {cpt} ({family})" if cpt else f"CPT family {family}"
+    procedure = f"CPT {cpt} ({family})" if cpt else f"procedure category {family}"
+    if group in DEFECT_SENTENCES:
+        return DEFECT_SENTENCES[group]
     if group == "prior_auth":
         if int(claim.get("prior_auth_missing", 0)):
-            return f"prior authorisation missing; {_payer_name(payer)} requires it for {procedure}"
+            return f"prior authorisation missing; {payer_name} requires it for {procedure}"
         return "no prior authorisation number on the claim"
     if group == "eligibility":
         return "eligibility not verified before submission"
     if group == "timely_filing":
-        days, limit = int(claim["days_to_submit"]), int(claim["filing_limit_days"])
+        days, limit = int(claim["days_to_submit"]), _number(claim.get("filing_limit_days"))
+        if not np.isfinite(limit):
+            return (f"submitted {days} days after service; {payer_name}'s timely filing limit is unknown "
+                    "(add it to payers.csv)")
         if int(claim.get("past_filing_limit", 0)):
-            return (f"submitted {days} days after service, past {_payer_name(payer)}'s {limit}-day "
+            return (f"submitted {days} days after service, past {payer_name}'s {limit:.0f}-day "
                     "timely filing limit")
-        return (f"submitted {days} days after service; {limit - days} days left of {_payer_name(payer)}'s "
-                f"{limit}-day filing limit")
+        return (f"submitted {days} days after service; {limit - days:.0f} days left of {payer_name}'s "
+                f"{limit:.0f}-day filing limit")
     if group == "coding":
-        return (f"primary diagnosis ({claim.get('icd_chapter')}) does not support {procedure}: "
-                "medical necessity / coding")
+        rate = _number(claim.get("procedure_diagnosis_inconsistency_rate"))
+        share = f" ({rate:.0%} of such claims)" if np.isfinite(rate) and rate > 0 else ""
+        return (f"payers have denied {procedure} with a {claim.get('icd_chapter')} diagnosis as inconsistent"
+                f"{share}: check medical necessity / coding")
     if group == "charge":
-        ratio = float(claim.get("charge_ratio", float("nan")))
+        ratio = _number(claim.get("charge_ratio"))
         if np.isfinite(ratio):
             return f"billed {ratio:.1f}x the typical charge for {procedure}"
-        return f"charge for {procedure} could not be compared with a typical charge"
+        return f"charge for {procedure} could not be compared with a list price or typical charge"
     if group == "modifiers":
         mods = [m for m, flag in (("25", "has_modifier_25"), ("59", "has_modifier_59")) if int(claim.get(flag, 0))]
         if mods:
             return f"modifier {'/'.join(mods)} on the claim: payers audit it"
         return f"{int(claim.get('n_modifiers', 0))} modifier(s) on the claim"
     if group == "payer":
-        return f"{_payer_name(payer)} ({claim.get('plan_type')}) denies more claims than the day's payer mix"
+        return f"{payer_name} ({claim.get('plan_type')}) denies more claims than the day's payer mix"
+    if group == "procedure":
+        return (f"{procedure} with a {claim.get('icd_chapter')} diagnosis is denied more often than the "
+                "day's mix")
     if group == "place_of_service":
         pos = str(claim.get("place_of_service"))
-        return f"place of service {pos} ({ref.PLACE_OF_SERVICE.get(pos, 'unlisted')}) is denied more often"
+        return f"place of service {pos} ({PLACE_OF_SERVICE_CODES.get(pos, 'unlisted')}) is denied more often"
     raise KeyError(f"unknown driver group {group!r}")
 
 
-def driver_sentences(top: pd.DataFrame, features: pd.DataFrame, n: int = TOP_N) -> pd.DataFrame:
+def driver_sentences(top: pd.DataFrame, features: pd.DataFrame, n: int = TOP_N,
+                     reference: ReferenceTables = NO_TABLES) -> pd.DataFrame:
     """driver_1_text..n for the rows of `top_drivers`; `features` may carry cpt_code."""
     wanted = [c for c in ("payer_id", "plan_type", "cpt_family", "cpt_code", "icd_chapter", "place_of_service",
                           "prior_auth_missing", "days_to_submit", "filing_limit_days", "past_filing_limit",
-                          "charge_ratio", "n_modifiers", "has_modifier_25", "has_modifier_59")
+                          "charge_ratio", "n_modifiers", "has_modifier_25", "has_modifier_59",
+                          "procedure_diagnosis_inconsistency_rate")
               if c in features.columns]
     # the claims' values as plain Python objects (what `to_dict("records")` gives), only for the claims
     # with a driver: building a dict per claim was most of the time of a day's sentences
@@ -319,14 +377,16 @@ def driver_sentences(top: pd.DataFrame, features: pd.DataFrame, n: int = TOP_N) 
     for k in range(1, n + 1):
         groups = top[f"driver_{k}"].to_numpy(dtype=object)[rows]
         texts = np.full(len(top), None, dtype=object)
-        texts[rows] = [sentence(g, rec) if g is not None else None for g, rec in zip(groups, records, strict=True)]
+        texts[rows] = [sentence(g, rec, reference) if g is not None else None
+                       for g, rec in zip(groups, records, strict=True)]
         out[f"driver_{k}_text"] = texts
     return pd.DataFrame(out, index=top.index)
 
 
-def explain(predict: Predict, features: pd.DataFrame, n: int = TOP_N) -> pd.DataFrame:
+def explain(predict: Predict, features: pd.DataFrame, n: int = TOP_N,
+            reference: ReferenceTables = NO_TABLES) -> pd.DataFrame:
     """Top `n` drivers per claim: group names, effects and sentences (rows and index of `features`).
     Ranked by log-odds drop (at least `MIN_LOGIT_EFFECT`), shown as probability points (> 0)."""
     prob, logit = _effect_frames(predict, features)
     top = top_drivers(prob, n, min_effect=1e-9, order_by=logit, min_order=MIN_LOGIT_EFFECT)
-    return pd.concat([top, driver_sentences(top, features, n)], axis=1)
+    return pd.concat([top, driver_sentences(top, features, n, reference)], axis=1)

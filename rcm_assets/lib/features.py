@@ -6,23 +6,33 @@ which the column registry marks `decision_time`; any post-outcome (paid_amount, 
 or bookkeeping column (updated_at, _ingested_at…) reaching it is a `LeakageError`, never a silent drop.
 Callers select the allowed columns with `decision_time_view` first.
 
+What the features may know (docs/REFERENCE_DATA.md): the claim itself, the public structure of its codes
+(`lib/code_structure`: CPT/HCPCS section, ICD chapter), the reference tables the hospital supplied
+(`lib/reference_tables`: payers, prior-auth lists, chargemaster, code categories; each optional) and what
+the pipeline learned point in time from its own history (`lib/learned`: denial-rate encodings, typical
+charges, filing limits; `lib/payer_rules`: prior-auth rules). Never the synthetic generator's truth. A
+value no table gives and history has not taught is NaN (unknown), never a guess: the filing limit of a
+payer without a contract, the charge ratio of a code without a list price or history.
+
 Output dtypes are fixed so that train and serve frames are interchangeable and Parquet round-trips are
-exact: categoricals are pandas 'category' with the fixed category lists in `CATEGORIES` (from the
-reference data; values outside the reference become "unknown"), flags and counts are int64 (0/1 for
-flags), continuous values float64 (NaN only for `charge_ratio` of a CPT code outside the reference).
+exact: categoricals are pandas 'category' with fixed category lists from public code structure and the
+hospital's coarse code categories (`categories_for`; values outside become "unknown"), so no hospital's
+hundreds of payers or thousands of codes reach a categorical (HistGradientBoosting takes at most 255
+categories): `payer_id` is a text context column (the fallback model, payer rules, monitoring and worklist
+read it; the model does not, `MODEL_FEATURES`), and the model sees payers and codes through the learned
+encodings. Flags and counts are int64 (0/1 for flags), continuous values float64.
 
 Days are the facility's: `service_date` is a local calendar date and `submitted_at` naive UTC, so
 `days_to_submit` (and the filing margin) count from the service date to the *local* date of submission in
 `FeatureConfig.facility_tz` (RCM_FACILITY_TZ through the feature resource). The zone is part of the config,
 hence of `feature_version`.
 
-Everything is vectorised: string columns are factorized and the reference lookups run once per distinct
-value, so a day of 20,000 claims takes milliseconds.
+Everything is vectorised: string columns are factorized and the lookups run once per distinct value, so a
+day of 20,000 claims takes milliseconds.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -32,20 +42,42 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rcm_assets.lib import reference as ref
-from rcm_assets.lib import settings
-from rcm_assets.lib.columns import PLAN_TYPES, Availability, availability_of, columns, phi_column_names
+from rcm_assets.lib import code_structure, settings
+from rcm_assets.lib import learned as learned_lib
+from rcm_assets.lib.code_sets import PLACE_OF_SERVICE_CODES
+from rcm_assets.lib.columns import (
+    DEFECT_COLUMNS,
+    ICD_CODE_SET_COLUMN,
+    Availability,
+    availability_of,
+    columns,
+    phi_column_names,
+)
+from rcm_assets.lib.learned import LEARNED_FEATURES
+from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
+from rcm_assets.lib.reference_tables import PLAN_TYPES as REFERENCE_PLAN_TYPES
 
-UNKNOWN = ref.UNKNOWN
+UNKNOWN = code_structure.UNKNOWN
 KEY_COLUMNS: tuple[str, ...] = ("claim_id", "claim_version", "submitted_at", "dt")
 # Not registry columns, but harmless partition keys a frame may carry.
 ALLOWED_NON_REGISTRY: frozenset[str] = frozenset({"dt"})
 
-DEFAULT_SOURCE_COLUMNS: tuple[str, ...] = (
-    "claim_id", "claim_version", "payer_id", "plan_type", "place_of_service", "cpt_code", "modifiers",
-    "icd10_primary", "icd10_count", "units", "billed_amount", "service_date", "submitted_at",
-    "prior_auth_number", "eligibility_verified", "patient_age", "patient_sex",
+# The claim defect flags of silver (INTERFACES B): predictors, not reasons to drop the claim.
+DEFECT_FLAGS: tuple[str, ...] = DEFECT_COLUMNS
+# Value of a learned feature when no learned tables are given (ad-hoc scoring, the probe set): what an
+# empty learning window gives (`lib/learned`: every key at the prior rate, charge and filing limit unknown).
+_PRIOR_LOGIT = float(np.log(learned_lib.DEFAULT_CONFIG.default_denial_rate
+                            / (1 - learned_lib.DEFAULT_CONFIG.default_denial_rate)))
+LEARNED_DEFAULTS: dict[str, float] = {name: _PRIOR_LOGIT for name in LEARNED_FEATURES} | {
+    "procedure_diagnosis_inconsistency_rate": 0.0, "learned_typical_charge": np.nan,
+    "learned_filing_limit_days": np.nan}
+
+BASE_SOURCE_COLUMNS: tuple[str, ...] = (
+    "claim_id", "claim_version", "payer_id", "plan_type", "billing_npi", "rendering_npi", "place_of_service",
+    "cpt_code", "modifiers", "icd10_primary", "icd10_count", "units", "billed_amount", "service_date",
+    "submitted_at", "prior_auth_number", "eligibility_verified", "patient_age", "patient_sex",
 )
+DEFAULT_SOURCE_COLUMNS: tuple[str, ...] = (*BASE_SOURCE_COLUMNS, *DEFECT_FLAGS, ICD_CODE_SET_COLUMN)
 REQUIRED_SOURCE_COLUMNS: frozenset[str] = frozenset(DEFAULT_SOURCE_COLUMNS)
 
 
@@ -99,10 +131,10 @@ class FeatureConfig:
     age_band_edges: lower edges of the patient age bands after the first ("<18", "18-34", …, "75+").
     charge_ratio_cap: upper clip of billed / (typical charge × units), so one typo cannot dominate.
     facility_tz: IANA time zone in which service dates are local dates (days are counted there).
-    learned_rule_min_denials, learned_rule_window_days: a payer/CPT family the reference does not cover
-        counts as requiring prior authorization on day D when at least this many claim versions without
-        an authorization number were denied for an authorization reason, arrived on the window's days
-        before D (`lib/payer_rules`).
+    learned_rule_min_denials, learned_rule_window_days: a payer/procedure category no prior-auth list
+        covers counts as requiring prior authorization on day D when at least this many claim versions
+        without an authorization number were denied for an authorization reason, arrived on the window's
+        days before D (`lib/payer_rules`).
     """
 
     source_columns: tuple[str, ...] = DEFAULT_SOURCE_COLUMNS
@@ -143,35 +175,40 @@ DEFAULT_CONFIG = FeatureConfig()
 
 
 def _with_unknown(values: Iterable[str]) -> tuple[str, ...]:
-    return (*values, UNKNOWN)
+    return (*dict.fromkeys(values), UNKNOWN)
 
 
+# Fixed category lists, all from public code structure or this module (never from a hospital's table, so
+# a category code means the same in every run and no list outgrows HistGradientBoosting's 255).
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "payer_id": _with_unknown(ref.PAYER_IDS),
-    "plan_type": _with_unknown(PLAN_TYPES),
-    "cpt_family": _with_unknown(ref.CPT_FAMILIES),
-    "place_of_service": _with_unknown(ref.PLACE_OF_SERVICE),
-    "icd_chapter": _with_unknown(ref.ICD_CHAPTERS),
+    "plan_type": _with_unknown(REFERENCE_PLAN_TYPES),
+    # the procedure category: the public sections, plus the hospital's categories (`categories_for`)
+    "cpt_family": _with_unknown(code_structure.PROCEDURE_SECTIONS),
+    "procedure_section": _with_unknown(code_structure.PROCEDURE_SECTIONS),
+    "place_of_service": _with_unknown(PLACE_OF_SERVICE_CODES),
+    "icd_chapter": _with_unknown(code_structure.ICD_CHAPTERS),
     "patient_sex": ("F", "M", "U"),
     "patient_age_band": DEFAULT_CONFIG.age_bands,  # default config; see categories_for(config)
 }
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(CATEGORIES)
+# Text context of each row: stored in gold and the training set (the fallback model, payer rules,
+# monitoring, worklist and drivers read them), never a model input (too many values for a categorical).
+CONTEXT_COLUMNS: tuple[str, ...] = ("payer_id",)
 
 INT_FEATURES: tuple[str, ...] = (
     "prior_auth_required", "prior_auth_present", "prior_auth_missing", "eligibility_verified",
-    "days_to_submit", "filing_limit_days", "filing_margin_days", "past_filing_limit",
-    "cpt_icd_consistent", "icd10_count", "units", "n_modifiers", "has_modifier_25", "has_modifier_59",
+    "days_to_submit", "past_filing_limit", "icd10_count", "units", "n_modifiers", "has_modifier_25",
+    "has_modifier_59", *DEFECT_FLAGS,
 )
-FLOAT_FEATURES: tuple[str, ...] = ("charge_ratio", "log_billed_amount")
+FLOAT_FEATURES: tuple[str, ...] = ("filing_limit_days", "filing_margin_days", "charge_ratio", "log_billed_amount",
+                                   *LEARNED_FEATURES)
 NUMERIC_FEATURES: tuple[str, ...] = INT_FEATURES + FLOAT_FEATURES
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "payer_id", "plan_type", "cpt_family", "place_of_service", "icd_chapter", "patient_sex",
-    "patient_age_band", *NUMERIC_FEATURES,
-)
+MODEL_FEATURES: tuple[str, ...] = (*CATEGORICAL_FEATURES, *NUMERIC_FEATURES)
+FEATURE_COLUMNS: tuple[str, ...] = (*CONTEXT_COLUMNS, *MODEL_FEATURES)
 OUTPUT_COLUMNS: tuple[str, ...] = (*KEY_COLUMNS, *FEATURE_COLUMNS, "feature_version")
 
 _FLAGS = ("prior_auth_required", "prior_auth_present", "prior_auth_missing", "eligibility_verified",
-          "past_filing_limit", "cpt_icd_consistent", "has_modifier_25", "has_modifier_59")
+          "past_filing_limit", "has_modifier_25", "has_modifier_59", *DEFECT_FLAGS)
 
 
 def _registry_bounds(name: str) -> tuple[float, float]:
@@ -182,6 +219,7 @@ def _registry_bounds(name: str) -> tuple[float, float]:
     return col.ge, col.le
 
 
+MAX_LOGIT = 20.0  # a learned log-odds beyond this is a bug, not a rate
 # Plausible bounds of numeric features (gold checks); silver contracts already bound most inputs.
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
     **{f: (0, 1) for f in _FLAGS},
@@ -193,22 +231,32 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "n_modifiers": (0, 10),
     "charge_ratio": (0, DEFAULT_CONFIG.charge_ratio_cap),
     "log_billed_amount": (0, float(np.log1p(_registry_bounds("billed_amount")[1]))),
+    **{f: (-MAX_LOGIT, MAX_LOGIT) for f in LEARNED_FEATURES if f.endswith("_logit")},
+    "procedure_diagnosis_inconsistency_rate": (0, 1),
+    "learned_typical_charge": (0, _registry_bounds("billed_amount")[1]),
+    "learned_filing_limit_days": (1, 3650),
 }
-# Highest acceptable share of missing values; only charge_ratio may be missing (CPT outside reference).
-MAX_NULL_RATE: dict[str, float] = {f: 0.0 for f in FEATURE_COLUMNS} | {"charge_ratio": 0.05}
+# Features that are unknown (NaN) when no table gives them and history has not taught them: missing values
+# are information to the gradient boosting, never a reason to block a day. Every other feature: no nulls.
+UNKNOWN_ALLOWED: tuple[str, ...] = ("filing_limit_days", "filing_margin_days", "charge_ratio",
+                                    "learned_typical_charge", "learned_filing_limit_days")
+MAX_NULL_RATE: dict[str, float] = {f: 0.0 for f in FEATURE_COLUMNS} | {f: 1.0 for f in UNKNOWN_ALLOWED}
 
 
-def categories_for(config: FeatureConfig) -> dict[str, tuple[str, ...]]:
-    """The fixed category list of every categorical feature under `config`."""
-    return {**CATEGORIES, "patient_age_band": config.age_bands}
+def categories_for(config: FeatureConfig, reference: ReferenceTables = NO_TABLES) -> dict[str, tuple[str, ...]]:
+    """The fixed category list of every categorical feature under `config` and the hospital's tables (its
+    code categories join the public sections of `cpt_family`: at most `reference_tables.MAX_CATEGORIES`)."""
+    family = _with_unknown((*code_structure.PROCEDURE_SECTIONS, *reference.categories()))
+    return {**CATEGORIES, "cpt_family": family, "patient_age_band": config.age_bands}
 
 
-def output_dtypes(config: FeatureConfig = DEFAULT_CONFIG) -> dict[str, Any]:
+def output_dtypes(config: FeatureConfig = DEFAULT_CONFIG, reference: ReferenceTables = NO_TABLES) -> dict[str, Any]:
     """The exact dtype of every output column (what `compute_features` returns, even for 0 rows)."""
-    cats = categories_for(config)
+    cats = categories_for(config, reference)
     return {
         "claim_id": np.dtype(object), "claim_version": np.dtype("int64"),
         "submitted_at": np.dtype("datetime64[ns]"), "dt": np.dtype(object),
+        **{f: np.dtype(object) for f in CONTEXT_COLUMNS},
         **{f: pd.CategoricalDtype(list(cats[f])) for f in CATEGORICAL_FEATURES},
         **{f: np.dtype("int64") for f in INT_FEATURES},
         **{f: np.dtype("float64") for f in FLOAT_FEATURES},
@@ -234,68 +282,97 @@ def _canonical(obj: Any) -> Any:
     return obj
 
 
-def _reference_data() -> dict[str, Any]:
-    """The reference tables the features read (payers, CPT, prior auth, ICD, POS)."""
-    return {
-        "payers": ref.PAYER_LIST, "default_filing_limit": ref.DEFAULT_FILING_LIMIT_DAYS,
-        "cpts": ref.CPT_LIST, "cpt_families": ref.CPT_FAMILIES, "prior_auth": ref.PRIOR_AUTH_REQUIRED,
-        "icd_chapters": ref.ICD_CHAPTERS, "icd10": ref.ICD10_LIST, "consistent": ref.CONSISTENT_CHAPTERS,
-        "place_of_service": ref.PLACE_OF_SERVICE, "plan_types": PLAN_TYPES, "unknown": UNKNOWN,
-    }
-
-
 # Raise when the features change meaning on purpose (e.g. a new feature, another definition). The version
 # also follows the computed values on a fixed probe set (`_probe_claims`), so a change nobody announced is
 # caught too, while a comment, a renamed local or a refactor that computes the same values changes nothing.
-FEATURE_LOGIC_VERSION = 2  # 2: prior_auth_required also from learned payer rules
+# 3: the hospital's reference tables, public code structure, defect flags and learned statistics instead of
+# the generator's reference module
+FEATURE_LOGIC_VERSION = 3
 PROBE_ROWS = 2_000
+# Codes the probe walks: every public CPT/HCPCS section, ICD-10 and ICD-9 chapters, malformed values
+_PROBE_CODES = ("99213", "00142", "27447", "70551", "80053", "93000", "99500", "3074F", "0042T", "0001U",
+                "A0428", "E0601", "G0439", "J9271", "Q4101", "L3000", "99999", "BAD", None)
+_PROBE_DIAGNOSES = ("I10", "E11.9", "M17.11", "S72.001A", "Z00.00", "C50.911", "O9A.212", "R07.9", "F32.9",
+                    "4019", "250.00", "V70.0", "E880.9", "Q99.9", "XYZ", None)
 
 
-def _probe_claims(config: FeatureConfig) -> pd.DataFrame:
-    """A fixed, deterministic frame of decision-time claims that walks every payer, CPT code, ICD code
-    and place of service of the reference with varied prior auth, eligibility, modifiers, ages, units,
-    charges and filing delays: what feature_version measures the features on."""
+def _probe_claims(config: FeatureConfig, payers: Iterable[str] = ()) -> pd.DataFrame:
+    """A fixed, deterministic frame of decision-time claims that walks public code sections, chapters,
+    places of service and the supplied payers with varied prior auth, eligibility, modifiers, ages, units,
+    charges, filing delays and defects: what feature_version measures the features on."""
     n = PROBE_ROWS
     i = np.arange(n)
-    pick = lambda values, step: np.array(values, dtype=object)[(i * step) % len(values)]  # noqa: E731
+    pick = lambda values, step: np.array(list(values), dtype=object)[(i * step) % len(values)]  # noqa: E731
     submitted = pd.Timestamp("2025-03-01 13:00") + pd.to_timedelta(i * 3_607, unit="s")
     service = (submitted - pd.to_timedelta((i * 7) % 400, unit="D")).normalize()
-    return pd.DataFrame({
+    frame = pd.DataFrame({
         "claim_id": [f"PROBE-{k:05d}" for k in i], "claim_version": 1 + (i % 3),
-        "payer_id": pick([*ref.PAYER_IDS, "UNLISTED"], 1), "plan_type": pick(PLAN_TYPES, 3),
-        "place_of_service": pick([*ref.PLACE_OF_SERVICE, "99"], 5), "cpt_code": pick([*ref.CPT_CODES, "00000"], 7),
-        "modifiers": pick([None, "25", "59", "25,59", "LT", "26,TC"], 11), "icd10_primary": pick(ref.ICD10_CODES, 13),
+        "payer_id": pick([*sorted(payers)[:200], "60054", "UNLISTED"], 1),
+        "plan_type": pick([*REFERENCE_PLAN_TYPES[:4], None], 3),
+        "billing_npi": pick(["1234567893", None], 7), "rendering_npi": pick(["1245319599", "1234567893"], 5),
+        "place_of_service": pick(["11", "21", "22", "23", "81", "99", None], 5),
+        "cpt_code": pick(_PROBE_CODES, 7),
+        "modifiers": pick([None, "25", "59", "25,59", "LT", "26,TC"], 11), "icd10_primary": pick(_PROBE_DIAGNOSES, 13),
         "icd10_count": 1 + (i % 25), "units": 1 + (i * 17) % 1_500, "billed_amount": 10.0 + (i * 137.31) % 90_000,
         "service_date": service.to_numpy(dtype="datetime64[ns]"),
         "submitted_at": submitted.to_numpy(dtype="datetime64[ns]"),
         "prior_auth_number": np.where(i % 4 == 0, None, "PA0000000001").astype(object),
-        "eligibility_verified": i % 9 != 0, "patient_age": (i * 3) % 91, "patient_sex": pick(["F", "M", "U"], 1),
-    })[list(config.source_columns)]
+        "eligibility_verified": i % 9 != 0, "patient_age": np.where(i % 37 == 0, np.nan, (i * 3) % 91),
+        "patient_sex": pick(["F", "M", "U"], 1),
+        "icd_code_set": pick(["icd10", "icd9", None], 2),
+        **{flag: ((i + k) % (5 + k) == 0).astype("int64") for k, flag in enumerate(DEFECT_FLAGS)},
+    })
+    return frame[list(config.source_columns)]
 
 
-def _probe_fingerprint(config: FeatureConfig) -> str:
-    """sha256 of the features of the probe claims: values, dtypes and categories."""
-    features = _features(_probe_claims(config), config, version="probe")
-    h = hashlib.sha256(json.dumps([[c, str(features[c].dtype)] for c in features.columns]).encode())
-    h.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
+def _probe_tables() -> ReferenceTables:
+    """Small fixed tables for the probe, so the fingerprint walks the code paths of every supplied table
+    (contract filing limits, prior-auth lists, list prices, categories) even when the hospital has none."""
+    return ReferenceTables(
+        payers=pd.DataFrame({"payer_id": ["60054", "UNLISTED"], "payer_name": ["Probe", None],
+                             "plan_type": ["commercial", None], "filing_limit_days": [90.0, np.nan]}),
+        prior_auth_list=pd.DataFrame({"payer_id": ["60054", "60054"], "procedure_code": ["70551", "J9271"],
+                                      "effective_from": pd.to_datetime([None, "2025-01-01"]),
+                                      "effective_to": pd.to_datetime([None, None])}),
+        chargemaster=pd.DataFrame({"procedure_code": ["99213", "70551", "J9271"], "description": [None] * 3,
+                                   "list_price": [150.0, 1800.0, 180.0]}),
+        code_categories=pd.DataFrame({"procedure_code": ["70551", "27447"], "category": ["imaging", "surgery"]}),
+    )
+
+
+def _probe_fingerprint(config: FeatureConfig, reference: ReferenceTables) -> str:
+    """sha256 of the features of the probe claims under the hospital's tables and under the probe's own:
+    values, dtypes and categories."""
+    payers = [] if reference.payers is None else reference.payers["payer_id"].tolist()
+    h = hashlib.sha256()
+    for tables in (reference, _probe_tables()):
+        features = _features(_probe_claims(config, payers), config, "probe", reference=tables)
+        h.update(json.dumps([[c, str(features[c].dtype)] for c in features.columns]).encode())
+        h.update(pd.util.hash_pandas_object(features, index=False).to_numpy().tobytes())
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=32)
-def feature_version(config: FeatureConfig = DEFAULT_CONFIG) -> str:
-    """16 hex chars of sha256(FEATURE_LOGIC_VERSION + reference data + config + the features computed on
-    the probe claims).
+_VERSIONS: dict[tuple[FeatureConfig, str], str] = {}
+
+
+def feature_version(config: FeatureConfig = DEFAULT_CONFIG, reference: ReferenceTables = NO_TABLES) -> str:
+    """16 hex chars of sha256(FEATURE_LOGIC_VERSION + the reference tables' content version + config + the
+    features computed on the probe claims).
 
     It changes when the features do, and only then: a comment or a refactor keeps it (no dead period
-    where gold no longer matches the champion), a real change of code, reference data or configuration
-    gives a new version, which gold rows and predictions carry so each score traces to its features.
+    where gold no longer matches the champion), a real change of code, of a supplied reference table or
+    of the configuration gives a new version, which gold rows and predictions carry so each score traces
+    to its features. Learned statistics are data of the day (recorded in gold's metadata), not part of it.
     """
-    h = hashlib.sha256()
-    h.update(f"logic {FEATURE_LOGIC_VERSION}".encode())
-    h.update(json.dumps(_canonical(_reference_data()), sort_keys=True).encode())
-    h.update(json.dumps(_canonical(config), sort_keys=True).encode())
-    h.update(_probe_fingerprint(config).encode())
-    return h.hexdigest()[:16]
+    key = (config, reference.version)
+    if key not in _VERSIONS:
+        h = hashlib.sha256()
+        h.update(f"logic {FEATURE_LOGIC_VERSION}".encode())
+        h.update(f"reference {reference.version}".encode())
+        h.update(json.dumps(_canonical(config), sort_keys=True).encode())
+        h.update(_probe_fingerprint(config, reference).encode())
+        _VERSIONS[key] = h.hexdigest()[:16]
+    return _VERSIONS[key]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -329,16 +406,20 @@ class _Distinct:
         table = np.array([fn(u) for u in self.uniques] + [na], dtype=dtype)
         return table[self.codes]  # code -1 picks the trailing `na`
 
-    def categorical(self, categories: tuple[str, ...], fn: Callable[[Any], str] = str) -> pd.Categorical:
-        """Fixed-category categorical of fn(value); outside the list or missing → "unknown"."""
+    def lookup(self, table: Iterable[Any], na: Any, dtype: Any) -> np.ndarray:
+        """Per row, the value a whole-table lookup (one value per distinct value, in `uniques` order) gave."""
+        values = np.empty(len(self.uniques) + 1, dtype=dtype)
+        values[:-1] = list(table)
+        values[-1] = na
+        return values[self.codes]
+
+    def categorical(self, categories: tuple[str, ...], fn: Callable[[Any], str] = str,
+                    na: str = UNKNOWN) -> pd.Categorical:
+        """Fixed-category categorical of fn(value); outside the list → "unknown", missing → `na`."""
         position = {c: i for i, c in enumerate(categories)}
         fallback = position.get(UNKNOWN, -1)
-        codes = self.map(lambda v: position.get(fn(v), fallback), fallback, "int16")
+        codes = self.map(lambda v: position.get(fn(v), fallback), position.get(na, fallback), "int16")
         return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories)))
-
-
-def _grid(rows: tuple[str, ...], cols: tuple[str, ...], fn: Callable[[str, str], bool]) -> np.ndarray:
-    return np.array([[fn(r, c) for c in cols] for r in rows], dtype=bool)
 
 
 def _modifier_set(value: str) -> frozenset[str]:
@@ -350,48 +431,90 @@ def _day_numbers(values: pd.Series) -> np.ndarray:
 
 
 def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAULT_CONFIG,
-                     learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
+                     learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
+                     learned: learned_lib.LearnedTables | None = None) -> pd.DataFrame:
     """Features of each claim version (one output row per input row, input order, RangeIndex).
 
     The input must hold decision-time columns only (use `decision_time_view`); anything else raises
     `LeakageError` before a value is read. Without a `dt` column (ad-hoc scoring), `dt` is the
-    submission date. `learned_rules` (dt, payer_id, cpt_family: `payer_rules.rules_in_force`) adds the
-    payer prior-authorization rules in force on each row's day to the reference's.
+    submission date. `reference`: the hospital's reference tables (each optional). `learned_rules` (dt,
+    payer_id, cpt_family: `payer_rules.rules_in_force`) adds the payer prior-authorization rules in force on
+    each row's day to the published lists. `learned` (`lib/learned.LearnedTables`) gives the point-in-time
+    statistics of each row's day; without it the learned features take `LEARNED_DEFAULTS`.
     """
-    return _features(silver_claims, config, feature_version(config), learned_rules)
+    return _features(silver_claims, config, feature_version(config, reference), learned_rules, reference, learned)
 
 
-def _learned_requirement(dt: np.ndarray, payer: pd.Categorical, family: pd.Categorical,
+def _learned_requirement(dt: np.ndarray, payer: np.ndarray, family: np.ndarray,
                          rules: pd.DataFrame | None) -> np.ndarray:
-    """True where (dt, payer, family) has a learned prior-authorization rule in force."""
+    """True where (dt, payer, procedure category) has a learned prior-authorization rule in force."""
     if rules is None or rules.empty:
         return np.zeros(len(dt), dtype=bool)
-    rows = pd.MultiIndex.from_arrays([pd.Index(dt, dtype=object), np.asarray(payer, dtype=object),
-                                      np.asarray(family, dtype=object)])
+    rows = pd.MultiIndex.from_arrays([pd.Index(dt, dtype=object), pd.Index(payer, dtype=object),
+                                      pd.Index(family, dtype=object)])
     known = pd.MultiIndex.from_arrays([rules["dt"].astype(str).to_numpy(dtype=object),
-                                       rules["payer_id"].to_numpy(dtype=object),
-                                       rules["cpt_family"].to_numpy(dtype=object)])
+                                       rules["payer_id"].astype(str).to_numpy(dtype=object),
+                                       rules["cpt_family"].astype(str).to_numpy(dtype=object)])
     return np.asarray(rows.isin(known), dtype=bool)
 
 
+def _learned_values(src: pd.DataFrame, dt: np.ndarray, learned: learned_lib.LearnedTables | None
+                    ) -> dict[str, np.ndarray]:
+    """The LEARNED_FEATURES columns: from `lib/learned` on the view with its days, or the defaults."""
+    n = len(src)
+    if learned is None:
+        return {name: np.full(n, LEARNED_DEFAULTS[name], dtype="float64") for name in LEARNED_FEATURES}
+    values = learned_lib.learned_features(src.assign(dt=dt).reset_index(drop=True), learned)
+    return {name: values[name].to_numpy(dtype="float64") for name in LEARNED_FEATURES}
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """Claim text as given, stripped; missing stays None."""
+    return _Distinct(values).map(lambda v: str(v).strip(), None, object)
+
+
 def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
-              learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
+              learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
+              learned: learned_lib.LearnedTables | None = None) -> pd.DataFrame:
     """`compute_features` with the version to stamp given (feature_version computes it from this)."""
     check_decision_time(silver_claims.columns)
     src = decision_time_view(silver_claims, config)
     n = len(src)
-    cats = categories_for(config)
+    cats = categories_for(config, reference)
 
-    payer = _Distinct(src["payer_id"]).categorical(cats["payer_id"])
-    cpt = _Distinct(src["cpt_code"])
-    family = cpt.categorical(cats["cpt_family"], ref.cpt_family)
-    chapter = _Distinct(src["icd10_primary"]).categorical(cats["icd_chapter"], ref.icd_chapter)
+    payer_col = _Distinct(src["payer_id"])
+    payer = payer_col.map(lambda v: str(v).strip(), UNKNOWN, object)
+    code = _Distinct(src["cpt_code"])
+    section_of = code.map(code_structure.procedure_section, UNKNOWN, object)
+    section = pd.Categorical(section_of, categories=list(cats["procedure_section"]))
+    # the hospital's category of the code, else its public section (the learned payer rules key on it)
+    listed = code.lookup(reference.category(code.uniques), None, object)
+    family = np.where(pd.isna(listed), section_of, listed).astype(object)
 
-    # payer × family and family × chapter policy tables, indexed by the fixed category codes
-    pa_required = _grid(cats["payer_id"], cats["cpt_family"], ref.requires_prior_auth)[payer.codes, family.codes]
-    consistent = _grid(cats["cpt_family"], cats["icd_chapter"], ref.is_consistent)[family.codes, chapter.codes]
-    filing_limit = np.array([ref.filing_limit_days(p) for p in cats["payer_id"]], dtype="int64")[payer.codes]
+    code_sets = src[ICD_CODE_SET_COLUMN]
+    diagnosis = _Distinct(pd.Series(list(zip(src["icd10_primary"].astype(object).where(src["icd10_primary"].notna(), None),
+                                             code_sets.astype(object).where(code_sets.notna(), None), strict=True)),
+                                    dtype=object))
+    chapter_of = diagnosis.map(lambda pair: code_structure.icd_chapter(*pair), UNKNOWN, object)
+    chapter = pd.Categorical(chapter_of, categories=list(cats["icd_chapter"]))
 
+    # plan type: the claim's, else the payer's in payers.csv, else unknown
+    claim_plan = _Distinct(src["plan_type"]).map(lambda v: str(v).strip().lower(), None, object)
+    payer_plan = payer_col.lookup(reference.plan_type(payer_col.uniques), None, object)
+    plan = np.where(pd.isna(claim_plan), payer_plan, claim_plan)
+    plan = pd.Categorical(np.where(pd.isna(plan), UNKNOWN, plan).astype(object), categories=list(cats["plan_type"]))
+    plan = plan.fillna(UNKNOWN)
+
+    dt = (src["dt"].to_numpy(dtype=object) if "dt" in src.columns
+          else src["submitted_at"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object))
+    learned_values = _learned_values(src, dt, learned)
+
+    # filing limit: the contract in payers.csv, else learned from timely-filing denials, else unknown
+    contract_limit = payer_col.lookup(reference.filing_limit_days(payer_col.uniques), np.nan, "float64")
+    filing_limit = np.where(np.isnan(contract_limit), learned_values["learned_filing_limit_days"], contract_limit)
+
+    pa_listed = reference.prior_auth_listed(src["payer_id"].astype(object), src["cpt_code"], src["service_date"])
+    pa_required = pa_listed | _learned_requirement(dt, payer, family, learned_rules)
     pa_present = _Distinct(src["prior_auth_number"]).map(lambda v: bool(str(v).strip()), False, bool)
 
     modifiers = _Distinct(src["modifiers"])
@@ -405,21 +528,22 @@ def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
 
     units = src["units"].to_numpy(dtype="int64")
     billed = src["billed_amount"].to_numpy(dtype="float64")
-    typical = cpt.map(ref.typical_charge, np.nan, "float64")
+    # typical charge per unit: the chargemaster's list price, else learned from history, else unknown
+    price = code.lookup(reference.list_price(code.uniques), np.nan, "float64")
+    typical = np.where(np.isnan(price), learned_values["learned_typical_charge"], price)
     with np.errstate(invalid="ignore", divide="ignore"):
         charge_ratio = np.minimum(billed / (typical * units), config.charge_ratio_cap)
+    charge_ratio = np.where(typical > 0, charge_ratio, np.nan)
 
     age = src["patient_age"].to_numpy(dtype="float64")
     age_codes = np.searchsorted(np.asarray(config.age_band_edges, dtype="float64"), age, side="right")
     age_codes = np.where(np.isnan(age), len(config.age_bands) - 1, age_codes)
     age_band = pd.Categorical.from_codes(age_codes, dtype=pd.CategoricalDtype(list(config.age_bands)))
 
-    dt = (src["dt"].to_numpy(dtype=object) if "dt" in src.columns
-          else src["submitted_at"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object))
-    pa_required = pa_required | _learned_requirement(dt, payer, family, learned_rules)
-
     def flag(a: np.ndarray) -> np.ndarray:
         return np.asarray(a, dtype=bool).astype("int64")
+
+    defects = {name: src[name].fillna(0).to_numpy(dtype="int64") for name in DEFECT_FLAGS}
 
     out = pd.DataFrame({
         "claim_id": src["claim_id"].to_numpy(dtype=object),
@@ -427,28 +551,32 @@ def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
         "submitted_at": src["submitted_at"].to_numpy(dtype="datetime64[ns]"),
         "dt": dt,
         "payer_id": payer,
-        "plan_type": _Distinct(src["plan_type"]).categorical(cats["plan_type"]),
-        "cpt_family": family,
-        "place_of_service": _Distinct(src["place_of_service"]).categorical(cats["place_of_service"]),
+        "plan_type": plan,
+        "cpt_family": pd.Categorical(family, categories=list(cats["cpt_family"])),
+        "procedure_section": section,
+        "place_of_service": _Distinct(src["place_of_service"]).categorical(cats["place_of_service"],
+                                                                         lambda v: str(v).strip()),
         "icd_chapter": chapter,
-        "patient_sex": _Distinct(src["patient_sex"]).categorical(cats["patient_sex"]),
+        "patient_sex": _Distinct(src["patient_sex"]).categorical(cats["patient_sex"], lambda v: str(v).strip().upper(),
+                                                                 na="U"),
         "patient_age_band": age_band,
         "prior_auth_required": flag(pa_required),
         "prior_auth_present": flag(pa_present),
         "prior_auth_missing": flag(pa_required & ~pa_present),
         "eligibility_verified": flag(src["eligibility_verified"].to_numpy(dtype=bool)),
         "days_to_submit": days_to_submit,
-        "filing_limit_days": filing_limit,
-        "filing_margin_days": margin,
         "past_filing_limit": flag(margin < 0),
-        "cpt_icd_consistent": flag(consistent),
         "icd10_count": src["icd10_count"].to_numpy(dtype="int64"),
         "units": units,
         "n_modifiers": n_modifiers,
         "has_modifier_25": flag(has_25),
         "has_modifier_59": flag(has_59),
-        "charge_ratio": charge_ratio,
+        **defects,
+        "filing_limit_days": filing_limit.astype("float64"),
+        "filing_margin_days": margin.astype("float64"),
+        "charge_ratio": charge_ratio.astype("float64"),
         "log_billed_amount": np.log1p(billed),
+        **learned_values,
         "feature_version": version,
     }, index=pd.RangeIndex(n))
     return out

@@ -62,9 +62,10 @@ REASONS = (
     "not_x12",
     "bad_x12",
 )
-X12_SUFFIXES = (".837", ".835", ".x12", ".edi", ".txt")
+X12_SUFFIXES = (".837", ".835", ".x12", ".edi", ".txt", ".837p", ".837i", ".era", ".rmt", ".dat")
 # What an X12 file's extension promises: an 837 where an 835 is expected is refused.
-X12_EXPECTED_TABLE = {".837": "claims", ".835": "remittances"}
+X12_EXPECTED_TABLE = {".837": "claims", ".837p": "claims", ".837i": "claims",
+                      ".835": "remittances", ".era": "remittances", ".rmt": "remittances"}
 X12_FORMAT = "x12"
 _X12_HEAD_BYTES = 512
 NAME_RE = re.compile(
@@ -423,9 +424,22 @@ def files_for_day(landing_dir: Path | str, table: str, day: date) -> list[Path]:
 # X12 files
 
 
-def is_x12_name(name: str) -> bool:
-    """A name the X12 reader should look at (extension only; the ISA header decides)."""
-    return NAME_RE.fullmatch(name) is None and name.lower().endswith(X12_SUFFIXES)
+def is_x12_name(name: str | Path) -> bool:
+    """A file the X12 reader should look at: not a named CSV/Parquet, and an X12 extension (.837, .835,
+    .837i, .era, .rmt, .dat, ...) or, given a path, any name (none, .out, ...) whose content starts with an
+    ISA header: payers send remittances under names of their own. The ISA header decides in the reader."""
+    base = Path(name).name
+    if NAME_RE.fullmatch(base) is not None:
+        return False
+    if base.lower().endswith(X12_SUFFIXES):
+        return True
+    if not isinstance(name, Path) or is_in_progress(base):
+        return False
+    try:
+        with name.open("rb") as handle:
+            return x12.is_x12(handle.read(_X12_HEAD_BYTES))
+    except OSError:  # vanished, unreadable or not a file: not ours to read
+        return False
 
 
 def _x12_problem_detail(problem: x12.X12Problem) -> dict[str, object]:
@@ -497,7 +511,7 @@ def x12_files(landing_dir: Path | str, table: str | None = None) -> list[Path]:
         return []
     with os.scandir(landing_dir) as entries:
         found = [Path(e.path) for e in entries
-                 if is_x12_name(e.name) and not is_in_progress(e.name) and e.is_file(follow_symlinks=False)
+                 if not is_in_progress(e.name) and e.is_file(follow_symlinks=False) and is_x12_name(Path(e.path))
                  and (table is None or X12_EXPECTED_TABLE.get(Path(e.name).suffix.lower(), table) == table)]
     return sorted(found, key=lambda p: p.name)
 
@@ -788,7 +802,7 @@ def _handle(path: Path, quarantine_dir: Path, first_day: date, last_day: date, r
             facility_tz: str) -> bool:
     """Accept or quarantine one file; False when a bad file could not be moved out of landing."""
     try:
-        if is_x12_name(path.name):
+        if is_x12_name(path):
             version = file_version(path)
             names, rejected = validate_x12_file(path, first_day, last_day, facility_tz)
             result.accepted += [Accepted(path, name, f"{version}:{name.table}:{name.partition_key}") for name in names]

@@ -25,7 +25,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from matplotlib.figure import Figure
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
@@ -44,7 +43,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-from rcm_assets.lib.features import FEATURE_COLUMNS
+from rcm_assets.lib import labels
+from rcm_assets.lib.features import CONTEXT_COLUMNS, FEATURE_COLUMNS
+from rcm_assets.lib.labels import _run_starts, _sortable, joint_codes, sorted_codes  # noqa: F401 (re-exported)
 
 log = logging.getLogger("rcm.modelling")
 
@@ -107,100 +108,6 @@ class TrainingSet(NamedTuple):
 # --------------------------------------------------------------------------------------------------
 
 
-def matured_outcomes(outcomes: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Every outcome row known at `cutoff`: its row had reached the source and it was adjudicated before.
-
-    A claim can have several rows (the first adjudication, an appeal that overturns it, a payment
-    correction); `training_frame` picks the *first adjudication* of the version as the label. Rows that
-    arrive after the cutoff cannot change what training at `cutoff` sees.
-    """
-    cutoff = pd.Timestamp(cutoff)
-    known = outcomes[(outcomes["updated_at"] < cutoff) & (outcomes["adjudicated_at"] < cutoff)]
-    details = [c for c in OUTCOME_DETAILS if c in known.columns]
-    return known.assign(denied=_denied(known).to_numpy())[
-        ["claim_id", "adjudicated_at", "updated_at", "denied", *details]
-    ].rename(columns={"updated_at": "outcome_updated_at"})
-
-
-def first_adjudications(versions: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per version (claim_id, submitted_at): its first adjudication — the earliest outcome adjudicated at
-    or after its submission. Rows of a later adjudication (an appeal that overturns a denial, a payment
-    correction) never relabel it; a row restating the *same* adjudication (same adjudicated_at, reached
-    the source later) corrects it, as the latest record of that event known at the cutoff.
-    Columns: claim_id, submitted_at, adjudicated_at, denied, the OUTCOME_DETAILS `outcomes` has, later_rows
-    (outcome rows after the first adjudication), overturned (a later adjudication disagrees with the first);
-    rows ordered by claim_id and submitted_at."""
-    details = [c for c in OUTCOME_DETAILS if c in outcomes.columns]
-    # The (version, outcome row) pairs of each claim as two index arrays, on integer views: a pandas merge
-    # materialized every pair with every outcome column (at 20,000 claims a day ~4 M rows, the peak of a
-    # week's training set); only the chosen rows' columns are taken, at the end.
-    version_claim, outcome_claim = joint_codes(versions["claim_id"], outcomes["claim_id"])
-    by_claim = np.argsort(outcome_claim, kind="stable")
-    sorted_claims = outcome_claim[by_claim]
-    low = np.searchsorted(sorted_claims, version_claim, side="left")
-    counts = np.searchsorted(sorted_claims, version_claim, side="right") - low
-    pair_version = np.repeat(np.arange(len(versions)), counts)
-    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    pair_outcome = by_claim[np.repeat(low, counts) + within]
-    submitted_at, adjudicated_at = versions["submitted_at"], outcomes["adjudicated_at"]
-    submitted_ns, adjudicated_ns = _sortable(submitted_at), _sortable(adjudicated_at)
-    at_or_after = ((adjudicated_ns[pair_outcome] >= submitted_ns[pair_version])
-                   & adjudicated_at.notna().to_numpy()[pair_outcome] & submitted_at.notna().to_numpy()[pair_version])
-    pair_version, pair_outcome = pair_version[at_or_after], pair_outcome[at_or_after]
-    # one stable sort: per version, the earliest adjudication, the latest record of it first
-    claim, submitted = version_claim[pair_version], submitted_ns[pair_version]
-    order = np.lexsort((-_sortable(outcomes["outcome_updated_at"])[pair_outcome],
-                        adjudicated_ns[pair_outcome], submitted, claim))
-    starts = _run_starts(claim[order], submitted[order])
-    sizes = np.diff(np.append(starts, len(order)))
-    denied = outcomes["denied"].to_numpy(dtype=bool)[pair_outcome[order]].astype(np.int8)
-    overturned = (np.maximum.reduceat(denied, starts) != np.minimum.reduceat(denied, starts)
-                  if len(starts) else np.zeros(0, dtype=bool))
-    first_version, first_outcome = pair_version[order[starts]], pair_outcome[order[starts]]
-    first = pd.concat([versions[["claim_id", "submitted_at"]].iloc[first_version].reset_index(drop=True),
-                       outcomes[["adjudicated_at", "denied", *details]].iloc[first_outcome].reset_index(drop=True)],
-                      axis=1)
-    return first.assign(later_rows=(sizes - 1).astype("int64"), overturned=overturned)
-
-
-def joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """int64 codes of two id columns that compare and sort as the ids do (the same code for the same id):
-    integer ids as they are, text through one sorted factorization of both."""
-    if pd.api.types.is_integer_dtype(left) and pd.api.types.is_integer_dtype(right):
-        return left.to_numpy(dtype="int64"), right.to_numpy(dtype="int64")
-    codes = sorted_codes(pd.concat([left, right], ignore_index=True)).astype("int64")
-    return codes[:len(left)], codes[len(left):]
-
-
-def _sortable(values: pd.Series) -> np.ndarray:
-    """An int64 array that sorts like `values`: datetimes as nanoseconds, integers as they are, anything
-    else as its sorted factorization codes."""
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.to_numpy(dtype="datetime64[ns]").view("int64")
-    if pd.api.types.is_integer_dtype(values):
-        return values.to_numpy(dtype="int64")
-    return pd.factorize(values, sort=True)[0].astype("int64")
-
-
-def _run_starts(*sorted_keys: np.ndarray) -> np.ndarray:
-    """Positions where a run of equal key tuples starts, in arrays sorted by those keys."""
-    change = np.zeros(len(sorted_keys[0]), dtype=bool)
-    if len(change):
-        change[0] = True
-        for key in sorted_keys:
-            change[1:] |= key[1:] != key[:-1]
-    return np.flatnonzero(change)
-
-
-def _denied(outcomes: pd.DataFrame) -> pd.Series:
-    """The label: silver remittances carry `denied`; fall back to `claim_status == 'denied'`."""
-    if "denied" in outcomes.columns:
-        return outcomes["denied"].astype(bool)
-    if "claim_status" in outcomes.columns:
-        return outcomes["claim_status"].eq("denied")
-    raise KeyError("outcomes need a 'denied' or 'claim_status' column")
-
-
 class TrainingRows(NamedTuple):
     """The point-in-time selection of one window: which gold rows, in submission order, with their labels."""
 
@@ -216,15 +123,18 @@ def training_rows(
     window_start: pd.Timestamp,
     window_end: pd.Timestamp,
 ) -> TrainingRows:
-    """Select the labelled claims of one submission window from gold's keys and the outcomes known at `cutoff`.
+    """Select the labelled claim versions of one submission window from gold's keys and the outcomes
+    known at `cutoff`.
 
-    - Each claim version is represented by its first gold row (its submission); each claim by its latest
-      version submitted before the cutoff (the remittance adjudicates the latest version); earlier
-      versions are superseded and left out.
-    - That version must be submitted in [window_start, window_end).
-    - Its label is the first adjudication at or after the version's submission among the outcomes known
-      at the cutoff (`first_adjudications`); an appeal outcome never relabels it. A claim without one is
-      left out and counted as `unlabelled`.
+    - Each claim version is represented by its first gold row (its submission).
+    - Every version submitted in [window_start, window_end) is a candidate, originals of corrected claims
+      included: a denied original followed by a paid correction is two training rows, each with its own
+      label (the denial is what the model must learn to predict).
+    - Its label is its own first adjudication known at the cutoff (`labels.first_adjudications`: the
+      first non-reversal remittance to reach the source that was adjudicated between the version's
+      submission and the next version's; an appeal never relabels it). The versions submitted after the
+      window but before the cutoff bound the window versions' answers, so gold up to the cutoff is passed.
+      A version without a label is left out and counted as `unlabelled`.
     Needs only gold's keys (claim_id, claim_version, submitted_at, optional dt and feature_version), so a
     caller can select first and read the features of the chosen rows alone. Pure: the result depends
     only on rows visible at `cutoff`.
@@ -248,42 +158,49 @@ def training_rows(
     claim, version = visible["claim_id"].to_numpy(), visible["claim_version"].to_numpy(dtype="int64")
     order = np.lexsort((_sortable(visible["dt"]), version, claim) if has_dt else (version, claim))
     first_of_version = order[_run_starts(claim[order], version[order])]
-    # the remittance adjudicates the latest version submitted before the cutoff (rows stay in claim order)
-    version_claims = claim[first_of_version]
-    last_of_claim = np.append(version_claims[1:] != version_claims[:-1], True)[:len(version_claims)]
-    latest = visible.iloc[first_of_version[last_of_claim]]
-    in_window = latest[((latest["submitted_at"] >= window_start) & (latest["submitted_at"] < window_end)).to_numpy()]
+    versions = visible.iloc[first_of_version].reset_index(drop=True)  # claim, version order
+    submitted = versions["submitted_at"]
+    in_window = ((submitted >= window_start) & (submitted < window_end)).to_numpy()
+    version_claims = versions["claim_id"].to_numpy()
+    corrected = np.append(version_claims[1:] == version_claims[:-1], False)[:len(versions)]
 
-    matured = matured_outcomes(outcomes, cutoff)
-    labels = first_adjudications(in_window, matured)  # one row per claim of in_window that has a label
-    window_claims = in_window["claim_id"].to_numpy()
-    at = np.searchsorted(window_claims, labels["claim_id"].to_numpy())  # both in claim order, ids unique
-    has_outcome = np.zeros(len(in_window), dtype=bool)
-    has_outcome[at] = True
-    # outcomes known for the claim, but all adjudicated before this version: they belong to an earlier one
-    stale = ~has_outcome & np.isin(window_claims, matured["claim_id"].to_numpy())
-    # labelled claims in submission order (claim id breaks ties); features taken from gold once
-    by_submission = np.lexsort((labels["claim_id"].to_numpy(), _sortable(labels["submitted_at"])))
-    chosen = labels.iloc[by_submission].drop(columns=["claim_id", "submitted_at"]).reset_index(drop=True)
-    rows = in_window["_row"].to_numpy()[at[by_submission]]
-    versions = (sorted(pd.unique(gold["feature_version"].to_numpy()[rows]).tolist())
-                if "feature_version" in gold.columns else [])
+    answers = labels.answer_positions(outcomes, versions, cutoff)
+    mine = in_window[answers.version]
+    version_at, outcome_at = answers.version[mine], answers.remittance[mine]
+    # labelled versions in submission order (claim id, then version, break ties); features taken from gold once
+    by_submission = np.lexsort((versions["claim_version"].to_numpy()[version_at], version_claims[version_at],
+                                _sortable(submitted)[version_at]))
+    version_at, outcome_at = version_at[by_submission], outcome_at[by_submission]
+    details = [c for c in OUTCOME_DETAILS if c in outcomes.columns]
+    chosen = outcomes[["adjudicated_at", *details]].iloc[outcome_at].reset_index(drop=True)
+    chosen.insert(0, "denied", labels.denied_flags(outcomes)[outcome_at])
+    chosen["later_rows"] = answers.later_rows[mine][by_submission]
+    chosen["overturned"] = answers.overturned[mine][by_submission]
+    rows = versions["_row"].to_numpy()[version_at]
+    known = labels.known_at(outcomes, cutoff)
+    has_label = np.zeros(len(versions), dtype=bool)
+    has_label[answers.version] = True
+    # outcomes known for the claim, but none answers this version (adjudicated before it, or after the next)
+    stale = in_window & ~has_label & np.isin(version_claims, outcomes["claim_id"].to_numpy()[known])
+    feature_versions = (sorted(pd.unique(gold["feature_version"].to_numpy()[rows]).tolist())
+                        if "feature_version" in gold.columns else [])
     stats = {
         "cutoff": cutoff.isoformat(),
         "window_start": window_start.isoformat(),
         "window_end": window_end.isoformat(),
         "gold_rows": int(len(gold)),
-        "superseded_versions": int(len(first_of_version) - len(latest)),
-        "repeated_version_rows": int(len(visible) - len(first_of_version)),
-        "claims_in_window": int(len(in_window)),
-        "outcomes_matured": int(matured["claim_id"].nunique()),
+        "corrected_versions": int((in_window & corrected).sum()),
+        "repeated_version_rows": int(len(visible) - len(versions)),
+        "claims_in_window": int(len(np.unique(version_claims[in_window]))),
+        "versions_in_window": int(in_window.sum()),
+        "outcomes_matured": int(len(np.unique(outcomes["claim_id"].to_numpy()[known]))),
         "labelled": int(len(rows)),
-        "unlabelled": int(len(in_window) - len(labels)),
+        "unlabelled": int(in_window.sum() - len(rows)),
         "outcome_before_version": int(stale.sum()),
         "labels_with_later_outcome_rows": int((chosen["later_rows"] > 0).sum()),
         "labels_overturned_later": int(chosen["overturned"].astype(bool).sum()),
         "denial_rate": float(chosen["denied"].astype(bool).mean()) if len(chosen) else math.nan,
-        "feature_versions": versions,
+        "feature_versions": feature_versions,
     }
     return TrainingRows(rows, chosen, stats)
 
@@ -361,24 +278,6 @@ def from_training_table(frame: pd.DataFrame, key: str, column: str,
     return TrainingSet(rows[list(feature_columns)], rows["denied"].astype("int64").rename("denied"),
                        rows[key_cols], dict(stats[key]),
                        rows[first].rename(columns=lambda c: c[len(FIRST_PREFIX):]) if first else None)
-
-
-def sorted_codes(values: pd.Series) -> np.ndarray:
-    """The codes of `pd.factorize(values, sort=True)` of text values, through Arrow's hash encoding and
-    string sort (half the time of pandas' on 10 M claim ids; no Python string is made)."""
-    encoded = _arrow_strings(values).dictionary_encode()
-    order = pc.sort_indices(encoded.dictionary).to_numpy()
-    rank = np.empty(len(order), dtype="int64")
-    rank[order] = np.arange(len(order))
-    return rank[encoded.indices.to_numpy()]
-
-
-def _arrow_strings(values: pd.Series) -> pa.Array:
-    """Text values as one Arrow array: zero-copy for Arrow-backed pandas strings, converted otherwise."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        array = pa.array(values)
-        return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-    return pa.array(values.to_numpy(dtype=object), type=pa.string())
 
 
 def _coded_keys(gold: pd.DataFrame, outcomes: pd.DataFrame, columns: Sequence[str]
@@ -473,6 +372,12 @@ def fit_model(
         raise ValueError("calibration slice has a single class; widen the training window")
 
     categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    # a numeric feature with values only in the newest rows (a statistic first learned inside the window)
+    # has none in the fit rows: HGB's binning fails on it (`model_inputs` drops only a feature missing in
+    # every row). It carries nothing the trees could learn, so they see it constant and never split on it
+    unknown = [c for c in X_fit.columns if c not in categorical and X_fit[c].isna().all()]
+    if unknown:
+        X_fit = X_fit.assign(**{c: 0.0 for c in unknown})
     hgb = HistGradientBoostingClassifier(**{**DEFAULT_HGB_PARAMS, **(params or {}), "random_state": seed,
                                             "categorical_features": categorical or None})
     calibrated = CalibratedClassifierCV(FrozenEstimator(hgb), method=calibration)
@@ -499,6 +404,15 @@ def category_codes(X: pd.DataFrame, categories: Mapping[str, Sequence[str]]) -> 
     return X.assign(**coded)
 
 
+def model_inputs(X: pd.DataFrame) -> list[str]:
+    """The columns a model fitted on `X` reads: every feature but the text context (payer_id:
+    `features.CONTEXT_COLUMNS`), which has too many values for a categorical and reaches the trees
+    through the learned encodings (the fallback model and the worklist read it), and but a feature with
+    no value at all in `X` (a charge ratio when no chargemaster nor history gives a typical charge: it
+    carries nothing, and HistGradientBoosting cannot bin an all-missing column)."""
+    return [c for c in X.columns if c not in CONTEXT_COLUMNS and X[c].notna().any()]
+
+
 def _preprocessor(X: pd.DataFrame) -> Pipeline:
     """Pick the feature columns it was fitted on (keys and extras are dropped), categoricals as codes.
 
@@ -506,7 +420,7 @@ def _preprocessor(X: pd.DataFrame) -> Pipeline:
     every training run and at scoring time.
     """
     categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    select = ColumnTransformer([("features", "passthrough", list(X.columns))], remainder="drop",
+    select = ColumnTransformer([("features", "passthrough", model_inputs(X))], remainder="drop",
                                verbose_feature_names_out=False)
     encode = FunctionTransformer(category_codes, kw_args={"categories": {c: list(X[c].cat.categories)
                                                                           for c in categorical}},

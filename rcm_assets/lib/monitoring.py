@@ -7,9 +7,9 @@ not only the ones past a threshold, so the history can be queried and plotted.
 Statuses: "ok", "warn", "error", or "insufficient" (too few claims for the statistic to mean anything;
 never an alert). Rows hold counts, codes and statistics only: no claim ids, no patient data.
 
-Label definition: a scored claim version's label is its first adjudication (`modelling.first_adjudications`)
-among the outcomes known at the cutoff (`modelling.matured_outcomes`), the same rule training uses; an
-adjudication after the claim's next version was submitted belongs to that version, not this one.
+Label definition: a scored claim version's label is its first adjudication known at the cutoff
+(`labels.first_adjudications`), the rule training uses; an adjudication after the claim's next version was
+submitted belongs to that version, not this one.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy.stats import ks_2samp
 
-from rcm_assets.lib import modelling, quality
+from rcm_assets.lib import labels, modelling, quality
 from rcm_assets.lib.features import FEATURE_COLUMNS, NUMERIC_FEATURES
 
 OTHER = "other"
@@ -77,28 +77,40 @@ def categorical_psi(reference: pd.Series, current: pd.Series, min_share: float =
 
 def feature_drift(reference: pd.DataFrame, current: pd.DataFrame, psi_band: Band, ks_band: Band,
                   min_rows: int = 50) -> pd.DataFrame:
-    """One row per feature: PSI against the reference (numeric: bins on reference deciles, via
-    `modelling.psi`; categorical: reference categories plus "other"), two-sample KS for numerics, status.
+    """One row per feature: PSI against the reference (numeric: bins on reference deciles plus a bin for
+    missing values, via `modelling.psi`; categorical: reference categories plus "other"), two-sample KS
+    for numerics, the share of missing values on each side, status.
+
+    Some numeric features are unknown (NaN) by design (`features.UNKNOWN_ALLOWED`: a learned typical
+    charge or filing limit before history taught one, all of them when the hospital's files give the
+    value). KS compares the values that exist, and only when each side has at least `min_rows` of them;
+    otherwise `ks_statistic` is NaN (not measurable) and the feature's status rests on PSI, whose
+    missing-value bin carries a change of the null share (`reference_null_share`, `current_null_share`).
     """
     rows = []
     for name in [c for c in FEATURE_COLUMNS if c in reference.columns and c in current.columns]:
         numeric = name in NUMERIC_FEATURES
         ref, cur = reference[name], current[name]
         enough = len(cur) >= min_rows and len(ref) >= min_rows
+        ks_stat = ks_p = math.nan
         if numeric:
             value = modelling.psi(ref.astype("float64"), cur.astype("float64")) if enough else math.nan
             r, c = ref.dropna().to_numpy("float64"), cur.dropna().to_numpy("float64")
-            ks = ks_2samp(r, c) if enough and len(r) and len(c) else None
-            ks_stat = float(ks.statistic) if ks is not None else math.nan
-            ks_p = float(ks.pvalue) if ks is not None else math.nan
+            if enough and len(r) >= min_rows and len(c) >= min_rows:
+                ks = ks_2samp(r, c)
+                ks_stat, ks_p = float(ks.statistic), float(ks.pvalue)
         else:
             value = categorical_psi(ref, cur) if enough else math.nan
-            ks_stat = ks_p = math.nan
         status = worst([psi_band.status(value)] + ([ks_band.status(ks_stat)] if numeric else []))
         rows.append({"feature": name, "kind": "numeric" if numeric else "categorical", "psi": value,
                      "ks_statistic": ks_stat, "ks_pvalue": ks_p, "reference_rows": int(len(ref)),
-                     "current_rows": int(len(cur)), "status": status if enough else "insufficient"})
+                     "current_rows": int(len(cur)), "reference_null_share": _null_share(ref),
+                     "current_null_share": _null_share(cur), "status": status if enough else "insufficient"})
     return pd.DataFrame(rows)
+
+
+def _null_share(values: pd.Series) -> float:
+    return float(values.isna().mean()) if len(values) else math.nan
 
 
 # --------------------------------------------------------------------------------------------------
@@ -147,23 +159,23 @@ def score_drift(scores: pd.DataFrame, payers: pd.Series, reference_hist: Sequenc
 # --------------------------------------------------------------------------------------------------
 
 
-def label_scored_claims(scored: pd.DataFrame, outcomes: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """`scored` (claim_id, claim_version, submitted_at, ...) with its first adjudication known at `cutoff`:
-    adds adjudicated_at, outcome_updated_at (when the label reached the source) and denied (NaN when
-    none yet). An adjudication at or after the claim's next submitted version belongs to that version.
+def label_scored_claims(scored: pd.DataFrame, outcomes: pd.DataFrame, cutoff: pd.Timestamp,
+                        versions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`scored` (claim_id, claim_version, submitted_at, ...) with its first adjudication known at `cutoff`
+    (`labels.first_adjudications`): adds adjudicated_at, outcome_updated_at (when the label reached the
+    source) and denied (NaN when none yet). `versions` (claim_id, claim_version, submitted_at) are all the
+    versions known at the cutoff, the scored ones by default: an adjudication at or after a claim's next
+    version was submitted belongs to that version, so pass the later versions when they were not scored.
     """
-    known = modelling.matured_outcomes(outcomes, cutoff)
-    arrival = outcomes[["claim_id", "adjudicated_at", "updated_at"]].rename(columns={"updated_at": "outcome_updated_at"})
-    versions = scored.drop_duplicates(["claim_id", "claim_version"])[["claim_id", "claim_version", "submitted_at"]]
-    labels = modelling.first_adjudications(versions, known)
-    labels = labels.merge(arrival.groupby(["claim_id", "adjudicated_at"], as_index=False)["outcome_updated_at"].min(),
-                          on=["claim_id", "adjudicated_at"], how="left")
-    nxt = versions.sort_values(["claim_id", "submitted_at"]).assign(
-        next_submitted=lambda f: f.groupby("claim_id")["submitted_at"].shift(-1))
-    labels = labels.merge(nxt[["claim_id", "submitted_at", "next_submitted"]], on=["claim_id", "submitted_at"], how="left")
-    own = labels["next_submitted"].isna() | (labels["adjudicated_at"] < labels["next_submitted"])
-    labels = labels[own][["claim_id", "submitted_at", "adjudicated_at", "outcome_updated_at", "denied"]]
-    out = scored.merge(labels, on=["claim_id", "submitted_at"], how="left", validate="many_to_one")
+    keys = ["claim_id", "claim_version", "submitted_at"]
+    known = scored[keys] if versions is None or versions.empty else pd.concat([scored[keys], versions[keys]],
+                                                                               ignore_index=True)
+    known = known.drop_duplicates(["claim_id", "claim_version"])
+    known = known[(known["submitted_at"] < pd.Timestamp(cutoff)).to_numpy()]
+    first = labels.first_adjudications(outcomes, known.reset_index(drop=True), cutoff)
+    first = first[["claim_id", "claim_version", "adjudicated_at", "updated_at", "denied"]].rename(
+        columns={"updated_at": "outcome_updated_at"})
+    out = scored.merge(first, on=["claim_id", "claim_version"], how="left", validate="many_to_one")
     out["denied"] = out["denied"].astype("float64")
     return out
 

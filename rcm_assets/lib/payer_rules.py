@@ -1,8 +1,9 @@
 """Payer prior-authorization rules learned from authorization denials, as known before each day.
 
-The reference table says which payer requires prior authorization for which CPT family. Payers change
-their policies (a payer starts requiring authorization for lab work on a given day), and the first anyone
-hears of it is the remittance: a claim without an authorization number denied with an authorization
+The payers' published prior-authorization lists (`prior_auth_list.csv`, when the hospital supplies it) say
+which payer requires authorization for which code. Lists are partial and payers change their policies (a
+payer starts requiring authorization for lab work on a given day), and the first anyone hears of it is
+the remittance: a claim without an authorization number denied with an authorization
 reason code (CARC 197 and its group, `carc_category == "authorization"`). A billing team reacts by adding
 the rule to its payer policies; this module does the same from the data, so the features (and the
 champion, without waiting for a retrain) treat the segment as requiring authorization.
@@ -11,8 +12,12 @@ Point in time: the rules in force on day D come only from denials that *arrived*
 silver remittances' `dt`) on the `window_days` days before D, never on D or later; a gold row of day D
 and a claim scored on day D see the same rules. A segment needs `min_denials` distinct claim versions
 denied for authorization without an authorization number (one stray code is not a policy); segments the
-reference already covers are left to the reference. A rule lapses when its denials leave the window
+published list already covers are left to the list. A rule lapses when its denials leave the window
 (claims now carry the authorization, or the payer dropped the requirement).
+
+A segment is (payer, procedure category): `cpt_family` of the features, the hospital's category of the
+code from `code_categories.csv` when it lists the code, else the code's public CPT/HCPCS section
+(`lib/code_structure`), so a rule learned on some codes of a section covers the section's other codes.
 
 Pure functions on frames; `defs/payer_rules.py` and `defs/gold.py` wire them to the lake.
 """
@@ -27,6 +32,7 @@ import pandas as pd
 
 from rcm_assets.lib import claim_history
 from rcm_assets.lib import features as feature_lib
+from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 
 AUTHORIZATION = "authorization"
 DENIAL_COLUMNS = ["claim_id", "claim_version", "adjudicated_at", "arrived_at", "payer_id", "cpt_family",
@@ -57,10 +63,12 @@ def authorization_denial_rows(remittances: pd.DataFrame) -> pd.DataFrame:
 
 
 def authorization_denials(remittances: pd.DataFrame, claims: pd.DataFrame,
-                          config: feature_lib.FeatureConfig = feature_lib.DEFAULT_CONFIG) -> pd.DataFrame:
+                          config: feature_lib.FeatureConfig = feature_lib.DEFAULT_CONFIG,
+                          reference: ReferenceTables = NO_TABLES) -> pd.DataFrame:
     """Authorization denials among `remittances` (silver rows with `dt` = arrival day), each with the
-    payer, CPT family and authorization presence of the version it answers *as submitted* (its first
-    state in `claims`, derived by the feature code), and whether the reference already requires it.
+    payer, procedure category and authorization presence of the version it answers *as submitted* (its
+    first state in `claims`, derived by the feature code with the hospital's `reference` tables), and
+    whether a published prior-auth list already requires it.
 
     The answered version is the latest one submitted at or before the adjudication; a denial whose claim
     is not in `claims` (outside the lookback) is left out; one row per version and arrival day.
@@ -74,7 +82,7 @@ def authorization_denials(remittances: pd.DataFrame, claims: pd.DataFrame,
     first = claim_history.first_states(wanted)
     first = first.sort_values([*claim_history.VERSION_KEY, "updated_at"], kind="stable").drop_duplicates(
         claim_history.VERSION_KEY, keep="first").reset_index(drop=True)
-    feats = feature_lib.compute_features(feature_lib.decision_time_view(first, config), config)
+    feats = feature_lib.compute_features(feature_lib.decision_time_view(first, config), config, None, reference)
     versions = pd.DataFrame({
         "claim_id": first["claim_id"].astype(object), "claim_version": first["claim_version"].astype("int64"),
         "submitted_at": first["submitted_at"].astype("datetime64[ns]"),
@@ -103,7 +111,7 @@ def arrival_days_for(days: Sequence[str], window: int) -> list[str]:
 
 def rules_in_force(denials: pd.DataFrame, days: Sequence[str],
                    config: feature_lib.FeatureConfig = feature_lib.DEFAULT_CONFIG) -> pd.DataFrame:
-    """Per day D of `days`: the (payer, CPT family) segments the reference does not cover with at least
+    """Per day D of `days`: the (payer, procedure category) segments no published list covers with at least
     `config.learned_rule_min_denials` distinct claim versions denied for authorization without an
     authorization number, arrived on [D - window, D - 1]. Columns `RULE_COLUMNS`."""
     evidence = denials[(denials["prior_auth_present"] == 0) & (denials["reference_requires"] == 0)]

@@ -3,7 +3,7 @@
 A score says *how likely* a denial is; a biller also needs *what to fix*. The reason model answers "if
 this claim is denied, which CARC category will the payer give?" — trained on the denied claims of the
 denial model's own point-in-time window, labelled with the category of the **first adjudication's**
-CARC (the same label rule as the denial model: an appeal never relabels). The categories are the
+CARC (the denial model's own label row, `labels.first_adjudications`: an appeal never relabels). The categories are the
 registry's (`columns.CARC_CATEGORIES`, the `carc_category` silver derives), so the pipeline, the
 remittances and the worklist speak one vocabulary.
 
@@ -35,7 +35,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from rcm_assets.lib.columns import CARC_CATEGORIES, CARC_CATEGORY_VALUES
-from rcm_assets.lib.modelling import TrainingSet, category_codes, limit_threads, time_holdout_split
+from rcm_assets.lib.modelling import (
+    TrainingSet,
+    category_codes,
+    limit_threads,
+    model_inputs,
+    time_holdout_split,
+)
 
 log = logging.getLogger("rcm.reasons")
 
@@ -82,23 +88,6 @@ REASON_HGB_PARAMS: dict[str, Any] = {
 # --------------------------------------------------------------------------------------------------
 
 
-def first_adjudication_rows(keys: pd.DataFrame, outcomes: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Per version (claim_id, submitted_at) of `keys`: its first adjudication row known at `cutoff`, with
-    every outcome column (carc_category, allowed_amount, …).
-
-    The rule is `modelling.first_adjudications`' (which keeps only the label): among outcome rows that had
-    reached the source and were adjudicated before the cutoff, the earliest adjudication at or after the
-    version's submission; a later row restating that same adjudication corrects it.
-    """
-    cutoff = pd.Timestamp(cutoff)
-    known = outcomes[(outcomes["updated_at"] < cutoff) & (outcomes["adjudicated_at"] < cutoff)]
-    pairs = keys[["claim_id", "submitted_at"]].drop_duplicates().merge(known, on="claim_id", how="inner")
-    pairs = pairs[pairs["adjudicated_at"] >= pairs["submitted_at"]]
-    pairs = pairs.sort_values(["claim_id", "submitted_at", "adjudicated_at", "updated_at"],
-                              ascending=[True, True, True, False], kind="mergesort")
-    return pairs.drop_duplicates(["claim_id", "submitted_at"], keep="first").reset_index(drop=True)
-
-
 def reason_training_set(ts: TrainingSet) -> TrainingSet:
     """The denied claims of a denial training set, labelled with their first adjudication's category.
 
@@ -139,7 +128,7 @@ def _prepare(X: pd.DataFrame) -> Pipeline:
     """Select the fitted feature columns and code categoricals with the features' fixed category lists
     (the denial model's encoding, so the same trusted callable)."""
     categorical = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-    select = ColumnTransformer([("features", "passthrough", list(X.columns))], remainder="drop",
+    select = ColumnTransformer([("features", "passthrough", model_inputs(X))], remainder="drop",
                                verbose_feature_names_out=False)
     encode = FunctionTransformer(category_codes, kw_args={"categories": {c: list(X[c].cat.categories)
                                                                           for c in categorical}},

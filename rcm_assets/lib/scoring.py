@@ -7,6 +7,7 @@ with the same code as gold, and refuses a model whose feature_version differs fr
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pandas as pd
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib.fallback import FallbackModel
 from rcm_assets.lib.modelling import DenialModel, decision, predict_denial
+from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 
 
 class FeatureVersionMismatch(ValueError):
@@ -21,12 +23,14 @@ class FeatureVersionMismatch(ValueError):
 
 
 def scoring_features(claims: pd.DataFrame, config: feature_lib.FeatureConfig,
-                     learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
+                     learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
+                     learned: Any = None) -> pd.DataFrame:
     """Features for scoring: only decision-time columns get in (LeakageError names any other); the
-    learned payer rules in force on each claim's day (`payer_rules.rules_in_force`) as gold has them."""
+    hospital's reference tables, the learned payer rules in force on each claim's day
+    (`payer_rules.rules_in_force`) and the learned statistics (`lib/learned.LearnedTables`) as gold has them."""
     feature_lib.check_decision_time(claims.columns)  # a post-outcome column is an error, not dropped
     view = feature_lib.decision_time_view(claims, config)
-    return feature_lib.compute_features(view, config, learned_rules)
+    return feature_lib.compute_features(view, config, learned_rules, reference, learned)
 
 
 def score(

@@ -87,6 +87,12 @@ def quarantine_dir() -> Path:
     return Path(setting("RCM_QUARANTINE_DIR") or data_dir() / "quarantine").resolve()
 
 
+def reference_dir() -> Path:
+    """The hospital's reference files (payers.csv, prior_auth_list.csv, chargemaster.csv,
+    code_categories.csv; each optional: docs/REFERENCE_DATA.md)."""
+    return Path(setting("RCM_REFERENCE_DIR") or data_dir() / "reference").resolve()
+
+
 def ground_truth_path() -> Path:
     return data_dir() / "ground_truth" / "claims_truth.parquet"
 

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from rcm_assets.lib import settings
 from rcm_assets.lib.columns import Column, source_columns
 
 __all__ = [
@@ -412,6 +413,9 @@ def cast_to_registry(df: pd.DataFrame, table: str, source: str = "<where>") -> p
     cannot represent them; other value-level rules (strings, ranges) belong to the silver contract.
     """
     cols = _source_cols(table)
+    absent = [c for c in cols if c.optional and c.name not in df.columns]
+    if absent:  # an optional column a source does not have yet reads as null
+        df = df.assign(**{c.name: pd.Series([None] * len(df), index=df.index, dtype=object) for c in absent})
     missing = [c.name for c in cols if c.name not in df.columns]
     if missing:
         raise SourceSchemaError(f"{table} ({source}): source column(s) missing: {', '.join(missing)}")
@@ -464,6 +468,9 @@ def _arrow_column(arr: pa.ChunkedArray, col: Column) -> pa.ChunkedArray | None:
 
 def _arrow_to_frame(tbl: pa.Table, table: str, source: str) -> pd.DataFrame:
     cols = _source_cols(table)
+    for c in cols:
+        if c.optional and c.name not in tbl.column_names:  # an optional column the source lacks: null
+            tbl = tbl.append_column(c.name, pa.nulls(tbl.num_rows, pa.string()))
     arrays = [_arrow_column(tbl.column(c.name), c) for c in cols]
     if any(a is None for a in arrays):
         return cast_to_registry(tbl.to_pandas(), table, source)
@@ -519,6 +526,11 @@ def _quote_sqlite(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# RCM_SOURCE_URL values that say "no SQL source": X12 / landing files only.
+NO_SOURCE_URLS = ("none", "")
+DEFAULT_SOURCE_FILE = "source.db"  # settings.source_url()'s default, under the data directory
+
+
 class SourceReader:
     """Reads the rows of a source table changed in a time window, with retries and schema checks."""
 
@@ -543,6 +555,13 @@ class SourceReader:
         self._sleep: Callable[[float], None] = time.sleep
         self._random = random.Random()
         self._engine: Engine | None = None
+        # No SQL source (an X12 / landing-file deployment): RCM_SOURCE_URL=none, or no URL set and no
+        # default database file: every read is empty and bronze takes its rows from the landing folder.
+        self.no_source = self.url.strip().lower() in NO_SOURCE_URLS
+        if self.no_source:
+            self.url, self.masked_url = NO_SOURCE_URLS[0], NO_SOURCE_URLS[0]
+            self._url, self.backend, self._sqlite_file, self.use_adbc = make_url("sqlite://"), "none", None, False
+            return
         self._url = resolve_driver(self.url)
         db = self._url.database
         self.backend = self._url.get_backend_name()
@@ -587,6 +606,12 @@ class SourceReader:
         lo, hi = _utc_naive(start), _utc_naive(end)
         if hi < lo:
             raise ValueError(f"end {hi} is before start {lo}")
+        if self.no_source or self._default_file_absent():
+            self.last_attempts, self.last_unknown_columns = 0, []
+            self.log.info("%s: no SQL source configured (RCM_SOURCE_URL unset or 'none', no %s): 0 source rows; "
+                          "rows come from the landing folder", table, DEFAULT_SOURCE_FILE)
+            return cast_to_registry(pd.DataFrame({c.name: pd.Series([], dtype=object) for c in cols}), table,
+                                    source="no source")
         t0 = time.perf_counter()
         for attempt in range(1, self.max_attempts + 1):
             self.last_attempts = attempt
@@ -619,9 +644,18 @@ class SourceReader:
             return frame
         raise AssertionError("unreachable")
 
+    def _default_file_absent(self) -> bool:
+        """True when the URL is the default one (RCM_SOURCE_URL unset) and its database file does not exist:
+        a deployment fed by landing files only. A URL someone configured must exist (an error otherwise)."""
+        if self._sqlite_file is None or settings.setting("RCM_SOURCE_URL"):
+            return False
+        default = settings.data_dir() / DEFAULT_SOURCE_FILE
+        return self._sqlite_file.resolve() == default.resolve() and not self._sqlite_file.exists()
+
     # ---- one attempt: reflect, check, read, cast (all or nothing)
 
-    def _check_columns(self, table: str, cols: tuple[Column, ...]) -> None:
+    def _check_columns(self, table: str, cols: tuple[Column, ...]) -> tuple[Column, ...]:
+        """The columns to select: every registry column, less the optional ones the table lacks."""
         if self._sqlite_file is not None and not self._sqlite_file.exists():
             raise SourceError(f"source database file not found: {self._sqlite_file}")
         with self.engine.connect() as conn:
@@ -630,7 +664,7 @@ class SourceReader:
                 raise SourceError(f"source table {table!r} not found in {self.masked_url}")
             present = [c["name"] for c in insp.get_columns(table)]
         expected = [c.name for c in cols]
-        missing = [n for n in expected if n not in present]
+        missing = [c.name for c in cols if c.name not in present and not c.optional]
         unknown = [n for n in present if n not in expected]
         if missing:
             msg = f"{table}: source column(s) missing: {', '.join(missing)}"
@@ -640,9 +674,10 @@ class SourceReader:
         if unknown:
             self.log.warning("%s: ignoring unknown source column(s): %s", table, ", ".join(unknown))
         self.last_unknown_columns = unknown
+        return tuple(c for c in cols if c.name in present)
 
     def _read_once(self, table: str, cols: tuple[Column, ...], lo: datetime, hi: datetime) -> pd.DataFrame:
-        self._check_columns(table, cols)
+        cols = self._check_columns(table, cols)
         source = f"source {self.masked_url}"
         if self._sqlite_file is not None:
             return _arrow_to_frame(self._read_adbc(table, cols, lo, hi), table, source)

@@ -3,8 +3,13 @@
 Why it is built this way:
 
 - Validation is pandera, lazy, against contracts derived from the registry, so every failing row and
-  column is reported at once. A failing row is not dropped silently: it goes to the rejects table with
-  `column:check` reasons, keys and the member *token* only, never a raw value.
+  column is reported at once. Only a row that breaks a *usability* rule (no claim id, payer, version,
+  parsable dates, amounts or units) is unusable: it goes to the rejects table with `column:check`
+  reasons, keys and the member *token* only, never a raw value. A *defect* rule's failure (an NPI
+  failing its check digit, an unknown code, missing demographics) is what payers deny, so the row lands
+  with its `defect_*` flag set and `claim_defects` naming them (see `columns.py`); a tolerated column's
+  failure (an unknown plan type) only blanks the value. A flagged value is kept as sent only when it has
+  its code's shape (grammar); otherwise it becomes null, as it may be any text, PHI included.
 - PHI columns are validated *before* they are dropped (a bad zip is rejected naming `patient_zip`),
   then replaced by pseudonyms: member_id -> keyed HMAC-SHA256 token, date of birth -> age at service
   capped at 90, zip -> 3 digits (HIPAA safe harbor: the sparsely populated 3-digit areas become "000");
@@ -36,8 +41,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from rcm_assets.lib import code_sets
 from rcm_assets.lib.columns import (
     CARC_CATEGORIES,
+    CLAIM_DEFECTS_COLUMN,
+    DEFECT_FLAGS,
+    ICD_CODE_SET_COLUMN,
+    KEEP,
     Column,
     availability_of,
     phi_column_names,
@@ -127,10 +137,13 @@ def pseudonymize_member(member_id: pd.Series, key: bytes) -> pd.Series:
 
 
 def age_at(dob: pd.Series, on: pd.Series, cap: int = AGE_CAP) -> pd.Series:
-    """Whole years from `dob` to `on` (birthday not yet reached -> one less), capped at `cap`."""
+    """Whole years from `dob` to `on` (birthday not yet reached -> one less), capped at `cap`.
+
+    float64: NaN when the date of birth is missing or after `on` (an unknown age, a demographics defect)."""
     years = on.dt.year - dob.dt.year
     before_birthday = (on.dt.month < dob.dt.month) | ((on.dt.month == dob.dt.month) & (on.dt.day < dob.dt.day))
-    return (years - before_birthday.astype("int64")).clip(upper=cap).astype("int64")
+    age = (years - before_birthday.astype("float64")).clip(upper=cap).astype("float64")
+    return age.where(age >= 0)
 
 
 def zip3(patient_zip: pd.Series) -> pd.Series:
@@ -404,6 +417,86 @@ def _stats(table: str, frame: pd.DataFrame, records: pd.DataFrame, rows_valid: i
     }
 
 
+def _split_defects(records: pd.DataFrame, table: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(usability failures: the row is rejected, defect and tolerated failures: the row lands)."""
+    if records.empty:
+        return records, records
+    registry = {c.name: c for c in layer_columns(table, "bronze")}
+    soft = records["column"].map(lambda n: n in registry and not registry[n].usability).astype(bool)
+    return records[~soft], records[soft]
+
+
+def _fill_failed(frame: pd.DataFrame, soft: pd.DataFrame, table: str) -> pd.DataFrame:
+    """`frame` with each failing value of a defect or tolerated column replaced by the column's `fill`.
+
+    A defect kept as sent (`KEEP`) is kept only when it matches the column's grammar (an NPI failing its
+    check digit, an unassigned place of service); a value without the code's shape becomes null, since
+    it may be any text, PHI included (a member id typed where the procedure code goes)."""
+    registry = {c.name: c for c in layer_columns(table, "bronze")}
+    out = frame
+    for name, failing in soft.groupby("column", sort=False)["row"]:
+        col = registry[str(name)]
+        rows = pd.Index(failing.astype("int64").unique())
+        if col.fill == KEEP:
+            if col.regex is None:
+                continue
+            # kept as sent only when it has the code's shape: anything else may be any text, PHI included
+            values = out.loc[rows, col.name].astype("object")
+            grammar = re.compile(col.regex)
+            shapeless = rows[~values.map(lambda v, g=grammar: isinstance(v, str) and g.match(v) is not None)
+                             .to_numpy(dtype=bool)]
+            if len(shapeless):
+                out = frame.copy() if out is frame else out
+                out.loc[shapeless, col.name] = None
+            continue
+        if out is frame:
+            out = frame.copy()
+        if col.fill is None:
+            out[col.name] = out[col.name].astype("object") if col.dtype == "string" else out[col.name]
+            out.loc[rows, col.name] = pd.NaT if col.dtype in ("date", "timestamp") else None
+        else:
+            out.loc[rows, col.name] = col.fill
+    return out
+
+
+def _defect_flags(index: pd.Index, soft: pd.DataFrame, table: str) -> pd.DataFrame:
+    """One bool column per defect flag: the rows where a column carrying that flag failed a check."""
+    registry = {c.name: c for c in layer_columns(table, "bronze")}
+    flags = pd.DataFrame(False, index=index, columns=list(DEFECT_FLAGS))
+    if soft.empty:
+        return flags
+    flag = soft["column"].map(lambda n: registry[n].defect)
+    for name, failing in soft[flag.notna()].groupby(flag[flag.notna()], sort=False)["row"]:
+        rows = pd.Index(failing.astype("int64").unique()).intersection(index)
+        flags.loc[rows, str(name)] = True
+    return flags
+
+
+def claim_defects(flags: pd.DataFrame) -> pd.Series:
+    """Comma-joined names of the flags set per row, in DEFECT_FLAGS order ('' when clean)."""
+    if flags.empty:
+        return pd.Series([], index=flags.index, dtype="object")
+    bits = flags[list(DEFECT_FLAGS)].to_numpy(dtype=bool)
+    names = np.array(DEFECT_FLAGS, dtype=object)
+    # distinct patterns are few (2^5): join once per pattern
+    keys = bits @ (1 << np.arange(len(DEFECT_FLAGS)))
+    text = {k: ",".join(names[bits[i]]) for k, i in zip(*np.unique(keys, return_index=True), strict=True)}
+    return pd.Series([text[k] for k in keys], index=flags.index, dtype="object")
+
+
+def _defect_stats(good: pd.DataFrame) -> dict[str, Any]:
+    names = [f"defect_{f}" for f in DEFECT_FLAGS]
+    if not set(names) <= set(good.columns):
+        return {}
+    rows = len(good)
+    with_defects = int(good[names].any(axis=1).sum()) if rows else 0
+    return {
+        "rows_with_defects": with_defects,
+        "defect_rate": float(with_defects / rows) if rows else 0.0,
+        "defects_by_flag": {f: int(good[f"defect_{f}"].sum()) for f in DEFECT_FLAGS} if rows else {},
+    }
+
+
 def _empty_result(table: str, bronze: pd.DataFrame) -> SilverResult:
     unknown = [str(c) for c in bronze.columns if c not in frame_columns(table, "bronze")]
     stats = _stats(table, empty_frame(table, "bronze"), pd.DataFrame(columns=["row", "column", "check"]), 0,
@@ -417,7 +510,7 @@ def _build(
     bronze: pd.DataFrame,
     *,
     prepare: Callable[[pd.DataFrame], pd.DataFrame],
-    derive: Callable[[pd.DataFrame], pd.DataFrame],
+    derive: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
     state_key: list[str],
     as_of: datetime | None,
     facility_tz: str = "UTC",
@@ -428,8 +521,10 @@ def _build(
     frame = prepare(frame)  # columns every row needs, rejected or not (e.g. member_token)
     records = _without(_validate(frame, row_schema(table, "bronze", as_of=as_of, facility_tz=facility_tz), table), placeholders)
     records = pd.concat([records, placeholders], ignore_index=True) if not placeholders.empty else records
+    records, soft = _split_defects(records, table)  # only usability failures reject the row
+    frame = _fill_failed(frame, soft, table)
     passed = frame.drop(index=pd.Index(records["row"].unique(), dtype="int64"))
-    derived = derive(passed)[frame_columns(table, "silver")]
+    derived = derive(passed, _defect_flags(passed.index, soft, table))[frame_columns(table, "silver")]
     derived_records = _validate(derived, row_schema(table, "silver", as_of=as_of, facility_tz=facility_tz), table)
     records = pd.concat([records, derived_records], ignore_index=True) if not derived_records.empty else records
     records = records.assign(row=records["row"].astype("int64"))
@@ -439,10 +534,33 @@ def _build(
     valid = derived.drop(index=failing.intersection(derived.index))
     good, duplicates = _dedupe(valid, state_key)
     stats = _stats(table, frame, records, len(valid), good, rejects, duplicates, unknown, False)
+    stats.update(_defect_stats(good))
     log.info("silver %s: %d rows in, %d good, %d rejected (%.2f%%), %d duplicates removed%s", table,
              stats["rows_in"], stats["rows_good"], stats["rows_rejected"], 100 * stats["reject_rate"],
              duplicates, f", unknown columns dropped: {', '.join(unknown)}" if unknown else "")
     return SilverResult(good, rejects, stats)
+
+
+def with_defects(rows: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+    """Claims rows with patient_age, patient_zip3, icd_code_set, the `defect_*` flags and `claim_defects`.
+
+    `flags` holds the single-column defects the contract found (a failing value of a defect column); the
+    rules that need the service date are added here: an ICD code set that does not match the date, a
+    procedure code deleted before it, a date of birth after it; patient_sex U (unknown) is a
+    demographics defect too."""
+    age = age_at(rows["patient_dob"], rows["service_date"])
+    code_set = code_sets.icd_code_set(rows["icd10_primary"], rows["service_date"])
+    flags = flags.reindex(rows.index, fill_value=False).copy()
+    flags["diagnosis_code"] |= code_sets.icd_set_mismatch(code_set, rows["service_date"])
+    flags["procedure_code"] |= code_sets.procedure_code_deleted(rows["cpt_code"], rows["service_date"])
+    flags["demographics"] |= age.isna() | ~rows["patient_sex"].isin(("F", "M"))
+    return rows.assign(
+        patient_age=age,
+        patient_zip3=zip3(rows["patient_zip"]),
+        **{ICD_CODE_SET_COLUMN: code_set},
+        **{f"defect_{f}": flags[f].astype("int64") for f in DEFECT_FLAGS},
+        **{CLAIM_DEFECTS_COLUMN: claim_defects(flags)},
+    )
 
 
 def build_silver_claims(
@@ -455,6 +573,7 @@ def build_silver_claims(
     after submission (a new fact from then on); a new claim_version is a corrected claim (a new
     submission). Only the same state delivered twice (same claim_id, claim_version, updated_at) is
     de-duplicated. Which state was the submission decision is decided in gold (`claim_history`).
+    Rows with claim defects land with their flags (`with_defects`); only unusable rows are rejected.
     With `as_of`, service dates and submissions after it are rejected. `facility_tz` (IANA name) is the
     zone in which service dates are local dates (a submission may not precede its service date there).
     """
@@ -464,11 +583,8 @@ def build_silver_claims(
     def prepare(frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(member_token=pseudonymize_member(frame["member_id"], phi_key))
 
-    def derive(rows: pd.DataFrame) -> pd.DataFrame:
-        return rows.assign(
-            patient_age=age_at(rows["patient_dob"], rows["service_date"]),
-            patient_zip3=zip3(rows["patient_zip"]),
-        ).drop(columns=sorted(phi_column_names() & set(rows.columns)))
+    def derive(rows: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+        return with_defects(rows, flags).drop(columns=sorted(phi_column_names() & set(rows.columns)))
 
     return _build("claims", bronze, prepare=prepare, derive=derive,
                   state_key=["claim_id", "claim_version", "updated_at"], as_of=as_of,
@@ -483,7 +599,7 @@ def build_silver_remittances(
     adjudicated_at, updated_at) is de-duplicated. The label is chosen at training time: the first
     adjudication of the version (`modelling.first_adjudications`)."""
 
-    def derive(rows: pd.DataFrame) -> pd.DataFrame:
+    def derive(rows: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
         denied = rows["claim_status"].eq("denied").astype(bool)
         return rows.assign(denied=denied, carc_category=carc_category(rows["carc_code"], denied))
 
@@ -583,9 +699,11 @@ __all__ = [
     "build_silver_claims",
     "build_silver_remittances",
     "carc_category",
+    "claim_defects",
     "conform",
     "load_phi_key",
     "phi_leaks",
     "pseudonymize_member",
+    "with_defects",
     "zip3",
 ]

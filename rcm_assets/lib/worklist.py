@@ -2,8 +2,8 @@
 
 Expected loss = denial probability × expected payment, where the expected payment is the billed amount
 times the payer's *allowed ratio* (allowed ÷ billed on the first adjudications the payer paid), learned
-point in time: only remittances known before the model week's cutoff, which is on or before the day
-scored. A payer with few paid claims is pulled toward the overall ratio.
+point in time: only remittances known before the model week's cutoff, the Monday of the day's own week
+(`ratios_of_day`). A payer with few paid claims is pulled toward the overall ratio.
 
 The export is the file a biller opens (CSV and Parquet per day): claim number, payer, CPT, amounts,
 probability, likely reason and up to three sentences saying what to check. Nothing else leaves: no
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rcm_assets.lib import labels
 from rcm_assets.lib.columns import phi_column_names
-from rcm_assets.lib.reasons import first_adjudication_rows
 
 OVERALL = "*"  # the ratios' row for every payer together (payers not seen before fall back to it)
 RATIO_PRIOR_CLAIMS = 20.0  # pseudo-claims pulling a thin payer toward the overall ratio
@@ -77,8 +77,31 @@ def payer_allowed_ratios(paid: pd.DataFrame, prior_claims: float = RATIO_PRIOR_C
                                       "billed_total": "float64", "allowed_total": "float64"})
 
 
+def model_week(day: str) -> str:
+    """The model week (Monday, ISO date) a day belongs to: the week whose cutoff is on or before it."""
+    d = pd.Timestamp(day)
+    return (d - pd.Timedelta(days=d.weekday())).date().isoformat()
+
+
+def ratios_of_day(ratios: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The payer ratios day D uses: those of D's own model week (learned from outcomes known before that
+    week's Monday), else of the latest earlier week loaded. A later week's ratios never reach D (a run over
+    several weeks loads them all; taking every row let the last week's ratios, learned up to four weeks
+    after D, price D's claims). Empty when no week on or before D's is loaded."""
+    if ratios.empty or "week" not in ratios.columns:
+        return ratios.iloc[0:0] if "week" in ratios.columns else ratios
+    weeks = ratios["week"].astype(str)
+    earlier = weeks[weeks <= model_week(day)]
+    return ratios[(weeks == earlier.max()).to_numpy()] if len(earlier) else ratios.iloc[0:0]
+
+
 def allowed_ratio_for(payer_id: pd.Series, ratios: pd.DataFrame) -> np.ndarray:
-    """Each claim's payer ratio; the overall ratio for a payer without one, 1.0 when no ratios exist."""
+    """Each claim's payer ratio; the overall ratio for a payer without one, 1.0 when no ratios exist.
+    `ratios` is one week's table (`ratios_of_day`): a payer listed twice is refused."""
+    if ratios["payer_id"].astype(str).duplicated().any():
+        weeks = sorted(ratios["week"].astype(str).unique()) if "week" in ratios.columns else []
+        raise ValueError(f"allowed ratios of several weeks given ({', '.join(weeks) or 'a payer twice'}): "
+                         "pick the day's week with ratios_of_day")
     table = dict(zip(ratios["payer_id"].astype(str), ratios["allowed_ratio"].astype(float), strict=True))
     fallback = table.get(OVERALL, 1.0)
     return payer_id.astype(str).map(table).fillna(fallback).to_numpy(dtype="float64")
@@ -163,15 +186,13 @@ def write_export(export: pd.DataFrame, folder: Path, day: str) -> tuple[Path, Pa
 
 
 def outcome_labels(versions: pd.DataFrame, outcomes: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
-    """claim_id, claim_version, denied: each listed version's first adjudication known at `as_of`
-    (`versions` has claim_id, claim_version, submitted_at). The payer adjudicates a claim's latest
-    version, so a version superseded by a corrected claim gets no label (its outcome was never known)."""
-    latest = versions.sort_values(["claim_id", "claim_version"], kind="mergesort").drop_duplicates(
-        "claim_id", keep="last")
-    first = first_adjudication_rows(latest, outcomes, as_of)
-    keyed = latest[["claim_id", "claim_version", "submitted_at"]].merge(
-        first[["claim_id", "submitted_at", "denied"]], on=["claim_id", "submitted_at"], how="inner")
-    return keyed[["claim_id", "claim_version", "denied"]].drop_duplicates(["claim_id", "claim_version"])
+    """claim_id, claim_version, denied: each version's own first adjudication known at `as_of`
+    (`labels.first_adjudications`; `versions` has claim_id, claim_version, submitted_at and should hold
+    every version of the listed claims, so a correction bounds its original's answers). A version
+    superseded by a corrected claim keeps the answer the payer gave it before the correction."""
+    versions = versions.drop_duplicates(["claim_id", "claim_version"]).reset_index(drop=True)
+    first = labels.first_adjudications(outcomes, versions[["claim_id", "claim_version", "submitted_at"]], as_of)
+    return first[["claim_id", "claim_version", "denied"]].reset_index(drop=True)
 
 
 def top_k_evaluation(worklist: pd.DataFrame, labels: pd.DataFrame, k: int = DEFAULT_TOP_K,

@@ -18,10 +18,13 @@ What is accepted (the same table is in docs/X12_MAPPING.md, from `x12_mapping.AC
   terminators in a row), data after the last IEA, or (with `expect`) a set of the other kind.
 - A damaged functional group (GE02 != GS06, GE01 not counting the sets, GE missing, GS06 repeated)
   rejects that group's transaction sets, one `rejected` entry each.
-- A damaged transaction set (SE01 count wrong, SE02 != ST02, SE missing, a broken HL hierarchy, a
-  malformed segment, a claim or remittance missing a segment the mapping requires) rejects that set.
-- Every other transaction set of the file is kept. A row with a value that is present but invalid (a bad
-  NPI, an unknown plan code) is kept as sent: silver rejects it naming the column.
+- A damaged transaction set (SE02 != ST02, SE missing, a malformed segment, an 835 without BPR) rejects
+  that set. An SE01 that miscounts a set whose SE is there is logged, and HL numbering is not checked
+  (loops are read in order by HL03): public senders get both wrong.
+- Every other transaction set of the file is kept, and every claim of it: a field a claim lacks lands null,
+  a value present but invalid (a bad NPI, an unknown plan code) as sent; silver flags or rejects that row
+  naming the column. Only a claim whose units cannot be held (null in an int64 column) is skipped
+  (`X12Batch.skipped`).
 
 Parsing is pyx12's (`pyx12.x12file.X12Reader`: separators from the ISA, segments and composites, the
 SE/GE/IEA counts and control numbers, HL hierarchy checks); docs/X12_PARSER.md has the measurements behind
@@ -53,10 +56,11 @@ import pyx12.x12file
 
 from rcm_assets.lib import settings
 from rcm_assets.lib import x12_mapping as spec
-from rcm_assets.lib.columns import source_column_names
+from rcm_assets.lib.columns import source_column_names, source_columns
+from rcm_assets.lib.remittance_status import classify_remittance
 from rcm_assets.lib.source import SourceSchemaError, cast_to_registry
 
-__all__ = ["X12Batch", "X12Error", "X12Problem", "is_x12", "read_x12"]
+__all__ = ["ClaimVersions", "X12Batch", "X12Error", "X12Problem", "is_x12", "read_x12"]
 
 log = logging.getLogger("rcm.x12")
 
@@ -70,11 +74,14 @@ _GUIDE = re.compile(r"0[0-9]{5}X[0-9]{3}(?:A[0-9])?")
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}")
 _TRANSACTION_SETS = ("837", "835")
 _EXPECT = {"claims": "837", "remittances": "835"}
+_PYX12_VERSIONS = ("00401", "00501")
 _KIND_NAME = {"837": "claims (837)", "835": "remittances (835)"}
 _CLAIM_COLUMNS = tuple(source_column_names("claims"))
 _REMITTANCE_COLUMNS = tuple(source_column_names("remittances"))
 _ELIGIBILITY = _CLAIM_COLUMNS.index("eligibility_verified")
 _Trouble = tuple[int, str, str]  # (segment position, segment id, plain words)
+# Registry numbers that cannot hold a null (numpy int64): a claim lacking one cannot land a row.
+_NON_NULLABLE_NUMBERS = tuple(c.name for c in source_columns("claims") if c.dtype == "int64" and not c.nullable)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -103,6 +110,49 @@ class X12Error(ValueError):
         self.problem = problem
 
 
+class ClaimVersions:
+    """Claim versions by arrival order: an original (CLM05-3 1, or any code but 7 and 8) is version 1; a
+    replacement (7) is one more than the latest version of its claim seen so far. REF*D9 is the
+    clearinghouse's trace number, never a version. A replacement whose CLM01 is not known but whose REF*F8
+    (the payer's claim control number of the claim it replaces, CLP07 of the 835) is, belongs to the claim
+    that number names. Pass one instance to `read_x12` for files read in arrival order (seeded with the
+    versions and payer numbers already stored) so versions count across files."""
+
+    MAX_VERSION = 99  # the registry's bound on claim_version
+
+    def __init__(self, latest: dict[str, int] | None = None, payer_claims: dict[str, str] | None = None) -> None:
+        self.latest: dict[str, int] = dict(latest or {})  # claim_id -> highest version seen
+        self.payer_claims: dict[str, str] = dict(payer_claims or {})  # CLP07 -> claim_id
+        self.submissions: dict[tuple[str, Any], int] = {}  # (claim_id, submitted_at UTC) -> its version
+
+    def remember(self, claims: pd.DataFrame) -> None:
+        """Learn the versions already stored (claim_id, claim_version, submitted_at naive UTC), e.g. silver's."""
+        for claim_id, version, submitted in zip(claims["claim_id"], claims["claim_version"],
+                                                claims["submitted_at"], strict=True):
+            self.latest[claim_id] = max(int(version), self.latest.get(claim_id, 0))
+            if pd.notna(submitted) and int(version) > 1:
+                self.submissions[(claim_id, pd.Timestamp(submitted))] = int(version)
+
+    def assign(self, claim_id: str | None, frequency: str, payer_claim: str | None,
+               submitted: Any = None) -> tuple[str | None, int]:
+        """(claim id, version) of a claim arriving now. The same submission (claim id and BHT creation time)
+        sent again is the same version: an update of a claim already submitted, not a new replacement."""
+        if frequency == spec.FREQUENCY_REPLACEMENT and claim_id not in self.latest and payer_claim:
+            claim_id = self.payer_claims.get(payer_claim, claim_id)
+        if claim_id is None:
+            return None, 1
+        if frequency != spec.FREQUENCY_REPLACEMENT:
+            version = 1
+        elif submitted is not None and (claim_id, submitted) in self.submissions:
+            version = self.submissions[(claim_id, submitted)]
+        else:
+            version = min(self.MAX_VERSION, self.latest.get(claim_id, 1) + 1)
+        if submitted is not None and version > 1:  # an original is 1 whenever it is sent
+            self.submissions[(claim_id, submitted)] = version
+        self.latest[claim_id] = max(version, self.latest.get(claim_id, 0))
+        return claim_id, version
+
+
 @dataclass
 class X12Batch:
     """What one X12 file holds, as registry frames."""
@@ -118,6 +168,7 @@ class X12Batch:
     # Parsed from the 835 with no registry column yet (row i belongs to remittances row i):
     remittance_details: pd.DataFrame = field(default_factory=pd.DataFrame)
     adjustments: pd.DataFrame = field(default_factory=pd.DataFrame)  # every CAS reason/amount pair
+    skipped: list[X12Problem] = field(default_factory=list)  # claims of accepted sets that could land no row
 
 
 # --------------------------------------------------------------------------------------------------
@@ -219,6 +270,7 @@ def read_x12(
     path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
     facility_tz: str = "UTC",
     expect: str | None = None,
+    versions: ClaimVersions | None = None,
 ) -> X12Batch:
     """The claims and remittances of an X12 file (837P, 837I, 835; 5010 or 4010).
 
@@ -233,7 +285,7 @@ def read_x12(
     empty = not data.strip()
     text = "" if empty else _decode(data)
     del data  # the text is all we read from; a large file is not held twice
-    batch = _FileReader(label, facility_tz, _EXPECT.get(expect or "")).read(text)
+    batch = _FileReader(label, facility_tz, _EXPECT.get(expect or ""), versions).read(text)
     log.info(
         "x12 %s: %d interchange(s), %d transaction set(s) (%d rejected), %d claim row(s), %d remittance "
         "row(s), %d void(s), %d without eligibility", label, batch.interchanges, batch.transactions,
@@ -241,6 +293,8 @@ def read_x12(
     )
     for problem in batch.rejected:
         log.warning("x12 %s: transaction set rejected: %s", label, problem)
+    for problem in batch.skipped:
+        log.warning("x12 %s: claim skipped: %s", label, problem)
     return batch
 
 
@@ -251,7 +305,6 @@ def _fail(envelope: str, position: int, segment: str, problem: str) -> X12Error:
 # pyx12 error codes (kind, code) -> our words; messages quoting values are never used.
 _PYX12_SET_ERRORS = {
     ("st", "3"): "SE02 does not match the transaction set control number ST02",
-    ("st", "4"): "SE01 does not count the transaction set's segments",
     ("st", "23"): "ST02 repeats the control number of an earlier transaction set of this group",
     ("seg", "HL1"): "HL01 does not number the hierarchical levels in order",
     ("seg", "HL2"): "HL02 names a parent level that does not exist",
@@ -268,7 +321,9 @@ _PYX12_FILE_ERRORS = {
     ("isa", "023"): "the interchange trailer IEA is missing",
 }
 # Cosmetic for our purpose, or reported through our own nesting checks ('gs 3', 'isa 024', 'st 2').
-_PYX12_IGNORED = {("seg", "SEG1"), ("seg", "LX"), ("gs", "3"), ("isa", "024"), ("st", "2"), ("isa", "025")}
+_PYX12_IGNORED = {("seg", "SEG1"), ("seg", "LX"), ("gs", "3"), ("isa", "024"), ("st", "2"), ("isa", "025"),
+                  ("seg", "HL1"), ("seg", "HL2"),  # HL numbering: the mapping reads loops in order by HL03
+                  ("st", "4")}  # SE01 miscounted: SE present and matching ST02, every segment is there
 
 
 @dataclass
@@ -290,13 +345,16 @@ class _SetResult:
     adjustments: list[dict[str, Any]]
     voids: int
     problem: X12Problem | None
+    skipped: list[X12Problem] = field(default_factory=list)
 
 
 class _FileReader:
     """One pass over a file: interchanges, envelopes, transaction sets, rows."""
 
-    def __init__(self, label: str, facility_tz: str, expect: str | None) -> None:
+    def __init__(self, label: str, facility_tz: str, expect: str | None,
+                 versions: ClaimVersions | None = None) -> None:
         self.label, self.tz, self.expect = label, facility_tz, expect
+        self.versions = versions if versions is not None else ClaimVersions()
         self.position = 0  # segments read so far in the file
         self.interchanges = 0
         self.codes: set[str] = set()
@@ -333,8 +391,15 @@ class _FileReader:
             stop = text.find(seps.segment, found.end())
             end = len(text) if stop == -1 else stop + 1
         self.interchanges += 1
+        if seps.version not in _PYX12_VERSIONS:  # de-identified samples write 99999: read by the GS08 guide
+            gs = text.find("GS" + seps.element, start + ISA_LENGTH)
+            guide_version = "00501" if gs != -1 and "005010X" in text[gs:gs + 200] else "00401"
+            text = text[:start + 84] + guide_version + text[start + 89:]
         try:
-            reader = pyx12.x12file.X12Reader(_TextSource(text, start, end))  # type: ignore[arg-type]
+            body = text[start:end]
+            if seps.segment not in _WHITESPACE:  # indentation and line breaks between segments (tabs too)
+                body = re.sub(re.escape(seps.segment) + r"[ \t\r\n\f\v]+", seps.segment, body)
+            reader = pyx12.x12file.X12Reader(_TextSource(body, 0, len(body)))  # type: ignore[arg-type]
         except pyx12.errors.X12Error:
             raise _fail(envelope, isa_position, "ISA",
                         "the ISA names an interchange version pyx12 cannot read (ISA12 must be 00401 or "
@@ -363,6 +428,7 @@ class _FileReader:
             eligibility_unknown=sum(1 for r in claim_rows if r[_ELIGIBILITY] is None),
             transactions=len(self.accepted) + len(self.rejected), interchanges=self.interchanges,
             remittance_details=details, adjustments=adjustments,
+            skipped=[p for s in self.accepted for p in s.skipped],
         )
 
 
@@ -462,7 +528,8 @@ class _Interchange:
         if code == "835":
             self.mapper = _RemittanceMapper(self.group)
         elif guide.startswith(spec.PROFESSIONAL_GUIDES) or guide.startswith(spec.INSTITUTIONAL_GUIDES):
-            self.mapper = _ClaimMapper(self.group, institutional=guide.startswith(spec.INSTITUTIONAL_GUIDES))
+            self.mapper = _ClaimMapper(self.group, institutional=guide.startswith(spec.INSTITUTIONAL_GUIDES),
+                                       versions=self.file.versions, tz=self.file.tz)
         else:
             self.mapper = None
             self._set_problem(pos, "ST", f"837 implementation {_shown_code(guide, _GUIDE)} is not read "
@@ -484,6 +551,7 @@ class _Interchange:
             getattr(mapper, "details", []) if problem is None else [],
             getattr(mapper, "adjustments", []) if problem is None else [],
             getattr(mapper, "voids", 0) if problem is None else 0, problem,
+            [X12Problem(self.set_envelope, *t) for t in getattr(mapper, "skipped", [])] if problem is None else [],
         )
         if self.group is not None:
             self.group.sets.append(result)
@@ -517,6 +585,9 @@ class _Interchange:
         for kind, code, *_ in errors:
             key = (str(kind), str(code))
             if key in _PYX12_IGNORED:
+                if key == ("st", "4"):
+                    log.warning("x12 %s: %s, segment %d (SE): SE01 does not count the transaction set's segments; "
+                                "the set is read (its trailer is there)", self.file.label, self.envelope, pos)
                 continue
             if key == ("seg", "1") and seg_id != "?":
                 continue  # a leading space before a valid segment id: pyx12 strips it
@@ -622,11 +693,15 @@ class _Party:
 class _ClaimMapper:
     """Maps the segments of one 837 transaction set to claim rows (x12_mapping.MAPPING, table claims)."""
 
-    def __init__(self, group: _Group, institutional: bool) -> None:
+    def __init__(self, group: _Group, institutional: bool, versions: ClaimVersions, tz: str = "UTC") -> None:
         self.group = group
+        self.tz = tz
+        self._bht_utc: tuple[Any] | None = None
         self.institutional = institutional
+        self.versions = versions
         self.rendering_qualifier = "71" if institutional else "82"
         self.rows: list[tuple[Any, ...]] = []
+        self.skipped: list[_Trouble] = []
         self.voids = 0
         self.bht: tuple[str, str] | None = None
         self.billing_npi: str | None = None
@@ -653,6 +728,7 @@ class _ClaimMapper:
 
     def _bht(self, seg: Any, pos: int) -> None:
         self.bht = (_el(seg, 4), _el(seg, 5))
+        self._bht_utc = None
 
     def _hl(self, seg: Any, pos: int) -> _Trouble | None:
         problem = self._end_claim()
@@ -728,7 +804,7 @@ class _ClaimMapper:
             "party": self.patient if self.level == "23" else self.subscriber,
             "subscriber": self.subscriber, "billing_npi": self.billing_npi, "payer_id": self.payer_id,
             "filing_code": self.filing_code, "has_sbr": self.has_sbr, "rendering_npi": None,
-            "prior_auth": None, "counter": None, "eligibility": None, "primary": None, "diagnoses": 0,
+            "prior_auth": None, "payer_claim": None, "eligibility": None, "primary": None, "diagnoses": 0,
             "claim_date": None, "statement_date": None, "lines": 0, "line": None, "line_date": None,
             "cob": False,
         }
@@ -745,8 +821,8 @@ class _ClaimMapper:
         qualifier = _el(seg, 1)
         if qualifier == "G1" and claim["prior_auth"] is None:
             claim["prior_auth"] = _el(seg, 2) or None
-        elif qualifier == "D9" and claim["counter"] is None:
-            claim["counter"] = _el(seg, 2)
+        elif qualifier == "F8" and claim["payer_claim"] is None:  # the payer's number of the claim replaced
+            claim["payer_claim"] = _el(seg, 2) or None
 
     def _k3(self, seg: Any, pos: int) -> None:
         claim = self._in_claim_header()
@@ -790,10 +866,7 @@ class _ClaimMapper:
         professional = seg.seg_id == "SV1"
         procedure = _components(seg, 1 if professional else 2)
         units_text = _el(seg, 4 if professional else 5)
-        units = _whole_units(units_text)
-        if units is None:
-            return (pos, seg.seg_id, f"{seg.seg_id}{'04' if professional else '05'} (units) of the first service "
-                    "line is missing or not a number")
+        units = _whole_units(units_text)  # None when missing or not a number: the claim cannot land a row
         modifiers = [m for m in procedure[2:6] if m]
         claim["line"] = {
             "code": procedure[1] if len(procedure) > 1 and procedure[1] else None,
@@ -812,13 +885,14 @@ class _ClaimMapper:
         if claim["frequency"] == spec.FREQUENCY_VOID:
             self.voids += 1
             return None
-        missing = self._missing(claim)
-        if missing:
-            return pos, "CLM", f"{where} lacks {missing}"
-        amount = _amount(claim["amount"])
-        if amount is None:
-            return pos, "CLM", f"CLM02 (claim charge) of {where} is not a number"
-        row = self._row(claim, amount)
+        # A claim missing a field lands with it null (silver flags or rejects that one row, naming the
+        # column); only a value the registry cannot hold at all (a non-nullable integer) skips the claim.
+        row = self._row(claim, _amount(claim["amount"]))
+        unholdable = [n for n in _NON_NULLABLE_NUMBERS if row[n] is None]
+        if unholdable:
+            self.skipped.append((pos, "CLM", f"{where} lands no row: it lacks {', '.join(unholdable)} "
+                                 f"({self._missing(claim) or 'unreadable'})"))
+            return None
         self.rows.append(tuple(row[name] for name in _CLAIM_COLUMNS))
         return None
 
@@ -845,22 +919,20 @@ class _ClaimMapper:
         )
         return next((what for ok, what in checks if not ok), None)
 
-    def _row(self, claim: dict[str, Any], amount: float) -> dict[str, Any]:
-        party: _Party = claim["party"]
-        line = claim["line"]
-        frequency = claim["frequency"]
-        version = 1
-        if frequency == spec.FREQUENCY_REPLACEMENT:
-            counter = (claim["counter"] or "").strip()
-            version = int(counter) if counter.isdigit() and len(counter) <= 9 else spec.REPLACEMENT_DEFAULT_VERSION
+    def _row(self, claim: dict[str, Any], amount: float | None) -> dict[str, Any]:
+        party: _Party = claim["party"] or _Party()
+        subscriber: _Party = claim["subscriber"] or _Party()
+        line = claim["line"] or {"code": None, "modifiers": None, "units": None}
+        claim_id, version = self.versions.assign(claim["claim_id"], claim["frequency"], claim["payer_claim"],
+                                                 submitted=self._submitted_utc())
         facility = claim["facility"]
         place = spec.POS_BY_FACILITY_TYPE.get(facility, facility) if self.institutional else facility
-        primary: str = claim["primary"]
+        primary: str | None = claim["primary"]
         bht = self.bht or ("", "")
         return {
-            "claim_id": claim["claim_id"],
+            "claim_id": claim_id,
             "claim_version": version,
-            "member_id": claim["subscriber"].member_id,
+            "member_id": subscriber.member_id,
             "patient_name": party.name,
             "patient_dob": party.dob,
             "patient_address": party.address,
@@ -873,7 +945,7 @@ class _ClaimMapper:
             "place_of_service": place or None,
             "cpt_code": line["code"],
             "modifiers": line["modifiers"],
-            "icd10_primary": _icd10_with_dot(primary),
+            "icd10_primary": _icd10_with_dot(primary) if primary else None,
             "icd10_count": claim["diagnoses"],
             "units": line["units"],
             "billed_amount": amount,
@@ -883,6 +955,13 @@ class _ClaimMapper:
             "eligibility_verified": claim["eligibility"],
             "updated_at": (self.group.date, self.group.time),
         }
+
+    def _submitted_utc(self) -> Any:
+        """The set's BHT creation time in naive UTC (None when unreadable), converted once per set."""
+        if self._bht_utc is None:
+            value = _local_timestamps([self.bht or ("", "")], self.tz)[0]
+            self._bht_utc = (None if pd.isna(value) else pd.Timestamp(value),)
+        return self._bht_utc[0]
 
     def finish(self, pos: int) -> _Trouble | None:
         return self._end_claim()
@@ -1015,23 +1094,22 @@ class _RemittanceMapper:
         pos, where = claim["pos"], f"the {_ordinal(claim['ordinal'])} claim payment of the set"
         if not claim["claim_id"]:
             return pos, "CLP", f"CLP01 (claim id) of {where} is empty"
-        if not claim["status"]:
-            return pos, "CLP", f"CLP02 (claim status) of {where} is empty"
+        # A missing or unreadable CLP02/CLP04/date lands as null: silver rejects that one row, naming the column
         paid = _amount(claim["paid"])
-        if paid is None:
-            return pos, "CLP", f"CLP04 (payment amount) of {where} is not a number"
-        if claim["process_date"] is None and self.bpr_date is None:
-            return (pos, "CLP", f"{where} has no process date DTM*{spec.PROCESS_DATE_QUALIFIER} and the set has "
-                    "no readable BPR16 effective date")
-        denied = claim["status"] == spec.DENIED_CLAIM_STATUS
+        charge = _amount(claim["charge"])
+        outcome = classify_remittance(claim["status"], paid or 0.0, charge,
+                                      [(g, r, a) for g, r, a, _ in claim["claim_cas"] + claim["line_cas"]],
+                                      allowed=claim["allowed"])
         allowed = claim["allowed"]
+        if outcome.claim_status == "reversed":  # a reversal's amounts are negative: stored as magnitudes
+            paid = abs(paid) if paid is not None else None
+            allowed = abs(allowed) if allowed is not None else paid
         if allowed is None:
-            allowed = 0.0 if denied else paid
-        status = "denied" if denied else ("partial" if paid < allowed else "paid")
-        first_cas = (claim["claim_cas"] or claim["line_cas"] or [None])[0]
+            allowed = 0.0 if outcome.denied else paid
+        status = outcome.claim_status if claim["status"] else None
         when = ((claim["process_date"], claim["process_time"]) if claim["process_date"]
                 else (self.bpr_date, ""))
-        if not claim["process_date"] and self.group.date and self.bpr_date > self.group.date:
+        if not claim["process_date"] and self.group.date and (self.bpr_date or "") > self.group.date:
             # BPR16 is when the money moves, often days after the ERA was produced: the claim was
             # adjudicated no later than its file left the payer (the functional group's date and time)
             when = (self.group.date, self.group.time)
@@ -1039,8 +1117,8 @@ class _RemittanceMapper:
                 "updated_at": (self.group.date, self.group.time)}
         row = {
             **keys, "claim_status": status, "paid_amount": paid, "allowed_amount": allowed,
-            "carc_code": first_cas[1] if first_cas else None,
-            "rarc_code": claim["remark"] or claim["line_remark"],
+            "carc_code": outcome.carc_code, "rarc_code": claim["remark"] or claim["line_remark"],
+            "payer_claim_control_number": claim["payer_claim"] or None, "cas_group": outcome.cas_group,
         }
         self.rows.append(tuple(row[name] for name in _REMITTANCE_COLUMNS))
         self.details.append({

@@ -48,7 +48,6 @@ POS_BY_FACILITY_TYPE: dict[str, str] = {
 FREQUENCY_ORIGINAL = "1"
 FREQUENCY_REPLACEMENT = "7"  # a corrected claim: a new version
 FREQUENCY_VOID = "8"  # cancels a prior claim: no row, counted in X12Batch.voids
-REPLACEMENT_DEFAULT_VERSION = 2  # a replacement without a usable REF*D9 submission counter
 
 # HI composite qualifiers: principal diagnosis and other diagnoses (5010 ABK/ABF, 4010 BK/BF).
 PRINCIPAL_DIAGNOSIS_QUALIFIERS = ("ABK", "BK")
@@ -61,7 +60,7 @@ DIAGNOSIS_QUALIFIERS = PRINCIPAL_DIAGNOSIS_QUALIFIERS + OTHER_DIAGNOSIS_QUALIFIE
 ELIGIBILITY_K3: dict[str, bool] = {"ELIG-VERIFIED:Y": True, "ELIG-VERIFIED:N": False}
 
 # 835
-DENIED_CLAIM_STATUS = "4"  # CLP02
+DENIED_CLAIM_STATUS = "4"  # CLP02 (the full rule: lib/remittance_status.py)
 ALLOWED_AMOUNT_QUALIFIER = "AU"  # AMT01 in loop 2100: coverage (allowed) amount
 PROCESS_DATE_QUALIFIER = "009"  # DTM01 in loop 2100: claim process date (our convention, see MAPPING)
 SERVICE_DATE_QUALIFIER = "472"  # DTP01 of a service line
@@ -107,10 +106,11 @@ MAPPING: tuple[FieldMapping, ...] = (
     # ---- 837 claims: one row per CLM (loop 2300)
     _m("claims", "claim_id", "837", "2300", "CLM", "CLM01", "",
        "patient control number as sent"),
-    _m("claims", "claim_version", "837", "2300", "CLM + REF", "CLM05-3; REF02", "REF01=D9",
-       "frequency 1 (or any code other than 7 and 8) -> 1; 7 (replacement) -> the whole number in REF*D9 of "
-       f"loop 2300 when present (a submission counter), else {REPLACEMENT_DEFAULT_VERSION}; "
-       "8 (void) -> no row, counted in X12Batch.voids"),
+    _m("claims", "claim_version", "837", "2300", "CLM + REF", "CLM05-3; REF02", "REF01=F8",
+       "by arrival order (x12.ClaimVersions): frequency 7 (replacement) -> one more than the latest version of "
+       "the claim seen so far (2 when none is known), any other code (or none) -> 1; a replacement whose "
+       "CLM01 is unknown joins the claim whose payer claim control number (835 CLP07) its REF*F8 names; "
+       "REF*D9 is a clearinghouse trace number, never a version; 8 (void) -> no row, counted in X12Batch.voids"),
     _m("claims", "member_id", "837", "2010BA", "NM1", "NM109", "NM101=IL",
        "subscriber's member id (PHI, bronze only)"),
     _m("claims", "patient_name", "837", "2010CA / 2010BA", "NM1", "NM104 + ' ' + NM103", "NM101=QC / NM101=IL",
@@ -173,15 +173,22 @@ MAPPING: tuple[FieldMapping, ...] = (
     # ---- 835 remittances: one row per CLP (loop 2100)
     _m("remittances", "claim_id", "835", "2100", "CLP", "CLP01", "",
        "patient control number, as CLM01 of the claim"),
-    _m("remittances", "claim_status", "835", "2100", "CLP + AMT", "CLP02; CLP04; AMT02", "AMT01=AU",
-       f"CLP02 '{DENIED_CLAIM_STATUS}' -> denied; else partial when CLP04 < AMT*AU; else paid"),
+    _m("remittances", "claim_status", "835", "2100", "CLP + CAS", "CLP02; CLP03; CLP04; CAS01-CAS19; AMT02", "AMT01=AU",
+       "remittance_status.classify_remittance (the table in docs/X12.md): 22 -> reversed; 4 -> denied; $0 paid "
+       "under 1/2/3/19/20/21 with CO/PI/OA adjustments and no PR -> denied; paid > 0 and < charge with CO/PI "
+       "beyond the contractual CARC 45/253, or paid > 0 and < AMT*AU -> partial; else paid"),
     _m("remittances", "paid_amount", "835", "2100", "CLP", "CLP04", "",
-       "claim payment amount"),
+       "claim payment amount; a reversal's (negative) amount is stored as its magnitude; unreadable -> null "
+       "(silver rejects the row)"),
     _m("remittances", "allowed_amount", "835", "2100", "AMT", "AMT02", "AMT01=AU",
        "coverage (allowed) amount; when absent: 0 for denials, else CLP04"),
-    _m("remittances", "carc_code", "835", "2100, then 2110", "CAS", "CAS02", "",
-       "reason code of the first claim-level CAS, else of the first service-line CAS; bare code, no group "
-       "prefix; null when no CAS"),
+    _m("remittances", "carc_code", "835", "2100 and 2110", "CAS", "CAS02, CAS05, ..., CAS17", "",
+       "the CARC with the largest CO/PI amount summed over claim and service-line level (ties: the first seen); "
+       "without CO/PI, the largest OA, then PR, then CR; bare code, no group prefix; null when no CAS"),
+    _m("remittances", "cas_group", "835", "2100 and 2110", "CAS", "CAS01", "",
+       "the group code of carc_code (CO, PI, OA, PR, CR)"),
+    _m("remittances", "payer_claim_control_number", "835", "2100", "CLP", "CLP07", "",
+       "the payer's own claim number: pairs a reversal with the payment it reverses; null when absent"),
     _m("remittances", "rarc_code", "835", "2100, then 2110", "MOA / MIA, then LQ", "MOA03 / MIA05; LQ02",
        "LQ01=HE", "MOA03 (professional) or MIA05 (institutional) first, else the first LQ*HE of a service line, "
        "else null"),
@@ -198,7 +205,7 @@ MAPPING: tuple[FieldMapping, ...] = (
 # Parsed and kept in X12Batch.remittance_details / X12Batch.adjustments, with no registry column yet.
 UNMAPPED_835: tuple[tuple[str, str], ...] = (
     ("payer (1000A N1*PR N102, N104; REF*2U)", "X12Batch.remittance_details: payer_name, payer_id"),
-    ("claim status code, charge, patient responsibility, payer claim number (CLP02, CLP03, CLP05, CLP07)",
+    ("claim status code, charge, patient responsibility (CLP02, CLP03, CLP05)",
      "X12Batch.remittance_details"),
     ("every CAS adjustment (group code CAS01, reason, amount; claim and service-line level)",
      "X12Batch.adjustments: one row per reason/amount pair"),
@@ -220,11 +227,16 @@ ACCEPTANCE_RULES: tuple[tuple[str, str], ...] = (
     ("a functional group's sets are rejected (listed in X12Batch.rejected, one entry per set)",
      "GE02 differs from GS06, GE01 does not count the group's sets, GE missing, GS06 repeated"),
     ("one transaction set is rejected (listed in X12Batch.rejected)",
-     "SE01 does not count the set's segments, SE02 differs from ST02, SE missing, ST02 repeated in the group, "
-     "a malformed segment or HL hierarchy inside the set, an 837 implementation other than professional or "
-     "institutional (e.g. dental), a claim or remittance missing a segment or element the mapping requires"),
-    ("kept", "every other transaction set of the file; a value that is present but invalid (an unknown plan "
-     "code, a bad NPI) reaches bronze as sent and silver rejects the row naming the column"),
+     "SE02 differs from ST02, SE missing, ST02 repeated in the group, a malformed segment inside the set, an 837 implementation other than professional or institutional "
+     "(e.g. dental), an 835 without its BPR"),
+    ("one claim lands no row (listed in X12Batch.skipped)",
+     "a claim whose units (SV104 / SV205) are missing or not a number: the registry cannot hold a null there"),
+    ("kept", "every other transaction set and claim of the file; a field a claim lacks (DMG, N3/N4, SBR, payer, "
+     "billing provider, diagnosis, service date, charge, CLP02/CLP04, a process date) lands as null and a value "
+     "present but invalid (an unknown plan code, a bad NPI) as sent: silver flags or rejects that row naming "
+     "the column; HL numbering out of order or naming a missing parent is accepted (loops are read in order by "
+     "HL03); an SE01 that miscounts a set whose SE is there is logged and the set read; an ISA12 other than "
+     "00401/00501 (de-identified samples write 99999) is read by the GS08 guide's version"),
 )
 
 
@@ -301,8 +313,10 @@ def mapping_markdown() -> str:
         "  adjudicated before its ERA left the payer (and silver's `updated_at >= adjudicated_at` holds).",
         "- **Frequency codes.** Only 7 (replacement) makes a new version and 8 (void) removes the row; every",
         "  other frequency code (0, 2-5 interim and late-charge bills) reads as version 1.",
-        "- **Reversals.** An 835 reversal (CLP02 22) carries negative amounts, which silver rejects",
-        "  (`paid_amount` must be >= 0).",
+        "- **Reversals.** An 835 reversal (CLP02 22) lands as claim_status `reversed` with its amounts' magnitudes",
+        "  and CLP07 in `payer_claim_control_number`; it is never a denial and never a reject.",
+        "- **Versions across files.** `read_x12(..., versions=ClaimVersions(...))` counts replacements across",
+        "  files read in arrival order; a file read alone knows only its own claims (a replacement is 2).",
         "- **First service line only.** `cpt_code`, `modifiers`, `units` and `service_date` come from LX 1;",
         "  the other lines are not read into the registry.",
         "- **Time zones.** X12 times carry no offset: a local time in the repeated hour of a fall-back night",

@@ -20,6 +20,7 @@ from pydantic import PrivateAttr
 
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib import settings
+from rcm_assets.lib.reference_tables import ReferenceTables, load_reference_tables
 from rcm_assets.lib.source import SourceReader
 from rcm_assets.lib.transforms import load_phi_key
 from rcm_assets.platform.io_manager import ParquetLakeIOManager
@@ -77,6 +78,8 @@ class FeatureResource(dg.ConfigurableResource):
     source_columns: list[str] | None = None
     # IANA zone in which service dates are local dates (build_resources passes RCM_FACILITY_TZ); None = UTC.
     facility_tz: str | None = None
+    # The hospital's reference files (RCM_REFERENCE_DIR; each optional, docs/REFERENCE_DATA.md); None = none.
+    reference_dir: str | None = None
 
     def config(self) -> feature_lib.FeatureConfig:
         overrides = {
@@ -87,16 +90,24 @@ class FeatureResource(dg.ConfigurableResource):
         }
         return feature_lib.FeatureConfig(**{k: v for k, v in overrides.items() if v is not None})
 
+    def reference(self) -> ReferenceTables:
+        """The reference tables supplied in `reference_dir` (read now: a file replaced between runs is seen);
+        a present but invalid file raises `ReferenceFileError` naming file, line and column."""
+        return load_reference_tables(self.reference_dir)
+
     @property
     def version(self) -> str:
-        return feature_lib.feature_version(self.config())
+        return feature_lib.feature_version(self.config(), self.reference())
 
-    def compute(self, silver_claims: pd.DataFrame, learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
+    def compute(self, silver_claims: pd.DataFrame, learned_rules: pd.DataFrame | None = None,
+                learned: Any = None, reference: ReferenceTables | None = None) -> pd.DataFrame:
         """Features of the decision-time view of silver claims (post-outcome columns never get in), with
-        the learned payer rules in force on each row's day (`lib/payer_rules`)."""
+        the reference tables, the learned payer rules in force on each row's day (`lib/payer_rules`) and
+        the learned point-in-time statistics (`lib/learned.LearnedTables`, None: their defaults)."""
         config = self.config()
         return feature_lib.compute_features(feature_lib.decision_time_view(silver_claims, config), config,
-                                            learned_rules)
+                                            learned_rules, reference if reference is not None else self.reference(),
+                                            learned)
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -152,7 +163,7 @@ def build_resources(env: str | None = None) -> dict[str, Any]:
             quarantine_dir=_setting("RCM_QUARANTINE_DIR", env, str(settings.quarantine_dir())),
             first_day=settings.partitions_start().isoformat(),
         ),
-        "features": FeatureResource(facility_tz=settings.facility_tz()),
+        "features": FeatureResource(facility_tz=settings.facility_tz(), reference_dir=str(settings.reference_dir())),
         "mlflow_tracking": MlflowResource(
             tracking_uri=_setting("MLFLOW_TRACKING_URI", env, settings.mlflow_tracking_uri()),
             artifact_location=_setting("RCM_MLFLOW_ARTIFACTS", env, settings.mlflow_artifact_location()),

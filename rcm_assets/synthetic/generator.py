@@ -8,7 +8,7 @@ use it (Bayes-optimal AUC, calibration), the pipeline never does.
 
 The generating process (logit scale, summed):
 
-    payer base logit                             reference.PAYERS (clean-claim denial rate 4–15%)
+    payer base logit                             world.PAYERS (clean-claim denial rate 4–15%)
     + missing prior auth where required          large    -> CARC 197
     + eligibility not verified                   large    -> CARC 27
     + timely filing breach (service -> submit)   huge     -> CARC 29
@@ -102,8 +102,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-from rcm_assets.lib import reference as ref
 from rcm_assets.lib.columns import source_column_names, source_columns
+from rcm_assets.synthetic import world as ref
 
 log = logging.getLogger("rcm.synthetic")
 
@@ -314,12 +314,24 @@ _MOD_25, _MOD_59, _MOD_JW, _MOD_JZ = (1 << MODIFIER_BITS.index(m) for m in ("25"
 
 Batch = dict[str, np.ndarray]
 
+# Claim defects (generate(defects=True); off by default until silver flags them instead of rejecting):
+# kinds, the rate of each per first submission, their logit effect, CARC 16 with a RARC naming the field
+DEFECT_KINDS = ("test_npi", "icd9_after_cutoff", "missing_dob")
+DEFECT_RATE = 0.004
+DEFECT_EFFECT = 2.5
+DEFECT_RARC = {"test_npi": "N290", "icd9_after_cutoff": "M76", "missing_dob": "N329"}
+ICD10_START_DAY = 16_709  # 2015-10-01: services before it are coded in ICD-9-CM
+_ICD9_RNG = np.random.default_rng(0x9CD)
+# an ICD-9-CM form of each reference diagnosis (V codes for the Z chapter), for services before 2015-10-01
+ICD9_OF = tuple(f"V{_ICD9_RNG.integers(1, 92):02d}.{_ICD9_RNG.integers(0, 10)}" if c.startswith("Z")
+                else f"{_ICD9_RNG.integers(1, 1000):03d}.{_ICD9_RNG.integers(0, 100):02d}" for c in ref.ICD10_CODES)
+
 
 @dataclass(frozen=True)
 class Drift:
     """From `start` (submission date), `payer_id` requires prior auth for `cpt_family`.
 
-    The published policy (reference.PRIOR_AUTH_REQUIRED) does not change, so billers keep sending
+    The published policy (world.PRIOR_AUTH_REQUIRED) does not change, so billers keep sending
     these claims without an authorization number and denials rise: the scenario monitoring must catch.
     """
 
@@ -415,6 +427,7 @@ class SyntheticData:
     realism: Realism = field(default_factory=Realism)
     facility_tz: str = "UTC"
     committed_at: dict[str, pd.Series] = field(default_factory=dict)
+    world: str = "default"  # "default" or "hospital_b" (synthetic.hospital_b): which rules drew the data
 
     @property
     def end(self) -> date:
@@ -806,13 +819,15 @@ def _score(v: Batch, pats: Batch, provs: Batch, drift: Drift | None) -> None:
         "dx_inconsistent": ~_CONSISTENT[fam, v["icd"]],
         "high_charge": ratio > HIGH_CHARGE_RATIO,
     }
+    if "defect" in v:  # generate(defects=True) only: the clean world's draws stay as they were
+        causes["defect"] = v["defect"] >= 0
     audited = (v["mods"] & (_MOD_25 | _MOD_59)) > 0
     small = (_BASE_LOGIT[payer] + provs["effect"][v["provider"]]
              + EFFECTS["audited_modifier"] * audited
              + EFFECTS["telehealth"] * _POS_TELEHEALTH[v["pos"]]
              + EFFECTS["emergency"] * (v["pos"] == _POS_ER)
              + EFFECTS["age_80_plus"] * (age >= 80))
-    logit = small + sum(EFFECTS[name] * flag for name, flag in causes.items())
+    logit = small + sum(EFFECTS.get(name, DEFECT_EFFECT) * flag for name, flag in causes.items())
     v["prob"] = _sigmoid(logit)
     v["p_background"] = _sigmoid(small)
     v["required"] = required
@@ -847,6 +862,8 @@ def _corrections(rng: np.random.Generator, prev: Batch, share_clean: float, shar
     clean = ~(nxt["cause_missing_prior_auth"] | nxt["cause_eligibility_unverified"]
               | nxt["cause_dx_inconsistent"])
     nxt["billed"][clean] = np.round(nxt["billed"][clean] * rng.uniform(0.85, 1.1, int(clean.sum())), 2)
+    if "defect" in nxt:
+        nxt["defect"][:] = -1  # the corrected claim carries a valid NPI, code set and date of birth
     cap = np.where(nxt["inst"], INSTITUTIONAL_DX_COUNT[1], 12)
     nxt["icd_count"][clean] = np.minimum(nxt["icd_count"][clean] + 1, cap[clean])
     return {k: a for k, a in nxt.items() if not k.startswith("cause_") and k not in _DERIVED}
@@ -865,7 +882,8 @@ def _outcomes(rng: np.random.Generator, v: Batch) -> tuple[np.ndarray, np.ndarra
     bg_codes = np.array([c for c, _ in BACKGROUND_CARCS], dtype=object)
     carc = bg_codes[_choice(rng, np.array([w for _, w in BACKGROUND_CARCS]), n)]
     unassigned = ~background
-    for name, code in CAUSE_CARC:
+    order = CAUSE_CARC if "cause_defect" not in v else (*CAUSE_CARC[:2], ("defect", "16"), *CAUSE_CARC[2:])
+    for name, code in order:
         hit = unassigned & v[f"cause_{name}"]
         carc[hit] = code
         unassigned &= ~hit
@@ -936,6 +954,8 @@ def _remittances(rng: np.random.Generator, rr: np.random.Generator, v: Batch, la
         "allowed_amount": np.concatenate([allowed, allowed[s], allowed3])[order],
         "carc_code": np.concatenate([carc, carc[s], carc3])[order],
         "rarc_code": np.concatenate([rarc, rarc2, np.full(len(a), "N10", dtype=object)])[order],
+        "payer_claim_control_number": np.full(len(order), None, dtype=object),  # X12-only columns (CLP07, CAS01)
+        "cas_group": np.full(len(order), None, dtype=object),
         "updated_at": _ts(upd_all[order]),
     })
     first_adjudicated = np.full(len(latest), -1, dtype=np.int64)
@@ -1102,10 +1122,15 @@ def _as_date(value: date | str) -> date:
 
 
 def generate(start: date, days: int, claims_per_day: int, seed: int, drift: Drift | None = None,
-             realism: Realism | str = "default", facility_tz: str = "UTC") -> SyntheticData:
+             realism: Realism | str = "default", facility_tz: str = "UTC", defects: bool = False) -> SyntheticData:
     """Generate `days` x `claims_per_day` claims submitted from `start` (the facility's local days),
     deterministically, with the real-world mess of `realism` (a `Realism` or a preset name: "none",
-    "default", "heavy") and submissions in the local time of `facility_tz` (stored as naive UTC)."""
+    "default", "heavy") and submissions in the local time of `facility_tz` (stored as naive UTC).
+
+    defects=True adds claim defects at DEFECT_RATE each (a test NPI failing its check digit, ICD-9 on a
+    service date from 2015-10-01, a missing date of birth; CARC 16, logit +2.5, fixed by a correction)
+    from their own random stream, and codes services before 2015-10-01 in ICD-9-CM. Off by default: the
+    pipeline rejects these rows until silver flags them (the `defects` change)."""
     start = _as_date(start)
     days, claims_per_day = int(days), int(claims_per_day)
     if days < 1:
@@ -1123,6 +1148,8 @@ def generate(start: date, days: int, claims_per_day: int, seed: int, drift: Drif
     pats = _patients(rng, rr, start_day, days * claims_per_day, real.zip4_rate)
     provs = _providers(rng, rr)
     v1 = _first_versions(rng, rr, start_day, days, claims_per_day, pats, provs, real, tz)
+    if defects:
+        v1["defect"] = _draw_defects(seed, v1)
     _score(v1, pats, provs, drift)
     v2 = _corrections(rng, v1, share_clean=0.015, share_fixable=0.28, fix_rate=0.9, tz=tz)
     _score(v2, pats, provs, drift)
@@ -1161,6 +1188,8 @@ def generate(start: date, days: int, claims_per_day: int, seed: int, drift: Drif
     remits_committed, late_remits = _commit_times(rr, _us(remits["updated_at"]), real.late_commit_rate)
     n_updates = np.bincount(upd["parent"], minlength=m)
     truth = _truth_frame(v, claim_ids, n_updates, outcome["appeal_status"])
+    if defects:
+        claims, truth, remits = _apply_defects(v, claims, truth, remits, claim_ids)
 
     adjudicated = v["latest"]
     first = v["version"] == 1
@@ -1187,10 +1216,55 @@ def generate(start: date, days: int, claims_per_day: int, seed: int, drift: Drif
         "late_commit_claim_rows": late_claims + late_updates,
         "late_commit_remittance_rows": late_remits,
     }
+    if defects:
+        kinds = truth.loc[truth["claim_version"] == 1, "defect_kind"].value_counts()
+        summary.update({f"defects_{kind}": int(kinds.get(kind, 0)) for kind in DEFECT_KINDS})
     return SyntheticData(claims=claims, remittances=remits, ground_truth=truth, start=start, days=days,
                          seed=seed, drift=drift, summary=summary, realism=real, facility_tz=tz,
                          committed_at={"claims": claims_committed,
                                        "remittances": pd.Series(_ts(remits_committed), name="committed_at")})
+
+
+def _draw_defects(seed: int, v: Batch) -> np.ndarray:
+    """Defect kind per first version (index into DEFECT_KINDS, -1 none), from the defects' own stream."""
+    d = np.random.default_rng([seed, 0xDEF]).random(len(v["claim_no"]))
+    numeric9 = ~np.char.startswith(np.array(ICD9_OF)[v["icd"]], "V")  # V codes read as ICD-10 grammar
+    kind = np.full(len(d), -1, dtype=np.int64)
+    kind[d < DEFECT_RATE] = 0
+    kind[(d >= DEFECT_RATE) & (d < 2 * DEFECT_RATE) & (v["service_day"] >= ICD10_START_DAY) & numeric9] = 1
+    kind[(d >= 2 * DEFECT_RATE) & (d < 3 * DEFECT_RATE)] = 2
+    return kind
+
+
+def _apply_defects(v: Batch, claims: pd.DataFrame, truth: pd.DataFrame, remits: pd.DataFrame,
+                   claim_ids: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Write the defects of `v` into the claim rows (all states of a version), ICD-9 codes on services
+    before 2015-10-01, the defect columns into the truth and the RARC naming the field into remittances."""
+    key = pd.MultiIndex.from_arrays([claim_ids[v["claim_no"]], v["version"]])
+    kind = pd.Series(v["defect"], index=key)
+    rows = kind.reindex(pd.MultiIndex.from_arrays([claims["claim_id"], claims["claim_version"]])).to_numpy()
+    icd_index = pd.Series(v["icd"], index=key).reindex(
+        pd.MultiIndex.from_arrays([claims["claim_id"], claims["claim_version"]])).to_numpy()
+    claims = claims.copy()
+    npi = claims["rendering_npi"].to_numpy(dtype=object).copy()
+    bad = np.flatnonzero(rows == 0)
+    npi[bad] = [x[:9] + str((int(x[9]) + 1 + int(x[3]) % 8) % 10) for x in npi[bad]]
+    claims["rendering_npi"] = npi
+    icd9_era = claims["service_date"].to_numpy() < np.datetime64("2015-10-01")
+    as9 = np.flatnonzero(icd9_era | (rows == 1))
+    dx = claims["icd10_primary"].to_numpy(dtype=object).copy()
+    dx[as9] = np.array(ICD9_OF, dtype=object)[icd_index[as9]]
+    claims["icd10_primary"] = dx
+    dob = claims["patient_dob"].to_numpy().copy()
+    dob[rows == 2] = np.datetime64("NaT")
+    claims["patient_dob"] = dob
+    truth = truth.assign(cause_defect=v["defect"] >= 0,
+                         defect_kind=np.array([None, *DEFECT_KINDS], dtype=object)[v["defect"] + 1])
+    adjudicated = truth[truth["adjudicated"]].set_index("claim_id")["defect_kind"]
+    rarc = remits["claim_id"].map(adjudicated).map(DEFECT_RARC)
+    remits = remits.assign(rarc_code=np.where((remits["carc_code"] == "16") & rarc.notna(), rarc,
+                                              remits["rarc_code"]))
+    return claims, truth, remits
 
 
 def _us(column: pd.Series) -> np.ndarray:
@@ -1306,11 +1380,14 @@ _SA_TYPES = {"string": sa.String, "int64": sa.BigInteger, "float64": sa.Float, "
              "date": sa.Date, "timestamp": sa.DateTime}
 
 
-def source_metadata() -> sa.MetaData:
-    """SQLAlchemy tables of the source, from the registry, with indexes on updated_at and claim_id."""
+def source_metadata(nullable: frozenset[str] = frozenset()) -> sa.MetaData:
+    """SQLAlchemy tables of the source, from the registry, with indexes on updated_at and claim_id.
+    Columns named `table.column` in `nullable` accept nulls although the registry says otherwise (a
+    real source carries defects: a claim without a date of birth)."""
     md = sa.MetaData()
     for table in ("claims", "remittances"):
-        cols = [sa.Column(c.name, _SA_TYPES[c.dtype](), nullable=c.nullable) for c in source_columns(table)]
+        cols = [sa.Column(c.name, _SA_TYPES[c.dtype](), nullable=c.nullable or f"{table}.{c.name}" in nullable)
+                for c in source_columns(table)]
         t = sa.Table(table, md, *cols)
         sa.Index(f"ix_{table}_updated_at", t.c.updated_at)
         sa.Index(f"ix_{table}_claim_id", t.c.claim_id)
@@ -1460,7 +1537,9 @@ def write_source(data: SyntheticData, url: str, replace: bool = True, chunk_rows
     executemany), PostgreSQL (psycopg2) through COPY, other dialects through chunked executemany.
     """
     engine = sa.create_engine(_with_installed_driver(url))
-    md = source_metadata()
+    md = source_metadata(frozenset(f"{name}.{column}" for name, frame in (("claims", data.claims),
+                                                                          ("remittances", data.remittances))
+                                   for column in frame.columns[frame.isna().any().to_numpy()]))
     try:
         with engine.begin() as conn:
             if replace:

@@ -23,10 +23,12 @@ How the columns travel (the reader does the inverse):
          SBR09           plan_type: CI commercial, MB medicare, MC medicaid, ZZ self_pay
          2010BA          the patient as subscriber (SBR02 18): NM1*IL last/first, MI member_id; N3
                          patient_address; N4 city/state of the ZIP3, patient_zip (ZIP+4 as 9 digits);
-                         DMG*D8 patient_dob, patient_sex
+                         DMG*D8 patient_dob, patient_sex (no DMG when the date of birth is missing)
          2010BB / 2010AA NM1*PR ... PI payer_id / NM1*85 ... XX billing_npi
          2310B / 2310A   837P NM1*82 rendering, 837I NM1*71 attending: XX rendering_npi
-         HI              ABK icd10_primary (no dot), then ABF codes up to icd10_count (at most 12 per HI)
+         HI              ABK icd10_primary (no dot), then ABF codes up to icd10_count (at most 12 per HI);
+                         BK / BF (ICD-9-CM) when the primary is an ICD-9 code (hospital B before 2015-10-01
+                         and its code-set defects), the other codes then from an ICD-9 pool
          REF*G1 / K3     prior_auth_number (when present) / ELIG-VERIFIED:Y|N
          LX/SV1|SV2/DTP  one line: HC:<cpt_code>[:modifiers], units (UN), DTP*472 service_date
     835  GS04/GS05       updated_at; a transaction set per updated_at, payer and adjudication date
@@ -44,6 +46,7 @@ The 835 takes the payer, filing indicator, patient and charge of each remittance
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -51,7 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rcm_assets.lib import reference as ref
+from rcm_assets.synthetic import world as ref
 from rcm_assets.synthetic.generator import (
     FEMALE_FIRST,
     LAST_NAMES,
@@ -92,6 +95,9 @@ ZIP3_CITY = {"750": ("DALLAS", "TX"), "751": ("DALLAS", "TX"), "752": ("DALLAS",
 DEFAULT_CITY = ("DALLAS", "TX")
 # extra diagnoses (only their number is data): distinct valid codes, dots removed
 _DX_POOL = tuple(dict.fromkeys(c.replace(".", "") for c in ref.ICD10_CODES))[:30]
+_DX9_POOL = ("4019", "25000", "2724", "V700", "78650", "7242", "4280", "49390", "5990", "3051", "27800", "71536")
+_ICD10_GRAMMAR = re.compile(r"[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?")
+ICD10_EFFECTIVE = np.datetime64("2015-10-01")
 _FIRST_NAMES = tuple(FEMALE_FIRST) + tuple(MALE_FIRST)
 PAYEE = ("SYNTHETIC HEALTH PARTNERS", "1234567893")  # a Luhn-valid NPI (80840 prefix)
 
@@ -345,6 +351,8 @@ def _claim_fields(c: pd.DataFrame, tz: str) -> dict[str, np.ndarray]:
         "pos": c["place_of_service"].to_numpy(dtype=object),
         "cpt": c["cpt_code"].to_numpy(dtype=object), "mods": lines,
         "icd": [x.replace(".", "") for x in c["icd10_primary"]], "icd_count": count,
+        "icd9": ((c["service_date"].to_numpy() < ICD10_EFFECTIVE)
+                 | ~c["icd10_primary"].map(lambda x: bool(_ICD10_GRAMMAR.fullmatch(x))).to_numpy()),
         "units": c["units"].to_numpy(),
         "billed": [_amount(x) for x in c["billed_amount"].to_numpy(dtype=float)],
         "service": _ymd(c["service_date"]),
@@ -353,11 +361,12 @@ def _claim_fields(c: pd.DataFrame, tz: str) -> dict[str, np.ndarray]:
     }
 
 
-def _diagnoses(primary: str, count: int, institutional: bool) -> list[str]:
+def _diagnoses(primary: str, count: int, institutional: bool, icd9: bool = False) -> list[str]:
     """HI segments: ABK the principal code, then ABF codes up to `count`, at most 12 per segment (an
-    837I keeps the principal diagnosis in its own segment)."""
-    extra = [f"ABF{SUB_ELEMENT}{code}" for code in _DX_POOL if code != primary][: count - 1]
-    principal = f"ABK{SUB_ELEMENT}{primary}"
+    837I keeps the principal diagnosis in its own segment); BK / BF and ICD-9 codes when `icd9`."""
+    pool, qualifier = (_DX9_POOL, "B") if icd9 else (_DX_POOL, "AB")
+    extra = [f"{qualifier}F{SUB_ELEMENT}{code}" for code in pool if code != primary][: count - 1]
+    principal = f"{qualifier}K{SUB_ELEMENT}{primary}"
     if institutional:
         chunks = [[principal]] + [extra[k:k + MAX_DX_PER_HI] for k in range(0, len(extra), MAX_DX_PER_HI)]
     else:
@@ -399,7 +408,7 @@ def _claim_segments(r: dict[str, np.ndarray], i: int, hl: int, institutional: bo
         f"NM1*IL*1*{last_name}*{first_name}****MI*{r['member_id'][i]}",
         f"N3*{r['address'][i]}",
         f"N4*{city}*{state}*{r['zip'][i]}",
-        f"DMG*D8*{r['dob'][i]}*{r['sex'][i]}",
+        *([f"DMG*D8*{r['dob'][i]}*{r['sex'][i]}"] if r["dob"][i] != "NaT" else []),
         f"NM1*PR*2*{r['payer_name'][i]}*****PI*{r['payer_id'][i]}",
     ]
     if institutional:
@@ -413,7 +422,7 @@ def _claim_segments(r: dict[str, np.ndarray], i: int, hl: int, institutional: bo
     if version > 1:
         segs.append(f"REF*D9*{version}")
     segs.append(f"K3*ELIG-VERIFIED{SUB_ELEMENT}{'Y' if r['elig'][i] else 'N'}")
-    segs.extend(_diagnoses(r["icd"][i], int(r["icd_count"][i]), institutional))
+    segs.extend(_diagnoses(r["icd"][i], int(r["icd_count"][i]), institutional, bool(r["icd9"][i])))
     units = int(r["units"][i])
     if institutional:
         segs += [f"NM1*71*1*{prov_last}*{prov_first}****XX*{r['rendering_npi'][i]}",

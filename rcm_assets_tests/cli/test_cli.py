@@ -119,9 +119,15 @@ def test_a_failed_run_exits_1_naming_asset_partition_and_reason(source_in_data_d
 @pytest.mark.slow
 def test_demo_runs_end_to_end_from_x12_files_alone(isolated_env, home):
     """`rcm demo --from-x12`: the SQL source stays empty, the 837/835 files in the landing folder carry
-    every row to predictions. Short windows (a first model week after 54 days) keep it under a minute."""
+    every row to predictions. Short windows (a first model week after 54 days) keep it under a minute.
+
+    The gate floor is this tiny world's (RCM_GATE_AUC_FLOOR, the setting a hospital would use): the features
+    know the hospital's reference files and what was learned from the adjudications that arrived before each
+    day, not the generator's answer key, and 54 days x 200 claims leave the first model week ~30 days of
+    evidence. Measured: holdout ROC AUC 0.673 (the demo's seed 7), below the production floor 0.70 that the demo's
+    default size clears (0.74); this test is about the X12 path carrying every row, not model quality."""
     windows = {"RCM_LABEL_HORIZON_DAYS": "21", "RCM_TRAIN_WINDOW_DAYS": "28", "RCM_MIN_TRAIN_DAYS": "21",
-               "RCM_FACILITY_TZ": "America/Chicago"}
+               "RCM_FACILITY_TZ": "America/Chicago", "RCM_GATE_AUC_FLOOR": "0.62"}
     result = rcm("demo", "--from-x12", "--days", "54", "--claims-per-day", "200", env=windows)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "X12 files (837, 835)" in result.stdout

@@ -86,8 +86,8 @@ print(json.dumps({{
 @pytest.fixture(scope="module")
 def loaded(synthetic_source, tmp_path_factory) -> dict:
     """The code location loaded in a fresh interpreter with RCM_CONFIG (and one environment variable), and
-    a bronze → silver run of DAY launched with no run config on a landing file 30 % of whose rows break the
-    contract (silver fails at the embedded 1 % reject-rate threshold; the file allows 45 %)."""
+    a bronze → silver run of DAY launched with no run config on a landing file 30 % of whose rows are
+    unusable (silver fails at the embedded 1 % reject-rate threshold; the file allows 45 %)."""
     folder = tmp_path_factory.mktemp("config_daemon")
     data = folder / "data"
     (data / "landing").mkdir(parents=True)
@@ -96,7 +96,9 @@ def loaded(synthetic_source, tmp_path_factory) -> dict:
     rows = pd.read_csv(path, dtype=str, keep_default_na=False)
     bad = rows.sample(frac=0.3, random_state=1).index
     rows.loc[bad, "claim_id"] = rows.loc[bad, "claim_id"] + "-X"
-    rows.loc[bad, "billing_npi"] = "1234567890"  # fails its check digit: a contract violation only silver sees
+    # no units: an unusable row only silver sees (bronze keeps the text; a claim defect such as a test NPI
+    # would land flagged and count as no reject, issue 24)
+    rows.loc[bad, "units"] = "0"
     rows.to_csv(path, index=False)
     config = folder / "rcm.yaml"
     config.write_text(CONFIG)

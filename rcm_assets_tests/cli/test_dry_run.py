@@ -76,6 +76,7 @@ def trained_world(pipeline, isolated_env: Path, monkeypatch: pytest.MonkeyPatch,
     """The session pipeline's lake and registry, copied for this test (the registry by the same snapshot a
     dry run takes, so neither this test's real runs nor its dry runs touch the session's folders)."""
     shutil.copytree(pipeline.data_dir / "lake", isolated_env / "lake")
+    shutil.copytree(pipeline.data_dir / "reference", isolated_env / "reference")  # part of feature_version
     shutil.copyfile(pipeline.data_dir / "source.db", isolated_env / "source.db")
     with monkeypatch.context() as mp:
         mp.setenv("RCM_DATA_DIR", str(pipeline.data_dir))

@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 
 from rcm_assets.defs import gold
+from rcm_assets.defs.learned import read_learned_tables
 from rcm_assets.lib import claim_history, contracts
 from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib.scoring import scoring_features
+from rcm_assets.platform.io_manager import HiveParquetIOManager, lake_root
 from rcm_assets.platform.resources import FeatureResource
 
 DAY = "2025-03-04"
@@ -74,12 +76,14 @@ def test_no_gold_row_holds_a_value_changed_after_its_submission(pipeline, gold_a
     assert (joined["eligibility_verified"].astype(bool) == joined["eligibility_verified_first"].astype(bool)).all()
 
 
-def test_every_gold_row_carries_the_resource_feature_version(gold_and_silver):
+def test_every_gold_row_carries_the_resource_feature_version(pipeline, gold_and_silver):
     features, _ = gold_and_silver
     assert len(features) > 1000
-    assert set(features["feature_version"]) == {FeatureResource().version}
-    # the version follows the configuration: another knob, another version
+    supplied = FeatureResource(reference_dir=str(pipeline.data_dir / "reference"))
+    assert set(features["feature_version"]) == {supplied.version}
+    # the version follows the configuration and the reference files' content: another one, another version
     assert FeatureResource(charge_ratio_cap=50.0).version != FeatureResource().version
+    assert supplied.version != FeatureResource().version
 
 
 def test_gold_checks_passed_on_the_pipeline_run(pipeline):
@@ -96,7 +100,12 @@ def test_stored_gold_values_equal_the_scoring_path(pipeline, day_silver):
     decisions = decisions[decisions.set_index(["claim_id", "claim_version"]).index.isin(
         stored.set_index(["claim_id", "claim_version"]).index)]
     scoring_input = decisions[[*contracts.scoring_input_columns(), "dt"]]  # claims as scoring receives them
-    recomputed = scoring_features(scoring_input, FeatureResource().config())
+    # with what gold knew that day: the payer rules and statistics learned from what arrived before it
+    lake = HiveParquetIOManager(lake_root(str(pipeline.data_dir / "lake")))
+    resource = FeatureResource(reference_dir=str(pipeline.data_dir / "reference"))
+    rules, _ = gold.learned_rules(lake, [DAY], resource.config())
+    recomputed = scoring_features(scoring_input, resource.config(), rules[rules["dt"] == DAY], resource.reference(),
+                                  read_learned_tables(lake, [DAY]))
     keys = ["claim_id"]
     left = stored.sort_values(keys, ignore_index=True)
     right = recomputed.sort_values(keys, ignore_index=True)[list(left.columns)]

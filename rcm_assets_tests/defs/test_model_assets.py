@@ -1,8 +1,8 @@
 """model/denial_model: the point-in-time window, what each training logs to MLflow, and the quality gate.
 
 Read-only assertions use the session `pipeline` (weeks 2025-04-28 … trained once, all promoted). The
-gate and the point-in-time retraining need their own registry, so `gated` copies the pipeline's gold and
-silver remittances into a fresh data folder with an empty MLflow store and runs, in order:
+gate and the point-in-time retraining need their own registry, so `gated` copies the pipeline's gold,
+silver remittances and reference files into a fresh data folder with an empty MLflow store and runs, in order:
 
   A. week W1 with ModelConfig(auc_floor=0.99)       -> blocking gate fails (ERROR), nothing promoted
   -- remittance corrections reaching the source on W1's first day flip two W1 training labels, and
@@ -242,6 +242,9 @@ def gated(pipeline, tmp_path_factory: pytest.TempPathFactory) -> Gated:
     shutil.copytree(pipeline.data_dir / "lake" / "silver" / "remittances",
                     data_dir / "lake" / "silver" / "remittances")
     shutil.copyfile(pipeline.source.source_db, data_dir / "source.db")
+    # the hospital's reference files enter the feature version: without them the copied gold would be of
+    # another feature_version and no row of it could train
+    shutil.copytree(pipeline.data_dir / "reference", data_dir / "reference")
     w1, w2 = pipeline.weeks[0], pipeline.weeks[1]
     # the cutoff day itself: the first day W1 must not see, and inside W1's own week, so even an outcome
     # mapping that wrongly reached into W1 would load it and leave only the cut in `training_frame`
@@ -359,10 +362,11 @@ def test_a_correction_known_only_after_the_cutoff_cannot_change_the_training_set
     assert after["mlflow_run_id"] == before["mlflow_run_id"] and after["model_version"] == before["model_version"]
 
 
-def test_later_adjudications_never_relabel_but_a_restated_first_adjudication_does(gated):
+def test_later_adjudications_never_relabel_but_an_earlier_arrival_does(gated):
     """The flipped rows are later adjudications (appeals): even once known they never relabel the first
     adjudication (the old rule, latest row wins, flipped the label from one week's model to the next).
-    Positive control: the same flip restating the *first* adjudication, known before the cutoff, does."""
+    The label is the first answer to arrive: a restatement arriving later does not relabel either;
+    positive control: the same flip arriving *before* the first adjudication's row does."""
     lake, W = gated.data_dir / "lake", date.fromisoformat(gated.w1)
     start, end, cutoff = training_window(W)
     gold = pd.concat(pd.read_parquet(lake / "gold" / "claim_features" / f"dt={d}" / "part-0.parquet").assign(dt=d)
@@ -383,8 +387,12 @@ def test_later_adjudications_never_relabel_but_a_restated_first_adjudication_doe
     assert (later.loc[list(gated.flipped)] == 0).all()
 
     first = outcomes[outcomes["claim_id"].isin(list(gated.flipped)) & ~outcomes["denied"]]
-    restated = first.assign(denied=True, updated_at=cutoff - pd.Timedelta(hours=1))
-    outcomes = pd.concat([outcomes, restated], ignore_index=True)
+    known = outcomes  # `labels` reads `outcomes` when called
+    outcomes = pd.concat([known, first.assign(denied=True, updated_at=cutoff - pd.Timedelta(hours=1))],
+                         ignore_index=True)
+    assert (labels(cutoff).loc[list(gated.flipped)] == 0).all()
+    outcomes = pd.concat([known, first.assign(denied=True, updated_at=first["updated_at"] - pd.Timedelta(minutes=1))],
+                         ignore_index=True)
     assert (labels(cutoff).loc[list(gated.flipped)] == 1).all()
 
 

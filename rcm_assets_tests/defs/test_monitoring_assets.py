@@ -22,7 +22,7 @@ DAILY = [monitoring.feature_drift, monitoring.score_drift, monitoring.label_fres
 
 def copy_pipeline(pipeline, data_dir: Path) -> dict:
     """The pipeline's lake and MLflow store, copied into this test's RCM_DATA_DIR."""
-    for name in ("lake", "mlflow"):
+    for name in ("lake", "mlflow", "reference"):  # the reference files are part of feature_version
         shutil.copytree(pipeline.data_dir / name, data_dir / name, dirs_exist_ok=True)
     return build_resources("dev")
 
@@ -74,7 +74,17 @@ def test_daily_monitors_store_rows_every_day_with_per_day_checks_and_plots(pipel
         drift = read(isolated_env, monitoring.FEATURE_DRIFT_KEY, f"dt={day}")
         assert set(drift["feature"]) == set(monitoring.FEATURE_COLUMNS)  # every feature, every day
         assert drift["reference_rows"].min() > 1000 and drift["psi"].notna().all()
-        assert drift.loc[drift["kind"] == "numeric", "ks_statistic"].notna().all()
+        # KS wherever both sides have enough values; a feature unknown (NaN) on most rows is not measurable
+        # (here learned_typical_charge and learned_filing_limit_days: this fixture's gold has no learned
+        # statistics, so they take their NaN defaults)
+        numeric = drift[drift["kind"] == "numeric"].set_index("feature")
+        values = {side: ((1 - numeric[f"{side}_null_share"]) * numeric[f"{side}_rows"]).round()
+                  for side in ("reference", "current")}
+        min_claims = monitoring.DEFAULTS["min_claims"]
+        measurable = (values["reference"] >= min_claims) & (values["current"] >= min_claims)
+        assert numeric.loc[measurable, "ks_statistic"].notna().all()
+        assert numeric.loc[~measurable, "ks_statistic"].isna().all(), numeric.loc[~measurable]
+        assert measurable.sum() >= len(numeric) - 2, numeric.loc[~measurable]
         scores = read(isolated_env, monitoring.SCORE_DRIFT_KEY, f"dt={day}")
         assert "all" in set(scores["segment"]) and len(scores) > 5  # overall and per payer
         fresh = read(isolated_env, monitoring.FRESHNESS_KEY, f"dt={day}")
@@ -156,13 +166,19 @@ def pipeline_assets() -> list:
 def test_rcm_demo_drift_runs_the_monitors_end_to_end(isolated_env: Path, tmp_path: Path, record_property):
     """`rcm demo --drift` on a small world with short windows, through Dagster as a user runs it: every
     scored day gets its monitoring rows, realized performance its weekly rows, and the summary says when
-    each monitor first raised an ERROR after the onset."""
+    each monitor first raised an ERROR after the onset.
+
+    The gate floor is this small world's (RCM_GATE_AUC_FLOOR): the features know the hospital's reference
+    files and what was learned from earlier adjudications, not the generator's answer key, and 250 claims a
+    day on a 42-day window leave some weekly models under the production floor 0.70. Measured (seed 7): holdout
+    AUC 0.678-0.752 over the nine weeks, under 0.70 the first (0.678) and the drift's (2025-03-31, 0.679);
+    this test is about the monitors, not model quality."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "RCM_LABEL_HORIZON_DAYS": "21",
-           "RCM_TRAIN_WINDOW_DAYS": "42", "RCM_MIN_TRAIN_DAYS": "21"}
+           "RCM_TRAIN_WINDOW_DAYS": "42", "RCM_MIN_TRAIN_DAYS": "21", "RCM_GATE_AUC_FLOOR": "0.60"}
     result = subprocess.run(
         [sys.executable, "-m", "rcm_assets", "demo", "--days", "110", "--claims-per-day", "250", "--drift",
          "--drift-start", "2025-02-25"],

@@ -169,21 +169,21 @@ def test_range_run_records_every_blocking_check_per_partition(source_in_data_dir
 class LeakyFeatures(FeatureResource):
     """A feature path that lets an outcome column through (what the leakage guard exists for)."""
 
-    def compute(self, silver_claims: pd.DataFrame, learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
-        return super().compute(silver_claims, learned_rules).assign(paid_amount=120.0)
+    def compute(self, silver_claims: pd.DataFrame, *args, **kwargs) -> pd.DataFrame:
+        return super().compute(silver_claims, *args, **kwargs).assign(paid_amount=120.0)
 
 
 class DriftingFeatures(FeatureResource):
     """A gold path that no longer equals the scoring path (what train/serve parity exists for)."""
 
-    def compute(self, silver_claims: pd.DataFrame, learned_rules: pd.DataFrame | None = None) -> pd.DataFrame:
-        frame = super().compute(silver_claims, learned_rules)
-        return frame.assign(charge_ratio=frame["charge_ratio"] * 1.5 + 0.01)
+    def compute(self, silver_claims: pd.DataFrame, *args, **kwargs) -> pd.DataFrame:
+        frame = super().compute(silver_claims, *args, **kwargs)
+        return frame.assign(log_billed_amount=frame["log_billed_amount"] * 1.5 + 0.01)
 
 
 @pytest.mark.parametrize(("features", "check", "named"), [
     (LeakyFeatures(), "decision_time_columns_only", "paid_amount is post_outcome"),
-    (DriftingFeatures(), "train_serve_parity", "charge_ratio:"),
+    (DriftingFeatures(), "train_serve_parity", "log_billed_amount:"),
 ])
 def test_gold_blocking_checks_stop_the_write(source_in_data_dir, isolated_env: Path, features, check, named):
     instance = dg.DagsterInstance.ephemeral()

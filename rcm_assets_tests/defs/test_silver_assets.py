@@ -123,7 +123,9 @@ def test_silver_is_pseudonymized_without_phi(lake_tables):
     assert joined["member_id"].notna().all()
     assert (joined["member_token"] == transforms.pseudonymize_member(joined["member_id"], PHI_KEY)).all()
     assert joined["member_token"].str.fullmatch(r"[0-9a-f]{32}").all()
-    assert silver_rows["patient_age"].between(0, 90).all()
+    age = silver_rows["patient_age"]
+    assert age.dropna().between(0, 90).all()
+    assert (silver_rows.loc[age.isna(), "defect_demographics"] == 1).all()  # unknown age: a flagged defect
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,8 +135,12 @@ def test_silver_is_pseudonymized_without_phi(lake_tables):
 def test_day_leaves_no_raw_phi_in_files_event_log_or_captured_logs(
     source_in_data_dir, isolated_env: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture
 ):
-    # one row with a bad zip: the rejects path (reasons, metadata, descriptions) is exercised too
-    (bad_zip_claim,) = corrupt(isolated_env / "source.db", 1, "patient_zip = 'Z1234'")
+    # one unusable row (the rejects path: reasons, metadata, descriptions) and one with a bad zip and a
+    # date of birth after the service, which lands (issue 24) with its zip and age unknown
+    db = isolated_env / "source.db"
+    unusable_claim, bad_zip_claim = corrupt(db, 2, "patient_zip = 'Z1234'")
+    sql(db, "UPDATE claims SET units = 0 WHERE claim_id = ?", (unusable_claim,))
+    sql(db, "UPDATE claims SET patient_dob = '2099-01-01' WHERE claim_id = ?", (bad_zip_claim,))  # after service
     caplog.set_level(logging.DEBUG)
     result, instance = run_day([bronze.claims, silver.claims])
     assert result.success
@@ -143,7 +149,10 @@ def test_day_leaves_no_raw_phi_in_files_event_log_or_captured_logs(
     silver_file, rejects_file = lake_file(isolated_env, "silver", "claims"), lake_file(isolated_env, "silver",
                                                                                       "claims_rejects")
     silver_rows, rejects = pd.read_parquet(silver_file), pd.read_parquet(rejects_file)
-    assert list(rejects["claim_id"]) == [bad_zip_claim] and "patient_zip" in rejects["failed_columns"].iloc[0]
+    assert list(rejects["claim_id"]) == [unusable_claim] and rejects["reasons"].iloc[0] == "units:greater_than_or_equal_to(1)"
+    landed = silver_rows[silver_rows["claim_id"] == bad_zip_claim]
+    assert len(landed) == 1 and landed["patient_zip3"].isna().all() and landed["patient_age"].isna().all()
+    assert landed["claim_defects"].tolist() == ["demographics"]
     assert len(silver_rows) > 50
     assert transforms.phi_leaks(silver_rows, bronze_rows) == []
     assert transforms.phi_leaks(rejects, bronze_rows) == []
@@ -200,14 +209,14 @@ def test_reject_rate_within_threshold_succeeds_and_counts_rejects(source_in_data
     rows = day_row_count(db)
     n = max(1, int(0.005 * rows))
     assert n / rows <= 0.01
-    bad = corrupt(db, n, "cpt_code = 'XXXXX'")
+    bad = corrupt(db, n, "units = 0")
     result, _ = run_day([bronze.claims, silver.claims])
     assert result.success
     check = check_evaluation(result, "reject_rate_within_threshold")
     assert check.passed and check.metadata["rows_rejected"].value == n
     rejects = pd.read_parquet(lake_file(isolated_env, "silver", "claims_rejects"))
     assert sorted(rejects["claim_id"]) == sorted(bad)
-    assert rejects["reasons"].str.contains("cpt_code").all()
+    assert rejects["reasons"].str.contains("units").all()
     bronze_rows = pd.read_parquet(lake_file(isolated_env, "bronze", "claims"))
     silver_rows = pd.read_parquet(lake_file(isolated_env, "silver", "claims"))
     assert set(silver_rows["claim_id"]) == set(bronze_rows["claim_id"]) - set(bad)
@@ -216,6 +225,30 @@ def test_reject_rate_within_threshold_succeeds_and_counts_rejects(source_in_data
                if m.asset_key == dg.AssetKey(["silver", "claims"])]
     assert good.metadata["rows_rejected"].value == n
     assert good.metadata["dagster/row_count"].value == len(silver_rows)
+
+
+def test_a_day_where_every_claim_has_defects_lands_and_passes_the_reject_rate(source_in_data_dir,
+                                                                             isolated_env: Path):
+    """Issue 24: test NPIs failing the check digit and ICD-9 codes after 2015 were rejected and the 100%
+    reject rate blocked the day; they are the claims payers deny, so they land flagged and count as no reject."""
+    db = isolated_env / "source.db"
+    rows = day_row_count(db)
+    sql(db, "UPDATE claims SET billing_npi = '1234567890', icd10_primary = '250.00', cpt_code = 'ABC12' "
+            "WHERE updated_at >= ? AND updated_at < ?", (DAY, next_day(DAY)))
+    result, _ = run_day([bronze.claims, silver.claims])
+    assert result.success
+    check = check_evaluation(result, "reject_rate_within_threshold")
+    assert check.passed and check.metadata["rows_rejected"].value == 0 and check.metadata["rows_in"].value == rows
+    silver_rows = pd.read_parquet(lake_file(isolated_env, "silver", "claims"))
+    assert len(silver_rows) == rows
+    assert silver_rows["defect_npi"].eq(1).all() and silver_rows["defect_diagnosis_code"].eq(1).all()
+    assert silver_rows["defect_procedure_code"].eq(1).all() and silver_rows["cpt_code"].isna().all()
+    assert (silver_rows["billing_npi"] == "1234567890").all() and (silver_rows["icd_code_set"] == "icd9").all()
+    assert pd.read_parquet(lake_file(isolated_env, "silver", "claims_rejects")).empty
+    (good,) = [m for m in result.asset_materializations_for_node("silver_claims")
+               if m.asset_key == dg.AssetKey(["silver", "claims"])]
+    assert good.metadata["rows_with_defects"].value == rows
+    assert good.metadata["defects_by_flag"].value["npi"] == rows
 
 
 def test_reject_threshold_is_run_config(source_in_data_dir, isolated_env: Path):

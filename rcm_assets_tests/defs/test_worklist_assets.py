@@ -40,6 +40,7 @@ def run(pipeline, tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("worklist") / "data"
     shutil.copytree(pipeline.data_dir / "lake", data_dir / "lake")
+    shutil.copytree(pipeline.data_dir / "reference", data_dir / "reference")  # part of feature_version
     (data_dir / "mlflow").mkdir(parents=True)
     shutil.copyfile(pipeline.data_dir / "mlflow" / "mlflow.db", data_dir / "mlflow" / "mlflow.db")
     export_dir = data_dir / "landing_out" / "worklist"
@@ -123,11 +124,20 @@ def test_reason_categories_against_the_generators_causes(run):
     denied["category"] = denied["denial_carc"].map(lambda c: CARC_CATEGORIES.get(c, "other"))
     rows = run["worklist"].merge(denied, on=["claim_id", "claim_version"], how="inner")
     assert len(rows) > 200
-    accuracy = float((rows["reason_category"] == rows["category"]).mean())
     bayes = reasons.bayes_reason_probabilities(rows["true_denial_probability"], rows, G.EFFECTS, G.CAUSE_CARC,
                                                G.BACKGROUND_CARCS)
     bayes_metrics = reasons.reason_metrics(rows["category"], bayes)
-    assert accuracy >= bayes_metrics["top1_accuracy"] - 0.08, (accuracy, bayes_metrics["top1_accuracy"])
+    # A diagnosis inconsistent with the procedure is known to the pipeline only from earlier CARC 11 denials of
+    # the same code x diagnosis pair (lib/learned), which this 150-claims-a-day world rarely repeats; the
+    # generator's grid was the model's before issue 24. Measured (seed 11): coding top-1 0.29 on 42 claims
+    # against Bayes 1.00, the other categories 0.658 against Bayes 0.697 (all: 0.621 against 0.727).
+    correct = rows["reason_category"] == rows["category"]
+    bayes_correct = bayes.idxmax(axis=1).to_numpy() == rows["category"].to_numpy()
+    coding = (rows["category"] == "coding").to_numpy()
+    accuracy, bayes_accuracy = float(correct[~coding].mean()), float(bayes_correct[~coding].mean())
+    assert accuracy >= bayes_accuracy - 0.08, (accuracy, bayes_accuracy)
+    if coding.sum() >= 20:
+        assert correct[coding].mean() >= 0.15, correct[coding].mean()
     # a claim whose only named cause is timely filing / missing auth is named so
     for cause, category in (("timely_filing", "timely_filing"), ("missing_prior_auth", "authorization")):
         only = rows[rows[f"cause_{cause}"] & (rows[[f"cause_{c}" for c in G.CAUSES]].sum(axis=1) == 1)]
@@ -150,10 +160,27 @@ def test_top_driver_is_the_claims_true_cause(run):
     single = rows[named.sum(axis=1) == 1]
     assert len(single) > 100
     expected = single[[f"cause_{c}" for c in CAUSE_GROUP]].idxmax(axis=1).str.removeprefix("cause_").map(CAUSE_GROUP)
-    agreement = (single["driver_1"] == expected).mean()
+    # The causes the claim and the hospital's files reveal. Not an inconsistent diagnosis: the pipeline learns
+    # it only from CARC 11 denials of the same code x diagnosis pair, and in this small world the denial model
+    # never splits on that rate (measured, seed 11: coding named first for 0 of 98 such claims, 42 of them with
+    # a positive learned rate; the other causes 0.988 of 333). lib/test_drivers checks it on a larger world.
+    revealed = (expected != "coding").to_numpy()
+    agreement = (single["driver_1"] == expected)[revealed].mean()
     assert agreement >= 0.9, agreement
     auth = single[expected == "prior_auth"]
     assert auth["driver_1_text"].str.startswith("prior authorisation missing;").mean() >= 0.9
+
+
+def test_sentences_name_the_payer_as_the_hospitals_payers_file_does(run, pipeline):
+    """The worklist passes the hospital's reference tables to the drivers: a sentence says "Blue Cross Blue
+    Shield", not the claim's payer id "BCBS"."""
+    names = pd.read_csv(pipeline.data_dir / "reference" / "payers.csv", dtype=str).set_index("payer_id")["payer_name"]
+    wl = run["worklist"]
+    auth = wl[(wl["driver_1"] == "prior_auth") & (wl["prior_auth_missing"] == 1)]
+    assert len(auth) > 20 and (names.reindex(auth["payer_id"]).to_numpy() != auth["payer_id"].to_numpy()).any()
+    payer = names.reindex(auth["payer_id"]).fillna(pd.Series(auth["payer_id"].to_numpy(), index=auth["payer_id"]))
+    prefixes = [f"prior authorisation missing; {name} requires it" for name in payer]
+    assert all(text.startswith(p) for text, p in zip(auth["driver_1_text"], prefixes, strict=True))
 
 
 def test_export_is_the_billers_file_without_phi(run):
@@ -196,7 +223,16 @@ def test_top_k_beats_random_on_the_realized_denials(run):
     labels = truth[truth["adjudicated"]]
     per_day = worklist_lib.top_k_evaluation(run["worklist"], labels, k=20)
     summary = worklist_lib.evaluation_summary(per_day)
-    assert summary["model_share_denied"] > 2 * summary["random_share_denied"], summary
+    # the same ranking by the generator's true probability: what the list could do at best in this world
+    truth_p = run["truth"][["claim_id", "claim_version", "true_denial_probability"]]
+    oracle = run["worklist"].merge(truth_p, on=["claim_id", "claim_version"], how="left")
+    oracle["expected_loss"] = oracle["true_denial_probability"] * oracle["expected_payment"]
+    best = worklist_lib.evaluation_summary(worklist_lib.top_k_evaluation(oracle, labels, k=20))
+    # The list ranks by dollars at risk, not probability: even the true probabilities put only 2.2x the random
+    # share of denials in the top 20 (measured, seed 11: 0.308 against 0.143); the model, without the
+    # generator's code x diagnosis grid since issue 24, 0.267 (0.87 of it), and 7.3x random's denied dollars.
+    assert summary["model_share_denied"] > 1.5 * summary["random_share_denied"], summary
+    assert summary["model_share_denied"] >= 0.75 * best["model_share_denied"], (summary, best)
     assert summary["model_denied_dollars"] > 2 * summary["random_denied_dollars"], summary
 
 
@@ -220,3 +256,13 @@ def test_cli_evaluate_writes_the_table_and_plot(run, monkeypatch, capsys):
     assert main(["worklist", "evaluate", "--start", "2025-01-02", "--end", "2025-01-03"]) == 2
     assert "materialize them first" in capsys.readouterr().err
 
+
+
+def test_each_day_is_priced_with_its_own_model_weeks_ratios(run):
+    """The run covers several model weeks and loads all their ratios: each day uses its own week's."""
+    wl, ratios = run["worklist"], run["ratios"]
+    assert ratios["week"].nunique() > 1 and wl["dt"].map(worklist_lib.model_week).nunique() > 1
+    for day, rows in wl.groupby("dt"):
+        own = worklist_lib.ratios_of_day(ratios, day)
+        assert len(own) and (own["week"] == worklist_lib.model_week(day)).all()
+        np.testing.assert_allclose(rows["allowed_ratio"], worklist_lib.allowed_ratio_for(rows["payer_id"], own))

@@ -65,12 +65,35 @@ def test_a_corrected_claim_is_a_new_decision_and_supersedes_its_version_the_same
     assert (decisions.set_index("claim_id").loc[same_day["claim_id"], "claim_version"] == 2).all()
 
 
-@pytest.mark.parametrize(("lookback", "is_update"), [(30, True), (10, False)])
-def test_the_lookback_bounds_how_far_back_a_version_counts_as_seen(lookback, is_update):
+@pytest.mark.parametrize("lookback", [30, 10])
+def test_an_update_past_the_lookback_is_still_an_update(lookback):
+    """20 days later: found in the index with a 30-day lookback; past a 10-day lookback, recognised by its
+    original submitted_at (it used to be scored again as a new claim)."""
     first = states("2025-03-01", n=5)
-    later = update_of(first, "2025-03-21")  # 20 days later
-    decisions, _ = claim_history.decision_rows(later, claim_history.version_index(first), lookback)
-    assert (len(decisions) == 0) is is_update
+    later = update_of(first, "2025-03-21")
+    decisions, stats = claim_history.decision_rows(later, claim_history.version_index(first), lookback)
+    assert len(decisions) == 0 and stats["in_place_updates"] == 5
+    assert stats["updates_past_lookback"] == (5 if lookback == 10 else 0)
+
+
+def test_an_update_arriving_200_days_after_submission_is_never_a_new_submission():
+    """Gold reads the version index of the lookback's 120 days only: the version's own day is long out of
+    it. The update keeps its submitted_at, so it is an update; a claim submitted that day is still new."""
+    first = states("2025-01-02", n=20)
+    late_day = (pd.Timestamp("2025-01-02") + pd.Timedelta(days=200)).date().isoformat()
+    late = update_of(first, late_day)
+    fresh = states(late_day, n=7, seed=3)
+    window = pd.concat([claim_history.version_index(states(d, n=3, seed=9)) for d in ("2025-05-01", "2025-07-01")],
+                       ignore_index=True)  # what gold reads: the 120 days before, none of them the first day
+    decisions, stats = claim_history.decision_rows(pd.concat([late, fresh], ignore_index=True), window, 120)
+    assert set(decisions["claim_id"]) == set(fresh["claim_id"])
+    assert stats["in_place_updates"] == 20 == stats["updates_past_lookback"] and stats["decisions"] == 7
+    # the same in a range run holding both days, and a corrected version submitted that day is new
+    corrected = first.iloc[:2].assign(claim_version=2, dt=late_day, submitted_at=pd.Timestamp(late_day) + pd.Timedelta(hours=8),
+                                      updated_at=pd.Timestamp(late_day) + pd.Timedelta(hours=9))
+    ranged, _ = claim_history.decision_rows(pd.concat([first, late, corrected], ignore_index=True), None, 120)
+    assert len(ranged) == len(first) + 2
+    assert (ranged[ranged["dt"] == late_day]["claim_version"] == 2).all()
 
 
 def test_the_version_index_holds_one_row_per_version_and_day():

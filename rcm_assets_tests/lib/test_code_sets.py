@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from rcm_assets.lib import code_sets as cs
-from rcm_assets.lib import reference as ref
 from rcm_assets.lib.columns import CARC_CATEGORIES, REGISTRY, Availability, Column
+from rcm_assets.synthetic import world as ref
 
 VALID: dict[str, list[str]] = {
     "x12_claim_id": ["ACME-000123456-01", "C0919100002", "1", "abc-123", "PCN2025A77", "A" * 38,
@@ -22,6 +22,9 @@ VALID: dict[str, list[str]] = {
     ],
     "icd10cm_format": ["I10", "E11.9", "E119", "S72.001A", "S72001A", "T36.0X5A", "O09.529", "M1A.0710",
                        "Z3A.39", "Z3A", "C4A.0", "U07.1", "S06.0X0A", "R55", "J45.909", "F32.A"],
+    "icd9cm_format": ["250", "250.00", "25000", "401.9", "4019", "V22.1", "V221", "V70.0", "E849.0", "E8490",
+                      "E917", "038.9"],
+    "icd_diagnosis_code": ["I10", "E11.9", "S72.001A", "250.00", "V22.1", "E849.0", "4019"],
     "zip_or_zip4": ["02134", "02134-1705", "021341705", "99501", "00501", "10001-0001"],
     "npi_format": ["1234567893", "1000000004", "2000000000"],
     "npi_check_digit": ["1234567893", "1245319599", "1003000126"],
@@ -38,6 +41,9 @@ INVALID: dict[str, list[object]] = {
                        "99-13", "j3490", "1234A", "1234X", "JJ349", "J349", " 99213"],
     "icd10cm_format": ["123.4", "Z3A.", "ZZZZZ", "S72.0011A", "S720011AB", "z3a.39", "I1", ".I10", "I10..1",
                        "I10.1.2", "1I0", "S72.001a", "I10 ", "E11-9"],
+    "icd9cm_format": ["25", "250.001", "2500.0", "V2", "V22.123", "E84", "E849.01", "e849.0", "A01.0", "250-00",
+                      " 250"],
+    "icd_diagnosis_code": ["12.4", "ZZZZZ", "E849.01", "z3a.39", "250.001", ""],
     "zip_or_zip4": ["2134", "02134-17", "02134 1705", "ABCDE", "021341705X", "02134-", "0213417051",
                     "ZIP!X"],
     "npi_format": ["123456789", "12345678901", "123456789A", "1234-567893", " 1234567893"],
@@ -118,6 +124,7 @@ def test_reference_data_uses_valid_codes() -> None:
 def test_registry_names_rules_and_derives_the_format_from_them() -> None:
     rules = {(c.table, c.name): c.rules for c in REGISTRY if c.rules}
     assert rules[("claims", "cpt_code")] == ("cpt_hcpcs_code",)
+    assert rules[("claims", "icd10_primary")] == ("icd_diagnosis_code",)
     assert rules[("claims", "billing_npi")] == rules[("claims", "rendering_npi")] == ("npi_format", "npi_check_digit")
     assert rules[("claims", "claim_id")] == rules[("remittances", "claim_id")] == ("x12_claim_id",)
     assert rules[("remittances", "carc_code")] == ("x12_carc_code",)
@@ -130,3 +137,40 @@ def test_registry_names_rules_and_derives_the_format_from_them() -> None:
         Column("x", "claims", "string", Availability.DECISION_TIME, regex=r"^\d$", rules=("npi_format",))
     with pytest.raises(KeyError, match="unknown code rule 'nope'"):
         Column("x", "claims", "string", Availability.DECISION_TIME, rules=("nope",))
+
+
+# --------------------------------------------------------------------------------------------------
+# the code set of a diagnosis against its service date, deleted procedure codes (issue 24)
+# --------------------------------------------------------------------------------------------------
+
+
+def _dates(*days: str) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(days)))
+
+
+def test_icd_code_set_by_grammar_and_by_date_when_both_grammars_admit_the_code() -> None:
+    codes = pd.Series(["250.00", "E11.9", "V221", "V221", "E8490", "E8490", "ZZZ", None], dtype=object)
+    days = _dates("2020-01-01", "2012-01-01", "2015-09-30", "2015-10-01", "2012-05-01", "2016-05-01",
+                  "2020-01-01", "2020-01-01")
+    assert cs.icd_code_set(codes, days).tolist() == ["icd9", "icd10", "icd9", "icd10", "icd9", "icd10", None, None]
+
+
+def test_icd_set_mismatch_is_icd9_from_2015_10_01_and_icd10_before() -> None:
+    sets = pd.Series(["icd9", "icd9", "icd10", "icd10", None, "icd9"], dtype=object)
+    days = _dates("2015-09-30", "2015-10-01", "2015-09-30", "2015-10-01", "2012-01-01", "2012-01-01")
+    assert cs.icd_set_mismatch(sets, days).tolist() == [False, True, True, False, False, False]
+    assert cs.ICD10_EFFECTIVE == pd.Timestamp("2015-10-01")
+
+
+def test_deleted_procedure_codes_are_deleted_from_their_date_on_and_cite_a_source() -> None:
+    codes = pd.Series(["99201", "99201", "99241", "G0202", "G0202", "99213", None, "ABC"], dtype=object)
+    days = _dates("2020-12-31", "2021-01-01", "2023-03-01", "2016-12-31", "2017-01-01", "2025-01-01",
+                  "2025-01-01", "2025-01-01")
+    assert cs.procedure_code_deleted(codes, days).tolist() == [False, True, True, False, True, False, False, False]
+    for code, (since, source) in cs.DELETED_PROCEDURE_CODES.items():
+        assert cs.CPT_HCPCS.is_valid(code) and pd.Timestamp(since) and len(source) > 20, code
+
+
+def test_the_generator_draws_no_deleted_code() -> None:
+    """The synthetic world's codes are current, so the flag on its data means what it says."""
+    assert not set(ref.CPT_CODES) & set(cs.DELETED_PROCEDURE_CODES)

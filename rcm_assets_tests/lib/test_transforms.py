@@ -111,6 +111,13 @@ def test_age_at_service_whole_years_capped():
     assert age_at(dob, on).tolist() == [24, 25, 90, 20, 21]
 
 
+def test_age_is_unknown_without_a_date_of_birth_or_with_one_after_the_service():
+    dob = pd.Series(pd.to_datetime(["2000-06-15", None, "2025-07-01"]))
+    on = pd.Series(pd.to_datetime(["2025-06-15", "2025-06-15", "2025-06-15"]))
+    age = age_at(dob, on)
+    assert age.iloc[0] == 25 and age.iloc[1:].isna().all()
+
+
 def test_zip3_keeps_three_digits_and_masks_sparse_areas():
     assert transforms.zip3(pd.Series(["02139", "03601", "90210"])).tolist() == ["021", "000", "902"]
 
@@ -159,17 +166,27 @@ def test_no_raw_phi_anywhere_when_many_rows_break_the_contract(bronze_claims):
     b.loc[picks[2], "cpt_code"] = b.loc[picks[2], "member_id"].to_numpy()          # raw id where a code goes
     b.loc[picks[3], "claim_version"] = 0
     result = build_silver_claims(b, KEY)
-    assert result.stats["rows_rejected"] >= 100
+    # only the missing version makes a row unusable; the rest are claim defects that land flagged
+    assert result.stats["rows_rejected"] == 25
+    assert result.stats["rejects_by_column"] == {"claim_version": 25}
     assert phi_leaks(result.good, b) == [] and phi_leaks(result.rejects, b) == []
     text = result.rejects.to_string() + repr(result.stats)
     for name in PHI_VALUES:
         for value in b.loc[picks.ravel(), name].dropna().astype(str):
             assert value not in text
-    assert result.stats["rejects_by_column"]["member_id"] == 25
+    good = result.good.set_index(["claim_id", "claim_version", "updated_at"])
+    def landed(rows):
+        return good.loc[list(zip(b.loc[rows, "claim_id"], b.loc[rows, "claim_version"], b.loc[rows, "updated_at"],
+                                 strict=True))]
+    no_member, raw_id_as_code, zip_is_name = landed(picks[1]), landed(picks[2]), landed(picks[0])
+    assert no_member["member_token"].isna().all() and no_member["defect_demographics"].eq(1).all()
+    # a value without the code's shape is not kept (it may be PHI, as here): null and flagged
+    assert raw_id_as_code["cpt_code"].isna().all() and raw_id_as_code["defect_procedure_code"].eq(1).all()
+    assert zip_is_name["patient_zip3"].isna().all()
 
 
 def test_all_rows_rejected_gives_a_typed_empty_silver(bronze_claims):
-    b = _one_day_unique(bronze_claims, 5).assign(plan_type="gold")
+    b = _one_day_unique(bronze_claims, 5).assign(payer_id=None)
     result = build_silver_claims(b, KEY)
     assert result.good.empty and len(result.rejects) == 5 and result.stats["reject_rate"] == 1.0
     contracts.schema_for("claims", "silver").validate(result.good)
@@ -199,41 +216,48 @@ def test_every_contract_failure_kind_is_a_named_reject_and_no_value_is_kept(bron
     b["units"] = b["units"].astype("float64")
     b.loc[10, "units"] = np.nan                                                     # null in an int column
     result = build_silver_claims(b, KEY)
+    # unusable rows: rejected with their reason
     expected = {
         ids[0]: "payer_id:not_nullable",
         ids[1]: "units:less_than_or_equal_to(9999)",
-        ids[2]: "plan_type:isin(",
-        ids[3]: "cpt_code:cpt_hcpcs_code",
-        ids[4]: "cpt_code:dtype('str')",
         ids[5]: "submitted_at:greater_than_or_equal_to_column(service_date)",
-        ids[6]: "patient_zip:zip_or_zip4",
         ids[7]: "service_date:date_without_time",
-        ids[8]: "patient_age:greater_than_or_equal_to(0)",
         ids[9]: "billed_amount:greater_than_or_equal_to(0.01)",
         ids[10]: "units:not_nullable",
     }
     for claim_id, reason in expected.items():
-        assert reason in _reasons_of(result, claim_id), claim_id
-    assert result.stats["rows_rejected"] == 11 and result.stats["rows_good"] == 1
-    assert result.good["claim_id"].tolist() == [ids[11]]
+        assert _reasons_of(result, claim_id) == reason, claim_id
+    # claim defects and tolerated values: the rows land (issue 24), flagged or blanked
+    good = result.good.set_index("claim_id")
+    assert result.stats["rows_rejected"] == 6 and result.stats["rows_good"] == 6
+    assert sorted(good.index) == sorted(ids[i] for i in (2, 3, 4, 6, 8, 11))
+    assert pd.isna(good.loc[ids[2], "plan_type"]) and good.loc[ids[2], "claim_defects"] == ""
+    for i in (3, 4):  # malformed, and not text at all: null, flagged
+        assert pd.isna(good.loc[ids[i], "cpt_code"]) and good.loc[ids[i], "defect_procedure_code"] == 1
+    assert pd.isna(good.loc[ids[6], "patient_zip3"]) and good.loc[ids[6], "claim_defects"] == ""
+    assert pd.isna(good.loc[ids[8], "patient_age"]) and good.loc[ids[8], "claim_defects"] == "demographics"
     assert list(result.rejects.columns) == list(contracts.REJECT_COLUMNS["claims"])
-    assert result.stats["rejects_by_column"]["cpt_code"] == 2
+    assert "cpt_code" not in result.stats["rejects_by_column"]
+    assert result.stats["defects_by_flag"]["procedure_code"] == 2
     assert result.stats["rejects_by_check"]["not_nullable"] == 2
     assert "units:not_nullable" in result.stats["rejects_by_reason"]
     flat = result.rejects.astype(str).to_string()
     assert secret_zip not in flat
     assert phi_leaks(result.rejects, b) == [] and phi_leaks(result.good, b) == []
     contracts.rejects_schema("claims").validate(result.rejects, lazy=True)
+    contracts.schema_for("claims", "silver").validate(result.good, lazy=True)
 
 
 def test_several_failures_of_one_row_are_joined(bronze_claims):
+    """The reasons of a reject are its usability failures, in column order; its defects are no reason."""
     b = _one_day_unique(bronze_claims, 3)
     b.loc[0, "billed_amount"] = 0.0
+    b.loc[0, "units"] = 0
     b.loc[0, "cpt_code"] = "bad"
     row = build_silver_claims(b, KEY).rejects.iloc[0]
-    assert row["reasons"].split("; ") == ["cpt_code:cpt_hcpcs_code",
+    assert row["reasons"].split("; ") == ["units:greater_than_or_equal_to(1)",
                                           "billed_amount:greater_than_or_equal_to(0.01)"]
-    assert row["failed_columns"] == "cpt_code; billed_amount"
+    assert row["failed_columns"] == "units; billed_amount"
 
 
 def test_as_of_rejects_submissions_from_the_future(bronze_claims):
@@ -464,3 +488,124 @@ def test_per_row_helpers_give_the_row_by_row_results_on_distinct_values():
     assert _day_counts(days).to_dict() == reference.to_dict() == {"2025-01-02": 2, "unknown": 2, "2025-01-03": 1,
                                                                   "7": 1}
     assert _day_counts(pd.Series([], dtype="object")).to_dict() == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# claim defects: predictors, not rejects (issue 24)
+# --------------------------------------------------------------------------------------------------
+
+BAD_CHECK_DIGIT_NPI = "1234567890"  # a test NPI: 10 digits, wrong Luhn check digit (1234567893 is right)
+
+
+def _defect_rows(bronze_claims: pd.DataFrame, cases: dict[str, dict]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One generated row per case with the case's columns overwritten; -> (bronze, case -> claim_id)."""
+    b = _one_day_unique(bronze_claims, len(cases) + 1)
+    ids = {}
+    for i, (case, values) in enumerate(cases.items()):
+        for column, value in values.items():
+            b.loc[i, column] = value
+        ids[case] = b.loc[i, "claim_id"]
+    ids["clean"] = b.loc[len(cases), "claim_id"]
+    return b, ids
+
+
+BORN_1960 = {"patient_dob": pd.Timestamp("1960-01-01")}  # born before every service date of the cases
+DEFECT_CASES: dict[str, tuple[dict, str, str | None]] = {
+    # case: (overwritten columns, the claim_defects expected, icd_code_set expected)
+    "test_npi": ({"billing_npi": BAD_CHECK_DIGIT_NPI}, "npi", "icd10"),
+    "no_rendering_npi": ({"rendering_npi": None}, "npi", "icd10"),
+    "icd9_in_2012": ({"icd10_primary": "250.00", "service_date": pd.Timestamp("2012-03-05"), **BORN_1960}, "", "icd9"),
+    "icd9_v_code_in_2012": ({"icd10_primary": "V221", "service_date": pd.Timestamp("2012-03-05"), **BORN_1960}, "", "icd9"),
+    "icd9_in_2020": ({"icd10_primary": "250.00", "service_date": pd.Timestamp("2020-03-05"), **BORN_1960}, "diagnosis_code",
+                     "icd9"),
+    "icd10_in_2012": ({"icd10_primary": "E11.9", "service_date": pd.Timestamp("2012-03-05"), **BORN_1960}, "diagnosis_code",
+                      "icd10"),
+    "unparsable_diagnosis": ({"icd10_primary": "DIAB"}, "diagnosis_code", None),
+    "no_diagnosis": ({"icd10_primary": None}, "diagnosis_code", None),
+    "no_place_of_service": ({"place_of_service": None}, "place_of_service", "icd10"),
+    "dob_with_a_time": ({"patient_dob": pd.Timestamp("1960-01-01 13:30")}, "demographics", "icd10"),
+    "no_dob": ({"patient_dob": pd.NaT}, "demographics", "icd10"),
+    "no_sex": ({"patient_sex": None}, "demographics", "icd10"),
+    "unknown_format_procedure": ({"cpt_code": "ABC12"}, "procedure_code", "icd10"),
+    "deleted_procedure": ({"cpt_code": "99201"}, "procedure_code", "icd10"),
+    "deleted_later_procedure": ({"cpt_code": "99201", "icd10_primary": "E11.9",
+                                 "service_date": pd.Timestamp("2020-06-01"), **BORN_1960}, "", "icd10"),
+    "unassigned_place_of_service": ({"place_of_service": "30"}, "place_of_service", "icd10"),
+    "two_defects": ({"billing_npi": BAD_CHECK_DIGIT_NPI, "icd10_primary": "401.9"}, "npi,diagnosis_code", "icd9"),
+}
+
+
+@pytest.fixture()
+def defects(bronze_claims):
+    b, ids = _defect_rows(bronze_claims, {case: cols for case, (cols, _, _) in DEFECT_CASES.items()})
+    result = build_silver_claims(b, KEY)
+    return b, ids, result
+
+
+@pytest.mark.parametrize("case", sorted(DEFECT_CASES))
+def test_claim_defects_land_in_silver_with_their_flags(defects, case):
+    b, ids, result = defects
+    _, expected, code_set = DEFECT_CASES[case]
+    assert result.stats["rows_rejected"] == 0, result.rejects["reasons"].tolist()
+    row = result.good.set_index("claim_id").loc[ids[case]]
+    assert row["claim_defects"] == expected
+    flags = {f.removeprefix("defect_"): int(row[f]) for f in ("defect_npi", "defect_diagnosis_code",
+             "defect_procedure_code", "defect_place_of_service", "defect_demographics")}
+    assert {f for f, v in flags.items() if v} == set(filter(None, expected.split(",")))
+    assert row["icd_code_set"] == code_set if code_set else pd.isna(row["icd_code_set"])
+
+
+def test_defect_values_are_kept_as_sent_or_made_unknown(defects):
+    b, ids, result = defects
+    good = result.good.set_index("claim_id")
+    assert good.loc[ids["test_npi"], "billing_npi"] == BAD_CHECK_DIGIT_NPI  # the shape of an NPI: as sent
+    assert good.loc[ids["icd9_in_2012"], "icd10_primary"] == "250.00"
+    assert good.loc[ids["unassigned_place_of_service"], "place_of_service"] == "30"
+    assert pd.isna(good.loc[ids["no_rendering_npi"], "rendering_npi"])
+    assert pd.isna(good.loc[ids["unknown_format_procedure"], "cpt_code"])  # not a code's shape: null
+    assert pd.isna(good.loc[ids["no_dob"], "patient_age"])
+    assert good.loc[ids["no_sex"], "patient_sex"] == "U"
+    assert good.loc[ids["clean"], "claim_defects"] == "" and good.loc[ids["clean"], "icd_code_set"] == "icd10"
+    assert result.stats["rows_with_defects"] == len(DEFECT_CASES) - 3  # three cases are correct coding
+    contracts.schema_for("claims", "silver").validate(result.good, lazy=True)
+    assert phi_leaks(result.good, b) == []
+
+
+UNUSABLE_CASES: dict[str, tuple[dict, str]] = {
+    "no_claim_id": ({"claim_id": None}, "claim_id:not_nullable"),
+    "no_payer": ({"payer_id": None}, "payer_id:not_nullable"),
+    "no_service_date": ({"service_date": pd.NaT}, "service_date:not_nullable"),
+    "no_submitted_at": ({"submitted_at": pd.NaT}, "submitted_at:not_nullable"),
+    "no_amount": ({"billed_amount": np.nan}, "billed_amount:not_nullable"),
+    "no_version": ({"claim_version": 0}, "claim_version:greater_than_or_equal_to(1)"),
+}
+
+
+def test_unusable_rows_are_rejected_with_their_reason(bronze_claims):
+    b, ids = _defect_rows(bronze_claims, {case: cols for case, (cols, _) in UNUSABLE_CASES.items()})
+    b.loc[0, "billing_npi"] = BAD_CHECK_DIGIT_NPI  # a defect does not add to the reasons of a reject
+    result = build_silver_claims(b, KEY)
+    rejects = result.rejects
+    assert len(rejects) == len(UNUSABLE_CASES) and result.stats["rows_good"] == 1
+    for case, (_, reason) in UNUSABLE_CASES.items():
+        if case == "no_claim_id":
+            assert rejects.loc[rejects["claim_id"].isna(), "reasons"].tolist() == [reason]
+        else:
+            assert _reasons_of(result, ids[case]) == reason, case
+    assert result.good["claim_id"].tolist() == [ids["clean"]]
+
+
+def test_a_day_of_defects_is_not_a_day_of_rejects(bronze_claims):
+    """Every row with a test NPI and an ICD-9 code after 2015: all land, none is rejected."""
+    b = _one_day_unique(bronze_claims, 30).assign(billing_npi=BAD_CHECK_DIGIT_NPI, icd10_primary="401.9")
+    result = build_silver_claims(b, KEY)
+    assert result.stats["rows_rejected"] == 0 and result.stats["reject_rate"] == 0.0
+    assert result.stats["defect_rate"] == 1.0
+    assert set(result.good["claim_defects"]) == {"npi,diagnosis_code"}
+
+
+def test_claim_defects_names_the_flags_in_order():
+    flags = pd.DataFrame({"npi": [False, True, True], "diagnosis_code": [False, False, True],
+                          "procedure_code": [False, False, False], "place_of_service": [False, False, True],
+                          "demographics": [False, True, False]})
+    assert transforms.claim_defects(flags).tolist() == ["", "npi,demographics", "npi,diagnosis_code,place_of_service"]

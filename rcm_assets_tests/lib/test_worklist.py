@@ -37,6 +37,30 @@ def test_ratio_lookup_falls_back_to_overall_then_to_billed():
     np.testing.assert_allclose(loss, [200.0, 12.0])
 
 
+def two_weeks_of_ratios() -> pd.DataFrame:
+    """The stored model/payer_allowed_ratios of two weeks whose Medicare ratio moved (0.363 -> 0.412)."""
+    def week(monday: str, medicare: float) -> pd.DataFrame:
+        return pd.DataFrame({"payer_id": ["MEDICARE", "*"], "allowed_ratio": [medicare, 0.5], "paid_claims": [50, 90],
+                             "billed_total": [1.0, 2.0], "allowed_total": [0.4, 1.0], "week": monday,
+                             "cutoff": pd.Timestamp(monday)})
+    return pd.concat([week("2025-02-17", 0.363), week("2025-03-17", 0.412)], ignore_index=True)
+
+
+@pytest.mark.parametrize(("day", "expected"), [("2025-02-18", 0.363), ("2025-03-16", 0.363), ("2025-03-17", 0.412),
+                                               ("2025-03-20", 0.412), ("2025-02-16", 1.0)])
+def test_a_day_is_priced_with_its_own_model_weeks_ratios(day: str, expected: float):
+    """A run over several weeks loads all their ratios; each day takes its own week's (else the latest
+    earlier one), never a later week's. The worklist used every row, so the last week's ratio (0.412)
+    priced days up to four weeks earlier."""
+    ratios = W.ratios_of_day(two_weeks_of_ratios(), day)
+    np.testing.assert_allclose(W.allowed_ratio_for(pd.Series(["MEDICARE"]), ratios), [expected])
+
+
+def test_ratios_of_several_weeks_are_refused_by_the_lookup():
+    with pytest.raises(ValueError, match="several weeks"):
+        W.allowed_ratio_for(pd.Series(["MEDICARE"]), two_weeks_of_ratios())
+
+
 def listed(n: int = 6, day: str = "2025-05-01") -> pd.DataFrame:
     return pd.DataFrame({
         "dt": day, "claim_id": [f"C{i}" for i in range(n)], "claim_version": 1,
@@ -104,6 +128,18 @@ def test_labels_are_first_adjudications_of_the_listed_versions():
     # superseded by the corrected claim before any outcome, so it has no label
     assert bool(labels.loc[("A", 2), "denied"]) and not bool(labels.loc[("B", 1), "denied"])
     assert ("A", 1) not in labels.index and len(labels) == 2
+
+
+def test_a_corrected_claims_original_keeps_its_own_denial():
+    """Denied, then corrected and paid: both versions have their own label (the original used to get none:
+    only the latest version was labelled)."""
+    versions = pd.DataFrame({"claim_id": ["A", "A"], "claim_version": [1, 2],
+                             "submitted_at": pd.to_datetime(["2025-01-01", "2025-02-10"])})
+    outcomes = pd.DataFrame({"claim_id": ["A", "A"], "denied": [True, False], "claim_status": ["denied", "paid"],
+                             "adjudicated_at": pd.to_datetime(["2025-02-01", "2025-03-01"]),
+                             "updated_at": pd.to_datetime(["2025-02-02", "2025-03-02"])})
+    labels = W.outcome_labels(versions, outcomes, pd.Timestamp("2025-06-01"))
+    assert list(zip(labels["claim_version"], labels["denied"], strict=True)) == [(1, True), (2, False)]
 
 
 def test_top_k_against_random_and_the_prior_auth_rule():

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rcm_assets.lib import reference as ref
 from rcm_assets.lib.columns import source_column_names, source_columns
 from rcm_assets.synthetic import (
     GROUND_TRUTH_COLUMNS,
@@ -28,6 +27,7 @@ from rcm_assets.synthetic import (
     write_source,
 )
 from rcm_assets.synthetic import generator as gen
+from rcm_assets.synthetic import world as ref
 from rcm_assets_tests.synthetic.test_synthetic import _assert_conforms
 
 START = date(2025, 1, 1)

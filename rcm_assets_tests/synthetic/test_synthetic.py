@@ -20,7 +20,6 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from rcm_assets.lib import reference as ref
 from rcm_assets.lib.columns import PLAN_TYPES, source_column_names, source_columns
 from rcm_assets.synthetic import (
     GROUND_TRUTH_COLUMNS,
@@ -31,6 +30,7 @@ from rcm_assets.synthetic import (
     write_landing_file,
     write_source,
 )
+from rcm_assets.synthetic import world as ref
 
 START = date(2025, 1, 1)
 TS_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$")

@@ -1,13 +1,12 @@
-"""Reference data a biller knows at submission time: payers, CPT/HCPCS and ICD-10 codes, places of service.
+"""The default synthetic world's truth: its payers (with the base denial rates and filing limits the
+generator draws from), CPT/HCPCS codes with the typical charges of its fee schedule, the payer x family
+prior-auth grid, the CPT family x ICD chapter consistency grid, ICD-10 codes and places of service.
 
-Pure data plus tiny lookups (no dagster, no pandas). Everything is exposed both as a function
-(`cpt_family("99213")`) and as a plain dict / frozenset (`CPT_FAMILY`), because features map whole
-columns at once (`frame["cpt_code"].map(CPT_FAMILY)`), which is far faster than a per-row call.
-
-The synthetic generator draws from these tables and the features read them, so both sides agree on
-what "needs prior auth" or "diagnosis consistent with procedure" means. This table is the *published*
-payer policy: a drift scenario (a payer silently starting to require prior auth for a CPT family) is
-deliberately not reflected here — the model has to notice it from outcomes, as in real life.
+This is the generator's answer key and lives only in `synthetic/`: nothing outside `synthetic/` may
+import it (tests/test_layout.py). The pipeline learns these rules from outcomes or reads the partial
+reference files a hospital supplies (`synthetic.reference_files` writes the demo's: payers, published
+prior-auth lists for some payers, a chargemaster with the hospital's own list prices), never this module.
+A drift scenario (a payer silently starting to require prior auth for a CPT family) is not reflected here.
 """
 
 from __future__ import annotations
