@@ -21,7 +21,12 @@ import pyarrow as pa
 from rcm_assets.defs import checks
 from rcm_assets.defs.automation import follow_upstream
 from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, PARTITIONS_START, daily_partitions
-from rcm_assets.defs.payer_rules import CLAIM_LOOKUP_DAYS, SILVER_CLAIMS_PATH, SILVER_REMITTANCES, lake_days
+from rcm_assets.defs.payer_rules import (
+    CLAIM_LOOKUP_DAYS,
+    SILVER_REMITTANCES,
+    lake_days,
+    read_claim_states,
+)
 from rcm_assets.defs.silver import claim_versions
 from rcm_assets.lib import claim_history, labels, learned
 from rcm_assets.platform import catalog
@@ -32,17 +37,6 @@ REMITTANCE_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "claim_status"
 VERSION_COLUMNS = ["claim_id", "claim_version", "submitted_at", "payer_id", "cpt_code", "icd10_primary",
                    "rendering_npi", "billing_npi", "units", "billed_amount", "service_date",
                    "updated_at", "_ingested_at", "dt"]
-
-
-def read_claim_states(lake: Any, days: Sequence[str], claim_ids: set[str], columns: Sequence[str]) -> pd.DataFrame:
-    """The silver claim rows of `claim_ids` (`columns`) on the days among `days` whose version
-    index holds them (the lookup of `defs/payer_rules.read_answered_claims`, for any columns)."""
-    index = [lake.read_stored(claim_versions.key.path, d, columns=["claim_id"]) for d in days]
-    holding = sorted({day for day, f in zip(days, index, strict=True)
-                      if f is not None and f["claim_id"].isin(claim_ids).any()})
-    frames = [lake.read_stored(SILVER_CLAIMS_PATH, d, columns=list(columns)) for d in holding]
-    frames = [f[f["claim_id"].isin(claim_ids)] for f in frames if f is not None]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
 
 
 def read_remittances(lake: Any, days: Sequence[str], claim_ids: set[str]) -> pd.DataFrame | None:

@@ -40,16 +40,21 @@ def lake_days(first_day: str, last_day: str, before: int) -> list[str]:
             if first + timedelta(days=n) >= PARTITIONS_START]
 
 
-def read_answered_claims(lake: Any, days: Sequence[str], claim_ids: set[str],
-                         config: feature_lib.FeatureConfig) -> pd.DataFrame:
-    """The silver claim rows of `claim_ids` on the days (among `days`) the version index says hold them."""
+def read_claim_states(lake: Any, days: Sequence[str], claim_ids: set[str], columns: Sequence[str]) -> pd.DataFrame:
+    """The silver claim rows of `claim_ids` (`columns`) on the days among `days` whose version index holds
+    them: reads the small version index of each day, then only the days that hold one of the claims."""
     index = [lake.read_stored(claim_versions.key.path, d, columns=["claim_id"]) for d in days]
     holding = sorted({day for day, f in zip(days, index, strict=True)
                       if f is not None and f["claim_id"].isin(claim_ids).any()})
-    wanted = [*config.source_columns, *CLAIM_STATE_COLUMNS, "dt"]
-    frames = [lake.read_stored(SILVER_CLAIMS_PATH, d, columns=wanted) for d in holding]
+    frames = [lake.read_stored(SILVER_CLAIMS_PATH, d, columns=list(columns)) for d in holding]
     frames = [f[f["claim_id"].isin(claim_ids)] for f in frames if f is not None]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+
+
+def read_answered_claims(lake: Any, days: Sequence[str], claim_ids: set[str],
+                         config: feature_lib.FeatureConfig) -> pd.DataFrame:
+    """The silver claim rows of `claim_ids` as submitted (the features' source columns and claim state)."""
+    return read_claim_states(lake, days, claim_ids, [*config.source_columns, *CLAIM_STATE_COLUMNS, "dt"])
 
 
 AUTHORIZATION_DENIALS_CHECKS = [
