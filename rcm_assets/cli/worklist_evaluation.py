@@ -20,7 +20,7 @@ from rcm_assets.lib import worklist as worklist_lib
 
 WORKLIST_COLUMNS = ["claim_id", "claim_version", "expected_loss", "expected_payment", "billed_amount",
                     "prior_auth_missing", "denial_probability"]
-OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied"]
+OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", "claim_status"]  # status: reversals never label
 
 
 def default_output_dir() -> Path:
