@@ -55,10 +55,11 @@ def test_executor_follows_rcm_executor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _daily_assets() -> list:
-    from rcm_assets.defs import bronze, gold, payer_rules, silver
+    """daily_ingest_job's assets (groups bronze, silver, gold): gold reads the learned evidence from the lake."""
+    from rcm_assets.defs import bronze, gold, learned, payer_rules, silver
 
     return [bronze.claims, bronze.remittances, silver.claims, silver.remittances, silver.claim_versions,
-            payer_rules.authorization_denials, gold.claim_features]
+            payer_rules.authorization_denials, learned.adjudication_evidence, gold.claim_features]
 
 
 @pytest.mark.slow
