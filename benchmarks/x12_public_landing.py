@@ -7,7 +7,7 @@ per CLM (voids, frequency 8, excepted) and one remittance row per CLP. The CLM/C
 split of the text on the ISA's separators, independent of the reader. Works with any version of the reader
 that has `read_x12` (run it with main's interpreter for the "before" figure).
 
-Files are named `<owner>+<repo>__<path with / as __>` (how /work/wt/_x12_public/collect.py copies them).
+Files are named `<owner>+<repo>__<path with / as __>` (how `x12_public_collect.py` copies them).
 Files their own repository's tests call invalid are counted apart as "broken by design" (BROKEN_BY_DESIGN
 cites the test); a file with envelope warnings (X12Batch.warnings, newer readers) that lands every claim
 counts as landed and is marked "warn".
