@@ -464,11 +464,13 @@ def stage_input_file(path: Path, runner: Runner) -> tuple[date, date]:
         raise UsageError(f"input file not found: {path}")
     try:
         if landing.is_x12_name(Path(path)):
-            names, rejected = landing.validate_x12_file(path, partitions.PARTITIONS_START, utc_today(),
-                                                        settings.facility_tz())
+            names, rejected, warnings = landing.validate_x12_file(path, partitions.PARTITIONS_START,
+                                                                  utc_today(), settings.facility_tz())
             for problem in rejected:
                 say(f"{path.name}: transaction set refused, the others kept: {problem.envelope}, "
                     f"segment {problem.segment_position} ({problem.segment}): {problem.problem}")
+            for warning in warnings:
+                say(f"{path.name}: envelope warning, nothing refused: {warning}")
             days = [name.day for name in names]
         else:
             days = [landing.validate_file(path, partitions.PARTITIONS_START, utc_today()).day]

@@ -67,8 +67,11 @@ def quarantine_observations(scan: landing_lib.ScanResult) -> list[dg.AssetObserv
         "quarantined_as": dg.MetadataValue.path(str(refused.quarantined_as)),
     }) for refused in scan.refused]
     events += [dg.AssetObservation(asset_key=QUARANTINE_KEY, metadata={
-        "file": partly.name, "reason": "x12_transaction_sets_refused",
-        "message": f"{len(partly.problems)} transaction set(s) refused, the others accepted",
+        "file": partly.name,
+        "reason": "x12_transaction_sets_refused" if partly.problems else "x12_envelope_warnings",
+        "message": (f"{len(partly.problems)} transaction set(s) refused, the others accepted"
+                    if partly.problems else "every transaction set accepted")
+        + "".join(f"; envelope warning: {w}" for w in partly.warnings[:3]),
         "quarantined_as": dg.MetadataValue.path(str(partly.record)),
     }) for partly in scan.partial]
     return events
@@ -166,8 +169,8 @@ def landing_file_sensor(context: dg.SensorEvaluationContext, landing: LandingRes
     )
     for partly in scan.partial:
         context.log.warning(
-            f"X12 file {partly.name}: {len(partly.problems)} transaction set(s) refused (listed in "
-            f"{partly.record.name}), the others accepted"
+            f"X12 file {partly.name}: {len(partly.problems)} transaction set(s) refused, "
+            f"{len(partly.warnings)} envelope warning(s) (listed in {partly.record.name}), the others accepted"
         )
     for refused in scan.refused:
         context.log.warning(

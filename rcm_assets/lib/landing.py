@@ -10,6 +10,9 @@ name: their claims (837) and remittances (835) feed the bronze partitions of the
 reached the source (`updated_at`, from GS04/GS05; see `lib.x12`). An X12 file is accepted per
 transaction set: a bad set is listed in `<name>.<stamp>.rejected.json` in the quarantine folder while
 the good sets of the same file flow on; damage to the interchange envelope quarantines the whole file.
+A control number or count wrong in a GE/IEA trailer around intact sets refuses nothing: the file lands and
+the warning (envelope, segment) is recorded the same way (`envelope_warnings` in the `.rejected.json`, or a
+`<name>.<stamp>.warnings.json` when no set was refused).
 
 Error messages name the file, and the column or row where that helps, but never a cell value: landing
 files carry PHI.
@@ -486,8 +489,9 @@ def x12_days(batch: x12.X12Batch) -> dict[str, list[date]]:
 
 def validate_x12_file(
     path: Path | str, first_day: date, last_day: date, facility_tz: str
-) -> tuple[list[LandingName], list[x12.X12Problem]]:
-    """The (table, day) partitions an X12 file feeds and the transaction sets it refused; LandingError
+) -> tuple[list[LandingName], list[x12.X12Problem], list[x12.X12Problem]]:
+    """The (table, day) partitions an X12 file feeds, the transaction sets it refused and its envelope
+    warnings (a GE/IEA control number or count wrong around intact sets: nothing refused); LandingError
     when nothing in it is usable or a day lies outside [first_day, last_day]."""
     path = Path(path)
     batch = read_x12_file(path, facility_tz)
@@ -500,7 +504,7 @@ def validate_x12_file(
     every = [d for table_days in days.values() for d in table_days]
     _check_days(path.name, min(every), max(every), first_day, last_day)
     names = [LandingName(table, day, X12_FORMAT) for table, table_days in days.items() for day in table_days]
-    return names, list(batch.rejected)
+    return names, list(batch.rejected), list(batch.warnings)
 
 
 def x12_files(landing_dir: Path | str, table: str | None = None) -> list[Path]:
@@ -617,18 +621,24 @@ def quarantine(path: Path | str, reason: LandingError, quarantine_dir: Path | st
 
 
 def record_rejected_transactions(path: Path | str, problems: list[x12.X12Problem],
-                                 quarantine_dir: Path | str) -> Path:
+                                 quarantine_dir: Path | str, warnings: list[x12.X12Problem] | None = None) -> Path:
     """`<name>.<stamp>.rejected.json` in the quarantine folder: the X12 transaction sets of a file that
-    were refused (envelope, segment position, problem) while the rest of the file was accepted."""
+    were refused (envelope, segment position, problem) while the rest of the file was accepted, and its
+    envelope warnings; `<name>.<stamp>.warnings.json` when only warnings (every set accepted)."""
     path, quarantine_dir = Path(path), Path(quarantine_dir)
+    warnings = list(warnings or [])
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     now = _utc_now()
-    target = quarantine_dir / f"{_safe_name(path.name)}.{now.strftime('%Y%m%dT%H%M%S%fZ')}.rejected.json"
-    record = {"file": path.name, "accepted": "the other transaction sets of the file",
+    kind = "rejected" if problems else "warnings"
+    target = quarantine_dir / f"{_safe_name(path.name)}.{now.strftime('%Y%m%dT%H%M%S%fZ')}.{kind}.json"
+    record = {"file": path.name,
+              "accepted": "the other transaction sets of the file" if problems else "every transaction set",
               "rejected_transaction_sets": [_x12_problem_detail(p) for p in problems],
+              "envelope_warnings": [_x12_problem_detail(p) for p in warnings],
               "recorded_at": now.isoformat(), "landing_dir": str(path.parent)}
     _write_json(target, record)
-    log.info("X12 file %s: %d transaction set(s) refused, the rest accepted", _shown(path.name), len(problems))
+    log.info("X12 file %s: %d transaction set(s) refused, %d envelope warning(s), the rest accepted",
+             _shown(path.name), len(problems), len(warnings))
     return target
 
 
@@ -687,11 +697,12 @@ class Refused:
 
 @dataclass(frozen=True)
 class PartlyRefused:
-    """An X12 file whose good transaction sets were accepted while some were refused."""
+    """An X12 file accepted with findings: some transaction sets refused, or envelope warnings, or both."""
 
     name: str
-    problems: list[x12.X12Problem]
-    record: Path  # the .rejected.json in the quarantine folder
+    problems: list[x12.X12Problem]  # refused transaction sets
+    record: Path  # the .rejected.json (or .warnings.json) in the quarantine folder
+    warnings: list[x12.X12Problem] = field(default_factory=list)  # envelope warnings (nothing refused)
 
 
 @dataclass
@@ -707,7 +718,8 @@ class ScanResult:
     def summary(self) -> str:
         return (
             f"{len(self.accepted)} accepted, {len(self.refused)} quarantined, "
-            f"{len(self.partial)} X12 file(s) with refused transaction sets, {self.backlog} left for the "
+            f"{len(self.partial)} X12 file(s) with refused transaction sets or envelope warnings, "
+            f"{self.backlog} left for the "
             f"next tick, {self.settling} still settling, {len(self.failed)} failed"
         )
 
@@ -804,11 +816,11 @@ def _handle(path: Path, quarantine_dir: Path, first_day: date, last_day: date, r
     try:
         if is_x12_name(path):
             version = file_version(path)
-            names, rejected = validate_x12_file(path, first_day, last_day, facility_tz)
+            names, rejected, warnings = validate_x12_file(path, first_day, last_day, facility_tz)
             result.accepted += [Accepted(path, name, f"{version}:{name.table}:{name.partition_key}") for name in names]
-            if rejected:
-                result.partial.append(PartlyRefused(path.name, rejected,
-                                                    record_rejected_transactions(path, rejected, quarantine_dir)))
+            if rejected or warnings:
+                record = record_rejected_transactions(path, rejected, quarantine_dir, warnings)
+                result.partial.append(PartlyRefused(path.name, rejected, record, warnings))
             return True
         parsed = validate_file(path, first_day, last_day)
         result.accepted.append(Accepted(path, parsed, file_version(path)))

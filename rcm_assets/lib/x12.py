@@ -14,13 +14,19 @@ API (the landing sensor, bronze and the synthetic generator code against these n
 What is accepted (the same table is in docs/X12_MAPPING.md, from `x12_mapping.ACCEPTANCE_RULES`):
 
 - Interchange-level damage refuses the file: empty, not X12, ISA truncated or malformed, IEA missing,
-  IEA01/IEA02 not matching the interchange, a transaction set other than 837/835, an empty segment (two
-  terminators in a row), data after the last IEA, or (with `expect`) a set of the other kind.
-- A damaged functional group (GE02 != GS06, GE01 not counting the sets, GE missing, GS06 repeated)
-  rejects that group's transaction sets, one `rejected` entry each.
-- A damaged transaction set (SE02 != ST02, SE missing, a malformed segment, an 835 without BPR) rejects
-  that set. An SE01 that miscounts a set whose SE is there is logged, and HL numbering is not checked
-  (loops are read in order by HL03): public senders get both wrong.
+  a transaction set other than 837/835, data after the last IEA, or (with `expect`) a set of the other kind.
+- Envelope bookkeeping that is wrong while the sets inside are whole (IEA02 != ISA13, IEA01 not counting
+  the groups, GE02 != GS06, GE01 not counting the sets) is a warning (`X12Batch.warnings`, naming the
+  envelope and the trailer segment), not a refusal: translators and de-identification tools rewrite control
+  numbers and counts, and each set proves its own integrity by its SE trailer. Under such a trailer a set
+  whose SE01 also miscounts is refused (two kinds of damage together are no longer bookkeeping).
+- A damaged functional group (GE missing, GS06 repeated: a duplicate of an earlier group) rejects that
+  group's transaction sets, one `rejected` entry each.
+- A damaged transaction set (SE02 != ST02, SE missing, ST02 repeated, a malformed segment, an 835 without
+  BPR) rejects that set. An SE01 that miscounts a set whose SE is there (in an intact envelope) is logged,
+  and HL numbering is not checked (loops are read in order by HL03): public senders get both wrong.
+- Empty segments (two terminators in a row) are skipped with a warning; an IEA that ends the file without
+  its segment terminator is read.
 - Every other transaction set of the file is kept, and every claim of it: a field a claim lacks lands null,
   a value present but invalid (a bad NPI, an unknown plan code) as sent; silver flags or rejects that row
   naming the column. Only a claim whose units cannot be held (null in an int64 column) is skipped
@@ -169,6 +175,8 @@ class X12Batch:
     remittance_details: pd.DataFrame = field(default_factory=pd.DataFrame)
     adjustments: pd.DataFrame = field(default_factory=pd.DataFrame)  # every CAS reason/amount pair
     skipped: list[X12Problem] = field(default_factory=list)  # claims of accepted sets that could land no row
+    # Envelope findings that refused nothing (a control number or count in GE/IEA, empty segments skipped):
+    warnings: list[X12Problem] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,6 +303,8 @@ def read_x12(
         log.warning("x12 %s: transaction set rejected: %s", label, problem)
     for problem in batch.skipped:
         log.warning("x12 %s: claim skipped: %s", label, problem)
+    for problem in batch.warnings:
+        log.warning("x12 %s: envelope warning, nothing refused for it: %s", label, problem)
     return batch
 
 
@@ -311,15 +321,21 @@ _PYX12_SET_ERRORS = {
     ("seg", "8"): "the segment is empty",
 }
 _PYX12_GROUP_ERRORS = {
-    ("gs", "4"): "GE02 does not match the group control number GS06",
-    ("gs", "5"): "GE01 does not count the group's transaction sets",
     ("gs", "6"): "GS06 repeats the control number of an earlier group of this interchange",
 }
-_PYX12_FILE_ERRORS = {
+# A trailer's control number or count wrong while each set inside is whole: a warning, the sets are kept.
+_PYX12_GROUP_WARNINGS = {
+    ("gs", "4"): "GE02 does not match the group control number GS06",
+    ("gs", "5"): "GE01 does not count the group's transaction sets",
+}
+_PYX12_INTERCHANGE_WARNINGS = {
     ("isa", "001"): "IEA02 does not match the interchange control number ISA13",
     ("isa", "021"): "IEA01 does not count the interchange's functional groups",
+}
+_PYX12_FILE_ERRORS = {
     ("isa", "023"): "the interchange trailer IEA is missing",
 }
+_KEPT = "; its intact transaction sets are kept"
 # Cosmetic for our purpose, or reported through our own nesting checks ('gs 3', 'isa 024', 'st 2').
 _PYX12_IGNORED = {("seg", "SEG1"), ("seg", "LX"), ("gs", "3"), ("isa", "024"), ("st", "2"), ("isa", "025"),
                   ("seg", "HL1"), ("seg", "HL2"),  # HL numbering: the mapping reads loops in order by HL03
@@ -334,6 +350,7 @@ class _Group:
     guide: str  # GS08
     sets: list[_SetResult] = field(default_factory=list)
     problem: X12Problem | None = None
+    warning: X12Problem | None = None  # GE02/GE01 wrong: the group's intact sets are kept
 
 
 @dataclass
@@ -346,6 +363,7 @@ class _SetResult:
     voids: int
     problem: X12Problem | None
     skipped: list[X12Problem] = field(default_factory=list)
+    miscounted: bool = False  # SE01 does not count the set's segments (read only inside an intact envelope)
 
 
 class _FileReader:
@@ -360,6 +378,7 @@ class _FileReader:
         self.codes: set[str] = set()
         self.accepted: list[_SetResult] = []
         self.rejected: list[X12Problem] = []
+        self.warnings: list[X12Problem] = []
 
     # ---- the file
 
@@ -387,9 +406,11 @@ class _FileReader:
         trailer = re.compile(re.escape(seps.segment) + r"[ \t\r\n]*IEA" + re.escape(seps.element))
         found = trailer.search(text, start + ISA_LENGTH - 1)
         end = len(text)
+        unterminated = False
         if found is not None:
             stop = text.find(seps.segment, found.end())
             end = len(text) if stop == -1 else stop + 1
+            unterminated = stop == -1  # the IEA ends the file without its terminator (editors strip it)
         self.interchanges += 1
         if seps.version not in _PYX12_VERSIONS:  # de-identified samples write 99999: read by the GS08 guide
             gs = text.find("GS" + seps.element, start + ISA_LENGTH)
@@ -399,6 +420,9 @@ class _FileReader:
             body = text[start:end]
             if seps.segment not in _WHITESPACE:  # indentation and line breaks between segments (tabs too)
                 body = re.sub(re.escape(seps.segment) + r"[ \t\r\n\f\v]+", seps.segment, body)
+            if unterminated:
+                body = body.rstrip(_WHITESPACE) + seps.segment
+            body = self._skip_empty_segments(body, seps, envelope)
             reader = pyx12.x12file.X12Reader(_TextSource(body, 0, len(body)))  # type: ignore[arg-type]
         except pyx12.errors.X12Error:
             raise _fail(envelope, isa_position, "ISA",
@@ -410,6 +434,18 @@ class _FileReader:
             raise _fail(envelope, self.position, "IEA", "data follows the interchange trailer IEA that is "
                         "not another interchange")
         return following
+
+    def _skip_empty_segments(self, body: str, seps: _Separators, envelope: str) -> str:
+        """The body without empty segments (terminators in a row, where pyx12 would stop reading), each run
+        recorded as a warning naming the segment it follows."""
+        doubled = re.compile(f"(?:{re.escape(seps.segment)}){{2,}}")
+        for match in doubled.finditer(body):
+            before = body.count(seps.segment, 0, match.start())  # segments ending before this one ends
+            seg_id = body[:match.start()].rsplit(seps.segment, 1)[-1].strip(_WHITESPACE).split(seps.element)[0]
+            self.warnings.append(X12Problem(
+                envelope, self.position + before + 1, _shown_code(seg_id, _SEGMENT_ID),
+                f"{len(match.group()) - 1} empty segment(s) after this one skipped (segment terminators in a row)"))
+        return doubled.sub(lambda _: seps.segment, body)
 
     # ---- results
 
@@ -428,7 +464,7 @@ class _FileReader:
             eligibility_unknown=sum(1 for r in claim_rows if r[_ELIGIBILITY] is None),
             transactions=len(self.accepted) + len(self.rejected), interchanges=self.interchanges,
             remittance_details=details, adjustments=adjustments,
-            skipped=[p for s in self.accepted for p in s.skipped],
+            skipped=[p for s in self.accepted for p in s.skipped], warnings=list(self.warnings),
         )
 
 
@@ -444,6 +480,7 @@ class _Interchange:
         self.mapper: _ClaimMapper | _RemittanceMapper | None = None
         self.set_problem: X12Problem | None = None
         self.last_id = ""
+        self.first_accepted = len(file.accepted)  # this interchange's sets are file.accepted[first_accepted:]
 
     def run(self, has_trailer: bool) -> None:
         for segment in self.reader:
@@ -455,9 +492,9 @@ class _Interchange:
             errors = self.reader.pop_errors()
             self._segment(segment, seg_id)
             self._pyx12_errors(errors, seg_id)
-        if self.last_id != "IEA" and has_trailer:  # pyx12 stops silently at an empty segment
-            raise _fail(self.envelope, self.file.position + 1, "?", "an empty segment (two segment "
-                        "terminators in a row): the rest of the interchange cannot be read")
+        if self.last_id != "IEA" and has_trailer:  # pyx12 stops silently at a segment it cannot split
+            raise _fail(self.envelope, self.file.position + 1, "?", "a segment that cannot be read (no "
+                        "segment identifier): the rest of the interchange cannot be read")
         self.reader.cleanup()
         self._pyx12_errors(self.reader.pop_errors(), self.last_id)
         if self.last_id != "IEA":
@@ -530,6 +567,11 @@ class _Interchange:
         elif guide.startswith(spec.PROFESSIONAL_GUIDES) or guide.startswith(spec.INSTITUTIONAL_GUIDES):
             self.mapper = _ClaimMapper(self.group, institutional=guide.startswith(spec.INSTITUTIONAL_GUIDES),
                                        versions=self.file.versions, tz=self.file.tz)
+        elif not _GUIDE.fullmatch(guide):  # de-identified (999999X999X9) or absent: no guide is named
+            self.mapper = _ClaimMapper(self.group, institutional=None, versions=self.file.versions, tz=self.file.tz)
+            self.file.warnings.append(X12Problem(
+                self.set_envelope, pos, "ST", "ST03/GS08 names no implementation guide: each claim is read as "
+                "institutional when CLM05-2 is A (bill type), else as professional"))
         else:
             self.mapper = None
             self._set_problem(pos, "ST", f"837 implementation {_shown_code(guide, _GUIDE)} is not read "
@@ -572,11 +614,24 @@ class _Interchange:
                 result.problem = X12Problem(result.envelope, group.problem.segment_position,
                                             group.problem.segment,
                                             f"its functional group is rejected: {group.problem.problem}")
+            elif group.warning is not None and result.problem is None and result.miscounted:
+                result.problem = _miscounted_under(result, group.warning)
             if result.problem is None:
                 self.file.accepted.append(result)
             else:
                 self.file.rejected.append(result.problem)
+        if group.warning is not None and group.problem is None:
+            self.file.warnings.append(group.warning)
         self.group = None
+
+    def _interchange_warning(self, pos: int, seg_id: str, words: str) -> None:
+        """IEA02/IEA01 wrong: the interchange's intact sets are kept, one whose SE01 miscounts is refused."""
+        warning = X12Problem(self.envelope, pos, seg_id, words + _KEPT)
+        mine = self.file.accepted[self.first_accepted:]
+        for result in [r for r in mine if r.miscounted]:
+            self.file.accepted.remove(result)
+            self.file.rejected.append(_miscounted_under(result, warning))
+        self.file.warnings.append(warning)
 
     # ---- pyx12's findings
 
@@ -586,6 +641,8 @@ class _Interchange:
             key = (str(kind), str(code))
             if key in _PYX12_IGNORED:
                 if key == ("st", "4"):
+                    if self.group is not None and self.group.sets:
+                        self.group.sets[-1].miscounted = True
                     log.warning("x12 %s: %s, segment %d (SE): SE01 does not count the transaction set's segments; "
                                 "the set is read (its trailer is there)", self.file.label, self.envelope, pos)
                 continue
@@ -593,6 +650,15 @@ class _Interchange:
                 continue  # a leading space before a valid segment id: pyx12 strips it
             if key in _PYX12_FILE_ERRORS:
                 raise _fail(self.envelope, pos, seg_id, _PYX12_FILE_ERRORS[key])
+            if key in _PYX12_INTERCHANGE_WARNINGS:
+                self._interchange_warning(pos, seg_id, _PYX12_INTERCHANGE_WARNINGS[key])
+                continue
+            if key in _PYX12_GROUP_WARNINGS:
+                group = self.group
+                if seg_id == "GE" and group is not None and group.warning is None:
+                    group.warning = X12Problem(f"{self.envelope} / GS {group.control}", pos, seg_id,
+                                               _PYX12_GROUP_WARNINGS[key] + _KEPT)
+                continue
             if key in _PYX12_GROUP_ERRORS:
                 group = self.group
                 if seg_id == "GE" and group is not None:
@@ -620,6 +686,14 @@ class _Interchange:
         last = self.group.sets[-1]
         if last.problem is None:
             last.problem = X12Problem(last.envelope, pos, seg_id, words)
+
+
+def _miscounted_under(result: _SetResult, warning: X12Problem) -> X12Problem:
+    """A set whose SE01 miscounts, inside an envelope whose trailer is wrong too: refused."""
+    words = warning.problem.removesuffix(_KEPT)
+    return X12Problem(result.envelope, warning.segment_position, warning.segment,
+                      f"SE01 does not count the transaction set's segments and its envelope trailer is wrong "
+                      f"too ({words}): the set may be incomplete")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -693,11 +767,13 @@ class _Party:
 class _ClaimMapper:
     """Maps the segments of one 837 transaction set to claim rows (x12_mapping.MAPPING, table claims)."""
 
-    def __init__(self, group: _Group, institutional: bool, versions: ClaimVersions, tz: str = "UTC") -> None:
+    def __init__(self, group: _Group, institutional: bool | None, versions: ClaimVersions,
+                 tz: str = "UTC") -> None:
         self.group = group
         self.tz = tz
         self._bht_utc: tuple[Any] | None = None
-        self.institutional = institutional
+        self.by_claim = institutional is None  # no guide named: CLM05-2 tells each claim's kind
+        self.institutional = bool(institutional)
         self.versions = versions
         self.rendering_qualifier = "71" if institutional else "82"
         self.rows: list[tuple[Any, ...]] = []
@@ -797,6 +873,9 @@ class _ClaimMapper:
             return problem
         self.claims_seen += 1
         clm05 = _components(seg, 5)
+        if self.by_claim:  # CLM05-2: A = uniform bill type (institutional), B = place of service (professional)
+            self.institutional = len(clm05) > 1 and clm05[1] == "A"
+            self.rendering_qualifier = "71" if self.institutional else "82"
         self.entity = None
         self.claim = {
             "pos": pos, "ordinal": self.claims_seen, "claim_id": _el(seg, 1), "amount": _el(seg, 2),

@@ -221,22 +221,28 @@ def mapped_columns(table: str) -> list[str]:
 ACCEPTANCE_RULES: tuple[tuple[str, str], ...] = (
     ("the file is refused (X12Error)",
      "empty file; not X12 (binary or text without an ISA header); ISA truncated or malformed; IEA missing; "
-     "IEA02 differs from ISA13 or IEA01 does not count the groups; a transaction set other than 837 or 835; "
-     "a segment terminator doubled (an empty segment); data after the last IEA; with expect=, a transaction "
-     "set of the other kind (an 835 where claims are expected)"),
+     "a transaction set other than 837 or 835; data after the last IEA; with expect=, a transaction set of "
+     "the other kind (an 835 where claims are expected)"),
     ("a functional group's sets are rejected (listed in X12Batch.rejected, one entry per set)",
-     "GE02 differs from GS06, GE01 does not count the group's sets, GE missing, GS06 repeated"),
+     "GE missing, GS06 repeated (a duplicate of an earlier group)"),
     ("one transaction set is rejected (listed in X12Batch.rejected)",
-     "SE02 differs from ST02, SE missing, ST02 repeated in the group, a malformed segment inside the set, an 837 implementation other than professional or institutional "
-     "(e.g. dental), an 835 without its BPR"),
+     "SE02 differs from ST02, SE missing, ST02 repeated in the group, a malformed segment inside the set, an "
+     "837 implementation other than professional or institutional (e.g. dental), an 835 without its BPR; an "
+     "SE01 that miscounts the set while its GE or IEA trailer is wrong too (see the warnings)"),
     ("one claim lands no row (listed in X12Batch.skipped)",
      "a claim whose units (SV104 / SV205) are missing or not a number: the registry cannot hold a null there"),
+    ("kept, with a warning (listed in X12Batch.warnings, naming the envelope and the segment)",
+     "IEA02 differs from ISA13, IEA01 does not count the groups, GE02 differs from GS06, GE01 does not count "
+     "the group's sets: the intact sets inside land (their SE trailers vouch for them); empty segments "
+     "(terminators in a row) are skipped; an ST03/GS08 that names no guide (de-identified 999999X999X9) is "
+     "read claim by claim, institutional when CLM05-2 is A"),
     ("kept", "every other transaction set and claim of the file; a field a claim lacks (DMG, N3/N4, SBR, payer, "
      "billing provider, diagnosis, service date, charge, CLP02/CLP04, a process date) lands as null and a value "
      "present but invalid (an unknown plan code, a bad NPI) as sent: silver flags or rejects that row naming "
      "the column; HL numbering out of order or naming a missing parent is accepted (loops are read in order by "
-     "HL03); an SE01 that miscounts a set whose SE is there is logged and the set read; an ISA12 other than "
-     "00401/00501 (de-identified samples write 99999) is read by the GS08 guide's version"),
+     "HL03); an SE01 that miscounts a set whose SE is there, in an intact envelope, is logged and the set read; "
+     "an ISA12 other than 00401/00501 (de-identified samples write 99999) is read by the GS08 guide's version; "
+     "a last IEA without its segment terminator is read"),
 )
 
 

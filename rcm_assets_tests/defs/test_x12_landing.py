@@ -167,6 +167,31 @@ def test_a_bad_transaction_set_is_refused_and_the_rest_of_the_file_kept(x12_env)
     assert len(rejected) == 1 and rejected[0]["segment"] == "SE" and "ST" in rejected[0]["envelope"]
 
 
+def test_a_wrong_interchange_control_number_lands_the_file_and_records_a_warning(x12_env):
+    """IEA02 rewritten (as de-identification tools do) around intact sets: every claim lands, the warning
+    names the file, the envelope and the IEA segment in a .warnings.json and a landing/quarantine event."""
+    landing, quarantine = settings.landing_dir(), settings.quarantine_dir()
+    good = next(p for p in landing.iterdir() if p.suffix == ".837")
+    segments = good.read_text().split("~")
+    iea = next(i for i, s in enumerate(segments) if s.strip().startswith("IEA*"))
+    segments[iea] = segments[iea].rsplit("*", 1)[0] + "*999999999"
+    rewritten = landing / "rewritten_iea.837"
+    rewritten.write_text("~".join(segments))
+    good.unlink()
+    result = tick(landing, quarantine)
+    assert any(r.tags["rcm/landing_file"] == rewritten.name for r in result.run_requests)
+    assert not list(quarantine.glob("*.reason.json")) and not list(quarantine.glob("rewritten_iea.837.*.rejected.json"))
+    (record,) = quarantine.glob("rewritten_iea.837.*.warnings.json")
+    content = json.loads(record.read_text())
+    assert content["file"] == rewritten.name and content["rejected_transaction_sets"] == []
+    (warning,) = content["envelope_warnings"]
+    assert warning["segment"] == "IEA" and warning["envelope"].startswith("ISA ")
+    assert "IEA02 does not match" in warning["problem"]
+    events = [e for e in result.asset_events if e.metadata["file"].value == rewritten.name]
+    assert [e.metadata["reason"].value for e in events] == ["x12_envelope_warnings"]
+    assert "IEA02 does not match" in events[0].metadata["message"].value
+
+
 def test_rcm_extract_input_an_835_lands_its_days(x12_env, data, monkeypatch):
     from rcm_assets.cli.main import main
 

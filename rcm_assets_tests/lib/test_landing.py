@@ -446,3 +446,26 @@ def test_batches_group_a_ticks_files_by_table_and_day_and_key_them_by_version(tm
     again = [lnd.Accepted(p, lnd.parse_name(p.name), lnd.file_version(p)) for p in (a, b)]
     assert lnd.batch_key("claims", DAY.isoformat(), again) != key and lnd.ledger_entry(a) != entry
     assert lnd.ledger_entry(landing / "gone.csv") is None
+
+
+# ---------------------------------------------------------------------------------------------- X12 findings
+
+
+def test_x12_refused_sets_and_envelope_warnings_are_recorded_together(dirs):
+    """bad_some_sets.x12: ST 0003 refused (SE02), GS 31's GE01 wrong around an intact set (a warning): one
+    .rejected.json lists both; the file's days are accepted."""
+    landing, quarantine = dirs
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "x12" / "bad_some_sets.x12"
+    path = landing / "some_sets.x12"
+    path.write_bytes(fixture.read_bytes())
+    result = lnd.scan_landing(landing, quarantine, None, first_day=FIRST, last_day=LAST, settle_seconds=0)
+    assert result.refused == [] and [a.landing.day for a in result.accepted] == [date(2025, 3, 10)]
+    (partly,) = result.partial
+    assert [p.segment for p in partly.problems] == ["SE"] and [w.segment for w in partly.warnings] == ["GE"]
+    record = json.loads(partly.record.read_text())
+    assert partly.record.name.endswith(".rejected.json") and record["file"] == "some_sets.x12"
+    assert [(r["envelope"], r["segment"]) for r in record["rejected_transaction_sets"]] == [
+        ("ISA 000000700 / GS 30 / ST 0003", "SE")]
+    assert [(w["envelope"], w["segment_position"], w["segment"]) for w in record["envelope_warnings"]] == [
+        ("ISA 000000700 / GS 31", 154, "GE")]
+    assert "GE01 does not count" in record["envelope_warnings"][0]["problem"]

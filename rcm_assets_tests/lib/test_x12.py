@@ -316,7 +316,6 @@ def test_expect_refuses_the_other_kind() -> None:
     ("bad_no_isa.x12", "file", 0, "ISA", "not an X12 file"),
     ("bad_truncated_isa.x12", "file", 1, "ISA", "truncated or malformed"),
     ("bad_missing_iea.x12", "ISA 000000123", 71, "GE", "IEA is missing"),
-    ("bad_iea_mismatch.x12", "ISA 000000123", 72, "IEA", "IEA02 does not match"),
     ("bad_unknown_set_270.x12", "ISA 000000600 / GS 60 / ST 0001", 3, "ST", "transaction set 270 is not read"),
 ])
 def test_a_file_that_cannot_be_accepted_raises_x12error(name, envelope, position, segment, words) -> None:
@@ -331,19 +330,18 @@ def test_a_file_that_cannot_be_accepted_raises_x12error(name, envelope, position
 
 def test_good_sets_survive_beside_bad_ones() -> None:
     batch = read_x12(fixture("bad_some_sets.x12"))
-    # ST 0002 miscounts SE01 (its trailer is there: read, a warning logged); ST 0004's claim lacks its payer:
-    # it lands with payer_id null (silver rejects that row) and its set is kept
-    assert list(batch.claims["claim_id"]) == ["GOOD-A1", "BADSET-B1", "BADSET-D1", "GOOD-F1"]
-    assert batch.claims["payer_id"].isna().tolist() == [False, False, True, False]
+    # ST 0002 miscounts SE01 (its trailer is there, its envelope intact: read, a warning logged); ST 0004's
+    # claim lacks its payer: it lands with payer_id null (silver rejects that row) and its set is kept;
+    # GS 31's GE01 counts 2 sets where 1 is there, whole: it lands, the GE is named in a warning
+    assert list(batch.claims["claim_id"]) == ["GOOD-A1", "BADSET-B1", "BADSET-D1", "BADGROUP-E1", "GOOD-F1"]
+    assert batch.claims["payer_id"].isna().tolist() == [False, False, True, False, False]
     assert batch.transactions == 6
     found = [(p.envelope, p.segment_position, p.segment) for p in batch.rejected]
-    assert found == [
-        ("ISA 000000700 / GS 30 / ST 0003", 92, "SE"),
-        ("ISA 000000700 / GS 31 / ST 0005", 154, "GE"),
-    ]
-    words = [p.problem for p in batch.rejected]
-    assert "SE02 does not match" in words[0]
-    assert "functional group is rejected: GE01 does not count" in words[1]
+    assert found == [("ISA 000000700 / GS 30 / ST 0003", 92, "SE")]
+    assert "SE02 does not match" in batch.rejected[0].problem
+    assert [(p.envelope, p.segment_position, p.segment) for p in batch.warnings] == [
+        ("ISA 000000700 / GS 31", 154, "GE")]
+    assert "GE01 does not count" in batch.warnings[0].problem
 
 
 STANDARD_837P = text_of("837p_5010.x12")
@@ -354,11 +352,69 @@ def _mutated(old: str, new: str, count: int = 1, text: str = STANDARD_837P) -> b
     return recount(text.replace(old, new, count))
 
 
-def test_ge02_not_matching_rejects_the_group() -> None:
+def test_ge02_not_matching_keeps_the_intact_sets_with_a_warning() -> None:
     batch = read_x12(STANDARD_837P.replace("GE*1*45~", "GE*1*46~").encode())
-    assert batch.claims.empty
-    assert [(p.envelope, p.segment) for p in batch.rejected] == [("ISA 000000123 / GS 45 / ST 0001", "GE")]
-    assert "GE02 does not match" in batch.rejected[0].problem
+    assert len(batch.claims) == 3 and batch.rejected == []
+    assert [(p.envelope, p.segment_position, p.segment) for p in batch.warnings] == [
+        ("ISA 000000123 / GS 45", 71, "GE")]
+    assert "GE02 does not match the group control number GS06" in batch.warnings[0].problem
+
+
+def test_iea02_not_matching_keeps_the_intact_sets_with_a_warning() -> None:
+    batch = read_x12(fixture("iea_control_mismatch.x12"))
+    assert len(batch.claims) == 3 and batch.rejected == []
+    assert [(p.envelope, p.segment_position, p.segment) for p in batch.warnings] == [("ISA 000000123", 72, "IEA")]
+    assert "IEA02 does not match the interchange control number ISA13" in batch.warnings[0].problem
+
+
+def test_a_de_identified_envelope_lands_every_claim() -> None:
+    """OopFactory's de-identified 4010 837Ps: ISA12 99999, GS08 999999X999X9, GE02 and IEA02 rewritten."""
+    batch = read_x12(fixture("837p_4010_deidentified_envelope.dat"))
+    assert batch.rejected == [] and list(batch.claims["claim_id"]) == ["ACME-4010-0001"]
+    row = claims_by_id(batch)["ACME-4010-0001"]
+    assert (row["cpt_code"], row["place_of_service"], row["rendering_npi"]) == ("97110", "11", "9876543213")
+    assert [(p.envelope, p.segment_position, p.segment) for p in batch.warnings] == [
+        ("ISA 999999999 / GS 9999999 / ST 0001", 3, "ST"),
+        ("ISA 999999999 / GS 9999999", 30, "GE"),
+        ("ISA 999999999", 31, "IEA"),
+    ]
+    assert "names no implementation guide" in batch.warnings[0].problem
+
+
+def test_a_named_guide_other_than_claims_is_still_refused() -> None:
+    dental = text_of("837p_4010_deidentified_envelope.dat").replace("999999X999X9", "004010X097A1")
+    batch = read_x12(dental.encode())
+    assert batch.claims.empty and "is not read" in batch.rejected[0].problem
+
+
+def test_wrong_group_and_set_counts_keep_the_intact_sets() -> None:
+    """GE01 counts 1 of 2 sets, IEA01 1 of 2 groups (imsweb's x12_complex/x12_multiple_gs shapes)."""
+    batch = read_x12(fixture("837p_envelope_counts_wrong.x12"))
+    assert batch.rejected == []
+    assert list(batch.claims["claim_id"]) == ["ACME-4010-0101", "ACME-4010-0102", "ACME-4010-0201"]
+    assert [(p.envelope, p.segment_position, p.segment) for p in batch.warnings] == [
+        ("ISA 000000124 / GS 46", 59, "GE"), ("ISA 000000124", 90, "IEA")]
+    assert "GE01 does not count" in batch.warnings[0].problem
+    assert "IEA01 does not count" in batch.warnings[1].problem
+
+
+@pytest.mark.parametrize(("old", "new", "refused", "trailer"), [
+    ("SE*28*0002~", "SE*29*0002~", "ISA 000000124 / GS 46 / ST 0002", "GE"),  # under the wrong GE01
+    ("SE*28*0001~\nGE*1*47~", "SE*27*0001~\nGE*1*47~", "ISA 000000124 / GS 47 / ST 0001", "IEA"),  # wrong IEA01
+])
+def test_a_miscounted_set_under_a_wrong_trailer_is_refused(old, new, refused, trailer) -> None:
+    """SE01 wrong and the envelope's trailer wrong too: the set may have lost segments, it does not land."""
+    text = text_of("837p_envelope_counts_wrong.x12")
+    assert text.count(old) == 1
+    batch = read_x12(text.replace(old, new).encode())
+    assert [(p.envelope, p.segment) for p in batch.rejected] == [(refused, trailer)]
+    assert "SE01 does not count" in batch.rejected[0].problem and "trailer is wrong too" in batch.rejected[0].problem
+    assert len(batch.claims) == 2
+
+
+def test_a_miscounted_set_in_an_intact_envelope_is_still_read() -> None:
+    batch = read_x12(text_of("837p_4010.x12").replace("SE*28*0001~", "SE*29*0001~").encode())
+    assert len(batch.claims) == 1 and batch.rejected == [] and batch.warnings == []
 
 
 def test_a_missing_se_rejects_its_set() -> None:
@@ -370,9 +426,25 @@ def test_a_missing_se_rejects_its_set() -> None:
     assert "no trailer SE" in first.problem
 
 
-def test_an_empty_segment_refuses_the_file() -> None:
-    with pytest.raises(X12Error, match="empty segment"):
-        read_x12(STANDARD_837P.replace("LX*2~\n", "LX*2~\n~\n", 1).encode())
+def test_empty_segments_are_skipped_with_a_warning() -> None:
+    batch = read_x12(fixture("837p_5010_empty_segments.x12"))
+    assert batch.rejected == [] and len(batch.claims) == 3
+    assert [(p.envelope, p.segment_position, p.segment) for p in batch.warnings] == [
+        ("ISA 000000123", 29, "LX"), ("ISA 000000123", 71, "SE")]
+    assert all("empty segment" in p.problem for p in batch.warnings)
+
+
+def test_an_iea_without_its_final_terminator_is_read() -> None:
+    """CR-terminated, indented segments and no terminator after the last IEA (OopFactory's ST1309-XX)."""
+    batch = read_x12(fixture("837p_5010_cr_unterminated_iea.txt"))
+    assert batch.rejected == [] and batch.warnings == []
+    assert list(batch.claims["claim_id"]) == list(read_x12(fixture("837p_5010.x12")).claims["claim_id"])
+
+
+def test_a_truncated_set_is_still_refused() -> None:
+    """Cut inside a set: the IEA is missing, the file is refused (a truncation is never bookkeeping)."""
+    with pytest.raises(X12Error, match="IEA is missing"):
+        read_x12(STANDARD_837P.split("LX*2~")[0].encode())
 
 
 def test_data_after_the_last_iea_refuses_the_file() -> None:
@@ -558,17 +630,17 @@ BAD_TEXTS = {
 def test_phi_never_reaches_problems_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     texts: list[str] = []
-    for path in sorted(FIXTURES.glob("*.x12")):
+    for path in sorted(p for p in FIXTURES.iterdir() if p.is_file()):
         try:
             batch = read_x12(path)
-            texts += [str(p) for p in batch.rejected + batch.skipped] + [repr(p) for p in batch.rejected]
+            texts += [str(p) for p in batch.rejected + batch.skipped + batch.warnings] + [repr(p) for p in batch.rejected]
         except X12Error as exc:
             texts += [str(exc), repr(exc), repr(exc.problem)]
     for label, data in BAD_TEXTS.items():
         try:
             batch = read_x12(data, expect="remittances" if label == "expect" else None)
-            texts += [str(p) for p in batch.rejected + batch.skipped]
-            assert batch.rejected or batch.skipped or label in ("missing payer", "bad amount", "broken hl"), label
+            texts += [str(p) for p in batch.rejected + batch.skipped + batch.warnings]
+            assert batch.rejected or batch.skipped or batch.warnings or label in ("missing payer", "bad amount", "broken hl"), label
         except X12Error as exc:
             texts += [str(exc), repr(exc.problem)]
     texts += [record.getMessage() for record in caplog.records]
