@@ -27,6 +27,7 @@ from rcm_assets.lib import drivers, reasons, settings
 from rcm_assets.lib import worklist as worklist_lib
 from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 from rcm_assets.lib.scoring import rows_by_day
+from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import FeatureResource, MlflowResource
 
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
@@ -203,6 +204,7 @@ def worklist_checks(frame: pd.DataFrame, scores: pd.DataFrame, ratio_days: int, 
     # the scores decide when a day's list is built; a retrained model week does not rebuild old lists
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(REASON_MODEL_KEY, RATIOS_KEY)),
     kinds={"pandas", "parquet", "csv"},
+    tags=catalog.tags("predictions", phi=True),  # claim numbers: the export is PHI too (lib.worklist)
     check_specs=[
         dg.AssetCheckSpec("every_scored_claim_listed_once", asset=WORKLIST_KEY, blocking=True),
         dg.AssetCheckSpec("expected_loss_within_billed", asset=WORKLIST_KEY, blocking=True),

@@ -40,7 +40,7 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("env", "RCM_ENV", "env", "dev or prod"),
+    Setting("env", "RCM_ENV", "env", "dev, demo or prod"),
     Setting("data_dir", "RCM_DATA_DIR", "str", "folder of the embedded defaults"),
     Setting("lake.url", "RCM_LAKE_URL", "str", "the Parquet lake: a folder or any fsspec URL"),
     Setting("lake.landing_dir", "RCM_LANDING_DIR", "str", "folder the landing sensor watches"),
@@ -123,7 +123,7 @@ def _flatten(data: Mapping[str, Any], where: Path, prefix: str = "") -> dict[str
 def _typed(setting: Setting, value: Any, where: Path) -> str:
     """The value as the environment variable would spell it; ConfigError when its type is wrong."""
     what = {"int": "a whole number", "float": "a number", "date": "a date (YYYY-MM-DD)", "str": "a string",
-            "cron": "a cron expression of 5 fields (quoted)", "env": "dev or prod",
+            "cron": "a cron expression of 5 fields (quoted)", "env": "dev, demo or prod",
             "tz": "an IANA time zone name (e.g. America/Chicago)"}[setting.kind]
     wrong = ConfigError(f"{where}: {setting.key} must be {what}, got {value!r} ({type(value).__name__}); "
                         f"environment variable {setting.env}")
@@ -150,7 +150,7 @@ def _typed(setting: Setting, value: Any, where: Path) -> str:
         raise wrong
     if setting.kind == "cron" and (len(value.split()) != 5 or not all(CRON_FIELD.match(f) for f in value.split())):
         raise wrong
-    if setting.kind == "env" and value not in ("dev", "prod"):
+    if setting.kind == "env" and value not in ("dev", "demo", "prod"):
         raise wrong
     if setting.kind == "tz":
         try:

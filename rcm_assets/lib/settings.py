@@ -27,7 +27,9 @@ from rcm_assets.lib import config_file
 if TYPE_CHECKING:  # pandas is imported where frames are handled, so `rcm status` and `--help` start fast
     import pandas as pd
 
-ENVIRONMENTS = ("dev", "prod")
+# dev and demo use the embedded defaults (SQLite source, local lake and MLflow); only demo, the synthetic
+# world of `rcm demo`, may use the published PHI key (`transforms.load_phi_key`); prod refuses embedded defaults.
+ENVIRONMENTS = ("dev", "demo", "prod")
 
 
 class SettingError(config_file.ConfigError):
@@ -213,7 +215,8 @@ def update_lookback_days() -> int:
 
 
 def environment() -> str:
-    """The deployment environment, `dev` unless RCM_ENV says otherwise; unknown values are refused."""
+    """The deployment environment, `dev` unless RCM_ENV says otherwise (dev, demo, prod); unknown values are
+    refused."""
     env = setting("RCM_ENV", "dev").strip().lower()
     if env not in ENVIRONMENTS:
         raise SettingError(f"RCM_ENV={env!r} is not one of {ENVIRONMENTS}")
