@@ -72,6 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("thresholds.max_reject_rate", "RCM_MAX_REJECT_RATE", "float", "silver reject rate that fails a day"),
     Setting("thresholds.decision_threshold", "RCM_DECISION_THRESHOLD", "float", "score sending a claim to review"),
     Setting("thresholds.psi_warn", "RCM_PSI_WARN", "float", "score PSI that warns"),
+    Setting("exports.mode", "RCM_EXPORT_MODE", "str",
+            "mode of exported files (worklist, evaluations), octal and quoted: '0640'; nothing for others"),
+    Setting("exports.group", "RCM_EXPORT_GROUP", "str", "group of exported files (unset: the process's group)"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 BY_ENV = {s.env: s for s in SETTINGS}

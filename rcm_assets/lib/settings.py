@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rcm_assets.lib import config_file
+from rcm_assets.lib import config_file, exports
+from rcm_assets.lib.exports import ExportPermissions
 
 if TYPE_CHECKING:  # pandas is imported where frames are handled, so `rcm status` and `--help` start fast
     import pandas as pd
@@ -261,6 +262,18 @@ def scoring_overrides() -> dict[str, float]:
 def silver_overrides() -> dict[str, float]:
     """The silver reject-rate threshold, when the environment or the configuration file sets it."""
     return _present({"max_reject_rate": _number("RCM_MAX_REJECT_RATE", float)})
+
+
+def export_permissions() -> ExportPermissions:
+    """Mode and group of exported files (RCM_EXPORT_MODE, default 0640; RCM_EXPORT_GROUP, a group name or
+    gid, unset = the process's group): they carry claim numbers (PHI), see `lib.exports`."""
+    mode, group = setting(exports.MODE_ENV), setting(exports.GROUP_ENV)
+    try:
+        return ExportPermissions(
+            exports.parse_mode(mode, where(exports.MODE_ENV)) if mode else exports.DEFAULT_MODE,
+            exports.parse_group(group, where(exports.GROUP_ENV)) if group else None)
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
 
 
 def daily_ingest_cron() -> str:
