@@ -89,3 +89,13 @@ def test_the_paired_test_controls_false_promotions_of_an_equal_challenger():
         aucs, cov = L.delong(y, np.vstack([a, b]))
         rejections.append(L.paired_p_value(cov, aucs) <= 0.05)
     assert np.mean(rejections) < 0.08
+
+
+def test_the_review_asset_runs_the_stated_tests_by_default():
+    """`model/lifecycle_review`'s config gives the review these tests unless a run says otherwise."""
+    from rcm_assets.defs.lifecycle import ReviewConfig
+
+    policy = ReviewConfig().policy()
+    assert policy.rollback_confidence == 0.80 and policy.min_denied is None and policy.confidence == 0.95
+    assert policy.denials_needed(19) == 36
+    assert ReviewConfig(rollback_confidence=0.5, min_denied=30).policy().denials_needed(19) == 30
