@@ -11,8 +11,8 @@ The stated tests, with known error rates (DeLong's variance of the ROC AUC, `del
   below the floor, never its point estimate: a champion truly at the floor is retired in at most
   1 - rollback_confidence of reviews, a better one far less often. With 1,000 claims and 50 denials a
   review, a champion of true AUC 0.76 against the floor 0.70 is retired in 0.5% of weeks at the default 80%
-  bound (4.2% on the point estimate), and a true drop to 0.65 is caught within two reviews 90% of the time
-  (`simulate_reviews`; rcm_assets_tests/lib/test_lifecycle_statistics.py). The best earlier version that
+  bound (4.6% on the point estimate), and a true drop to 0.65 is caught within two reviews 89% of the time
+  (`simulate_reviews`; rcm_assets_tests/lib/test_lifecycle_statistics.py, benchmarks/bench_lifecycle.py). The best earlier version that
   clears the floor on the same claims serves from W; if none does, the fallback serves (if it does better
   than the champion), else the champion is kept and the review fails loudly.
 - **promote**: a challenger beats the champion on the same claims by a one-sided paired DeLong test, its
