@@ -172,7 +172,8 @@ def run(args: Namespace, runner: Runner) -> int:
     say(f"  lake:   {settings.lake_url()}")
     say(f"  source: {settings.source_url()}")
     say(f"  MLflow: {settings.mlflow_tracking_uri()}  (mlflow ui --backend-store-uri <that URI>)")
-    say("  UI:     make dev  (or: .venv/bin/dagster dev) then open http://127.0.0.1:3000")
+    say("  UI:     RCM_ENV=demo make dev  (the demo's published PHI key; other environments need RCM_PHI_KEY) "
+        "then open http://127.0.0.1:3000")
     say(f"done in {elapsed(started)}")
     return EXIT_OK
 

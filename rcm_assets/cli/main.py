@@ -44,9 +44,10 @@ def positive_days(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rcm", description=__doc__.splitlines()[0])
-    parser.add_argument("--env", choices=("dev", "prod"), default=None,
-                        help="dev allows embedded defaults; prod requires every setting from the environment "
-                             "or the configuration file (secrets from the environment only)")
+    parser.add_argument("--env", choices=("dev", "demo", "prod"), default=None,
+                        help="dev allows embedded defaults but needs RCM_PHI_KEY; demo (the default of `rcm "
+                             "demo`) also allows the published demo PHI key; prod requires every setting from "
+                             "the environment or the configuration file (secrets from the environment only)")
     config_help = "YAML configuration file (configs/dev.yaml, configs/prod.yaml); default: $RCM_CONFIG"
     parser.add_argument("--config", type=Path, default=None, metavar="FILE", help=config_help)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,7 +155,27 @@ def use_config_file(path: Path | None) -> None:
         raise UsageError(str(exc)) from None
 
 
-def check_environment(env: str | None) -> None:
+def demo_environment(command: str | None) -> str | None:
+    """`rcm demo` runs in the demo environment (the published PHI key allowed) unless an environment is
+    named (--env, RCM_ENV or the configuration file); every other command in the one named, default dev."""
+    from rcm_assets.lib import settings
+
+    return "demo" if command == "demo" and not settings.setting("RCM_ENV") else None
+
+
+KEYED_COMMANDS = ("extract", "backfill", "demo")  # they pseudonymize member ids (silver)
+
+
+def check_phi_key(env: str, command: str | None) -> None:
+    """Fail closed before any run: a command that pseudonymizes needs RCM_PHI_KEY outside the demo
+    environment; one sentence names the setting (the run itself refuses too: `transforms.load_phi_key`)."""
+    if command in KEYED_COMMANDS and env != "demo" and not os.environ.get("RCM_PHI_KEY", "").strip():
+        raise UsageError(f"RCM_PHI_KEY is not set: `rcm {command}` in the {env} environment needs the PHI "
+                         "pseudonymization key (a secret of at least 16 bytes) from the environment; only the "
+                         "demo environment (--env demo, RCM_ENV=demo, or `rcm demo`) uses the published demo key")
+
+
+def check_environment(env: str | None, command: str | None = None) -> None:
     """prod refuses embedded defaults: every setting must come from the environment or the configuration
     file (secrets and DAGSTER_HOME from the environment only)."""
     from rcm_assets.lib import settings
@@ -170,6 +191,7 @@ def check_environment(env: str | None) -> None:
         if missing:
             raise UsageError(f"--env prod needs these settings (environment, or the configuration file for "
                              f"those that are not secrets): {', '.join(missing)}")
+    check_phi_key(env, command)
 
 
 def quiet_mlflow() -> None:
@@ -187,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         use_config_file(getattr(args, "config", None))
-        check_environment(args.env)
+        check_environment(args.env or demo_environment(args.command), args.command)
         return dispatch(args)
     except (UsageError, ConfigError) as exc:  # a bad setting, wherever it is first read, is a usage error
         sys.stderr.write(f"rcm: error: {exc}\n")

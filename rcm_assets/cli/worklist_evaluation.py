@@ -17,6 +17,7 @@ from rcm_assets.cli.console import EXIT_OK, UsageError, say, utc_today
 from rcm_assets.cli.evaluation import days, read_lake
 from rcm_assets.lib import settings
 from rcm_assets.lib import worklist as worklist_lib
+from rcm_assets.lib.exports import write_atomic
 
 WORKLIST_COLUMNS = ["claim_id", "claim_version", "expected_loss", "expected_payment", "billed_amount",
                     "prior_auth_missing", "denial_probability"]
@@ -49,10 +50,11 @@ def evaluate(start: date, end: date, k: int, out: Path | None, min_labelled_shar
         raise UsageError(f"no day between {start} and {end} has outcomes for {min_labelled_share:.0%} of its listed "
                          "claims yet (outcomes arrive 14–60 days after submission; --min-labelled-share lowers it)")
     folder = out or default_output_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    permissions = settings.export_permissions()  # the same access as the worklist it evaluates
     stem = folder / f"worklist_evaluation_{start}_{end}_k{k}"
-    per_day.to_csv(stem.with_suffix(".csv"), index=False)
-    worklist_lib.evaluation_figure(per_day, k).savefig(stem.with_suffix(".png"), dpi=110)
+    write_atomic(stem.with_suffix(".csv"), lambda tmp: per_day.to_csv(tmp, index=False), permissions)
+    figure = worklist_lib.evaluation_figure(per_day, k)
+    write_atomic(stem.with_suffix(".png"), lambda tmp: figure.savefig(tmp, dpi=110, format="png"), permissions)
     s = worklist_lib.evaluation_summary(per_day)
     say(f"{int(s['days'])} days, top {k} a day ({int(s['k_total']):,} claims with an outcome):")
     say(f"  worklist (expected loss)   {s['model_share_denied']:6.1%} denied  ${s['model_denied_dollars']:>14,.0f} "

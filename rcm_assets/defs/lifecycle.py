@@ -44,13 +44,16 @@ class ReviewConfig(dg.Config):
     auc_floor: float = CONFIGURED.get("auc_floor", 0.70)
     promote_margin: float = 0.01  # AUC a challenger must gain over the champion on the same claims
     min_labels: int = 1_000
-    min_denied: int = 50
-    confidence: float = 0.95  # share of paired bootstrap resamples the challenger must win
+    min_denied: int | None = None  # None: set by power (lib.lifecycle.min_denials)
+    confidence: float = 0.95  # promotion: 1 - the family-wise false promotion rate (Holm across challengers)
+    # rollback: the champion's one-sided upper bound at this confidence is below the floor (lib.lifecycle)
+    rollback_confidence: float = 0.80
     review_days: int = REVIEW_DAYS
 
     def policy(self) -> lifecycle.ReviewPolicy:
-        return lifecycle.ReviewPolicy(self.auc_floor, self.promote_margin, self.min_labels, self.min_denied,
-                                      self.confidence)
+        return lifecycle.ReviewPolicy(floor=self.auc_floor, margin=self.promote_margin, min_labels=self.min_labels,
+                                      min_denied=self.min_denied, confidence=self.confidence,
+                                      rollback_confidence=self.rollback_confidence)
 
 
 def review_window(week: date, review_days: int = REVIEW_DAYS,
@@ -172,10 +175,12 @@ def lifecycle_review(
         description=" ".join(d.sentence for _, d in decisions),
         metadata={"decision": last.sentence, "action": last.action,
                   "models": dg.MetadataValue.md("\n".join(
-                      ["| model | role | claims | denied | matured ROC AUC | wins vs champion |",
-                       "|---|---|---|---|---|---|"]
+                      ["| model | role | claims | denied | matured ROC AUC | upper bound | p vs champion "
+                       "(Holm) |", "|---|---|---|---|---|---|---|"]
                       + [f"| {r.version} | {r.role} | {r.claims:,} | {r.denied:,} | {r.roc_auc:.4f} | "
-                         f"{'' if r.p_beats_champion is None else f'{r.p_beats_champion:.0%}'} |"
+                         f"{'' if r.auc_upper is None else f'{r.auc_upper:.4f}'} | "
+                         f"{'' if r.p_holm is None else f'{r.p_holm:.4f}'} |"
                          for r in last.results])),
-                  "floor": config.auc_floor, "promote_margin": config.promote_margin},
+                  "floor": config.auc_floor, "promote_margin": config.promote_margin,
+                  "rollback_confidence": config.rollback_confidence},
     )

@@ -37,7 +37,6 @@ MODEL_KEY = dg.AssetKey(["model", "denial_model"])
 GATE_CHECK = "holdout_auc_passes_gate"
 OUTCOME_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "denied", "claim_status"]  # status: reversals
 COMPARISON_COLUMNS = ("champion_auc_on_holdout", "candidate_auc_vs_champion")
-MIN_COMPARISON_ROWS = 500  # fewer unseen holdout claims than this make the champion comparison noise
 
 
 # Model and gate parameters the environment or the configuration file (RCM_CONFIG) set, read when the code
@@ -170,8 +169,8 @@ def train_week(
     earlier_in_run = [p for p in pending or [] if p.effective <= the_day_before]
     champion_version = (earlier_in_run[-1].version if earlier_in_run
                         else champion_lib.serving_version(events, the_day_before))
-    champion_auc, candidate_auc_unseen = _champion_comparison(
-        mlf, champion_version, holdout, p, features.version, log, config.threads)
+    champion_auc, candidate_auc_unseen, no_comparison = _champion_comparison(
+        mlf, champion_version, holdout, p, features.version, log, config.threads, config.auc_floor)
     if registered is None:
         version, mlflow_run_id = _log_and_register(week, model, train, holdout, ts, p, metrics, fallback_auc,
                                                    fingerprint, config, features, mlf, run_id)
@@ -181,7 +180,8 @@ def train_week(
                                          fallback_auc, features.version)
 
     decision = champion_lib.gate(metrics["roc_auc"], config.auc_floor, champion_auc, config.max_auc_drop,
-                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
+                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen,
+                                 no_comparison=no_comparison)
     client.set_model_version_tag(mlf.model_name, version, "gate_decision", decision.sentence)
     client.set_model_version_tag(mlf.model_name, version, "gate_severity", decision.severity)
     promotion = None
@@ -274,29 +274,34 @@ def _log_and_register(
 
 def _champion_comparison(
     mlf: MlflowResource, version: str | None, holdout: modelling.TrainingSet, candidate_p: np.ndarray,
-    feature_version: str, log: dg.DagsterLogManager, threads: int | None = None,
-) -> tuple[float | None, float | None]:
-    """(champion AUC, candidate AUC) on the holdout claims the champion did not train on.
+    feature_version: str, log: dg.DagsterLogManager, threads: int | None = None, floor: float = 0.70,
+) -> tuple[float | None, float | None, str | None]:
+    """(champion AUC, candidate AUC, why not) on the holdout claims the champion did not train on.
 
     Holdout claims submitted before the champion's window end may be in its training set, which would
-    flatter it; both models are compared on the rest. None when no fair comparison is possible.
+    flatter it; both models are compared on the rest, when they hold the power minimum of denials
+    (`champion.min_comparable_denials`). Otherwise the AUCs are None and the third item says why, in words
+    the gate's sentence carries.
     """
     if version is None:
-        return None, None
+        return None, None, None
     mv = mlf.client().get_model_version(mlf.model_name, version)
     if mv.tags.get("feature_version") != feature_version:
         log.warning(f"champion v{version} was trained on other features; comparing against the floor only")
-        return None, None
+        return None, None, "it was trained on other features"
     unseen = (holdout.claim_keys["submitted_at"] >= pd.Timestamp(mv.tags["window_end"])).to_numpy()
     y = holdout.y.to_numpy()[unseen]
-    if unseen.sum() < MIN_COMPARISON_ROWS or len(np.unique(y)) < 2:
-        log.warning(f"only {int(unseen.sum())} holdout claims are unseen by champion v{version}; "
-                    "comparing against the floor only")
-        return None, None
+    denied = int(y.sum())
+    needed = champion_lib.min_comparable_denials(floor, (len(y) - denied) / max(denied, 1))
+    if denied < needed or len(np.unique(y)) < 2:
+        why = (f"only {len(y):,} holdout claims ({denied:,} denied) are unseen by it, fewer than the {needed} "
+               f"denials a comparison needs (power)")
+        log.warning(f"champion v{version}: {why}; comparing against the floor only")
+        return None, None, why
     champion = mlflow.sklearn.load_model(f"models:/{mlf.model_name}/{version}")
     champion_p = modelling.predict_denial(champion, holdout.X[unseen], n_threads=threads)
     return (float(modelling.evaluate(y, champion_p)["roc_auc"]),
-            float(modelling.evaluate(y, candidate_p[unseen])["roc_auc"]))
+            float(modelling.evaluate(y, candidate_p[unseen])["roc_auc"]), None)
 
 
 @dg.asset(

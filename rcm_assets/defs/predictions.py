@@ -36,6 +36,7 @@ from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib import fallback as fallback_lib
 from rcm_assets.lib import quality, settings
 from rcm_assets.lib.scoring import rows_by_day, score
+from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import MlflowResource
 
 SCORES_KEY = dg.AssetKey(["predictions", "claim_denial_scores"])
@@ -433,6 +434,7 @@ def claim_denial_scores(
     backfill_policy=DAILY_BACKFILL_POLICY,
     automation_condition=follow_upstream(),
     kinds={"scikitlearn", "parquet"},
+    tags=catalog.tags("predictions", phi=True),  # keyed by claim id (a patient account number)
 )
 def shadow_scores(context: dg.AssetExecutionContext, gold: pd.DataFrame, mlflow_tracking: MlflowResource) -> pd.DataFrame:
     """What the previous champion, the challengers and the fallback would have said about each claim of

@@ -83,8 +83,8 @@ def train_reason_week(
     earlier_in_run = [p for p in pending if p.effective <= the_day_before]
     champion_version = (earlier_in_run[-1].version if earlier_in_run
                         else champion_lib.champion_as_of(client, name, the_day_before))
-    champion_auc, candidate_auc_unseen = _champion_comparison(mlf, champion_version, holdout, proba,
-                                                              features.version, log, config.threads)
+    champion_auc, candidate_auc_unseen, no_comparison = _champion_comparison(
+        mlf, champion_version, holdout, proba, features.version, log, config.threads)
     with mlflow.start_run(experiment_id=mlf.experiment_id(), run_name=f"denial_reason_model-{week}",
                           tags={"dagster_run_id": run_id, "dagster_partition": week.isoformat(),
                                 "feature_version": features.version}) as run:
@@ -107,7 +107,8 @@ def train_reason_week(
                        "holdout_macro_auc": f"{metrics['macro_auc']:.6f}"}.items():
         client.set_model_version_tag(name, version, tag, value)
     decision = champion_lib.gate(metrics["macro_auc"], config.macro_auc_floor, champion_auc, config.max_auc_drop,
-                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen)
+                                 champion_version, candidate_auc_vs_champion=candidate_auc_unseen,
+                                 no_comparison=no_comparison)
     # the same gate, on the reason model's metric: say which one
     decision = replace(decision, sentence=decision.sentence.replace("ROC AUC", "macro AUC"))
     client.set_model_version_tag(name, version, "gate_decision", decision.sentence)
@@ -130,25 +131,27 @@ def train_reason_week(
 
 def _champion_comparison(mlf: MlflowResource, version: str | None, holdout, proba: pd.DataFrame,
                          feature_version: str, log: dg.DagsterLogManager, threads: int | None = None,
-                         ) -> tuple[float | None, float | None]:
-    """(champion macro AUC, candidate macro AUC) on the denied holdout claims the champion never trained on."""
+                         ) -> tuple[float | None, float | None, str | None]:
+    """(champion macro AUC, candidate macro AUC, why not) on the denied holdout claims the champion never
+    trained on; the AUCs are None and the third item says why (for the gate's sentence) when none is fair."""
     if version is None:
-        return None, None
+        return None, None, None
     name = reason_model_name(mlf)
     mv = mlf.client().get_model_version(name, version)
     if mv.tags.get("feature_version") != feature_version:
         log.warning(f"reason champion v{version} was trained on other features; comparing against the floor only")
-        return None, None
+        return None, None, "it was trained on other features"
     unseen = (holdout.claim_keys["submitted_at"] >= pd.Timestamp(mv.tags["window_end"])).to_numpy()
     if unseen.sum() < MIN_COMPARISON_ROWS or holdout.y[unseen].nunique() < 2:
-        log.warning(f"only {int(unseen.sum())} denied holdout claims are unseen by reason champion v{version}; "
-                    "comparing against the floor only")
-        return None, None
+        why = (f"only {int(unseen.sum()):,} denied holdout claims are unseen by it, fewer than the "
+               f"{MIN_COMPARISON_ROWS} a comparison of reason categories needs")
+        log.warning(f"reason champion v{version}: {why}; comparing against the floor only")
+        return None, None, why
     champion = mlflow.sklearn.load_model(f"models:/{name}/{version}")
     y = holdout.y[unseen].to_numpy()
     champion_proba = reasons.predict_reasons(champion, holdout.X[unseen], n_threads=threads)
     return (float(reasons.reason_metrics(y, champion_proba)["macro_auc"]),
-            float(reasons.reason_metrics(y, proba[unseen])["macro_auc"]))
+            float(reasons.reason_metrics(y, proba[unseen])["macro_auc"]), None)
 
 
 @dg.asset(

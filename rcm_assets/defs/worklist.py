@@ -27,6 +27,7 @@ from rcm_assets.lib import drivers, reasons, settings
 from rcm_assets.lib import worklist as worklist_lib
 from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 from rcm_assets.lib.scoring import rows_by_day
+from rcm_assets.platform import catalog
 from rcm_assets.platform.resources import FeatureResource, MlflowResource
 
 WORKLIST_KEY = dg.AssetKey(["predictions", "worklist"])
@@ -203,6 +204,7 @@ def worklist_checks(frame: pd.DataFrame, scores: pd.DataFrame, ratio_days: int, 
     # the scores decide when a day's list is built; a retrained model week does not rebuild old lists
     automation_condition=follow_upstream().ignore(dg.AssetSelection.assets(REASON_MODEL_KEY, RATIOS_KEY)),
     kinds={"pandas", "parquet", "csv"},
+    tags=catalog.tags("predictions", phi=True),  # claim numbers: the export is PHI too (lib.worklist)
     check_specs=[
         dg.AssetCheckSpec("every_scored_claim_listed_once", asset=WORKLIST_KEY, blocking=True),
         dg.AssetCheckSpec("expected_loss_within_billed", asset=WORKLIST_KEY, blocking=True),
@@ -227,8 +229,10 @@ def worklist(
     # `rcm ... --dry-run` points export_dir at its scratch folder and lists what would be written there
     if config.export and not any(not r.passed and r.severity == dg.AssetCheckSeverity.ERROR for r in results):
         folder = Path(config.export_dir) if config.export_dir else default_export_dir()
+        permissions = settings.export_permissions()  # RCM_EXPORT_MODE / RCM_EXPORT_GROUP: the files are PHI
         for day, rows in frame.groupby("dt", sort=True):
-            written += [str(p) for p in worklist_lib.write_export(worklist_lib.export_frame(rows), folder, day)]
+            written += [str(p) for p in worklist_lib.write_export(worklist_lib.export_frame(rows), folder, day,
+                                                                  permissions)]
     top = frame[frame["rank"] <= 200] if len(frame) else frame
     yield from checks.publish(
         [dg.Output(frame, metadata={
@@ -236,6 +240,8 @@ def worklist(
             "expected_loss_total": float(frame["expected_loss"].sum()) if len(frame) else 0.0,
             "expected_loss_top_200": float(top["expected_loss"].sum()) if len(top) else 0.0,
             "exports": dg.MetadataValue.text("\n".join(written) or "none"),
+            # the claim number is the patient's account number: whoever reads these files reads PHI
+            "exports_classification": "PHI (claim numbers); mode and group from RCM_EXPORT_MODE / RCM_EXPORT_GROUP",
             "reason_model_versions": ", ".join(sorted(explainers.reason)) or "none",
         })],
         results, what="predictions/worklist",

@@ -18,6 +18,8 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from rcm_assets.lib import lifecycle
+
 ALIAS = "champion"
 EVENT_PREFIX = "rcm.champion."
 PROMOTE, ROLLBACK, FALLBACK = "promote", "rollback", "fallback"
@@ -31,14 +33,26 @@ class GateDecision:
     sentence: str
 
 
+def min_comparable_denials(floor: float, negatives_per_denial: float) -> int:
+    """The fewest denials among the holdout claims both the candidate and the champion can be judged on
+    (those the champion never trained on) for the gate to compare them: the review's power minimum
+    (`lifecycle.min_denials` at the review's defaults: a model 0.05 below the floor told from the floor by
+    an 80% bound, 80% of the time within two looks). With fewer, an AUC there cannot even tell a model at
+    the floor from a broken one, so a difference between two models is noise: the gate compares with the
+    floor only, and its sentence says so."""
+    return lifecycle.ReviewPolicy(floor=floor).denials_needed(negatives_per_denial)
+
+
 def gate(candidate_auc: float, floor: float, champion_auc: float | None, margin: float,
-         champion_version: str | None = None, candidate_auc_vs_champion: float | None = None) -> GateDecision:
+         champion_version: str | None = None, candidate_auc_vs_champion: float | None = None,
+         no_comparison: str | None = None) -> GateDecision:
     """Promote when the candidate's holdout AUC clears the floor and is within `margin` of the champion's
     AUC on the same holdout claims. Below the floor is an error (a broken model); merely worse than the
     champion is a warning (the champion keeps serving).
 
     `candidate_auc_vs_champion` is the candidate's AUC on the holdout claims the champion never trained on
-    (where the champion is scored too); it defaults to `candidate_auc`.
+    (where the champion is scored too); it defaults to `candidate_auc`. `no_comparison` says why a champion
+    that exists could not be compared (too few comparable claims, other features): the sentence says so.
     """
     keeps = f"v{champion_version} stays champion" if champion_version else "no version is champion yet"
     if math.isnan(candidate_auc):  # a single-class holdout: fail closed (NaN compares False)
@@ -50,9 +64,11 @@ def gate(candidate_auc: float, floor: float, champion_auc: float | None, margin:
                             f"Not promoted: holdout ROC AUC {candidate_auc:.4f} is below the floor {floor:.4f}; "
                             f"{keeps}.")
     if champion_auc is None:
+        why = (f"compared with the floor only, not with champion v{champion_version}: {no_comparison}"
+               if champion_version and no_comparison else "there is no comparable champion")
         return GateDecision(True, "pass",
                             f"Promoted: holdout ROC AUC {candidate_auc:.4f} clears the floor {floor:.4f} "
-                            f"and there is no comparable champion.")
+                            f"and {why}.")
     needed = champion_auc - margin
     compared = candidate_auc if candidate_auc_vs_champion is None else candidate_auc_vs_champion
     where = ("on the same holdout" if candidate_auc_vs_champion is None

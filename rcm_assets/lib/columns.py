@@ -59,7 +59,10 @@ class Column:
     dtype: str  # string | int64 | float64 | bool | date | timestamp
     availability: Availability
     nullable: bool = False
-    phi: bool = False
+    phi: bool = False  # a direct identifier silver drops or pseudonymizes (never past bronze)
+    # a HIPAA identifier kept as a key (a claim number is the patient's account number, 45 CFR
+    # 164.514(b)(2)(i)(J)): not dropped, because billers work by it, but PHI wherever it is stored or exported
+    identifier: bool = False
     role: Role = Role.ATTRIBUTE
     isin: tuple[str, ...] | None = None
     ge: float | None = None
@@ -132,8 +135,8 @@ BRONZE_ONLY = ("bronze",)
 SILVER_ONLY = ("silver",)
 
 CLAIMS_COLUMNS: tuple[Column, ...] = (
-    Column("claim_id", "claims", "string", D, role=Role.KEY, rules=("x12_claim_id",),
-           description="Claim number assigned by the billing system (X12 CLM01)"),
+    Column("claim_id", "claims", "string", D, role=Role.KEY, rules=("x12_claim_id",), identifier=True,
+           description="Claim number assigned by the billing system (X12 CLM01; the patient account number: PHI)"),
     Column("claim_version", "claims", "int64", D, role=Role.KEY, ge=1, le=99,
            description="1 for the original submission, 2+ for corrected claims"),
     Column("member_id", "claims", "string", D, phi=True, layers=BRONZE_ONLY, defect="demographics", fill=None,
@@ -184,8 +187,8 @@ CLAIMS_COLUMNS: tuple[Column, ...] = (
 )
 
 REMITTANCES_COLUMNS: tuple[Column, ...] = (
-    Column("claim_id", "remittances", "string", D, role=Role.KEY, rules=("x12_claim_id",),
-           description="Claim the remittance answers (X12 835 CLP01)"),
+    Column("claim_id", "remittances", "string", D, role=Role.KEY, rules=("x12_claim_id",), identifier=True,
+           description="Claim the remittance answers (X12 835 CLP01; the patient account number: PHI)"),
     Column("adjudicated_at", "remittances", "timestamp", P, description="When the payer adjudicated the claim (UTC)"),
     Column("claim_status", "remittances", "string", P, isin=CLAIM_STATUSES,
            description="Outcome of this adjudication: paid, denied or partial; reversed takes back an earlier "
@@ -197,7 +200,7 @@ REMITTANCES_COLUMNS: tuple[Column, ...] = (
            description="Claim adjustment reason code, bare as X12 835 CAS02 carries it ('197', not 'CO-197')"),
     Column("rarc_code", "remittances", "string", P, nullable=True, rules=("x12_rarc_code",),
            description="Remittance advice remark code (M…, MA…, N…)"),
-    Column("payer_claim_control_number", "remittances", "string", P, nullable=True, optional=True,
+    Column("payer_claim_control_number", "remittances", "string", P, nullable=True, optional=True, identifier=True,
            description="The payer's own number for the claim (X12 835 CLP07): pairs a reversal with its payment"),
     Column("cas_group", "remittances", "string", P, nullable=True, optional=True, isin=("CO", "PI", "OA", "PR", "CR"),
            description="Adjustment group of carc_code (X12 CAS01: CO contractual, PI payer, OA other, PR patient)"),
@@ -256,7 +259,7 @@ REGISTRY: tuple[Column, ...] = CLAIMS_COLUMNS + REMITTANCES_COLUMNS + INGEST_COL
 # index): shown in the Dagster UI beside the registry columns. A column a table gains must be described here.
 COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "dt": "Partition key (YYYY-MM-DD, UTC day the row reached the source)",
-    "claim_id": "Claim number assigned by the billing system (X12 CLM01)",
+    "claim_id": "Claim number assigned by the billing system (X12 CLM01; the patient account number: PHI)",
     "claim_version": "1 for the original submission, 2+ for corrected claims",
     "submitted_at": "When the claim was submitted (UTC): the moment of the prediction",
     "updated_at": "When this claim state reached the source",
@@ -387,7 +390,18 @@ def availability_of(name: str) -> Availability | None:
 
 
 def phi_column_names() -> frozenset[str]:
+    """Direct identifiers silver drops or pseudonymizes (the PHI guards refuse them past bronze)."""
     return frozenset(c.name for c in REGISTRY if c.phi)
+
+
+def identifier_column_names() -> frozenset[str]:
+    """Identifiers kept as keys (claim and account numbers): PHI by classification, not dropped."""
+    return frozenset(c.name for c in REGISTRY if c.identifier)
+
+
+def phi_tag_column_names() -> frozenset[str]:
+    """The columns that make a stored table or an exported file PHI (`phi=yes`)."""
+    return phi_column_names() | identifier_column_names()
 
 
 def decision_time_column_names(table: str = "claims") -> frozenset[str]:

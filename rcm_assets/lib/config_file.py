@@ -40,7 +40,7 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("env", "RCM_ENV", "env", "dev or prod"),
+    Setting("env", "RCM_ENV", "env", "dev, demo or prod"),
     Setting("data_dir", "RCM_DATA_DIR", "str", "folder of the embedded defaults"),
     Setting("lake.url", "RCM_LAKE_URL", "str", "the Parquet lake: a folder or any fsspec URL"),
     Setting("lake.landing_dir", "RCM_LANDING_DIR", "str", "folder the landing sensor watches"),
@@ -72,6 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("thresholds.max_reject_rate", "RCM_MAX_REJECT_RATE", "float", "silver reject rate that fails a day"),
     Setting("thresholds.decision_threshold", "RCM_DECISION_THRESHOLD", "float", "score sending a claim to review"),
     Setting("thresholds.psi_warn", "RCM_PSI_WARN", "float", "score PSI that warns"),
+    Setting("exports.mode", "RCM_EXPORT_MODE", "str",
+            "mode of exported files (worklist, evaluations), octal and quoted: '0640'; nothing for others"),
+    Setting("exports.group", "RCM_EXPORT_GROUP", "str", "group of exported files (unset: the process's group)"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 BY_ENV = {s.env: s for s in SETTINGS}
@@ -123,7 +126,7 @@ def _flatten(data: Mapping[str, Any], where: Path, prefix: str = "") -> dict[str
 def _typed(setting: Setting, value: Any, where: Path) -> str:
     """The value as the environment variable would spell it; ConfigError when its type is wrong."""
     what = {"int": "a whole number", "float": "a number", "date": "a date (YYYY-MM-DD)", "str": "a string",
-            "cron": "a cron expression of 5 fields (quoted)", "env": "dev or prod",
+            "cron": "a cron expression of 5 fields (quoted)", "env": "dev, demo or prod",
             "tz": "an IANA time zone name (e.g. America/Chicago)"}[setting.kind]
     wrong = ConfigError(f"{where}: {setting.key} must be {what}, got {value!r} ({type(value).__name__}); "
                         f"environment variable {setting.env}")
@@ -150,7 +153,7 @@ def _typed(setting: Setting, value: Any, where: Path) -> str:
         raise wrong
     if setting.kind == "cron" and (len(value.split()) != 5 or not all(CRON_FIELD.match(f) for f in value.split())):
         raise wrong
-    if setting.kind == "env" and value not in ("dev", "prod"):
+    if setting.kind == "env" and value not in ("dev", "demo", "prod"):
         raise wrong
     if setting.kind == "tz":
         try:

@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rcm_assets.lib import config_file
+from rcm_assets.lib import config_file, exports
+from rcm_assets.lib.exports import ExportPermissions
 
 if TYPE_CHECKING:  # pandas is imported where frames are handled, so `rcm status` and `--help` start fast
     import pandas as pd
 
-ENVIRONMENTS = ("dev", "prod")
+# dev and demo use the embedded defaults (SQLite source, local lake and MLflow); only demo, the synthetic
+# world of `rcm demo`, may use the published PHI key (`transforms.load_phi_key`); prod refuses embedded defaults.
+ENVIRONMENTS = ("dev", "demo", "prod")
 
 
 class SettingError(config_file.ConfigError):
@@ -213,7 +216,8 @@ def update_lookback_days() -> int:
 
 
 def environment() -> str:
-    """The deployment environment, `dev` unless RCM_ENV says otherwise; unknown values are refused."""
+    """The deployment environment, `dev` unless RCM_ENV says otherwise (dev, demo, prod); unknown values are
+    refused."""
     env = setting("RCM_ENV", "dev").strip().lower()
     if env not in ENVIRONMENTS:
         raise SettingError(f"RCM_ENV={env!r} is not one of {ENVIRONMENTS}")
@@ -258,6 +262,18 @@ def scoring_overrides() -> dict[str, float]:
 def silver_overrides() -> dict[str, float]:
     """The silver reject-rate threshold, when the environment or the configuration file sets it."""
     return _present({"max_reject_rate": _number("RCM_MAX_REJECT_RATE", float)})
+
+
+def export_permissions() -> ExportPermissions:
+    """Mode and group of exported files (RCM_EXPORT_MODE, default 0640; RCM_EXPORT_GROUP, a group name or
+    gid, unset = the process's group): they carry claim numbers (PHI), see `lib.exports`."""
+    mode, group = setting(exports.MODE_ENV), setting(exports.GROUP_ENV)
+    try:
+        return ExportPermissions(
+            exports.parse_mode(mode, where(exports.MODE_ENV)) if mode else exports.DEFAULT_MODE,
+            exports.parse_group(group, where(exports.GROUP_ENV)) if group else None)
+    except ValueError as exc:
+        raise SettingError(str(exc)) from None
 
 
 def daily_ingest_cron() -> str:

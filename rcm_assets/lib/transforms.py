@@ -69,8 +69,11 @@ from rcm_assets.lib.contracts import (
 log = logging.getLogger("rcm.transforms")
 
 PHI_KEY_ENV = "RCM_PHI_KEY"
-# Development only: pseudonyms made with a published key are reversible by anyone holding the raw ids.
-DEV_PHI_KEY = b"rcm-assets-development-phi-key--never-use-in-production"
+DEMO_ENV = "demo"
+# The demo environment only (RCM_ENV=demo, which `rcm demo` sets): pseudonyms made with a published key are
+# reversible by anyone holding the raw ids (short member ids by brute force), so no other environment uses it.
+DEMO_PHI_KEY = b"rcm-assets-development-phi-key--never-use-in-production"
+DEV_PHI_KEY = DEMO_PHI_KEY  # the name pure-function tests and benchmarks pass explicitly
 MIN_PROD_KEY_BYTES = 16
 TOKEN_LENGTH = 32
 AGE_CAP = 90
@@ -95,24 +98,26 @@ class SilverResult:
 
 
 def load_phi_key(env: str) -> bytes:
-    """The pseudonymization key from RCM_PHI_KEY; only `dev` may fall back to the fixed development key."""
+    """The pseudonymization key from RCM_PHI_KEY. Fails closed: unset, every environment but the explicit
+    demo one stops with one sentence naming the setting; only `demo` falls back to the published key."""
     env = (env or "").strip().lower()
-    if env not in ("dev", "prod"):
-        raise ValueError(f"unknown environment {env!r}: expected 'dev' or 'prod'")
+    if env not in ("dev", DEMO_ENV, "prod"):
+        raise ValueError(f"unknown environment {env!r}: expected 'dev', 'demo' or 'prod'")
     value = os.environ.get(PHI_KEY_ENV, "")
     if value.strip():
         key = value.encode("utf-8")
         if env == "prod" and len(key) < MIN_PROD_KEY_BYTES:
             raise ValueError(f"{PHI_KEY_ENV} is too short for prod: at least {MIN_PROD_KEY_BYTES} bytes required")
         return key
-    if env == "prod":
+    if env != DEMO_ENV:
         raise ValueError(
-            f"{PHI_KEY_ENV} is not set: with --env prod the PHI pseudonymization key must come from the "
-            "environment (the development key is refused)"
+            f"{PHI_KEY_ENV} is not set: the {env} environment needs the PHI pseudonymization key (a secret of at "
+            f"least {MIN_PROD_KEY_BYTES} bytes) from the environment; only the demo environment (RCM_ENV=demo, "
+            "as `rcm demo` sets) uses the published demo key"
         )
-    log.warning("using the development PHI key (%s is not set): pseudonyms are not secret; "
-                "never use --env dev with real patient data", PHI_KEY_ENV)
-    return DEV_PHI_KEY
+    log.warning("using the published demo PHI key (%s is not set, RCM_ENV=demo): pseudonyms are not secret; "
+                "never run the demo environment on real patient data", PHI_KEY_ENV)
+    return DEMO_PHI_KEY
 
 
 def pseudonymize_member(member_id: pd.Series, key: bytes) -> pd.Series:

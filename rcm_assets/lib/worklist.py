@@ -8,7 +8,8 @@ point in time: only remittances known before the model week's cutoff, the Monday
 The export is the file a biller opens (CSV and Parquet per day): claim number, payer, CPT, amounts,
 probability, likely reason and up to three sentences saying what to check. Nothing else leaves: no
 member token, name, birth date, address or zip (`EXPORT_COLUMNS` is an allow-list, checked before
-writing). Files are written atomically (temporary file in the same folder, then rename).
+writing). The claim number is the patient's account number, so the export is PHI: files are written
+atomically with the configured mode and group (`lib.exports`: default 0640, nothing for others).
 
 The evaluation a revenue-cycle director reads: per day, the top K claims of the list against K claims
 picked at random (the expectation, not a draw) and against the naive rule "flag claims without the prior
@@ -18,8 +19,6 @@ and the dollars those denials carried.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,13 +28,15 @@ from matplotlib.figure import Figure
 
 from rcm_assets.lib import labels
 from rcm_assets.lib.columns import phi_column_names
+from rcm_assets.lib.exports import ExportPermissions, write_atomic
 
 OVERALL = "*"  # the ratios' row for every payer together (payers not seen before fall back to it)
 RATIO_PRIOR_CLAIMS = 20.0  # pseudo-claims pulling a thin payer toward the overall ratio
 DEFAULT_TOP_K = 200
 RATIO_COLUMNS = ["payer_id", "allowed_ratio", "paid_claims", "billed_total", "allowed_total"]
 
-# The file a biller opens: exactly these columns, in this order (an allow-list; PHI never gets in).
+# The file a biller opens: exactly these columns, in this order (an allow-list; no PHI but the claim
+# number, itself PHI as the patient's account number: the file's mode and group keep it to the billers).
 EXPORT_COLUMNS: tuple[str, ...] = (
     "rank", "claim_id", "claim_version", "payer_id", "cpt_code", "billed_amount", "expected_payment",
     "denial_probability", "expected_loss", "likely_reason", "reason_probability",
@@ -154,29 +155,19 @@ def check_export_columns(columns: Iterable[str]) -> None:
                           f"allow-list {extra or 'none'}, missing {missing or 'none'}")
 
 
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def export_paths(folder: Path, day: str) -> tuple[Path, Path]:
     return folder / f"worklist_{day}.csv", folder / f"worklist_{day}.parquet"
 
 
-def write_export(export: pd.DataFrame, folder: Path, day: str) -> tuple[Path, Path]:
-    """worklist_<day>.csv and .parquet in `folder`, each written whole or not at all."""
+def write_export(export: pd.DataFrame, folder: Path, day: str,
+                 permissions: ExportPermissions | None = None) -> tuple[Path, Path]:
+    """worklist_<day>.csv and .parquet in `folder`, each written whole or not at all, with the configured
+    mode and group (`lib.exports`; None: 0640, the process's group): the files hold claim numbers (PHI)."""
     check_export_columns(export.columns)
+    permissions = permissions or ExportPermissions()
     csv_path, parquet_path = export_paths(folder, day)
-    _atomic(csv_path, lambda tmp: export.to_csv(tmp, index=False))
-    _atomic(parquet_path, lambda tmp: export.to_parquet(tmp, index=False))
+    write_atomic(csv_path, lambda tmp: export.to_csv(tmp, index=False), permissions)
+    write_atomic(parquet_path, lambda tmp: export.to_parquet(tmp, index=False), permissions)
     return csv_path, parquet_path
 
 

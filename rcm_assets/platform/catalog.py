@@ -24,7 +24,7 @@ import pandas as pd
 
 from rcm_assets.lib import contracts
 from rcm_assets.lib import features as feature_lib
-from rcm_assets.lib.columns import COMPUTED_COLUMN_DESCRIPTIONS, columns
+from rcm_assets.lib.columns import COMPUTED_COLUMN_DESCRIPTIONS, columns, phi_tag_column_names
 from rcm_assets.platform.types import table_schema
 
 COLUMN_SCHEMA = "dagster/column_schema"
@@ -34,13 +34,21 @@ OWNERS = [TEAM_OWNER, ROLE_OWNER]
 
 
 def tags(layer: str, *, phi: bool) -> dict[str, str]:
-    """Asset tags an operator filters by: the layer, and whether the table holds PHI."""
+    """Asset tags an operator filters by: the layer, and whether the table holds PHI (claim and account
+    numbers included: `lib.columns.phi_tag_column_names`)."""
     return {"layer": layer, "phi": "yes" if phi else "no"}
 
 
 def registry_tags(table: str, layer: str) -> dict[str, str]:
-    """Tags of a stored source table: PHI when the registry names a PHI column in that layer."""
-    return tags(layer, phi=any(c.phi for c in columns(table, layer)))
+    """Tags of a stored source table: PHI when the registry names a PHI column or an identifier kept as a
+    key (the claim id) in that layer."""
+    return tags(layer, phi=any(c.phi or c.identifier for c in columns(table, layer)))
+
+
+def holds_phi(schema: Any) -> bool:
+    """Whether a declared column schema names a PHI column or a claim/account number."""
+    names = {c.name for c in getattr(schema, "value", schema).columns} if schema is not None else set()
+    return bool(names & phi_tag_column_names())
 
 
 def definition_metadata(schema: dg.TableSchema, **extra: Any) -> dict[str, Any]:
@@ -172,13 +180,16 @@ COMPUTED_SCHEMAS = {
 
 def operator_view(spec: dg.AssetSpec) -> dg.AssetSpec:
     """Applied to every asset by the code location: owners, the layer and PHI tags, and the declared
-    column schema where the asset does not state them itself (its own values win)."""
+    column schema where the asset does not state them itself (its own values win, except that a schema
+    holding claim ids or other PHI always makes the table phi=yes)."""
     layer = spec.group_name or spec.key.path[0]
     tags = {"layer": layer, "phi": "no", **(spec.tags or {})}
     metadata = dict(spec.metadata or {})
     schema = COMPUTED_SCHEMAS.get(tuple(spec.key.path))
     if COLUMN_SCHEMA not in metadata and schema is not None:
         metadata[COLUMN_SCHEMA] = schema()
+    if holds_phi(metadata.get(COLUMN_SCHEMA)):  # a table keyed by claim id is PHI, whatever it says
+        tags["phi"] = "yes"
     return spec.replace_attributes(owners=list(spec.owners or OWNERS), tags=tags, metadata=metadata)
 
 

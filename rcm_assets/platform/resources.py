@@ -1,9 +1,9 @@
 """Resources: configuration and clients, built per environment by `build_resources(env)`.
 
 Secrets (a source URL with a password, the PHI key) come only from the environment through
-`dg.EnvVar`, resolved when a run starts, so the definitions load with no secrets set. In `dev`, an unset
-variable falls back to the embedded default (SQLite source, local lake, SQLite MLflow); in `prod` every
-setting must come from the environment.
+`dg.EnvVar`, resolved when a run starts, so the definitions load with no secrets set. In `dev` and `demo`, an
+unset variable falls back to the embedded default (SQLite source, local lake, SQLite MLflow), except the PHI
+key, which only `demo` may leave unset; in `prod` every setting must come from the environment.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class SourceResource(dg.ConfigurableResource):
 
 
 class PhiKeyResource(dg.ConfigurableResource):
-    """The pseudonymization key; only `dev` may fall back to the fixed development key."""
+    """The pseudonymization key; unset, a run stops with one sentence naming RCM_PHI_KEY, except in the
+    explicit demo environment, which uses the published demo key (`transforms.load_phi_key`)."""
 
     key: str | None = None
     env: str = "dev"
@@ -146,17 +147,17 @@ def _setting(name: str, env: str, default: str | None) -> Any:
 
 
 def build_resources(env: str | None = None) -> dict[str, Any]:
-    """All resources for `env` (`dev` or `prod`; default from RCM_ENV)."""
+    """All resources for `env` (`dev`, `demo` or `prod`; default from RCM_ENV)."""
     env = env or settings.environment()
     if env not in settings.ENVIRONMENTS:
         raise ValueError(f"unknown environment {env!r}; expected one of {settings.ENVIRONMENTS}")
-    dev = env == "dev"
-    if dev:
-        logging.getLogger("rcm").debug("building dev resources with embedded defaults")
+    if env != "prod":
+        logging.getLogger("rcm").debug(f"building {env} resources with embedded defaults")
     return {
         "lake": ParquetLakeIOManager(base_url=_setting("RCM_LAKE_URL", env, settings.lake_url())),
         "source": SourceResource(url=_setting("RCM_SOURCE_URL", env, settings.source_url())),
-        "phi": PhiKeyResource(key=dg.EnvVar("RCM_PHI_KEY") if os.environ.get("RCM_PHI_KEY") or not dev else None,
+        # unset outside prod: the run reads it when it starts, and stops naming it if still unset
+        "phi": PhiKeyResource(key=dg.EnvVar("RCM_PHI_KEY") if os.environ.get("RCM_PHI_KEY") or env == "prod" else None,
                               env=env),
         "landing": LandingResource(
             landing_dir=_setting("RCM_LANDING_DIR", env, str(settings.landing_dir())),

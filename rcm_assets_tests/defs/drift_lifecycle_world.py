@@ -98,7 +98,7 @@ def main(out: Path) -> None:
             # the first week an earlier champion (or the fallback) beats the champion on matured labels: a
             # floor between them retires it, before the week's days are scored
             run([lifecycle.lifecycle_review], week, week,
-                ops={lifecycle.lifecycle_review: {**REVIEW, "auc_floor": floor}})
+                ops={lifecycle.lifecycle_review: {**REVIEW, "auc_floor": floor, "rollback_confidence": 0.5}})
             decided_at = time.monotonic()
             action = pd.read_parquet(lake / "model" / "lifecycle_review" / f"week={week}")["action"].iloc[0]
             forced = floor
@@ -120,7 +120,7 @@ def main(out: Path) -> None:
         probe = pd.read_parquet(lake / "model" / "lifecycle_review" / f"week={final}")
         floor = forced_floor(final) or json.loads(probe["results"].iloc[0])[0]["roc_auc"] + 0.01
         run([lifecycle.lifecycle_review], final, final,
-            ops={lifecycle.lifecycle_review: {**REVIEW, "auc_floor": floor}})
+            ops={lifecycle.lifecycle_review: {**REVIEW, "auc_floor": floor, "rollback_confidence": 0.5}})
         decided_at = time.monotonic()
         scored = run([predictions.claim_denial_scores, predictions.shadow_scores], final, final)
         log["rollback"] = {"week": final, "mode": "forced", "floor": floor, "seconds": time.monotonic() - decided_at,

@@ -247,3 +247,16 @@ def test_registry_fixture_model_is_loadable(registry):
     model = mlflow.sklearn.load_model(source)
     assert model.predict_proba(np.array([[3.0]]))[0, 1] > 0.5
     assert Path(source.removeprefix("file://")).is_dir()
+
+
+def test_gate_says_when_it_had_too_few_comparable_claims_for_the_champion():
+    """Too few holdout claims unseen by the champion: the gate compares with the floor only and its one
+    sentence says so and why (before, it silently read as "no comparable champion")."""
+    needed = champion.min_comparable_denials(0.70, 19)
+    assert needed == 36  # the review's power minimum (lib.lifecycle.min_denials)
+    why = f"only 400 holdout claims (20 denied) are unseen by it, fewer than the {needed} denials a comparison needs (power)"
+    d = champion.gate(0.78, floor=0.70, champion_auc=None, margin=0.01, champion_version="3", no_comparison=why)
+    assert d.promote and d.severity == "pass"
+    assert "compared with the floor only, not with champion v3: only 400 holdout claims (20 denied)" in d.sentence
+    assert "fewer than the 36 denials a comparison needs" in d.sentence
+    assert d.sentence.count(". ") == 0 and d.sentence.endswith(".")

@@ -39,7 +39,7 @@ def test_shipped_configs_are_valid_and_cover_every_section(name):
         ("partitions:\n  start: 2025-13-01\n", "partitions.start must be a date"),
         ("schedules:\n  daily_ingest_cron: every night\n", "schedules.daily_ingest_cron must be a cron"),
         ("source:\n  facility_tz: Mars/Olympus\n", "source.facility_tz must be an IANA time zone"),
-        ("env: staging\n", "env must be dev or prod"),
+        ("env: staging\n", "env must be dev, demo or prod"),
         ("model: 3\n", "unknown key model"),
         ("lake: {url: [a, b]}\n", "lake.url must be a string"),
         ("- just\n- a list\n", "must be a mapping of sections"),

@@ -85,12 +85,28 @@ def test_phi_key_missing_in_prod_is_refused(monkeypatch):
         load_phi_key("staging")
 
 
-def test_phi_key_missing_in_dev_uses_dev_key_with_warning(monkeypatch, caplog):
+def test_phi_key_missing_outside_the_demo_environment_stops_with_one_sentence(monkeypatch):
+    """Fail closed (issue 26.5): dev, the default environment, no longer falls back to a key written in the
+    code; the error is one sentence naming the setting and the way out."""
+    monkeypatch.delenv("RCM_PHI_KEY", raising=False)
+    for env in ("dev", "prod"):
+        with pytest.raises(ValueError, match="RCM_PHI_KEY is not set") as error:
+            load_phi_key(env)
+        message = str(error.value)
+        assert message.count(". ") == 0 and "RCM_ENV=demo" in message and f"the {env} environment" in message
+    monkeypatch.setenv("RCM_PHI_KEY", "   ")  # blank is unset
+    with pytest.raises(ValueError, match="RCM_PHI_KEY is not set"):
+        load_phi_key("dev")
+
+
+def test_only_the_demo_environment_uses_the_published_key_with_a_warning(monkeypatch, caplog):
     monkeypatch.delenv("RCM_PHI_KEY", raising=False)
     with caplog.at_level(logging.WARNING, logger="rcm"):
-        key = load_phi_key("dev")
-    assert key == transforms.DEV_PHI_KEY
-    assert "using the development PHI key" in caplog.text
+        key = load_phi_key("demo")
+    assert key == transforms.DEMO_PHI_KEY
+    assert "using the published demo PHI key" in caplog.text
+    monkeypatch.setenv("RCM_PHI_KEY", "a-configured-secret-0123456789")
+    assert load_phi_key("demo") == b"a-configured-secret-0123456789"  # a configured key always wins
 
 
 def test_tokens_stable_per_key_and_different_across_keys():
