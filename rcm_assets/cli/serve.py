@@ -44,6 +44,8 @@ def run(args: Namespace) -> int:
     # MLflow calls of a remote tracking server time out instead of hanging a reload
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    # a SQLite registry is read from the reload thread only: no pooled connection outlives it in another thread
+    os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
     import uvicorn
 
     from rcm_assets.platform.resources import build_resources

@@ -179,7 +179,7 @@ def read_spool(folder: Path, day: str) -> pd.DataFrame:
     description=("Every claim the pre-submission service scored on the day: request id, claim id and version, "
                  "probability, decision, likely reason and model lineage (no other claim content); joins "
                  "to predictions/claim_denial_scores on (claim_id, claim_version)."),
-    group_name="predictions",
+    group_name="serving",
     partitions_def=daily_partitions,
     io_manager_key="lake",
     automation_condition=dg.AutomationCondition.on_cron("15 0 * * *"),
@@ -187,7 +187,9 @@ def read_spool(folder: Path, day: str) -> pd.DataFrame:
 )
 def presubmission_scores(context: dg.AssetExecutionContext) -> dg.Output:
     """What the scoring service answered on day D (from its spool folder)."""
-    frame = read_spool(spool_dir(), context.partition_key)
+    days = list(context.partition_keys)
+    frames = [read_spool(spool_dir(), day).assign(dt=day) for day in days]
+    frame = pd.concat(frames, ignore_index=True) if len(days) > 1 else frames[0].drop(columns="dt")
     by = frame["scored_by"].value_counts().to_dict() if len(frame) else {}
     return dg.Output(frame, metadata={"claims": len(frame), "requests": int(frame["request_id"].nunique()),
                                       "scored_by": dg.MetadataValue.json(by)})

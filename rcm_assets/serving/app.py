@@ -49,12 +49,23 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1
 ROUTES = {"/v1/score", "/v1/score/x12", "/v1/reload", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
 
 
+def _stamp_request_id(record: logging.LogRecord) -> bool:
+    """Every record of the service carries the request id it was logged under (read when it is logged)."""
+    if not hasattr(record, "request_id"):
+        record.request_id = request_id_var.get()
+    return True
+
+
+log.addFilter(_stamp_request_id)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, request id, message (callers log no claim content)."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-               "level": record.levelname, "logger": record.name, "request_id": request_id_var.get(),
+               "level": record.levelname, "logger": record.name,
+               "request_id": getattr(record, "request_id", None) or request_id_var.get(),
                "msg": record.getMessage()}
         out.update(getattr(record, "fields", {}))
         if record.exc_info and record.exc_info[0] is not None:
