@@ -32,7 +32,14 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -40,7 +47,7 @@ from rcm_assets.defs.serving import SPOOL_COLUMNS, spool_dir
 from rcm_assets.lib import x12
 from rcm_assets.serving.bundle import ServeConfig, ServingState, StateHolder
 from rcm_assets.serving.schemas import MAX_BATCH, ClaimIn, ScoreRequest, ScoreResponse, claim_fields
-from rcm_assets.serving.scorer import RejectedClaims, results, score_claims
+from rcm_assets.serving.scorer import RejectedClaims, results, score_requests
 
 log = logging.getLogger("rcm.serve")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
@@ -130,6 +137,52 @@ class Spool:
                 f.write(text)
 
 
+class Coalescer:
+    """Requests waiting while a scoring call runs are scored together in the next call (up to MAX_BATCH
+    claims): the path's fixed cost (contract, features, models, drivers) is paid once per call, not per
+    request, so the service keeps up with many single-claim requests on two cores."""
+
+    def __init__(self, holder: StateHolder, max_claims: int = MAX_BATCH) -> None:
+        self.holder, self.max_claims = holder, max_claims
+        self.queue: asyncio.Queue | None = None
+        self.task: asyncio.Task | None = None
+        self.sizes: list[int] = []  # requests per scoring call (metrics)
+
+    def start(self) -> None:
+        self.queue = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._work(), name="rcm-coalescer")
+
+    async def submit(self, claims: list[dict[str, Any]], batch: bool, rid: str):
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((claims, batch, rid, future))
+        return await future
+
+    async def _work(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            size = len(items[0][0])
+            while not self.queue.empty() and size + len(self.queue._queue[0][0]) <= self.max_claims:
+                items.append(self.queue.get_nowait())
+                size += len(items[-1][0])
+            state = self.holder.state
+            live = [it for it in items if not it[3].done()]  # a request that timed out is not scored
+            if not live:
+                continue
+            try:
+                if state is None:
+                    raise ServeError(503, f"not ready: {self.holder.error or 'loading'}")
+                outs = await run_in_threadpool(score_requests, state, [(c, b, r) for c, b, r, _ in live])
+            except Exception as exc:
+                outs = [exc] * len(live)
+            for (_, _, _, future), out in zip(live, outs, strict=True):
+                if future.done():
+                    continue
+                if isinstance(out, Exception):
+                    future.set_exception(out)
+                else:
+                    future.set_result((state, out))
+
+
 class ServeError(Exception):
     def __init__(self, status: int, error: str, fields: list[dict[str, str]] | None = None):
         super().__init__(error)
@@ -157,13 +210,16 @@ def create_app(resources: dict[str, Any], config: ServeConfig, holder: StateHold
     if holder.on_reload is None:
         holder.on_reload = metrics.serving
     spool = Spool(Path(config.spool_dir) if config.spool_dir else spool_dir())
+    coalescer = Coalescer(holder)
 
     async def lifespan(app: FastAPI):
+        coalescer.start()
         loader = threading.Thread(target=lambda: (holder.refresh(force=True), holder.start()),
                                   name="rcm-initial-load", daemon=True)
         loader.start()
         yield
         holder.stop()
+        coalescer.task.cancel()
 
     app = FastAPI(title="rcm_assets pre-submission scoring", version="1",
                   description="Denial probability, decision, likely reason and findings for a claim before it "
@@ -198,11 +254,11 @@ def create_app(resources: dict[str, Any], config: ServeConfig, holder: StateHold
         return state
 
     async def answer(request: Request, route: str, claims: list[dict[str, Any]], batch: bool) -> dict[str, Any]:
-        state = current()
+        current()
         rid = request_id_var.get()
         try:
-            scored = await asyncio.wait_for(run_in_threadpool(score_claims, state, claims, batch, rid),
-                                            timeout=config.request_timeout_seconds)
+            state, scored = await asyncio.wait_for(coalescer.submit(claims, batch, rid),
+                                                   timeout=config.request_timeout_seconds)
         except TimeoutError:
             raise ServeError(503, f"scoring timed out after {config.request_timeout_seconds:.1f} s") from None
         except RejectedClaims as exc:

@@ -19,7 +19,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from rcm_assets.defs.predictions import FallbackServing, ServingModel
-from rcm_assets.defs.serving import BUNDLE_KEY, Resolved, bundle_differences, resolve_serving, serving_versions
+from rcm_assets.defs.serving import (
+    BUNDLE_KEY,
+    Resolved,
+    bundle_differences,
+    resolve_serving,
+    serving_versions,
+)
 from rcm_assets.defs.worklist import Explainers
 from rcm_assets.lib import transforms
 

@@ -83,6 +83,9 @@ class Scored:
 
 def score_claims(state: ServingState, claims: list[dict[str, Any]], batch: bool, run_id: str) -> Scored:
     """Score `claims` (dicts of the request schema) with `state`; RejectedClaims names unusable rows."""
+    keys = [(str(c.get("claim_id")), c.get("claim_version")) for c in claims]
+    if len(set(keys)) != len(keys):  # one answer per claim version: the same one twice is ambiguous
+        raise RejectedClaims([{"field": "claims", "problem": "a claim_id and claim_version appear more than once"}])
     now = datetime.now(UTC)
     bronze = bronze_frame(claims, now).assign(_ingested_at=pd.Timestamp(now.replace(tzinfo=None)).as_unit("ns"),
                                               _source="service", _run_id=run_id)
@@ -90,9 +93,6 @@ def score_claims(state: ServingState, claims: list[dict[str, Any]], batch: bool,
     if len(silver.rejects):
         raise RejectedClaims(_problems(silver.rejects, claims, batch))
     rows = silver.good.reset_index(drop=True).assign(dt=state.day)
-    if len(rows) != len(claims):  # the same claim state sent twice in one request is one row in silver
-        raise RejectedClaims([{"field": "claims", "problem": "the same claim_id, claim_version and submitted_at "
-                                                             "appear more than once in the request"}])
     scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in rows.columns]
     resolved = state.resolved
     features = scoring_features(rows[scoring_input], resolved.config, resolved.rules, resolved.reference,
@@ -105,7 +105,38 @@ def score_claims(state: ServingState, claims: list[dict[str, Any]], batch: bool,
     return Scored(scores, explained, rows)
 
 
-def findings(explained: pd.Series, silver: pd.Series) -> list[dict[str, Any]]:
+def split(scored: Scored, sizes: list[int]) -> list[Scored]:
+    """The rows of one scoring call cut back into the requests it served (rows keep request order)."""
+    out, start = [], 0
+    for size in sizes:
+        part = slice(start, start + size)
+        out.append(Scored(scored.scores.iloc[part], scored.explained.iloc[part], scored.silver.iloc[part]))
+        start += size
+    return out
+
+
+def score_requests(state: ServingState, requests: list[tuple[list[dict[str, Any]], bool, str]]
+                   ) -> list[Scored | Exception]:
+    """Score the claims of several requests in one call (one feature computation, one predict: the fixed cost
+    of the path is paid once); when one of them is refused or two repeat a claim, each is scored on its own
+    so one bad request never fails another. Probabilities, decisions and reasons are row-wise; the drivers'
+    context is the claims scored together (as the worklist's is the day's)."""
+    if len(requests) > 1:
+        claims = [c for r in requests for c in r[0]]
+        try:
+            return list(split(score_claims(state, claims, True, "coalesced"), [len(r[0]) for r in requests]))
+        except RejectedClaims:
+            pass
+    out: list[Scored | Exception] = []
+    for claims, batch, rid in requests:
+        try:
+            out.append(score_claims(state, claims, batch, rid))
+        except RejectedClaims as exc:
+            out.append(exc)
+    return out
+
+
+def findings(explained: dict[str, Any], silver: dict[str, Any]) -> list[dict[str, Any]]:
     """The claim's drivers (as the worklist words them) and its defects (each with what to fix)."""
     out = []
     for k in range(1, drivers.TOP_N + 1):
@@ -133,9 +164,12 @@ def _optional_text(value: Any) -> str | None:
 
 def results(scored: Scored) -> list[dict[str, Any]]:
     """One answer per claim, in request order."""
+    scores = scored.scores[["claim_id", "claim_version", "denial_probability", "decision", "threshold",
+                            "model_name", "model_version", "feature_version", "scored_by"]].to_dict("records")
+    explained = scored.explained.to_dict("records")
+    defects = scored.silver[[f"defect_{f}" for f in DEFECT_FLAGS]].to_dict("records")
     out = []
-    for i in range(len(scored.scores)):
-        s, e, silver = scored.scores.iloc[i], scored.explained.iloc[i], scored.silver.iloc[i]
+    for s, e, silver in zip(scores, explained, defects, strict=True):
         out.append({
             "claim_id": str(s["claim_id"]), "claim_version": int(s["claim_version"]),
             "denial_probability": float(s["denial_probability"]), "decision": str(s["decision"]),

@@ -268,4 +268,4 @@ def test_rcm_serve_answers_over_http(env_of):
     for column in ("member_id", "patient_name", "patient_address", "icd10_primary"):
         if claim[column]:
             assert str(claim[column]) not in text, column
-    print(f"rcm serve ready after {ready_after:.1f} s")
+    assert ready_after < 300  # start-up itself is measured by benchmarks/bench_serve.py, not here
