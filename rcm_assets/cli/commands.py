@@ -39,7 +39,7 @@ GROUPS = {
     "daily": ("bronze", "silver", "gold"),
     "weekly": ("model",),
     "scoring": ("predictions",),
-    "serving": ("serving",),  # the scoring service's bundle and what it scored: only when selected
+    "serving": ("serving",),  # the scoring service's bundle (serving/bundle): only when selected
 }
 # Run config fields each layer's assets take from the settings (environment or configuration file).
 CONFIGURED_FIELDS = {

@@ -29,7 +29,7 @@ import pandas as pd
 
 from rcm_assets.defs.gold import learned_rules
 from rcm_assets.defs.learned import adjudication_evidence, read_learned_tables
-from rcm_assets.defs.partitions import daily_partitions
+from rcm_assets.defs.partitions import DAILY_BACKFILL_POLICY, daily_partitions, scoring_partitions
 from rcm_assets.defs.payer_rules import authorization_denials
 from rcm_assets.defs.predictions import Registry, ScoringConfig
 from rcm_assets.defs.reason_model import reason_model_name
@@ -179,10 +179,11 @@ def read_spool(folder: Path, day: str) -> pd.DataFrame:
     description=("Every claim the pre-submission service scored on the day: request id, claim id and version, "
                  "probability, decision, likely reason and model lineage (no other claim content); joins "
                  "to predictions/claim_denial_scores on (claim_id, claim_version)."),
-    group_name="serving",
-    partitions_def=daily_partitions,
+    group_name="predictions",
+    # landed for yesterday by the daily monitoring schedule (defs/jobs.monitoring_daily_job), beside drift
+    partitions_def=scoring_partitions,
     io_manager_key="lake",
-    automation_condition=dg.AutomationCondition.on_cron("15 0 * * *"),
+    backfill_policy=DAILY_BACKFILL_POLICY,
     kinds={"pandas", "parquet"},
 )
 def presubmission_scores(context: dg.AssetExecutionContext) -> dg.Output:
