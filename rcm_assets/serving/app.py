@@ -108,6 +108,9 @@ class Metrics:
                            registry=self.registry)
         self.ready = Gauge("rcm_serve_ready", "1 when a state is loaded", registry=self.registry)
         self.reloads = Counter("rcm_serve_reloads_total", "State loads swapped in", registry=self.registry)
+        self.call_claims = Histogram("rcm_serve_scoring_call_claims", "Claims per scoring call (requests "
+                                     "waiting are scored together)", buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+                                     registry=self.registry)
 
     def serving(self, state: ServingState) -> None:
         for sample in list(self.model.collect()[0].samples):
@@ -142,11 +145,10 @@ class Coalescer:
     claims): the path's fixed cost (contract, features, models, drivers) is paid once per call, not per
     request, so the service keeps up with many single-claim requests on two cores."""
 
-    def __init__(self, holder: StateHolder, max_claims: int = MAX_BATCH) -> None:
-        self.holder, self.max_claims = holder, max_claims
+    def __init__(self, holder: StateHolder, metrics: Metrics, max_claims: int = MAX_BATCH) -> None:
+        self.holder, self.metrics, self.max_claims = holder, metrics, max_claims
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None
-        self.sizes: list[int] = []  # requests per scoring call (metrics)
 
     def start(self) -> None:
         self.queue = asyncio.Queue()
@@ -168,6 +170,7 @@ class Coalescer:
             live = [it for it in items if not it[3].done()]  # a request that timed out is not scored
             if not live:
                 continue
+            self.metrics.call_claims.observe(sum(len(it[0]) for it in live))
             try:
                 if state is None:
                     raise ServeError(503, f"not ready: {self.holder.error or 'loading'}")
@@ -210,7 +213,7 @@ def create_app(resources: dict[str, Any], config: ServeConfig, holder: StateHold
     if holder.on_reload is None:
         holder.on_reload = metrics.serving
     spool = Spool(Path(config.spool_dir) if config.spool_dir else spool_dir())
-    coalescer = Coalescer(holder)
+    coalescer = Coalescer(holder, metrics)
 
     async def lifespan(app: FastAPI):
         coalescer.start()
