@@ -38,6 +38,9 @@ from rcm_assets_tests.production.services import free_port
 DAY = "2025-05-13"  # served by model week 2025-05-12 (the fixture's last trained week)
 WEEK = "2025-05-12"
 X12_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "x12"
+# on the session pipeline: trains the day's reason-model week, re-runs the day's batch, starts `rcm serve`
+# (2-3 minutes beyond the pipeline); CI runs it with the other slow tests (make test)
+pytestmark = pytest.mark.slow
 PHI = ("member_id", "patient_name", "patient_dob", "patient_address", "patient_zip")
 
 
