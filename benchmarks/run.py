@@ -38,6 +38,10 @@ beside a lower bound measured in the same run, as a child process too:
   `dagster-daemon`: minutes to the last bronze partition (target 2), then silver and gold; runs requested,
   rows lost or duplicated, alerts posted, Beta/Preview lines in the daemon's log;
 
+* with `--serve DATA_DIR` only this instead (`bench_serve.py`): `rcm serve` on the world in DATA_DIR (an
+  `rcm demo` data folder), single-claim requests at 50/s for 60 s, 1,000-claim batches and start-up, against
+  the service's budget, with a latency histogram;
+
 * with `--memory-ranges 30,90` only this instead: peak RSS of `rcm backfill --select bronze silver gold`
   over each range (same claims/day, a fresh lake and instance each), in runs of `--chunk-days` days and as
   one run over the range (`--chunk-days` = the range, the behaviour before chunking): chunked, the peak
@@ -404,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst-files-per-day", type=int, default=10, help="with --burst: files per day")
     ap.add_argument("--burst-count", type=int, default=4, help="with --burst: bursts the files come in")
     ap.add_argument("--burst-gap", type=float, default=30.0, help="with --burst: seconds between bursts")
+    ap.add_argument("--serve", type=Path, default=None, metavar="DATA_DIR",
+                    help="only the scoring service's latency budget on the world in DATA_DIR (bench_serve.py)")
     ap.add_argument("--piece", choices=tuple(PIECES), help=argparse.SUPPRESS)
     ap.add_argument("--spec", default="{}", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -412,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.year:
         args.days, args.claims_per_day = 365, 20_000
+    if args.serve is not None:  # `rcm serve` under load: its own table (bench_serve.py)
+        import bench_serve
+
+        return bench_serve.main(["--data-dir", str(args.serve)])
 
     if args.scoring and (args.keep is None or not (args.keep / "home").is_dir()):
         raise SystemExit("--scoring needs --keep DIR: the folder of an earlier full run kept with --keep")

@@ -22,6 +22,7 @@ from rcm_assets.defs import (
     predictions,
     reason_model,
     reference,
+    serving,
     silver,
     training_set,
     worklist,
@@ -55,7 +56,8 @@ defs = dg.Definitions(
         learned.adjudication_evidence, gold.claim_features,
         reason_model.denial_reason_model, reason_model.payer_allowed_ratios, worklist.worklist,
         training_set.training_set, model.denial_model, lifecycle.lifecycle_review,
-        predictions.claim_denial_scores, predictions.shadow_scores,
+        predictions.claim_denial_scores, predictions.shadow_scores, serving.bundle,
+        serving.presubmission_scores,
         *monitoring.monitoring_assets,
     ]),
     asset_checks=[freshness_checks],  # the other checks run inside their assets (defs/checks.py)

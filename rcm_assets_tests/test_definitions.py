@@ -35,6 +35,7 @@ EXPECTED_ASSETS = {
     "gold/claim_features", "model/training_set", "model/denial_model", "predictions/claim_denial_scores",
     "model/denial_reason_model", "model/payer_allowed_ratios", "predictions/worklist",
     "model/lifecycle_review", "predictions/shadow_scores",
+    "serving/bundle", "predictions/presubmission_scores",  # the scoring service's inputs and answers
     *MONITORING_ASSETS,
 }
 # asset -> {check name: blocking}
@@ -103,7 +104,7 @@ def test_exact_asset_inventory_with_groups_and_partitions():
     for name in REFERENCE_ASSETS:  # the hospital's files: one current version each, not one per day
         assert nodes[name].partitions_def is None, name
     for name in (EXPECTED_ASSETS - {"model/training_set", "model/denial_model", "predictions/claim_denial_scores",
-                                    "landing/quarantine"}
+                                    "landing/quarantine", "predictions/presubmission_scores"}
                  - lifecycle_assets - REFERENCE_ASSETS
                  - worklist_assets - MONITORING_ASSETS):
         assert nodes[name].partitions_def == partitions.daily_partitions, name
@@ -112,6 +113,7 @@ def test_exact_asset_inventory_with_groups_and_partitions():
     assert nodes["model/lifecycle_review"].partitions_def == partitions.weekly_partitions
     assert nodes["predictions/claim_denial_scores"].partitions_def == partitions.scoring_partitions
     assert nodes["predictions/shadow_scores"].partitions_def == partitions.scoring_partitions
+    assert nodes["predictions/presubmission_scores"].partitions_def == partitions.scoring_partitions
 
 
 def test_exact_asset_check_inventory_per_asset_with_blocking_flags():
@@ -148,9 +150,11 @@ def test_jobs_select_their_layers():
         "daily_ingest_job": {a for a in EXPECTED_ASSETS if a.split("/")[0] in ("bronze", "silver", "gold")},
         "training_job": {"model/training_set", "model/denial_model", "model/denial_reason_model",
                          "model/payer_allowed_ratios", "model/lifecycle_review"},
-        "scoring_job": {"predictions/claim_denial_scores", "predictions/worklist", "predictions/shadow_scores"},
+        "scoring_job": {"predictions/claim_denial_scores", "predictions/worklist", "predictions/shadow_scores",
+                        "predictions/presubmission_scores"},
         "freshness_check_job": set(),  # checks only
-        "monitoring_daily_job": MONITORING_ASSETS - {"monitoring/realized_performance"},
+        "monitoring_daily_job": MONITORING_ASSETS - {"monitoring/realized_performance"}
+        | {"predictions/presubmission_scores"},
         "monitoring_weekly_job": {"monitoring/realized_performance"},
     }
 

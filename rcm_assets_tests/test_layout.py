@@ -7,6 +7,7 @@
 - `platform/` (plumbing) imports `lib/` and itself;
 - `defs/` (assets and orchestration) imports `lib/`, `platform/` and itself;
 - `definitions.py` imports `defs/` and `platform/`;
+- `serving/` (the scoring service) imports `lib/`, `platform/`, `defs/` (the batch's own scoring path) and itself;
 - `cli/` may import anything above; nothing imports `cli/` except the `python -m rcm_assets` entry point;
 - no import cycles between modules, counting imports inside functions too.
 """
@@ -28,7 +29,8 @@ ALLOWED = {
     "platform": {"lib", "platform"},
     "defs": {"lib", "platform", "defs"},
     "definitions": {"defs", "platform"},
-    "cli": {"lib", "platform", "defs", "definitions", "cli"},
+    "serving": {"lib", "platform", "defs", "serving"},
+    "cli": {"lib", "platform", "defs", "definitions", "serving", "cli"},
     "__main__": {"cli"},
     "__init__": set(),
 }

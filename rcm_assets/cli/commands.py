@@ -39,6 +39,7 @@ GROUPS = {
     "daily": ("bronze", "silver", "gold"),
     "weekly": ("model",),
     "scoring": ("predictions",),
+    "serving": ("serving",),  # the scoring service's bundle (serving/bundle): only when selected
 }
 # Run config fields each layer's assets take from the settings (environment or configuration file).
 CONFIGURED_FIELDS = {
@@ -410,6 +411,8 @@ def run_range(runner: Runner, selection: dict[str, list[dg.AssetKey]], first: da
             policy_size(selection["weekly"], max(1, days_per_run // 7)), "weekly models")
     if selection.get("scoring") and (days := scoring_days(first, last)):
         add(selection["scoring"], partitions.scoring_partitions, *days, days_per_run, "predictions")
+    if selection.get("serving"):  # one day per run: a bundle describes one serving day
+        add(selection["serving"], partitions.daily_partitions, first.isoformat(), last.isoformat(), 1, "serving")
     outcomes = []
     for step, (keys, spans, label) in enumerate(plan):
         ops = {op: cfg for op, cfg in (op_config or {}).items()

@@ -119,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="also re-train model weeks whose gate already promoted a model (after a feature "
                                "change: --select gold model --force); their promotions serve from today on")
 
+    serve = sub.add_parser("serve", parents=[common], help="the pre-submission scoring service (HTTP)")
+    serve.add_argument("--host", default=os.environ.get("RCM_SERVE_HOST", "127.0.0.1"),
+                       help="address to bind (default 127.0.0.1; another needs RCM_API_TOKEN)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("RCM_SERVE_PORT", "8000")))
+    serve.add_argument("--day", type=parse_day, default=None,
+                       help="serve this day's bundle (replays, tests); default today (UTC)")
+    serve.add_argument("--reload-seconds", type=float, default=30.0,
+                       help="how often the bundle and the champion history are re-read (0: never)")
+    serve.add_argument("--request-timeout", type=float, default=10.0, help="seconds a request may score")
+    serve.add_argument("--load-timeout", type=float, default=120.0, help="seconds a (re)load may take")
     status = sub.add_parser("status", parents=[common], help="per asset: latest partition, freshness, checks, failures")
     status.add_argument("--json", action="store_true")
 
@@ -221,6 +231,10 @@ def dispatch(args: argparse.Namespace) -> int:
     so `rcm --help` and usage errors answer at once."""
     quiet_dagster_labels()
     quiet_mlflow()
+    if args.command == "serve":  # the HTTP service: no Dagster run of its own
+        from rcm_assets.cli import serve
+
+        return serve.run(args)
     if args.command == "status":  # answers without loading the code location (cli/status.py)
         from rcm_assets.cli import status
 

@@ -24,8 +24,9 @@ scoring_job = dg.define_asset_job(
 monitoring_daily_job = dg.define_asset_job(
     "monitoring_daily_job",
     selection=dg.AssetSelection.assets(["monitoring", "feature_drift"], ["monitoring", "score_drift"],
-                                       ["monitoring", "label_freshness"]),
-    description="Feature and score drift, label arrival and early outcomes of a day",
+                                       ["monitoring", "label_freshness"], ["predictions", "presubmission_scores"]),
+    description="Feature and score drift, label arrival and early outcomes of a day; what the scoring service "
+                "answered that day (predictions/presubmission_scores)",
 )
 monitoring_weekly_job = dg.define_asset_job(
     "monitoring_weekly_job",

@@ -28,6 +28,7 @@ claim's payer id and the learned limit; a limit nobody knows is said to be unkno
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -277,14 +278,19 @@ def top_drivers(effects: pd.DataFrame, n: int = TOP_N, min_effect: float = MIN_E
 # --------------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def _payer_names(reference: ReferenceTables) -> dict[str, str]:
+    """payer_id -> payer_name of payers.csv, built once per tables object (not once per sentence: a
+    1,000-claim request spent most of its sentence time re-indexing the payers)."""
+    if reference.payers is None:
+        return {}
+    return {p: n for p, n in zip(reference.payers["payer_id"], reference.payers["payer_name"], strict=True)
+            if isinstance(n, str) and n}
+
+
 def _payer_name(payer: str, reference: ReferenceTables) -> str:
     """The payer's name in payers.csv, else its id as the claim carries it."""
-    if reference.payers is not None:
-        names = reference.payers.set_index("payer_id")["payer_name"]
-        name = names.get(payer)
-        if isinstance(name, str) and name:
-            return name
-    return payer
+    return _payer_names(reference).get(payer, payer)
 
 
 def _number(value: object) -> float:

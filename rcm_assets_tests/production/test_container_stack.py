@@ -55,7 +55,8 @@ def _pins(text: str) -> dict[str, str]:
 def test_compose_file_orders_starts_checks_health_and_keeps_secrets_out() -> None:
     compose = yaml.safe_load(COMPOSE.read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "rabbitmq", "mlflow", "code-server", "webserver", "daemon", "worker"}
+    assert set(services) == {"postgres", "rabbitmq", "mlflow", "code-server", "webserver", "daemon", "worker",
+                             "serve"}
     for name, service in services.items():
         assert service["restart"] == "unless-stopped", name
         assert name == "worker" or "healthcheck" in service, f"{name} has no healthcheck"
@@ -72,7 +73,7 @@ def test_compose_file_orders_starts_checks_health_and_keeps_secrets_out() -> Non
     assert ".env" in (REPO / ".gitignore").read_text().split()
     example = (REPO / ".env.example").read_text()
     for name in ("POSTGRES_PASSWORD", "DAGSTER_POSTGRES_URL", "MLFLOW_BACKEND_URI", "RABBITMQ_DEFAULT_PASS",
-                 "RCM_CELERY_BROKER", "RCM_PHI_KEY", "RCM_SOURCE_URL"):
+                 "RCM_CELERY_BROKER", "RCM_PHI_KEY", "RCM_SOURCE_URL", "RCM_API_TOKEN"):
         assert re.search(rf"^{name}=\S", example, re.M), name
     assert not re.search(r"^[A-Z_]+=\S*[ \t]+#", example, re.M), "podman reads a comment after a value as the value"
 
