@@ -28,8 +28,8 @@ def serve_config(args: Namespace):
 
     env = settings.environment()
     token = os.environ.get(TOKEN_ENV) or None
-    if token is None and env != "dev":
-        raise UsageError(f"{TOKEN_ENV} is not set: outside the demo environment (RCM_ENV=dev) the service "
+    if token is None and env != "demo":
+        raise UsageError(f"{TOKEN_ENV} is not set: outside the demo environment (RCM_ENV=demo) the service "
                          "requires a bearer token")
     if token is None and not is_loopback(args.host):
         raise UsageError(f"{TOKEN_ENV} is not set: the service binds to {args.host} only with a bearer token "

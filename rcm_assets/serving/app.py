@@ -5,7 +5,7 @@ Routes: `POST /v1/score` (one claim or up to 1,000), `POST /v1/score/x12` (an 83
 `GET /readyz` (a state is loaded: bundle, models), `GET /metrics` (Prometheus), `/docs` (OpenAPI).
 
 Safe by default: a bearer token (RCM_API_TOKEN) on every /v1 route whenever one is configured, and always
-outside the demo environment (`rcm serve` refuses to start in prod without one); bodies over the limit
+outside the demo environment (`rcm serve` refuses to start without one unless RCM_ENV=demo); bodies over the limit
 answer 413, a bad field 422 naming it, an unknown route 404, and an unexpected error 500 with the request
 id only (never a traceback). Logs are JSON lines with the request id and never a claim's content; the
 spool keeps, per scored claim, its id and version and the answer (no other claim content).

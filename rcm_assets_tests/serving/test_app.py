@@ -128,12 +128,15 @@ def args(host="127.0.0.1"):
     return Namespace(host=host, day=None, reload_seconds=30.0, request_timeout=10.0, load_timeout=60.0)
 
 
-def test_start_up_refuses_prod_or_a_public_address_without_a_token(monkeypatch):
+def test_start_up_refuses_without_a_token_outside_the_demo_or_on_a_public_address(monkeypatch):
     monkeypatch.delenv("RCM_API_TOKEN", raising=False)
     monkeypatch.setenv("RCM_ENV", "prod")
     with pytest.raises(UsageError, match="RCM_API_TOKEN"):
         serve_config(args())
     monkeypatch.setenv("RCM_ENV", "dev")
+    with pytest.raises(UsageError, match="RCM_API_TOKEN"):  # only the demo environment serves without one
+        serve_config(args())
+    monkeypatch.setenv("RCM_ENV", "demo")
     assert serve_config(args()).token is None  # the demo on loopback
     with pytest.raises(UsageError, match="loopback"):
         serve_config(args("0.0.0.0"))
