@@ -69,8 +69,8 @@ DEFECT_FLAGS: tuple[str, ...] = DEFECT_COLUMNS
 _PRIOR_LOGIT = float(np.log(learned_lib.DEFAULT_CONFIG.default_denial_rate
                             / (1 - learned_lib.DEFAULT_CONFIG.default_denial_rate)))
 LEARNED_DEFAULTS: dict[str, float] = {name: _PRIOR_LOGIT for name in LEARNED_FEATURES} | {
-    "procedure_diagnosis_inconsistency_rate": 0.0, "learned_typical_charge": np.nan,
-    "learned_filing_limit_days": np.nan}
+    name: 0.0 for name in LEARNED_FEATURES if name.endswith("_rate")} | {
+    "learned_typical_charge": np.nan, "learned_filing_limit_days": np.nan}
 
 BASE_SOURCE_COLUMNS: tuple[str, ...] = (
     "claim_id", "claim_version", "payer_id", "plan_type", "billing_npi", "rendering_npi", "place_of_service",
@@ -232,7 +232,7 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "charge_ratio": (0, DEFAULT_CONFIG.charge_ratio_cap),
     "log_billed_amount": (0, float(np.log1p(_registry_bounds("billed_amount")[1]))),
     **{f: (-MAX_LOGIT, MAX_LOGIT) for f in LEARNED_FEATURES if f.endswith("_logit")},
-    "procedure_diagnosis_inconsistency_rate": (0, 1),
+    **{f: (0, 1) for f in LEARNED_FEATURES if f.endswith("_rate")},
     "learned_typical_charge": (0, _registry_bounds("billed_amount")[1]),
     "learned_filing_limit_days": (1, 3650),
 }
@@ -287,7 +287,9 @@ def _canonical(obj: Any) -> Any:
 # caught too, while a comment, a renamed local or a refactor that computes the same values changes nothing.
 # 3: the hospital's reference tables, public code structure, defect flags and learned statistics instead of
 # the generator's reference module
-FEATURE_LOGIC_VERSION = 3
+# 4: learned CARC shares by payer x procedure subsection x diagnosis chapter, payer x procedure authorization
+# and procedure frequency denials
+FEATURE_LOGIC_VERSION = 4
 PROBE_ROWS = 2_000
 # Codes the probe walks: every public CPT/HCPCS section, ICD-10 and ICD-9 chapters, malformed values
 _PROBE_CODES = ("99213", "00142", "27447", "70551", "80053", "93000", "99500", "3074F", "0042T", "0001U",
