@@ -75,7 +75,7 @@ LEARNED_DEFAULTS: dict[str, float] = {name: _PRIOR_LOGIT for name in LEARNED_FEA
 BASE_SOURCE_COLUMNS: tuple[str, ...] = (
     "claim_id", "claim_version", "payer_id", "plan_type", "billing_npi", "rendering_npi", "place_of_service",
     "cpt_code", "modifiers", "icd10_primary", "icd10_count", "units", "billed_amount", "service_date",
-    "submitted_at", "prior_auth_number", "eligibility_verified", "patient_age", "patient_sex",
+    "submitted_at", "prior_auth_number", "eligibility_verified", "patient_age", "patient_sex", "member_token",
 )
 DEFAULT_SOURCE_COLUMNS: tuple[str, ...] = (*BASE_SOURCE_COLUMNS, *DEFECT_FLAGS, ICD_CODE_SET_COLUMN)
 REQUIRED_SOURCE_COLUMNS: frozenset[str] = frozenset(DEFAULT_SOURCE_COLUMNS)
@@ -195,10 +195,17 @@ CATEGORICAL_FEATURES: tuple[str, ...] = tuple(CATEGORIES)
 # monitoring, worklist and drivers read them), never a model input (too many values for a categorical).
 CONTEXT_COLUMNS: tuple[str, ...] = ("payer_id",)
 
+# The member's earlier claims of the same procedure code whose service date lies within these many days
+# before the claim's (payers limit how often a service is paid: the (k+1)th claim in N days is denied).
+MEMBER_WINDOWS_DAYS: tuple[int, ...] = (14, 30, 60)
+MEMBER_COUNT_FEATURES: tuple[str, ...] = tuple(f"member_code_claims_{n}d" for n in MEMBER_WINDOWS_DAYS)
+# The columns of a claims history `compute_features` counts earlier claims in (silver claims rows).
+HISTORY_COLUMNS: tuple[str, ...] = ("claim_id", "member_token", "cpt_code", "service_date", "submitted_at")
+
 INT_FEATURES: tuple[str, ...] = (
     "prior_auth_required", "prior_auth_present", "prior_auth_missing", "eligibility_verified",
     "days_to_submit", "past_filing_limit", "icd10_count", "units", "n_modifiers", "has_modifier_25",
-    "has_modifier_59", *DEFECT_FLAGS,
+    "has_modifier_59", *DEFECT_FLAGS, *MEMBER_COUNT_FEATURES,
 )
 FLOAT_FEATURES: tuple[str, ...] = ("filing_limit_days", "filing_margin_days", "charge_ratio", "log_billed_amount",
                                    *LEARNED_FEATURES)
@@ -229,6 +236,7 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "icd10_count": _registry_bounds("icd10_count"),
     "units": _registry_bounds("units"),
     "n_modifiers": (0, 10),
+    **{f: (0, 10_000) for f in MEMBER_COUNT_FEATURES},
     "charge_ratio": (0, DEFAULT_CONFIG.charge_ratio_cap),
     "log_billed_amount": (0, float(np.log1p(_registry_bounds("billed_amount")[1]))),
     **{f: (-MAX_LOGIT, MAX_LOGIT) for f in LEARNED_FEATURES if f.endswith("_logit")},
@@ -321,6 +329,7 @@ def _probe_claims(config: FeatureConfig, payers: Iterable[str] = ()) -> pd.DataF
         "prior_auth_number": np.where(i % 4 == 0, None, "PA0000000001").astype(object),
         "eligibility_verified": i % 9 != 0, "patient_age": np.where(i % 37 == 0, np.nan, (i * 3) % 91),
         "patient_sex": pick(["F", "M", "U"], 1),
+        "member_token": pick([*(f"{k:032x}" for k in range(25)), None], 3),
         "icd_code_set": pick(["icd10", "icd9", None], 2),
         **{flag: ((i + k) % (5 + k) == 0).astype("int64") for k, flag in enumerate(DEFECT_FLAGS)},
     })
@@ -434,7 +443,8 @@ def _day_numbers(values: pd.Series) -> np.ndarray:
 
 def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAULT_CONFIG,
                      learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
-                     learned: learned_lib.LearnedTables | None = None) -> pd.DataFrame:
+                     learned: learned_lib.LearnedTables | None = None,
+                     history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features of each claim version (one output row per input row, input order, RangeIndex).
 
     The input must hold decision-time columns only (use `decision_time_view`); anything else raises
@@ -442,9 +452,54 @@ def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAUL
     submission date. `reference`: the hospital's reference tables (each optional). `learned_rules` (dt,
     payer_id, cpt_family: `payer_rules.rules_in_force`) adds the payer prior-authorization rules in force on
     each row's day to the published lists. `learned` (`lib/learned.LearnedTables`) gives the point-in-time
-    statistics of each row's day; without it the learned features take `LEARNED_DEFAULTS`.
+    statistics of each row's day; without it the learned features take `LEARNED_DEFAULTS`. `history`
+    (`HISTORY_COLUMNS` of the hospital's earlier silver claims rows; more is harmless) is where the member
+    counts look for earlier claims (`member_code_counts`); the input rows themselves always count too.
     """
-    return _features(silver_claims, config, feature_version(config, reference), learned_rules, reference, learned)
+    return _features(silver_claims, config, feature_version(config, reference), learned_rules, reference, learned,
+                     history)
+
+
+def member_code_counts(claims: pd.DataFrame, history: pd.DataFrame | None = None,
+                       windows_days: tuple[int, ...] = MEMBER_WINDOWS_DAYS) -> dict[str, np.ndarray]:
+    """Per row of `claims`, the number of *other* claims (distinct claim_id) of the same member_token and
+    procedure code whose service date lies in [service date - N days, service date], for each N, counted in
+    `history` and `claims` together.
+
+    Point in time: a claim counts only when its first submission (earliest submitted_at of its claim_id
+    among the rows given) is strictly before the row's own claim's first submission, so a claim submitted
+    later (the same day or after), a later version of the same claim or a row of the future passed in
+    `history` never changes a count; a corrected claim counts what its original submission counted. A
+    missing member token or code counts 0 (the claim cannot be linked). One row per input row, int64."""
+    n = len(claims)
+    names = tuple(f"member_code_claims_{w}d" for w in windows_days)
+    if n == 0:
+        return {name: np.zeros(0, dtype="int64") for name in names}
+    need = list(HISTORY_COLUMNS)
+    for label, frame in (("claims", claims), ("history", history)):
+        missing = [] if frame is None else [c for c in need if c not in frame.columns]
+        if missing:
+            raise KeyError(f"{label} frame lacks column(s) {', '.join(missing)} that the member counts read")
+    rows = claims[need].reset_index(drop=True).assign(_row=np.arange(n))
+    known = pd.concat([f[need] for f in (history, claims) if f is not None], ignore_index=True)
+    known = known[known["member_token"].notna() & known["cpt_code"].notna()]
+    first = known.groupby("claim_id", sort=False)["submitted_at"].min()
+    known = known.drop_duplicates(["claim_id", "member_token", "cpt_code", "service_date"])
+    known = known.assign(_first=known["claim_id"].map(first).to_numpy(dtype="datetime64[ns]"))
+    rows = rows.assign(_first=rows["claim_id"].map(first).to_numpy(dtype="datetime64[ns]"))
+    rows = rows[rows["member_token"].notna() & rows["cpt_code"].notna()]
+    pairs = rows[["_row", "claim_id", "member_token", "cpt_code", "service_date", "_first"]].merge(
+        known[["claim_id", "member_token", "cpt_code", "service_date", "_first"]],
+        on=["member_token", "cpt_code"], suffixes=("", "_other"))
+    before = (pairs["_first_other"] < pairs["_first"]) & (pairs["claim_id_other"] != pairs["claim_id"])
+    pairs = pairs[before.to_numpy()]
+    gap = (pairs["service_date"] - pairs["service_date_other"]).dt.days.to_numpy()
+    out = {}
+    for name, window in zip(names, windows_days, strict=True):
+        within = (gap >= 0) & (gap <= window)
+        hit = pairs.loc[within, ["_row", "claim_id_other"]].drop_duplicates()
+        out[name] = np.bincount(hit["_row"].to_numpy(dtype="int64"), minlength=n).astype("int64")
+    return out
 
 
 def _learned_requirement(dt: np.ndarray, payer: np.ndarray, family: np.ndarray,
@@ -477,7 +532,8 @@ def _text(values: pd.Series) -> np.ndarray:
 
 def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
               learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
-              learned: learned_lib.LearnedTables | None = None) -> pd.DataFrame:
+              learned: learned_lib.LearnedTables | None = None, history: pd.DataFrame | None = None
+              ) -> pd.DataFrame:
     """`compute_features` with the version to stamp given (feature_version computes it from this)."""
     check_decision_time(silver_claims.columns)
     src = decision_time_view(silver_claims, config)
@@ -546,6 +602,7 @@ def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
         return np.asarray(a, dtype=bool).astype("int64")
 
     defects = {name: src[name].fillna(0).to_numpy(dtype="int64") for name in DEFECT_FLAGS}
+    member_counts = member_code_counts(src, history)
 
     out = pd.DataFrame({
         "claim_id": src["claim_id"].to_numpy(dtype=object),
@@ -574,6 +631,7 @@ def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
         "has_modifier_25": flag(has_25),
         "has_modifier_59": flag(has_59),
         **defects,
+        **member_counts,
         "filing_limit_days": filing_limit.astype("float64"),
         "filing_margin_days": margin.astype("float64"),
         "charge_ratio": charge_ratio.astype("float64"),

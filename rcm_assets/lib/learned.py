@@ -49,7 +49,7 @@ LEARNED_FEATURES: tuple[str, ...] = (
     "payer_denial_logit", "procedure_denial_logit", "diagnosis_denial_logit", "provider_denial_logit",
     "payer_procedure_denial_logit", "procedure_diagnosis_inconsistency_rate", "learned_typical_charge",
     "learned_filing_limit_days", "group_chapter_inconsistency_rate", "payer_group_chapter_inconsistency_rate",
-    "payer_procedure_authorization_rate", "procedure_frequency_denial_rate",
+    "payer_procedure_authorization_rate", "procedure_frequency_denial_rate", "payer_frequency_denial_rate",
 )
 FEATURE_DESCRIPTIONS: dict[str, str] = {
     "payer_denial_logit": "Shrunken denial log-odds of the payer, from first adjudications known before the day",
@@ -74,6 +74,8 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
                                            "(itself shrunk toward 0), known before the day"),
     "procedure_frequency_denial_rate": ("Share of the procedure code's adjudications denied for frequency or "
                                         "benefit maximum (CARC 119, 151), shrunk toward 0, known before the day"),
+    "payer_frequency_denial_rate": ("Share of the payer's adjudications denied for frequency or benefit maximum "
+                                    "(CARC 119, 151), shrunk toward 0, known before the day"),
 }
 
 # The evidence table (silver/adjudication_evidence): dtype and meaning of each column.
@@ -498,11 +500,12 @@ def build_learned_tables(evidence: pd.DataFrame, days: Sequence[str], config: Le
     # authorization denials among the versions sent without an authorization number (the others never get one)
     without_auth = (ev["prior_auth_present"].to_numpy(dtype="int64") == 0).astype("float64")
     authorization = np.column_stack([without_auth, denied_for(AUTHORIZATION_CARCS) * without_auth])
+    frequency = denied_for(FREQUENCY_CARCS)
     denials = {
         "all": _WindowSums.build(np.zeros(len(ev), dtype="int64"), known, outcome),
-        "payer": _WindowSums.build(payer, known, outcome),
         # columns: adjudications, denials, frequency denials
-        "procedure": _WindowSums.build(cpt, known, np.column_stack([outcome, denied_for(FREQUENCY_CARCS)])),
+        "payer": _WindowSums.build(payer, known, np.column_stack([outcome, frequency])),
+        "procedure": _WindowSums.build(cpt, known, np.column_stack([outcome, frequency])),
         "diagnosis": _WindowSums.build(dx, known, outcome),
         "provider": _WindowSums.build(vocab["provider"].evidence_codes, known, outcome),
         # columns: adjudications, denials, versions without authorization, their authorization denials
@@ -577,6 +580,7 @@ def learned_features(view: pd.DataFrame, tables: LearnedTables) -> pd.DataFrame:
 
     pair = tables.denials["procedure_diagnosis"].window(codes.procedure_diagnosis, lo, hi)
     by_procedure = tables.denials["procedure"].window(codes.procedure, lo, hi)
+    by_payer = tables.denials["payer"].window(codes.payer, lo, hi)
     group_chapter = tables.denials["group_chapter"].window(codes.group_chapter, lo, hi)
     group_rate = group_chapter[:, 1] / (group_chapter[:, 0] + m)
     payer_group_chapter = tables.denials["payer_group_chapter"].window(codes.payer_group_chapter, lo, hi)
@@ -606,6 +610,7 @@ def learned_features(view: pd.DataFrame, tables: LearnedTables) -> pd.DataFrame:
         "payer_procedure_authorization_rate": (payer_procedure[:, 3] + r * payer_group_auth)
         / (payer_procedure[:, 2] + r),
         "procedure_frequency_denial_rate": by_procedure[:, 2] / (by_procedure[:, 0] + m),
+        "payer_frequency_denial_rate": by_payer[:, 2] / (by_payer[:, 0] + m),
     }, index=pd.RangeIndex(n))
     return out.astype("float64")[list(LEARNED_FEATURES)]
 
