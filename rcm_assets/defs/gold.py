@@ -228,8 +228,8 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
     rules_of_run = rules[rules["dt"].isin(context.partition_keys)]
     reference = features.reference()
     learned = read_learned_tables(context.resources.lake, list(context.partition_keys))
-    history = member_history(context.resources.lake, context.partition_keys[0], silver_claims)
-    frame = features.compute(decisions, rules_of_run, learned, reference, history)
+    members = member_history(context.resources.lake, context.partition_keys[0], silver_claims)
+    frame = features.compute(decisions, rules_of_run, learned, reference, members)
     version = feature_lib.feature_version(features.config(), reference)
     context.log.info(
         f"gold: {len(frame)} submissions featurized from {history['states_in']} claim states "
@@ -248,7 +248,7 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
                 **catalog.summary_metadata(frame)}
     # the leakage guard and the parity sample look at the whole run; the others at each day's rows
     whole_run = [leakage_check(frame, GOLD_KEY),
-                 parity_check(frame, silver_claims, features, GOLD_KEY, rules_of_run, reference, learned, history)]
+                 parity_check(frame, silver_claims, features, GOLD_KEY, rules_of_run, reference, learned, members)]
     by_day = checks.per_partition(context.partition_keys, frame, lambda rows, day: [
         *gold_checks(rows, GOLD_KEY), *whole_run, new_rule_check(rules, day, GOLD_KEY)])
     yield from checks.publish([dg.Output(frame, metadata=metadata)], by_day, what="gold/claim_features",
