@@ -313,6 +313,8 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
                                            "before the day"),
     "procedure_frequency_denial_rate": "Share of the code's claims denied for frequency (CARC 119, 151), known before the day",
     "payer_frequency_denial_rate": "Share of the payer's claims denied for frequency (CARC 119, 151), known before the day",
+    "payer_procedure_auth_number_share": ("Share of the payer x code's adjudicated claims sent with an authorization "
+                                          "number, shrunk toward the payer x subsection's, known before the day"),
     "member_code_claims_14d": ("The member's earlier claims of the same code with a service date within 14 days "
                                "before (submitted before this claim)"),
     "member_code_claims_30d": "The same count within 30 days",

@@ -50,6 +50,7 @@ LEARNED_FEATURES: tuple[str, ...] = (
     "payer_procedure_denial_logit", "procedure_diagnosis_inconsistency_rate", "learned_typical_charge",
     "learned_filing_limit_days", "group_chapter_inconsistency_rate", "payer_group_chapter_inconsistency_rate",
     "payer_procedure_authorization_rate", "procedure_frequency_denial_rate", "payer_frequency_denial_rate",
+    "payer_procedure_auth_number_share",
 )
 FEATURE_DESCRIPTIONS: dict[str, str] = {
     "payer_denial_logit": "Shrunken denial log-odds of the payer, from first adjudications known before the day",
@@ -76,6 +77,10 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
                                         "benefit maximum (CARC 119, 151), shrunk toward 0, known before the day"),
     "payer_frequency_denial_rate": ("Share of the payer's adjudications denied for frequency or benefit maximum "
                                     "(CARC 119, 151), shrunk toward 0, known before the day"),
+    "payer_procedure_auth_number_share": ("Share of the payer x procedure's adjudicated versions the hospital sent "
+                                          "with an authorization number (its billers obtain one where the payer "
+                                          "requires it), shrunk toward the payer x subsection's share, known before "
+                                          "the day"),
 }
 
 # The evidence table (silver/adjudication_evidence): dtype and meaning of each column.
@@ -513,7 +518,9 @@ def build_learned_tables(evidence: pd.DataFrame, days: Sequence[str], config: Le
         "procedure_diagnosis": _WindowSums.build(cpt_dx, known, inconsistent),
         "group_chapter": _WindowSums.build(vocab["group_chapter"].evidence_codes, known, inconsistent),
         "payer_group_chapter": _WindowSums.build(vocab["payer_group_chapter"].evidence_codes, known, inconsistent),
-        "payer_group": _WindowSums.build(vocab["payer_group"].evidence_codes, known, authorization),
+        # columns: adjudications, versions without authorization, their authorization denials
+        "payer_group": _WindowSums.build(vocab["payer_group"].evidence_codes, known,
+                                         np.column_stack([ones, authorization])),
     }
     per_unit = ev["billed_per_unit"].to_numpy(dtype="float64")
     priced = np.isfinite(per_unit) & (per_unit > 0)
@@ -585,7 +592,8 @@ def learned_features(view: pd.DataFrame, tables: LearnedTables) -> pd.DataFrame:
     group_rate = group_chapter[:, 1] / (group_chapter[:, 0] + m)
     payer_group_chapter = tables.denials["payer_group_chapter"].window(codes.payer_group_chapter, lo, hi)
     payer_group = tables.denials["payer_group"].window(codes.payer_group, lo, hi)
-    payer_group_auth = payer_group[:, 1] / (payer_group[:, 0] + m)
+    payer_group_auth = payer_group[:, 2] / (payer_group[:, 1] + m)
+    payer_group_numbers = (payer_group[:, 0] - payer_group[:, 1]) / (payer_group[:, 0] + m)
     r = tables.config.rule_prior_strength
     payer_procedure = tables.denials["payer_procedure"].window(codes.payer_procedure, lo, hi)
     by_code = tables.charges["procedure"].window(codes.procedure, lo, hi)
@@ -611,6 +619,8 @@ def learned_features(view: pd.DataFrame, tables: LearnedTables) -> pd.DataFrame:
         / (payer_procedure[:, 2] + r),
         "procedure_frequency_denial_rate": by_procedure[:, 2] / (by_procedure[:, 0] + m),
         "payer_frequency_denial_rate": by_payer[:, 2] / (by_payer[:, 0] + m),
+        "payer_procedure_auth_number_share": (payer_procedure[:, 0] - payer_procedure[:, 2] + r * payer_group_numbers)
+        / (payer_procedure[:, 0] + r),
     }, index=pd.RangeIndex(n))
     return out.astype("float64")[list(LEARNED_FEATURES)]
 
