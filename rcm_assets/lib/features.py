@@ -54,6 +54,9 @@ from rcm_assets.lib.columns import (
     phi_column_names,
 )
 from rcm_assets.lib.learned import LEARNED_FEATURES
+from rcm_assets.lib.member_history import HISTORY_COLUMNS as HISTORY_COLUMNS  # re-exported: the feature API
+from rcm_assets.lib.member_history import MEMBER_COUNT_FEATURES, member_code_counts
+from rcm_assets.lib.member_history import MEMBER_WINDOWS_DAYS as MEMBER_WINDOWS_DAYS
 from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 from rcm_assets.lib.reference_tables import PLAN_TYPES as REFERENCE_PLAN_TYPES
 
@@ -194,13 +197,6 @@ CATEGORICAL_FEATURES: tuple[str, ...] = tuple(CATEGORIES)
 # Text context of each row: stored in gold and the training set (the fallback model, payer rules,
 # monitoring, worklist and drivers read them), never a model input (too many values for a categorical).
 CONTEXT_COLUMNS: tuple[str, ...] = ("payer_id",)
-
-# The member's earlier claims of the same procedure code whose service date lies within these many days
-# before the claim's (payers limit how often a service is paid: the (k+1)th claim in N days is denied).
-MEMBER_WINDOWS_DAYS: tuple[int, ...] = (14, 30, 60)
-MEMBER_COUNT_FEATURES: tuple[str, ...] = tuple(f"member_code_claims_{n}d" for n in MEMBER_WINDOWS_DAYS)
-# The columns of a claims history `compute_features` counts earlier claims in (silver claims rows).
-HISTORY_COLUMNS: tuple[str, ...] = ("claim_id", "member_token", "cpt_code", "service_date", "submitted_at")
 
 INT_FEATURES: tuple[str, ...] = (
     "prior_auth_required", "prior_auth_present", "prior_auth_missing", "eligibility_verified",
@@ -458,48 +454,6 @@ def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAUL
     """
     return _features(silver_claims, config, feature_version(config, reference), learned_rules, reference, learned,
                      history)
-
-
-def member_code_counts(claims: pd.DataFrame, history: pd.DataFrame | None = None,
-                       windows_days: tuple[int, ...] = MEMBER_WINDOWS_DAYS) -> dict[str, np.ndarray]:
-    """Per row of `claims`, the number of *other* claims (distinct claim_id) of the same member_token and
-    procedure code whose service date lies in [service date - N days, service date], for each N, counted in
-    `history` and `claims` together.
-
-    Point in time: a claim counts only when its first submission (earliest submitted_at of its claim_id
-    among the rows given) is strictly before the row's own claim's first submission, so a claim submitted
-    later (the same day or after), a later version of the same claim or a row of the future passed in
-    `history` never changes a count; a corrected claim counts what its original submission counted. A
-    missing member token or code counts 0 (the claim cannot be linked). One row per input row, int64."""
-    n = len(claims)
-    names = tuple(f"member_code_claims_{w}d" for w in windows_days)
-    if n == 0:
-        return {name: np.zeros(0, dtype="int64") for name in names}
-    need = list(HISTORY_COLUMNS)
-    for label, frame in (("claims", claims), ("history", history)):
-        missing = [] if frame is None else [c for c in need if c not in frame.columns]
-        if missing:
-            raise KeyError(f"{label} frame lacks column(s) {', '.join(missing)} that the member counts read")
-    rows = claims[need].reset_index(drop=True).assign(_row=np.arange(n))
-    known = pd.concat([f[need] for f in (history, claims) if f is not None], ignore_index=True)
-    known = known[known["member_token"].notna() & known["cpt_code"].notna()]
-    first = known.groupby("claim_id", sort=False)["submitted_at"].min()
-    known = known.drop_duplicates(["claim_id", "member_token", "cpt_code", "service_date"])
-    known = known.assign(_first=known["claim_id"].map(first).to_numpy(dtype="datetime64[ns]"))
-    rows = rows.assign(_first=rows["claim_id"].map(first).to_numpy(dtype="datetime64[ns]"))
-    rows = rows[rows["member_token"].notna() & rows["cpt_code"].notna()]
-    pairs = rows[["_row", "claim_id", "member_token", "cpt_code", "service_date", "_first"]].merge(
-        known[["claim_id", "member_token", "cpt_code", "service_date", "_first"]],
-        on=["member_token", "cpt_code"], suffixes=("", "_other"))
-    before = (pairs["_first_other"] < pairs["_first"]) & (pairs["claim_id_other"] != pairs["claim_id"])
-    pairs = pairs[before.to_numpy()]
-    gap = (pairs["service_date"] - pairs["service_date_other"]).dt.days.to_numpy()
-    out = {}
-    for name, window in zip(names, windows_days, strict=True):
-        within = (gap >= 0) & (gap <= window)
-        hit = pairs.loc[within, ["_row", "claim_id_other"]].drop_duplicates()
-        out[name] = np.bincount(hit["_row"].to_numpy(dtype="int64"), minlength=n).astype("int64")
-    return out
 
 
 def _learned_requirement(dt: np.ndarray, payer: np.ndarray, family: np.ndarray,
