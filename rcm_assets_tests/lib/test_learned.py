@@ -182,6 +182,22 @@ def test_authorization_share_counts_only_versions_sent_without_an_authorization_
     assert f.loc[0, "payer_procedure_authorization_rate"] == pytest.approx((5 + r * group) / (10 + r))
 
 
+def test_auth_number_share_is_the_share_sent_with_a_number_and_known_from_d_plus_1() -> None:
+    """Billers obtain an authorization where a payer requires one: the share of a payer x code's versions sent
+    with a number says which codes need one, before any denial. Versions arriving on D reach D + 1 only."""
+    base = base_evidence()  # 400 versions of P1 / 99213 without a number
+    numbered = evidence(100, arrived=D, auth=1, prefix="A")
+    before, after = features(base, [D, day(1)]), features(pd.concat([base, numbered]), [D, day(1)])
+    column = "payer_procedure_auth_number_share"
+    assert before[column].eq(0).all() and after.loc[0, column] == 0
+    r, m = learned.DEFAULT_CONFIG.rule_prior_strength, learned.DEFAULT_CONFIG.prior_strength
+    group = 100 / (500 + m)  # the payer x subsection's share, shrunk toward 0
+    assert after.loc[1, column] == pytest.approx((100 + r * group) / (500 + r))
+    # another code of the subsection at the payer gets the subsection's share; another payer nothing
+    assert features(pd.concat([base, numbered]), [day(1)], cpt_code="99214").loc[0, column] == pytest.approx(group)
+    assert features(pd.concat([base, numbered]), [day(1)], payer_id="P2").loc[0, column] == 0
+
+
 def test_charges_known_on_d_reach_d_plus_1_not_d() -> None:
     base = base_evidence()  # 100 USD per unit
     arriving = evidence(20, arrived=D, billed_per_unit=10_000.0, prefix="L")
