@@ -87,7 +87,8 @@ def run_world(world: str, args: argparse.Namespace) -> list[dict]:
         for supplied in ("with", "none"):
             t = time.perf_counter()
             reference = load_reference_tables(tmp) if supplied == "with" else NO_TABLES
-            gold = F.compute_features(F.decision_time_view(decisions, config), config, rules, reference, tables)
+            view = F.decision_time_view(decisions, config)
+            gold = F.compute_features(view, config, rules, reference, tables, history=view)
             start = pd.Timestamp(args.start)
             ts = M.training_frame(gold, remittances, pd.Timestamp(data.end), start,
                                   start + pd.Timedelta(days=args.train_days))

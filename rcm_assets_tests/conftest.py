@@ -215,7 +215,9 @@ def silver_claims(n: int = 500, seed: int = 0, day: str = "2025-03-01") -> pd.Da
         "_ingested_at": submitted.to_numpy(dtype="datetime64[ns]"),
         "_source": "source",
         "_run_id": "run",
-        "member_token": "0" * 32,
+        # one member per claim (not drawn from rng, so the other columns stay as they were): a single member
+        # for every claim would make each claim the member's nth of its code (lib/member_history)
+        "member_token": [f"{seed:08x}{pd.Timestamp(day).toordinal():08x}{i:016x}" for i in range(n)],
         "patient_age": rng.integers(0, 91, n).astype("float64"),
         "patient_zip3": "123",
         "icd_code_set": "icd10",

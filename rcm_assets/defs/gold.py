@@ -44,6 +44,9 @@ SILVER_CLAIMS = dg.AssetKey(["silver", "claims"])
 PARITY_SAMPLE_ROWS = 2_000
 UPDATE_LOOKBACK_DAYS: int = settings.update_lookback_days()  # fixed when the code location loads
 EARLIER_VERSION_COLUMNS = ["claim_id", "claim_version", "dt"]
+# Silver claims days before a run that the member counts look in (`features.member_code_counts`): the longest
+# count window (60 days of service dates) plus a month of billing delay.
+MEMBER_HISTORY_DAYS = 90
 
 
 def read_earlier_versions(lake: Any, first_day: str, lookback_days: int = UPDATE_LOOKBACK_DAYS
@@ -61,6 +64,23 @@ def read_earlier_versions(lake: Any, first_day: str, lookback_days: int = UPDATE
     frames = [lake.read_stored(claim_versions.key.path, d.isoformat()) for d in days if d >= PARTITIONS_START]
     frames = [f[EARLIER_VERSION_COLUMNS] for f in frames if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def member_history(lake: Any, first_day: str, silver_claims: pd.DataFrame,
+                   history_days: int = MEMBER_HISTORY_DAYS) -> pd.DataFrame:
+    """The claims the member counts look in: each version's first state (as submitted; an in-place update is
+    a later fact) from the `history_days` silver days before `first_day` and the run's own silver claims,
+    `features.HISTORY_COLUMNS` only. Read from the lake for the reason `read_earlier_versions` gives; a day
+    never written is skipped (its claims are unknown to the counts, as they were to the hospital)."""
+    wanted = [*feature_lib.HISTORY_COLUMNS, "claim_version", "updated_at"]
+    first = date.fromisoformat(first_day)
+    days = [first - timedelta(days=n) for n in range(history_days, 0, -1)]
+    frames = [lake.read_stored(SILVER_CLAIMS.path, d.isoformat(), columns=wanted) for d in days
+              if d >= PARTITIONS_START]
+    frames = [f for f in frames if f is not None and len(f)] + [silver_claims[wanted]]
+    rows = pd.concat(frames, ignore_index=True).sort_values("updated_at", kind="stable")
+    rows = rows.drop_duplicates(claim_history.VERSION_KEY, keep="first")
+    return rows[list(feature_lib.HISTORY_COLUMNS)].reset_index(drop=True)
 
 
 def learned_rules(lake: Any, days: list[str], config: feature_lib.FeatureConfig) -> tuple[pd.DataFrame, int]:
@@ -127,7 +147,8 @@ def learned_version(tables: learned_lib.LearnedTables, days: list[str]) -> str:
 def parity_check(frame: pd.DataFrame, silver_claims: pd.DataFrame, features: FeatureResource,
                  key: dg.AssetKey, rules: pd.DataFrame | None = None,
                  reference: reference_tables.ReferenceTables = reference_tables.NO_TABLES,
-                 learned: learned_lib.LearnedTables | None = None) -> dg.AssetCheckResult:
+                 learned: learned_lib.LearnedTables | None = None,
+                 history: pd.DataFrame | None = None) -> dg.AssetCheckResult:
     """A sample of the rows about to be stored equals the scoring path's features of the same claims."""
     if frame.empty:  # an empty day: no rows to compare
         return checks.result(
@@ -141,7 +162,7 @@ def parity_check(frame: pd.DataFrame, silver_claims: pd.DataFrame, features: Fea
     source = first[first.set_index(keys).index.isin(sample.set_index(keys).index)]
     # the scoring path receives claims as they are at submission: the scoring-input columns of silver
     scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in source.columns]
-    recomputed = scoring_features(source[scoring_input], features.config(), rules, reference, learned)
+    recomputed = scoring_features(source[scoring_input], features.config(), rules, reference, learned, history)
     diffs = quality.parity_differences(sample, recomputed)
     return checks.result(
         "train_serve_parity", not diffs, asset_key=key,
@@ -207,7 +228,8 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
     rules_of_run = rules[rules["dt"].isin(context.partition_keys)]
     reference = features.reference()
     learned = read_learned_tables(context.resources.lake, list(context.partition_keys))
-    frame = features.compute(decisions, rules_of_run, learned, reference)
+    members = member_history(context.resources.lake, context.partition_keys[0], silver_claims)
+    frame = features.compute(decisions, rules_of_run, learned, reference, members)
     version = feature_lib.feature_version(features.config(), reference)
     context.log.info(
         f"gold: {len(frame)} submissions featurized from {history['states_in']} claim states "
@@ -226,7 +248,7 @@ def claim_features(context: dg.AssetExecutionContext, silver_claims: pd.DataFram
                 **catalog.summary_metadata(frame)}
     # the leakage guard and the parity sample look at the whole run; the others at each day's rows
     whole_run = [leakage_check(frame, GOLD_KEY),
-                 parity_check(frame, silver_claims, features, GOLD_KEY, rules_of_run, reference, learned)]
+                 parity_check(frame, silver_claims, features, GOLD_KEY, rules_of_run, reference, learned, members)]
     by_day = checks.per_partition(context.partition_keys, frame, lambda rows, day: [
         *gold_checks(rows, GOLD_KEY), *whole_run, new_rule_check(rules, day, GOLD_KEY)])
     yield from checks.publish([dg.Output(frame, metadata=metadata)], by_day, what="gold/claim_features",

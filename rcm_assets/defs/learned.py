@@ -35,7 +35,7 @@ from rcm_assets.platform.resources import FeatureResource
 EVIDENCE_KEY = dg.AssetKey(["silver", "adjudication_evidence"])
 REMITTANCE_COLUMNS = ["claim_id", "adjudicated_at", "updated_at", "claim_status", "denied", "carc_code", "dt"]
 VERSION_COLUMNS = ["claim_id", "claim_version", "submitted_at", "payer_id", "cpt_code", "icd10_primary",
-                   "rendering_npi", "billing_npi", "units", "billed_amount", "service_date",
+                   "rendering_npi", "billing_npi", "units", "billed_amount", "service_date", "prior_auth_number",
                    "updated_at", "_ingested_at", "dt"]
 
 

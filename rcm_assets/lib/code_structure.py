@@ -73,6 +73,49 @@ def procedure_section(code: object) -> str:
     return UNKNOWN
 
 
+# CPT Category I subsections (AMA CPT: the body systems of surgery, the subsections of radiology, pathology
+# and laboratory, and medicine): (first, last, subsection) over the five-digit number. A number of a section
+# between its listed subsections is "<section>_other".
+CPT_SUBSECTION_RANGES: tuple[tuple[int, int, str], ...] = (
+    (10004, 19499, "surgery_integumentary"), (20100, 29999, "surgery_musculoskeletal"),
+    (30000, 32999, "surgery_respiratory"), (33016, 37799, "surgery_cardiovascular"),
+    (38100, 38999, "surgery_hemic_lymphatic"), (39000, 39599, "surgery_mediastinum_diaphragm"),
+    (40490, 49999, "surgery_digestive"), (50010, 53899, "surgery_urinary"), (54000, 55980, "surgery_male_genital"),
+    (56405, 58999, "surgery_female_genital"), (59000, 59899, "surgery_maternity"),
+    (60000, 60699, "surgery_endocrine"), (61000, 64999, "surgery_nervous"), (65091, 68899, "surgery_eye"),
+    (69000, 69979, "surgery_ear"),
+    (70010, 76499, "radiology_diagnostic"), (76506, 76999, "radiology_ultrasound"),
+    (77001, 77022, "radiology_guidance"), (77046, 77067, "radiology_breast"), (77071, 77086, "radiology_bone_joint"),
+    (77261, 77799, "radiology_oncology"), (78012, 79999, "radiology_nuclear"),
+    (80047, 80081, "lab_organ_panels"), (80143, 80377, "lab_drug_assay"), (81000, 81099, "lab_urinalysis"),
+    (81105, 81599, "lab_molecular"), (82009, 84999, "lab_chemistry"), (85002, 85999, "lab_hematology"),
+    (86000, 86849, "lab_immunology"), (86850, 86999, "lab_transfusion"), (87003, 87999, "lab_microbiology"),
+    (88000, 88099, "lab_anatomic"), (88104, 88199, "lab_cytopathology"), (88230, 88299, "lab_cytogenetics"),
+    (88300, 88399, "lab_surgical_pathology"), (89049, 89398, "lab_other_procedures"),
+    (90281, 90399, "medicine_immune_globulins"), (90460, 90749, "medicine_immunization"),
+    (90785, 90899, "medicine_psychiatry"), (90935, 90999, "medicine_dialysis"),
+    (91010, 91299, "medicine_gastroenterology"), (92002, 92499, "medicine_ophthalmology"),
+    (92502, 92700, "medicine_otorhinolaryngology"), (92920, 93799, "medicine_cardiovascular"),
+    (93880, 93998, "medicine_vascular"), (94002, 94799, "medicine_pulmonary"), (95004, 95199, "medicine_allergy"),
+    (95700, 96020, "medicine_neurology"), (96360, 96549, "medicine_drug_administration"),
+    (96900, 96999, "medicine_dermatology"), (97010, 97799, "medicine_physical_medicine"),
+    (99000, 99199, "medicine_special_services"), (99500, 99607, "medicine_home_services"),
+)
+
+
+def procedure_subsection(code: object) -> str:
+    """The public subsection of a procedure code, one level below `procedure_section`: the AMA CPT body
+    system or subsection of a Category I code ("surgery_musculoskeletal", "lab_chemistry", …; "<section>_other"
+    between listed subsections), else the code's section (E/M, anesthesia, Category II/III, each HCPCS Level II
+    letter section); "unknown" for a missing or malformed code. Payers write many edits per subsection."""
+    section = procedure_section(code)
+    if section in ("surgery", "radiology", "pathology_lab", "medicine"):
+        n = int(str(code).strip())
+        found = next((name for first, last, name in CPT_SUBSECTION_RANGES if first <= n <= last), None)
+        return found or f"{section}_other"
+    return section
+
+
 # --------------------------------------------------------------------------------------------------
 # ICD chapters (ICD-10-CM and ICD-9-CM map to the same chapter keys)
 # --------------------------------------------------------------------------------------------------

@@ -307,6 +307,21 @@ COMPUTED_COLUMN_DESCRIPTIONS: dict[str, str] = {
                                                "(CARC 11), known before the day"),
     "learned_typical_charge": "Typical charge per unit of the code (and payer) from history before the day (NaN: none)",
     "learned_filing_limit_days": "Filing limit learned from timely-filing denials (CARC 29) before the day (NaN: none)",
+    "group_chapter_inconsistency_rate": ("Share of the procedure subsection x diagnosis chapter's claims denied as "
+                                         "inconsistent (CARC 11), all payers, known before the day"),
+    "payer_group_chapter_inconsistency_rate": ("That share at the claim's payer, shrunk toward the all-payer share, "
+                                               "known before the day"),
+    "payer_procedure_authorization_rate": ("Share of the payer x code's claims sent without an authorization number "
+                                           "denied for authorization, shrunk toward the payer x subsection's, known "
+                                           "before the day"),
+    "procedure_frequency_denial_rate": "Share of the code's claims denied for frequency (CARC 119, 151), known before the day",
+    "payer_frequency_denial_rate": "Share of the payer's claims denied for frequency (CARC 119, 151), known before the day",
+    "payer_procedure_auth_number_share": ("Share of the payer x code's adjudicated claims sent with an authorization "
+                                          "number, shrunk toward the payer x subsection's, known before the day"),
+    "member_code_claims_14d": ("The member's earlier claims of the same code with a service date within 14 days "
+                               "before (submitted before this claim)"),
+    "member_code_claims_30d": "The same count within 30 days",
+    "member_code_claims_60d": "The same count within 60 days",
     "defect_npi": "1 when the billing or rendering NPI is missing, malformed or fails its check digit",
     "defect_diagnosis_code": "1 when the principal diagnosis is missing, unparsable or of the wrong code set for the service date",
     "defect_procedure_code": "1 when the procedure code is missing, malformed or deleted",

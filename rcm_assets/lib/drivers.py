@@ -66,7 +66,8 @@ GROUPS: tuple[DriverGroup, ...] = (
     DriverGroup("eligibility", ("eligibility_verified",), ("eligibility_verified",), True),
     DriverGroup("timely_filing", ("days_to_submit", "filing_margin_days", "past_filing_limit"),
                 ("service_date", "submitted_at", "payer_id"), True),
-    DriverGroup("coding", ("procedure_diagnosis_inconsistency_rate",), ("cpt_code", "icd10_primary"), True),
+    DriverGroup("coding", ("procedure_diagnosis_inconsistency_rate", "group_chapter_inconsistency_rate",
+                           "payer_group_chapter_inconsistency_rate"), ("cpt_code", "icd10_primary", "payer_id"), True),
     DriverGroup("charge", ("charge_ratio", "log_billed_amount"), ("billed_amount", "cpt_code", "units"), True),
     DriverGroup("modifiers", ("n_modifiers", "has_modifier_25", "has_modifier_59"), ("modifiers",), True),
     DriverGroup("npi", ("defect_npi",), ("billing_npi", "rendering_npi"), True),
@@ -131,7 +132,8 @@ def _clean(features: pd.DataFrame, group: DriverGroup) -> pd.DataFrame:
         out["filing_margin_days"] = margin
         out["past_filing_limit"] = (margin < 0).astype("int64")
     elif group.name == "coding":
-        out["procedure_diagnosis_inconsistency_rate"] = 0.0
+        for name in group.features:
+            out[name] = 0.0
     elif group.name == "charge":
         ratio = features["charge_ratio"].to_numpy(dtype="float64")
         clean_ratio = np.where(np.isnan(ratio), ratio, np.minimum(ratio, 1.0))
@@ -336,7 +338,9 @@ def sentence(group: str, claim: dict[str, object], reference: ReferenceTables = 
         return (f"submitted {days} days after service; {limit - days:.0f} days left of {payer_name}'s "
                 f"{limit:.0f}-day filing limit")
     if group == "coding":
-        rate = _number(claim.get("procedure_diagnosis_inconsistency_rate"))
+        rates = (_number(claim.get(name)) for name in ("procedure_diagnosis_inconsistency_rate",
+                                                        "payer_group_chapter_inconsistency_rate"))
+        rate = max((r for r in rates if np.isfinite(r)), default=float("nan"))
         share = f" ({rate:.0%} of such claims)" if np.isfinite(rate) and rate > 0 else ""
         return (f"payers have denied {procedure} with a {claim.get('icd_chapter')} diagnosis as inconsistent"
                 f"{share}: check medical necessity / coding")
@@ -367,7 +371,7 @@ def driver_sentences(top: pd.DataFrame, features: pd.DataFrame, n: int = TOP_N,
     wanted = [c for c in ("payer_id", "plan_type", "cpt_family", "cpt_code", "icd_chapter", "place_of_service",
                           "prior_auth_missing", "days_to_submit", "filing_limit_days", "past_filing_limit",
                           "charge_ratio", "n_modifiers", "has_modifier_25", "has_modifier_59",
-                          "procedure_diagnosis_inconsistency_rate")
+                          "procedure_diagnosis_inconsistency_rate", "payer_group_chapter_inconsistency_rate")
               if c in features.columns]
     # the claims' values as plain Python objects (what `to_dict("records")` gives), only for the claims
     # with a driver: building a dict per claim was most of the time of a day's sentences

@@ -54,6 +54,9 @@ from rcm_assets.lib.columns import (
     phi_column_names,
 )
 from rcm_assets.lib.learned import LEARNED_FEATURES
+from rcm_assets.lib.member_history import HISTORY_COLUMNS as HISTORY_COLUMNS  # re-exported: the feature API
+from rcm_assets.lib.member_history import MEMBER_COUNT_FEATURES, member_code_counts
+from rcm_assets.lib.member_history import MEMBER_WINDOWS_DAYS as MEMBER_WINDOWS_DAYS
 from rcm_assets.lib.reference_tables import NO_TABLES, ReferenceTables
 from rcm_assets.lib.reference_tables import PLAN_TYPES as REFERENCE_PLAN_TYPES
 
@@ -69,13 +72,13 @@ DEFECT_FLAGS: tuple[str, ...] = DEFECT_COLUMNS
 _PRIOR_LOGIT = float(np.log(learned_lib.DEFAULT_CONFIG.default_denial_rate
                             / (1 - learned_lib.DEFAULT_CONFIG.default_denial_rate)))
 LEARNED_DEFAULTS: dict[str, float] = {name: _PRIOR_LOGIT for name in LEARNED_FEATURES} | {
-    "procedure_diagnosis_inconsistency_rate": 0.0, "learned_typical_charge": np.nan,
-    "learned_filing_limit_days": np.nan}
+    name: 0.0 for name in LEARNED_FEATURES if name.endswith("_rate")} | {
+    "learned_typical_charge": np.nan, "learned_filing_limit_days": np.nan}
 
 BASE_SOURCE_COLUMNS: tuple[str, ...] = (
     "claim_id", "claim_version", "payer_id", "plan_type", "billing_npi", "rendering_npi", "place_of_service",
     "cpt_code", "modifiers", "icd10_primary", "icd10_count", "units", "billed_amount", "service_date",
-    "submitted_at", "prior_auth_number", "eligibility_verified", "patient_age", "patient_sex",
+    "submitted_at", "prior_auth_number", "eligibility_verified", "patient_age", "patient_sex", "member_token",
 )
 DEFAULT_SOURCE_COLUMNS: tuple[str, ...] = (*BASE_SOURCE_COLUMNS, *DEFECT_FLAGS, ICD_CODE_SET_COLUMN)
 REQUIRED_SOURCE_COLUMNS: frozenset[str] = frozenset(DEFAULT_SOURCE_COLUMNS)
@@ -198,7 +201,7 @@ CONTEXT_COLUMNS: tuple[str, ...] = ("payer_id",)
 INT_FEATURES: tuple[str, ...] = (
     "prior_auth_required", "prior_auth_present", "prior_auth_missing", "eligibility_verified",
     "days_to_submit", "past_filing_limit", "icd10_count", "units", "n_modifiers", "has_modifier_25",
-    "has_modifier_59", *DEFECT_FLAGS,
+    "has_modifier_59", *DEFECT_FLAGS, *MEMBER_COUNT_FEATURES,
 )
 FLOAT_FEATURES: tuple[str, ...] = ("filing_limit_days", "filing_margin_days", "charge_ratio", "log_billed_amount",
                                    *LEARNED_FEATURES)
@@ -229,10 +232,11 @@ FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "icd10_count": _registry_bounds("icd10_count"),
     "units": _registry_bounds("units"),
     "n_modifiers": (0, 10),
+    **{f: (0, 10_000) for f in MEMBER_COUNT_FEATURES},
     "charge_ratio": (0, DEFAULT_CONFIG.charge_ratio_cap),
     "log_billed_amount": (0, float(np.log1p(_registry_bounds("billed_amount")[1]))),
     **{f: (-MAX_LOGIT, MAX_LOGIT) for f in LEARNED_FEATURES if f.endswith("_logit")},
-    "procedure_diagnosis_inconsistency_rate": (0, 1),
+    **{f: (0, 1) for f in LEARNED_FEATURES if f.endswith("_rate")},
     "learned_typical_charge": (0, _registry_bounds("billed_amount")[1]),
     "learned_filing_limit_days": (1, 3650),
 }
@@ -287,7 +291,9 @@ def _canonical(obj: Any) -> Any:
 # caught too, while a comment, a renamed local or a refactor that computes the same values changes nothing.
 # 3: the hospital's reference tables, public code structure, defect flags and learned statistics instead of
 # the generator's reference module
-FEATURE_LOGIC_VERSION = 3
+# 4: learned CARC shares by payer x procedure subsection x diagnosis chapter, payer x procedure authorization
+# and procedure frequency denials
+FEATURE_LOGIC_VERSION = 4
 PROBE_ROWS = 2_000
 # Codes the probe walks: every public CPT/HCPCS section, ICD-10 and ICD-9 chapters, malformed values
 _PROBE_CODES = ("99213", "00142", "27447", "70551", "80053", "93000", "99500", "3074F", "0042T", "0001U",
@@ -319,6 +325,7 @@ def _probe_claims(config: FeatureConfig, payers: Iterable[str] = ()) -> pd.DataF
         "prior_auth_number": np.where(i % 4 == 0, None, "PA0000000001").astype(object),
         "eligibility_verified": i % 9 != 0, "patient_age": np.where(i % 37 == 0, np.nan, (i * 3) % 91),
         "patient_sex": pick(["F", "M", "U"], 1),
+        "member_token": pick([*(f"{k:032x}" for k in range(25)), None], 3),
         "icd_code_set": pick(["icd10", "icd9", None], 2),
         **{flag: ((i + k) % (5 + k) == 0).astype("int64") for k, flag in enumerate(DEFECT_FLAGS)},
     })
@@ -432,7 +439,8 @@ def _day_numbers(values: pd.Series) -> np.ndarray:
 
 def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAULT_CONFIG,
                      learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
-                     learned: learned_lib.LearnedTables | None = None) -> pd.DataFrame:
+                     learned: learned_lib.LearnedTables | None = None,
+                     history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features of each claim version (one output row per input row, input order, RangeIndex).
 
     The input must hold decision-time columns only (use `decision_time_view`); anything else raises
@@ -440,9 +448,12 @@ def compute_features(silver_claims: pd.DataFrame, config: FeatureConfig = DEFAUL
     submission date. `reference`: the hospital's reference tables (each optional). `learned_rules` (dt,
     payer_id, cpt_family: `payer_rules.rules_in_force`) adds the payer prior-authorization rules in force on
     each row's day to the published lists. `learned` (`lib/learned.LearnedTables`) gives the point-in-time
-    statistics of each row's day; without it the learned features take `LEARNED_DEFAULTS`.
+    statistics of each row's day; without it the learned features take `LEARNED_DEFAULTS`. `history`
+    (`HISTORY_COLUMNS` of the hospital's earlier silver claims rows; more is harmless) is where the member
+    counts look for earlier claims (`member_code_counts`); the input rows themselves always count too.
     """
-    return _features(silver_claims, config, feature_version(config, reference), learned_rules, reference, learned)
+    return _features(silver_claims, config, feature_version(config, reference), learned_rules, reference, learned,
+                     history)
 
 
 def _learned_requirement(dt: np.ndarray, payer: np.ndarray, family: np.ndarray,
@@ -475,7 +486,8 @@ def _text(values: pd.Series) -> np.ndarray:
 
 def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
               learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
-              learned: learned_lib.LearnedTables | None = None) -> pd.DataFrame:
+              learned: learned_lib.LearnedTables | None = None, history: pd.DataFrame | None = None
+              ) -> pd.DataFrame:
     """`compute_features` with the version to stamp given (feature_version computes it from this)."""
     check_decision_time(silver_claims.columns)
     src = decision_time_view(silver_claims, config)
@@ -544,6 +556,7 @@ def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
         return np.asarray(a, dtype=bool).astype("int64")
 
     defects = {name: src[name].fillna(0).to_numpy(dtype="int64") for name in DEFECT_FLAGS}
+    member_counts = member_code_counts(src, history)
 
     out = pd.DataFrame({
         "claim_id": src["claim_id"].to_numpy(dtype=object),
@@ -572,6 +585,7 @@ def _features(silver_claims: pd.DataFrame, config: FeatureConfig, version: str,
         "has_modifier_25": flag(has_25),
         "has_modifier_59": flag(has_59),
         **defects,
+        **member_counts,
         "filing_limit_days": filing_limit.astype("float64"),
         "filing_margin_days": margin.astype("float64"),
         "charge_ratio": charge_ratio.astype("float64"),

@@ -42,12 +42,15 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from rcm_assets.lib import settings
+from rcm_assets.lib import code_structure, settings
+from rcm_assets.lib.columns import CARC_CATEGORIES
 
 LEARNED_FEATURES: tuple[str, ...] = (
     "payer_denial_logit", "procedure_denial_logit", "diagnosis_denial_logit", "provider_denial_logit",
     "payer_procedure_denial_logit", "procedure_diagnosis_inconsistency_rate", "learned_typical_charge",
-    "learned_filing_limit_days",
+    "learned_filing_limit_days", "group_chapter_inconsistency_rate", "payer_group_chapter_inconsistency_rate",
+    "payer_procedure_authorization_rate", "procedure_frequency_denial_rate", "payer_frequency_denial_rate",
+    "payer_procedure_auth_number_share",
 )
 FEATURE_DESCRIPTIONS: dict[str, str] = {
     "payer_denial_logit": "Shrunken denial log-odds of the payer, from first adjudications known before the day",
@@ -61,6 +64,23 @@ FEATURE_DESCRIPTIONS: dict[str, str] = {
                                "procedure) before the day; NaN without history"),
     "learned_filing_limit_days": ("Payer filing limit learned from timely-filing denials (CARC 29) before the "
                                   "day: the smallest days-to-submit among them; NaN when not learned"),
+    "group_chapter_inconsistency_rate": ("Share of the procedure subsection x diagnosis chapter's adjudications "
+                                         "denied as inconsistent (CARC 11), all payers, shrunk toward 0, known "
+                                         "before the day"),
+    "payer_group_chapter_inconsistency_rate": ("The same share at the claim's payer, shrunk toward the all-payer "
+                                               "share (payers flip edits), known before the day"),
+    "payer_procedure_authorization_rate": ("Share of the payer x procedure's versions sent without an "
+                                           "authorization number that were denied for authorization (CARC 197 "
+                                           "group), shrunk toward the payer x procedure subsection's share "
+                                           "(itself shrunk toward 0), known before the day"),
+    "procedure_frequency_denial_rate": ("Share of the procedure code's adjudications denied for frequency or "
+                                        "benefit maximum (CARC 119, 151), shrunk toward 0, known before the day"),
+    "payer_frequency_denial_rate": ("Share of the payer's adjudications denied for frequency or benefit maximum "
+                                    "(CARC 119, 151), shrunk toward 0, known before the day"),
+    "payer_procedure_auth_number_share": ("Share of the payer x procedure's adjudicated versions the hospital sent "
+                                          "with an authorization number (its billers obtain one where the payer "
+                                          "requires it), shrunk toward the payer x subsection's share, known before "
+                                          "the day"),
 }
 
 # The evidence table (silver/adjudication_evidence): dtype and meaning of each column.
@@ -76,12 +96,15 @@ EVIDENCE_COLUMNS: dict[str, tuple[str, str]] = {
     "provider": ("object", "Rendering NPI of the version, else its billing NPI"),
     "days_to_submit": ("float64", "Days from the service date to submission (facility time zone); NaN if unknown"),
     "billed_per_unit": ("float64", "Billed amount / units of the version as submitted"),
+    "prior_auth_present": ("int64", "1 when the version was submitted with a prior-authorization number"),
     "denied": ("int64", "1 when the first adjudication denied the version"),
     "carc_code": ("object", "CARC of the first adjudication (bare, e.g. '29'); null when none"),
     "dt": ("object", "Arrival day of the remittance (the silver remittances partition it landed in)"),
 }
 INCONSISTENT_CARC = "11"
 TIMELY_FILING_CARC = "29"
+AUTHORIZATION_CARCS = tuple(sorted(c for c, kind in CARC_CATEGORIES.items() if kind == "authorization"))
+FREQUENCY_CARCS = ("119", "151")  # benefit maximum for the period reached; frequency not supported
 _SEP = "\x1f"  # joins two keys into one (never in a code or an id)
 
 
@@ -94,6 +117,9 @@ class LearnedConfig:
     default_denial_rate: the prior's own prior, what an empty window gives.
     min_filing_denials: CARC 29 denials of a payer in the window before a filing limit is learned.
     min_payer_charge_history: rows of a payer x procedure before its own typical charge replaces the code's.
+    rule_prior_strength: m of the CARC shares that reflect a payer's rules (code x diagnosis edits,
+        authorization lists): a rule holds for a whole cell, so a few denials of a cell say more than they
+        would of a denial rate, and these shares are shrunk toward a coarser cell with this smaller m.
     """
 
     window_days: int = 365
@@ -101,12 +127,14 @@ class LearnedConfig:
     default_denial_rate: float = 0.1
     min_filing_denials: int = 3
     min_payer_charge_history: int = 10
+    rule_prior_strength: float = 3.0
 
     def __post_init__(self) -> None:
         if self.window_days < 1:
             raise ValueError(f"window_days must be at least 1: {self.window_days}")
-        if not self.prior_strength > 0:
-            raise ValueError(f"prior_strength must be positive: {self.prior_strength}")
+        if not self.prior_strength > 0 or not self.rule_prior_strength > 0:
+            raise ValueError(f"prior_strength and rule_prior_strength must be positive: {self.prior_strength}, "
+                             f"{self.rule_prior_strength}")
         if not 0 < self.default_denial_rate < 1:
             raise ValueError(f"default_denial_rate must be in (0, 1): {self.default_denial_rate}")
         if self.min_filing_denials < 1 or self.min_payer_charge_history < 1:
@@ -178,7 +206,7 @@ def adjudication_evidence(first: pd.DataFrame, versions: pd.DataFrame,
     adjudication whose version is not in `versions` is left out. Columns `EVIDENCE_COLUMNS`."""
     need_first = ["claim_id", "claim_version", "adjudicated_at", "updated_at", "denied", "carc_code", "dt"]
     need_versions = ["claim_id", "claim_version", "submitted_at", "payer_id", "cpt_code", "icd10_primary",
-                     "units", "billed_amount", "service_date"]
+                     "units", "billed_amount", "service_date", "prior_auth_number"]
     for name, frame, need in (("first adjudications", first, need_first), ("claim versions", versions,
                                                                             need_versions)):
         missing = [c for c in need if c not in frame.columns]
@@ -212,6 +240,7 @@ def adjudication_evidence(first: pd.DataFrame, versions: pd.DataFrame,
         "provider": provider_of(rows.get("rendering_npi"), rows.get("billing_npi"), n),
         "days_to_submit": days_to_submit.to_numpy(dtype="float64"),
         "billed_per_unit": per_unit.astype("float64"),
+        "prior_auth_present": pd.notna(_normalized(rows["prior_auth_number"], upper=False)).astype("int64"),
         "denied": rows["denied"].astype(bool).to_numpy().astype("int64"),
         "carc_code": carc,
         "dt": rows["dt"].astype(str).to_numpy(dtype=object),
@@ -245,6 +274,35 @@ class _Vocab:
 def _pair_codes(a: np.ndarray, b: np.ndarray, size_b: int) -> np.ndarray:
     """One code of two (-1 when either is -1)."""
     return np.where((a >= 0) & (b >= 0), a * max(size_b, 1) + b, -1)
+
+
+def _mapped(values: np.ndarray, fn: object) -> np.ndarray:
+    """fn(value) per distinct value, broadcast; None stays None."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    table = np.array([fn(u) for u in uniques] + [None], dtype=object)  # type: ignore[operator]
+    return table[codes]
+
+
+def _joined(*parts: np.ndarray) -> np.ndarray:
+    """One text key of several (None when any part is None)."""
+    frame = pd.DataFrame({str(k): pd.Series(p, dtype=object) for k, p in enumerate(parts)})
+    missing = frame.isna().any(axis=1).to_numpy()
+    key = frame.iloc[:, 0].astype(str)
+    for k in range(1, frame.shape[1]):
+        key = key + _SEP + frame.iloc[:, k].astype(str)
+    return np.where(missing, None, key.to_numpy(dtype=object))
+
+
+def coarse_keys(payer: np.ndarray, procedure: np.ndarray, diagnosis: np.ndarray) -> dict[str, np.ndarray]:
+    """The coarse keys of rows from their normalized payer, procedure code and 3-character diagnosis category:
+    the procedure's public subsection (`code_structure.procedure_subsection`) and the diagnosis chapter, alone
+    and with the payer (payers deny code x diagnosis pairs by group and chapter, and authorization by code
+    groups, so a code or pair never seen still has evidence)."""
+    group = _mapped(procedure, lambda c: None if c is None else code_structure.procedure_subsection(c))
+    chapter = _mapped(diagnosis, lambda d: None if d is None else code_structure.icd_chapter(d))
+    group_chapter = _joined(group, chapter)
+    return {"group_chapter": group_chapter, "payer_group_chapter": _joined(payer, group_chapter),
+            "payer_group": _joined(payer, group)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,6 +397,9 @@ class _Codes:
     provider: np.ndarray
     payer_procedure: np.ndarray
     procedure_diagnosis: np.ndarray
+    group_chapter: np.ndarray
+    payer_group_chapter: np.ndarray
+    payer_group: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -371,9 +432,10 @@ class LearnedTables:
               provider: np.ndarray) -> _Codes:
         p, c, d = (self.vocab[k].codes(v) for k, v in
                    (("payer", payer), ("procedure", procedure), ("diagnosis", diagnosis)))
+        coarse = {k: self.vocab[k].codes(v) for k, v in coarse_keys(payer, procedure, diagnosis).items()}
         return _Codes(p, c, d, self.vocab["provider"].codes(provider),
                       _pair_codes(p, c, len(self.vocab["procedure"])),
-                      _pair_codes(c, d, len(self.vocab["diagnosis"])))
+                      _pair_codes(c, d, len(self.vocab["diagnosis"])), **coarse)
 
     def window_of(self, day: str) -> tuple[int, int]:
         """The known days [lo, hi] (day numbers) whose evidence decides `day`."""
@@ -404,7 +466,7 @@ def _known_days(evidence: pd.DataFrame) -> np.ndarray:
 
 # what decides the statistics (not the claim ids): a version digest of the rows counted
 DIGEST_COLUMNS = ["payer_id", "cpt_code", "diagnosis_category", "provider", "known", "denied", "carc_code",
-                  "days_to_submit", "billed_per_unit"]
+                  "days_to_submit", "billed_per_unit", "prior_auth_present"]
 
 
 def build_learned_tables(evidence: pd.DataFrame, days: Sequence[str], config: LearnedConfig = DEFAULT_CONFIG,
@@ -429,18 +491,36 @@ def build_learned_tables(evidence: pd.DataFrame, days: Sequence[str], config: Le
     payer, cpt, dx = (vocab[k].evidence_codes for k in ("payer", "procedure", "diagnosis"))
     payer_cpt = _pair_codes(payer, cpt, len(vocab["procedure"]))
     cpt_dx = _pair_codes(cpt, dx, len(vocab["diagnosis"]))
+    coarse = coarse_keys(*(_normalized(ev[c], upper=c != "payer_id") for c in
+                           ("payer_id", "cpt_code", "diagnosis_category")))
+    vocab |= {k: _Vocab(pd.Series(v, dtype=object)) for k, v in coarse.items()}
     ones = np.ones(len(ev))
     outcome = np.column_stack([ones, denied])
     carc = ev["carc_code"]
-    inconsistent = ((denied > 0) & carc.eq(INCONSISTENT_CARC).to_numpy(dtype=bool)).astype("float64")
+
+    def denied_for(carcs: Sequence[str]) -> np.ndarray:
+        return ((denied > 0) & carc.isin(list(carcs)).to_numpy(dtype=bool)).astype("float64")
+
+    inconsistent = np.column_stack([ones, denied_for([INCONSISTENT_CARC])])
+    # authorization denials among the versions sent without an authorization number (the others never get one)
+    without_auth = (ev["prior_auth_present"].to_numpy(dtype="int64") == 0).astype("float64")
+    authorization = np.column_stack([without_auth, denied_for(AUTHORIZATION_CARCS) * without_auth])
+    frequency = denied_for(FREQUENCY_CARCS)
     denials = {
         "all": _WindowSums.build(np.zeros(len(ev), dtype="int64"), known, outcome),
-        "payer": _WindowSums.build(payer, known, outcome),
-        "procedure": _WindowSums.build(cpt, known, outcome),
+        # columns: adjudications, denials, frequency denials
+        "payer": _WindowSums.build(payer, known, np.column_stack([outcome, frequency])),
+        "procedure": _WindowSums.build(cpt, known, np.column_stack([outcome, frequency])),
         "diagnosis": _WindowSums.build(dx, known, outcome),
         "provider": _WindowSums.build(vocab["provider"].evidence_codes, known, outcome),
-        "payer_procedure": _WindowSums.build(payer_cpt, known, outcome),
-        "procedure_diagnosis": _WindowSums.build(cpt_dx, known, np.column_stack([ones, inconsistent])),
+        # columns: adjudications, denials, versions without authorization, their authorization denials
+        "payer_procedure": _WindowSums.build(payer_cpt, known, np.column_stack([outcome, authorization])),
+        "procedure_diagnosis": _WindowSums.build(cpt_dx, known, inconsistent),
+        "group_chapter": _WindowSums.build(vocab["group_chapter"].evidence_codes, known, inconsistent),
+        "payer_group_chapter": _WindowSums.build(vocab["payer_group_chapter"].evidence_codes, known, inconsistent),
+        # columns: adjudications, versions without authorization, their authorization denials
+        "payer_group": _WindowSums.build(vocab["payer_group"].evidence_codes, known,
+                                         np.column_stack([ones, authorization])),
     }
     per_unit = ev["billed_per_unit"].to_numpy(dtype="float64")
     priced = np.isfinite(per_unit) & (per_unit > 0)
@@ -506,6 +586,16 @@ def learned_features(view: pd.DataFrame, tables: LearnedTables) -> pd.DataFrame:
         return _logit((sums[:, 1] + m * prior) / (sums[:, 0] + m))
 
     pair = tables.denials["procedure_diagnosis"].window(codes.procedure_diagnosis, lo, hi)
+    by_procedure = tables.denials["procedure"].window(codes.procedure, lo, hi)
+    by_payer = tables.denials["payer"].window(codes.payer, lo, hi)
+    group_chapter = tables.denials["group_chapter"].window(codes.group_chapter, lo, hi)
+    group_rate = group_chapter[:, 1] / (group_chapter[:, 0] + m)
+    payer_group_chapter = tables.denials["payer_group_chapter"].window(codes.payer_group_chapter, lo, hi)
+    payer_group = tables.denials["payer_group"].window(codes.payer_group, lo, hi)
+    payer_group_auth = payer_group[:, 2] / (payer_group[:, 1] + m)
+    payer_group_numbers = (payer_group[:, 0] - payer_group[:, 1]) / (payer_group[:, 0] + m)
+    r = tables.config.rule_prior_strength
+    payer_procedure = tables.denials["payer_procedure"].window(codes.payer_procedure, lo, hi)
     by_code = tables.charges["procedure"].window(codes.procedure, lo, hi)
     by_payer_code = tables.charges["payer_procedure"].window(codes.payer_procedure, lo, hi)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -522,6 +612,15 @@ def learned_features(view: pd.DataFrame, tables: LearnedTables) -> pd.DataFrame:
         "procedure_diagnosis_inconsistency_rate": pair[:, 1] / (pair[:, 0] + m),
         "learned_typical_charge": typical,
         "learned_filing_limit_days": np.where(count >= tables.config.min_filing_denials, smallest, np.nan),
+        "group_chapter_inconsistency_rate": group_rate,
+        "payer_group_chapter_inconsistency_rate": (payer_group_chapter[:, 1] + r * group_rate)
+        / (payer_group_chapter[:, 0] + r),
+        "payer_procedure_authorization_rate": (payer_procedure[:, 3] + r * payer_group_auth)
+        / (payer_procedure[:, 2] + r),
+        "procedure_frequency_denial_rate": by_procedure[:, 2] / (by_procedure[:, 0] + m),
+        "payer_frequency_denial_rate": by_payer[:, 2] / (by_payer[:, 0] + m),
+        "payer_procedure_auth_number_share": (payer_procedure[:, 0] - payer_procedure[:, 2] + r * payer_group_numbers)
+        / (payer_procedure[:, 0] + r),
     }, index=pd.RangeIndex(n))
     return out.astype("float64")[list(LEARNED_FEATURES)]
 

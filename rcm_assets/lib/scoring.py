@@ -24,13 +24,14 @@ class FeatureVersionMismatch(ValueError):
 
 def scoring_features(claims: pd.DataFrame, config: feature_lib.FeatureConfig,
                      learned_rules: pd.DataFrame | None = None, reference: ReferenceTables = NO_TABLES,
-                     learned: Any = None) -> pd.DataFrame:
+                     learned: Any = None, history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features for scoring: only decision-time columns get in (LeakageError names any other); the
     hospital's reference tables, the learned payer rules in force on each claim's day
-    (`payer_rules.rules_in_force`) and the learned statistics (`lib/learned.LearnedTables`) as gold has them."""
+    (`payer_rules.rules_in_force`), the learned statistics (`lib/learned.LearnedTables`) and the earlier
+    claims of the members (`features.HISTORY_COLUMNS`) as gold has them."""
     feature_lib.check_decision_time(claims.columns)  # a post-outcome column is an error, not dropped
     view = feature_lib.decision_time_view(claims, config)
-    return feature_lib.compute_features(view, config, learned_rules, reference, learned)
+    return feature_lib.compute_features(view, config, learned_rules, reference, learned, history)
 
 
 def score(

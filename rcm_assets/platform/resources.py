@@ -101,14 +101,16 @@ class FeatureResource(dg.ConfigurableResource):
         return feature_lib.feature_version(self.config(), self.reference())
 
     def compute(self, silver_claims: pd.DataFrame, learned_rules: pd.DataFrame | None = None,
-                learned: Any = None, reference: ReferenceTables | None = None) -> pd.DataFrame:
+                learned: Any = None, reference: ReferenceTables | None = None,
+                history: pd.DataFrame | None = None) -> pd.DataFrame:
         """Features of the decision-time view of silver claims (post-outcome columns never get in), with
-        the reference tables, the learned payer rules in force on each row's day (`lib/payer_rules`) and
-        the learned point-in-time statistics (`lib/learned.LearnedTables`, None: their defaults)."""
+        the reference tables, the learned payer rules in force on each row's day (`lib/payer_rules`), the
+        learned point-in-time statistics (`lib/learned.LearnedTables`, None: their defaults) and the earlier
+        claims the member counts look in (`features.HISTORY_COLUMNS`, None: the input rows only)."""
         config = self.config()
         return feature_lib.compute_features(feature_lib.decision_time_view(silver_claims, config), config,
                                             learned_rules, reference if reference is not None else self.reference(),
-                                            learned)
+                                            learned, history)
 
 
 class MlflowResource(dg.ConfigurableResource):

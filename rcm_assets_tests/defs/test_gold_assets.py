@@ -100,12 +100,14 @@ def test_stored_gold_values_equal_the_scoring_path(pipeline, day_silver):
     decisions = decisions[decisions.set_index(["claim_id", "claim_version"]).index.isin(
         stored.set_index(["claim_id", "claim_version"]).index)]
     scoring_input = decisions[[*contracts.scoring_input_columns(), "dt"]]  # claims as scoring receives them
-    # with what gold knew that day: the payer rules and statistics learned from what arrived before it
+    # with what gold knew that day: the payer rules and statistics learned from what arrived before it, and the
+    # members' earlier claims
     lake = HiveParquetIOManager(lake_root(str(pipeline.data_dir / "lake")))
     resource = FeatureResource(reference_dir=str(pipeline.data_dir / "reference"))
     rules, _ = gold.learned_rules(lake, [DAY], resource.config())
     recomputed = scoring_features(scoring_input, resource.config(), rules[rules["dt"] == DAY], resource.reference(),
-                                  read_learned_tables(lake, [DAY]))
+                                  read_learned_tables(lake, [DAY]), gold.member_history(lake, DAY, day_silver))
+    assert stored["member_code_claims_60d"].gt(0).any()  # the history reached gold
     keys = ["claim_id"]
     left = stored.sort_values(keys, ignore_index=True)
     right = recomputed.sort_values(keys, ignore_index=True)[list(left.columns)]

@@ -20,6 +20,17 @@ def test_procedure_section_follows_the_public_code_ranges(code, section):
     assert S.procedure_section(code) == section
 
 
+@pytest.mark.parametrize(("code", "subsection"), [
+    ("10004", "surgery_integumentary"), ("27447", "surgery_musculoskeletal"), ("33016", "surgery_cardiovascular"),
+    ("69990", "surgery_other"), ("70551", "radiology_diagnostic"), ("76506", "radiology_ultrasound"),
+    ("82009", "lab_chemistry"), ("85025", "lab_hematology"), ("93000", "medicine_cardiovascular"),
+    ("97110", "medicine_physical_medicine"), ("99213", "evaluation_management"), ("00100", "anesthesia"),
+    ("0042T", "cpt_category_iii"), (" j9271 ", "hcpcs_drugs"), ("99999", "cpt_unassigned"), (None, "unknown"),
+])
+def test_procedure_subsection_refines_the_section_by_public_ranges(code, subsection):
+    assert S.procedure_subsection(code) == subsection
+
+
 @pytest.mark.parametrize(("code", "code_set", "chapter"), [
     ("I10", None, "circulatory"), ("E11.9", None, "endocrine"), ("O9A.212", None, "pregnancy"),
     ("S72.001A", None, "injury"), ("T36.0X5A", None, "injury"), ("Z00.00", None, "factors"), ("M1A0710", None,

@@ -337,3 +337,72 @@ def test_a_real_change_of_the_features_changes_the_feature_version() -> None:
     assert current in source
     bumped = source.replace(current, f"FEATURE_LOGIC_VERSION = {F.FEATURE_LOGIC_VERSION + 1}")
     assert _features_module_from(bumped, "features_bumped").feature_version() != F.feature_version()
+
+
+# ---------------------------------------------------------------------------------------------- member counts
+
+
+def claims_of(rows: list[tuple]) -> pd.DataFrame:
+    """History rows (claim_id, member_token, cpt_code, service day offset, submitted hours offset)."""
+    start = pd.Timestamp("2025-03-01")
+    return pd.DataFrame({
+        "claim_id": [r[0] for r in rows], "member_token": [r[1] for r in rows], "cpt_code": [r[2] for r in rows],
+        "service_date": [start + pd.Timedelta(days=r[3]) for r in rows],
+        "submitted_at": [start + pd.Timedelta(hours=r[4]) for r in rows]})
+
+
+def test_member_counts_are_the_members_earlier_claims_of_the_code_within_each_window() -> None:
+    a, b = "a" * 32, "b" * 32
+    history = claims_of([
+        ("H1", a, "85025", -70, -1000),  # 70 days before: no window
+        ("H2", a, "85025", -45, -900),  # 60-day window only
+        ("H3", a, "85025", -20, -400),  # 30 and 60
+        ("H4", a, "85025", -14, -300),  # all three (the window includes its first day)
+        ("H5", a, "85025", 0, -2),  # same service day, submitted earlier: counts
+        ("H6", b, "85025", -5, -50),  # another member
+        ("H7", a, "80053", -5, -50),  # another code
+        ("H8", a, "85025", 3, -10),  # a later service date: not earlier
+    ])
+    row = claims_of([("R1", a, "85025", 0, 0)])
+    got = F.member_code_counts(row, history)
+    assert {k: int(v[0]) for k, v in got.items()} == {
+        "member_code_claims_14d": 2, "member_code_claims_30d": 3, "member_code_claims_60d": 4}
+
+
+def test_a_claim_submitted_later_never_reaches_the_count_point_in_time() -> None:
+    """Claims submitted after the row (the same day, or any later day, even with an earlier service date)
+    and rows of the future passed as history leave the count unchanged; a corrected version counts what its
+    original submission counted and never counts its own claim."""
+    a = "a" * 32
+    earlier = claims_of([("H1", a, "85025", -3, -48)])
+    row = claims_of([("R1", a, "85025", 0, 0)])
+    future = claims_of([("F1", a, "85025", -1, 1), ("F2", a, "85025", -10, 24 * 20), ("R1", a, "85025", 0, 24)])
+    alone = F.member_code_counts(row, earlier)
+    with_future = F.member_code_counts(row, pd.concat([earlier, future], ignore_index=True))
+    assert all(alone[k][0] == with_future[k][0] == 1 for k in F.MEMBER_COUNT_FEATURES)
+    # the correction of R1, submitted after F1: counts H1 only (as R1 did), not F1 nor R1 itself
+    correction = claims_of([("R1", a, "85025", 0, 48)])
+    got = F.member_code_counts(correction, pd.concat([earlier, row, future], ignore_index=True))
+    assert all(got[k][0] == 1 for k in F.MEMBER_COUNT_FEATURES)
+    # a later claim with a later service date does see R1 and H1
+    later = claims_of([("L1", a, "85025", 1, 5)])
+    assert F.member_code_counts(later, pd.concat([earlier, row]))["member_code_claims_14d"][0] == 2
+
+
+def test_member_counts_in_the_features_with_and_without_history() -> None:
+    """Gold passes the earlier silver claims as history; without it the input rows count among themselves;
+    a claim without a member token cannot be linked (0)."""
+    token = "c" * 32
+    first = one_claim(claim_id="X1", member_token=token, cpt_code="85025",
+                      service_date=pd.Timestamp("2025-02-20"), submitted_at=pd.Timestamp("2025-02-21 09:00"))
+    second = one_claim(claim_id="X2", member_token=token, cpt_code="85025")
+    unlinked = one_claim(claim_id="X3", member_token=None, cpt_code="85025")
+    both = F.compute_features(pd.concat([first, second, unlinked], ignore_index=True))
+    assert both["member_code_claims_14d"].tolist() == [0, 1, 0]
+    assert both["member_code_claims_14d"].dtype == np.dtype("int64")
+    history = first[list(F.HISTORY_COLUMNS)]
+    alone = F.compute_features(second, history=history)
+    assert alone.loc[0, "member_code_claims_14d"] == 1
+    assert F.compute_features(second).loc[0, "member_code_claims_14d"] == 0
+    with pytest.raises(KeyError, match="history frame lacks column"):
+        F.compute_features(second, history=history.drop(columns=["service_date"]))

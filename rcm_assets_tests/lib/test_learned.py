@@ -25,7 +25,7 @@ def day(offset: int, base: str = D) -> str:
 def evidence(n: int, *, arrived: str | list[str], payer: str | list[str] = "P1", cpt: str = "99213",
              dx: str = "E11", provider: str = "1234567893", denied: int | list[int] = 0, carc: str | None = None,
              days_to_submit: float = 10.0, billed_per_unit: float = 100.0, prefix: str = "C",
-             submitted_days_before: int = 5) -> pd.DataFrame:
+             submitted_days_before: int = 5, auth: int = 0) -> pd.DataFrame:
     """`n` evidence rows (one version each)."""
     dt = np.resize(np.asarray(arrived if isinstance(arrived, list) else [arrived], dtype=object), n)
     arrival = pd.to_datetime(pd.Series(dt)) + pd.Timedelta(hours=12)
@@ -36,6 +36,7 @@ def evidence(n: int, *, arrived: str | list[str], payer: str | list[str] = "P1",
                                                                   dtype=object), n),
         "cpt_code": cpt, "diagnosis_category": dx, "provider": provider,
         "days_to_submit": float(days_to_submit), "billed_per_unit": float(billed_per_unit),
+        "prior_auth_present": np.full(n, auth, dtype="int64"),
         "denied": np.resize(np.asarray(denied if isinstance(denied, list) else [denied], dtype="int64"), n),
         "carc_code": carc, "dt": dt})
 
@@ -126,6 +127,75 @@ def test_inconsistency_denials_arriving_on_d_reach_d_plus_1_not_d() -> None:
     column = "procedure_diagnosis_inconsistency_rate"
     assert before[column].eq(0).all() and after.loc[0, column] == 0
     assert after.loc[1, column] == pytest.approx(10 / (410 + learned.DEFAULT_CONFIG.prior_strength))
+
+
+# (feature, CARC of the denials, evidence keys): the payer's rule shares. The evidence is of another code and
+# diagnosis category of the view's subsection (E/M) and chapter (endocrine): rules hold for groups.
+RULE_SHARES = [
+    ("group_chapter_inconsistency_rate", "11", {"cpt": "99214", "dx": "E10", "payer": "P9"}),
+    ("payer_group_chapter_inconsistency_rate", "11", {"cpt": "99214", "dx": "E10"}),
+    ("payer_procedure_authorization_rate", "197", {}),
+    ("payer_procedure_authorization_rate", "197", {"cpt": "99214"}),  # the payer x subsection share
+    ("procedure_frequency_denial_rate", "119", {"payer": "P9"}),
+    ("payer_frequency_denial_rate", "151", {"cpt": "J1100"}),
+]
+
+
+@pytest.mark.parametrize(("feature", "carc", "keys"), RULE_SHARES)
+def test_rule_denials_arriving_on_d_reach_d_plus_1_not_d(feature: str, carc: str, keys: dict) -> None:
+    base = base_evidence()
+    late = evidence(10, arrived=D, denied=1, carc=carc, prefix="L", **keys)
+    # arrived before D but (impossibly) submitted on D: known from its submission day, D + 1
+    submitted_on_d = evidence(10, arrived=day(-2), denied=1, carc=carc, prefix="S", submitted_days_before=-2,
+                              **keys)
+    before = features(base, [D, day(1)])
+    after = features(pd.concat([base, late, submitted_on_d]), [D, day(1)])
+    assert before[feature].eq(0).all() and after.loc[0, feature] == 0  # day D: unchanged
+    assert after.loc[1, feature] > 0  # D + 1: the denials of D count
+
+
+def test_rule_shares_of_other_carcs_and_other_payers_stay_apart() -> None:
+    """A payer's flipped edit is its own: P2's inconsistency denials of a group x chapter raise P2's payer share
+    far above P1's, and the all-payer share by half as much; other CARCs count toward none of the shares."""
+    base = pd.concat([base_evidence(), evidence(200, arrived=day(-3), payer="P2", prefix="Q")])
+    p2 = evidence(20, arrived=day(-2), payer="P2", denied=1, carc="11", prefix="I")
+    other = evidence(30, arrived=day(-2), denied=1, carc="45", prefix="O")
+    f = features(pd.concat([base, p2, other]), [D, D], payer_id="P1")
+    g = features(pd.concat([base, p2, other]), [D], payer_id="P2")
+    m, r = learned.DEFAULT_CONFIG.prior_strength, learned.DEFAULT_CONFIG.rule_prior_strength
+    pooled = 20 / (650 + m)
+    assert f.loc[0, "group_chapter_inconsistency_rate"] == pytest.approx(pooled)
+    assert f.loc[0, "payer_group_chapter_inconsistency_rate"] == pytest.approx((0 + r * pooled) / (430 + r))
+    assert g.loc[0, "payer_group_chapter_inconsistency_rate"] == pytest.approx((20 + r * pooled) / (220 + r))
+    for column in ("payer_procedure_authorization_rate", "procedure_frequency_denial_rate",
+                   "payer_frequency_denial_rate"):
+        assert f[column].eq(0).all()
+
+
+def test_authorization_share_counts_only_versions_sent_without_an_authorization_number() -> None:
+    """Versions sent with a number never get an authorization denial: they do not dilute the share."""
+    no_auth = evidence(10, arrived=day(-2), denied=[1, 0], carc="197", prefix="N")  # 5 of 10 denied
+    with_auth = evidence(400, arrived=day(-3), auth=1, prefix="W")
+    f = features(pd.concat([no_auth, with_auth]), [D])
+    m, r = learned.DEFAULT_CONFIG.prior_strength, learned.DEFAULT_CONFIG.rule_prior_strength
+    group = 5 / (10 + m)  # the payer x subsection share (same code here)
+    assert f.loc[0, "payer_procedure_authorization_rate"] == pytest.approx((5 + r * group) / (10 + r))
+
+
+def test_auth_number_share_is_the_share_sent_with_a_number_and_known_from_d_plus_1() -> None:
+    """Billers obtain an authorization where a payer requires one: the share of a payer x code's versions sent
+    with a number says which codes need one, before any denial. Versions arriving on D reach D + 1 only."""
+    base = base_evidence()  # 400 versions of P1 / 99213 without a number
+    numbered = evidence(100, arrived=D, auth=1, prefix="A")
+    before, after = features(base, [D, day(1)]), features(pd.concat([base, numbered]), [D, day(1)])
+    column = "payer_procedure_auth_number_share"
+    assert before[column].eq(0).all() and after.loc[0, column] == 0
+    r, m = learned.DEFAULT_CONFIG.rule_prior_strength, learned.DEFAULT_CONFIG.prior_strength
+    group = 100 / (500 + m)  # the payer x subsection's share, shrunk toward 0
+    assert after.loc[1, column] == pytest.approx((100 + r * group) / (500 + r))
+    # another code of the subsection at the payer gets the subsection's share; another payer nothing
+    assert features(pd.concat([base, numbered]), [day(1)], cpt_code="99214").loc[0, column] == pytest.approx(group)
+    assert features(pd.concat([base, numbered]), [day(1)], payer_id="P2").loc[0, column] == 0
 
 
 def test_charges_known_on_d_reach_d_plus_1_not_d() -> None:
@@ -251,7 +321,7 @@ def test_evidence_takes_the_version_as_submitted_and_only_its_first_adjudication
         "payer_id": [" 60054", "60054", "AETNA"], "cpt_code": ["99213", "99214", "j1100"],
         "icd10_primary": ["E11.9", "E119", "i10"], "rendering_npi": [None, "1234567893", ""],
         "billing_npi": ["1999999992", "1999999992", "1999999992"], "units": [1, 2, 4],
-        "billed_amount": [150.0, 300.0, 40.0],
+        "billed_amount": [150.0, 300.0, 40.0], "prior_auth_number": [None, "PA1", "  "],
         "service_date": [t("2025-02-20"), t("2025-02-20"), t("2025-03-01")]})
     remittances = pd.DataFrame({
         "claim_id": ["A", "A", "A", "B", "B"],
@@ -271,6 +341,7 @@ def test_evidence_takes_the_version_as_submitted_and_only_its_first_adjudication
     assert a1["provider"] == "1999999992" and a2["provider"] == "1234567893"  # rendering else billing
     assert a2["billed_per_unit"] == 150.0 and a2["diagnosis_category"] == "E11"
     assert a1["days_to_submit"] == 9.0
+    assert (a1["prior_auth_present"], a2["prior_auth_present"], got.loc[("B", 1), "prior_auth_present"]) == (0, 1, 0)
     # submitted 23:30 UTC on 03-02 is 18:30 on 03-02 in New York: one day after the service date
     assert b1["days_to_submit"] == 1.0 and b1["cpt_code"] == "J1100" and b1["provider"] == "1999999992"
     assert b1["dt"] == "2025-03-13"
