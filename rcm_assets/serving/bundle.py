@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pandas as pd
+
+from rcm_assets.defs.gold import SILVER_CLAIMS, member_history
 from rcm_assets.defs.predictions import FallbackServing, ServingModel
 from rcm_assets.defs.serving import (
     BUNDLE_KEY,
@@ -27,6 +30,7 @@ from rcm_assets.defs.serving import (
     serving_versions,
 )
 from rcm_assets.defs.worklist import Explainers
+from rcm_assets.lib import features as feature_lib
 from rcm_assets.lib import transforms
 
 log = logging.getLogger("rcm.serve")
@@ -64,6 +68,7 @@ class ServingState:
     explainers: Explainers
     phi_key: bytes
     stale: bool  # the bundle is older than the serving day
+    history: pd.DataFrame  # the members' earlier claims the member counts look in, as gold reads them
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -130,10 +135,25 @@ def build_state(resources: dict[str, Any], config: ServeConfig) -> ServingState:
     if scored_by == "champion":
         explainers.denial_model(mlf.model_name, model.version, model.stamp["mlflow_run_id"])
     state = ServingState(resolved, bundle, model, scored_by, why, explainers,
-                         transforms.load_phi_key(config.env), stale=day != today)
+                         transforms.load_phi_key(config.env), stale=day != today,
+                         history=serving_history(lake, day))
     log.info("serving %s v%s (%s) for %s, feature_version %s%s", state.model.stamp["model_name"], model.version,
              scored_by, day, resolved.versions["feature_version"], " (stale bundle)" if state.stale else "")
     return state
+
+
+def serving_history(lake: Any, day: str) -> pd.DataFrame:
+    """The claims the member counts of day D look in, read as gold reads them (`gold.member_history`): the
+    silver days before D and D's own stored claims. A count includes only claims first submitted before the
+    scored one, so D's later claims in it change nothing; claims sent after the last reload are not in it."""
+    wanted = [*feature_lib.HISTORY_COLUMNS, "claim_version", "updated_at"]
+    own = lake.read_stored(SILVER_CLAIMS.path, day, columns=wanted)
+    return member_history(lake, day, own if own is not None else _empty(wanted))
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in ("service_date", "submitted_at", "updated_at")
+                                      else "int64" if c == "claim_version" else "object") for c in columns})
 
 
 def probe_identity(resources: dict[str, Any], config: ServeConfig) -> tuple:

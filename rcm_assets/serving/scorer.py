@@ -96,7 +96,7 @@ def score_claims(state: ServingState, claims: list[dict[str, Any]], batch: bool,
     scoring_input = [c for c in (*contracts.scoring_input_columns(), "dt") if c in rows.columns]
     resolved = state.resolved
     features = scoring_features(rows[scoring_input], resolved.config, resolved.rules, resolved.reference,
-                                resolved.learned)
+                                resolved.learned, state.history)
     model = state.model
     scores = score(model.model, features, model_feature_version=model.feature_version,
                    threshold=resolved.threshold, stamp={**model.stamp, "dagster_run_id": run_id},
