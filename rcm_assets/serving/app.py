@@ -221,6 +221,7 @@ def create_app(resources: dict[str, Any], config: ServeConfig, holder: StateHold
                                   name="rcm-initial-load", daemon=True)
         loader.start()
         yield
+        loader.join(timeout=10)  # a first load still running finishes (bounded) before the app is gone
         holder.stop()
         coalescer.task.cancel()
 

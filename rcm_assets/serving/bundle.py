@@ -220,6 +220,9 @@ class StateHolder:
         self._thread = threading.Thread(target=loop, name="rcm-reload-loop", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait_seconds: float = 10.0) -> None:
+        """End the reload loop and wait (bounded) for it: no reload outlives the app that started it."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=wait_seconds)
         self._pool.shutdown(wait=False, cancel_futures=True)
