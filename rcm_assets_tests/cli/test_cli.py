@@ -144,6 +144,9 @@ def test_demo_runs_end_to_end_from_x12_files_alone(isolated_env, home):
     summary = dict(re.findall(r"^  (\S+/\S+) +([\d,]+) rows$", result.stdout, flags=re.M))
     assert int(summary["bronze/claims"].replace(",", "")) == len(bronze)
     assert int(summary["predictions/claim_denial_scores"].replace(",", "")) == len(scores)
+    # the scoring service's bundle is published for the last day, the one it serves (not one run per day)
+    last_day = sorted(p.name for p in (isolated_env / "lake" / "gold" / "claim_features").iterdir())[-1]
+    assert sorted(p.name for p in (isolated_env / "lake" / "serving" / "bundle").iterdir()) == [last_day]
     # a second demo starts its world again (its model weeks were promoted by the first: without the reset
     # they would be refused without --force)
     again = rcm("demo", "--from-x12", "--days", "54", "--claims-per-day", "200", env=windows)
