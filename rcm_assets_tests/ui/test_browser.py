@@ -49,7 +49,7 @@ def test_gold_page_shows_column_descriptions_and_owners(live_dagster, browser):
     page = open_page(browser, f"{live_dagster.base}/assets/gold/claim_features", "charge_ratio",
                      live_dagster.root / "gold.png")
     text = page.inner_text("body")
-    assert "Billed amount / (typical charge of the CPT x units), capped" in text  # registry description
+    assert "Billed amount / (list price of the code (chargemaster.csv), else its learned typical charge" in text  # registry
     assert "Hash of the feature code, reference data and configuration" in text
     assert "revenue-cycle-data" in text and "rcm-data-steward@revenue-cycle.example" in text  # owners
     assert "phi" in text and "layer" in text  # tags
