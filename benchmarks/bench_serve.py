@@ -38,11 +38,9 @@ import numpy as np
 import pandas as pd
 import requests
 
+from rcm_assets.serving.schemas import claims_as_sent
+
 BUDGET = {"p95_ms": 50.0, "p99_ms": 100.0, "errors": 0, "batch_s": 1.0, "startup_s": 10.0}
-CLAIM_FIELDS = ["claim_id", "claim_version", "member_id", "patient_name", "patient_dob", "patient_address",
-                "patient_zip", "patient_sex", "payer_id", "plan_type", "billing_npi", "rendering_npi",
-                "place_of_service", "cpt_code", "modifiers", "icd10_primary", "icd10_count", "units",
-                "billed_amount", "service_date", "submitted_at", "prior_auth_number", "eligibility_verified"]
 
 
 def free_port() -> int:
@@ -55,19 +53,7 @@ def day_claims(data_dir: Path, day: str) -> list[dict]:
     """The first state of each claim version that reached bronze on `day`, as a billing system sends it."""
     frame = pd.read_parquet(data_dir / "lake" / "bronze" / "claims" / f"dt={day}" / "part-0.parquet")
     frame = frame.sort_values("updated_at", kind="stable").drop_duplicates(["claim_id", "claim_version"])
-    out = []
-    for row in frame[CLAIM_FIELDS].to_dict("records"):
-        claim = {}
-        for k, v in row.items():
-            if isinstance(v, pd.Timestamp):
-                v = v.date().isoformat() if k in ("service_date", "patient_dob") else v.isoformat()
-            elif v is None or (isinstance(v, float) and np.isnan(v)):
-                v = None
-            elif isinstance(v, np.generic):
-                v = v.item()
-            claim[k] = v
-        out.append(claim)
-    return out
+    return claims_as_sent(frame)
 
 
 def latest_gold_day(data_dir: Path) -> str:

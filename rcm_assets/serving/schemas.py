@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from rcm_assets.lib.columns import Availability, source_columns
@@ -26,6 +28,24 @@ DEFAULTED = {"submitted_at"}
 def claim_fields() -> list[str]:
     """The request's claim columns: the decision-time source columns of `claims`, in registry order."""
     return [c.name for c in source_columns("claims") if c.availability is Availability.DECISION_TIME]
+
+
+def claims_as_sent(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Bronze claim rows (a DataFrame) as a billing system sends them to the service: the request's claim
+    columns as JSON values (dates as ISO text, missing as null). The load bench and the tests use it."""
+    out = []
+    for row in rows[claim_fields()].to_dict("records"):
+        claim = {}
+        for k, v in row.items():
+            if isinstance(v, pd.Timestamp):
+                v = v.date().isoformat() if k in ("service_date", "patient_dob") else v.isoformat()
+            elif v is None or (isinstance(v, float) and np.isnan(v)):
+                v = None
+            elif isinstance(v, np.generic):
+                v = v.item()
+            claim[k] = v
+        out.append(claim)
+    return out
 
 
 def _field(column) -> tuple[Any, Any]:

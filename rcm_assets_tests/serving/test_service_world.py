@@ -31,7 +31,7 @@ from rcm_assets.lib import champion as champion_lib
 from rcm_assets.lib.settings import sqlite_url
 from rcm_assets.serving.app import create_app
 from rcm_assets.serving.bundle import ServeConfig
-from rcm_assets.serving.schemas import claim_fields
+from rcm_assets.serving.schemas import claims_as_sent
 from rcm_assets_tests.conftest import ENV_VARS, failure_text, materialize_range
 from rcm_assets_tests.production.services import free_port
 
@@ -44,21 +44,6 @@ pytestmark = pytest.mark.slow
 PHI = ("member_id", "patient_name", "patient_dob", "patient_address", "patient_zip")
 
 
-def request_claims(bronze: pd.DataFrame) -> list[dict]:
-    """Bronze rows as a billing system would send them (JSON values; dates as ISO text)."""
-    out = []
-    for row in bronze[claim_fields()].to_dict("records"):
-        claim = {}
-        for k, v in row.items():
-            if isinstance(v, pd.Timestamp):
-                v = v.date().isoformat() if k in ("service_date", "patient_dob") else v.isoformat()
-            elif v is None or (isinstance(v, float) and np.isnan(v)):
-                v = None
-            elif isinstance(v, np.generic):
-                v = v.item()
-            claim[k] = v
-        out.append(claim)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +79,7 @@ def world(pipeline, tmp_path_factory):
     keys = gold.set_index(["claim_id", "claim_version"]).index
     first = first[first.set_index(["claim_id", "claim_version"]).index.isin(keys)].reset_index(drop=True)
     return {"data_dir": data_dir, "env": env, "resources": resources, "instance": instance,
-            "claims": request_claims(first), "spool": root / "spool", "root": root}
+            "claims": claims_as_sent(first), "spool": root / "spool", "root": root}
 
 
 @pytest.fixture()
